@@ -1,0 +1,1 @@
+"""lanesight services: device, vision, fusion and reporting, plus their common bootstrap."""

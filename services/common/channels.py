@@ -1,0 +1,101 @@
+"""Outbound gRPC channels and the reconnect backoff every link to a peer uses."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+
+import grpc
+
+from services.common.config import LanesightConfig
+
+# Retries only for idempotent unary calls on UNAVAILABLE (style.md principle 5).
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "lanesight.v1.FusionService", "method": "GetLaneState"},
+                    {"service": "lanesight.v1.FusionService", "method": "UpsertCatalogItems"},
+                    {"service": "lanesight.v1.DeviceService", "method": "GetDeviceStatus"},
+                    {"service": "lanesight.v1.VisionService", "method": "GetVisionStats"},
+                    {"service": "lanesight.v1.ReportingService"},
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+def channel_credentials(config: LanesightConfig) -> grpc.ChannelCredentials | None:
+    """Client credentials for the configured TLS mode; None for plaintext."""
+    tls = config.tls
+    if tls.mode == "plaintext":
+        return None
+    ca = tls.ca_file.read_bytes() if tls.ca_file else None
+    if tls.mode == "mtls":
+        if tls.cert_file is None or tls.key_file is None:
+            raise ValueError("tls.cert_file and tls.key_file are required for mtls")
+        return grpc.ssl_channel_credentials(
+            ca, tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+        )
+    return grpc.ssl_channel_credentials(ca)
+
+
+def open_channel(
+    address: str,
+    config: LanesightConfig,
+    call_credentials: grpc.CallCredentials | None = None,
+) -> grpc.aio.Channel:
+    """An aio channel to a peer with keepalive, retry policy and the configured security."""
+    max_bytes = config.server.max_message_mb * 1024 * 1024
+    options = [
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_receive_message_length", max_bytes),
+        ("grpc.max_send_message_length", max_bytes),
+    ]
+    if config.tls.server_name:
+        options.append(("grpc.ssl_target_name_override", config.tls.server_name))
+    credentials = channel_credentials(config)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    if call_credentials is not None:
+        credentials = grpc.composite_channel_credentials(credentials, call_credentials)
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter for reconnect loops."""
+
+    initial_s: float = 0.2
+    max_s: float = 10.0
+    multiplier: float = 2.0
+    failures: int = field(default=0, init=False)
+
+    def next_delay(self) -> float:
+        """Record a failure and return how long to wait before the next attempt."""
+        ceiling = min(self.max_s, self.initial_s * self.multiplier**self.failures)
+        self.failures += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        """Record a success."""
+        self.failures = 0
+
+    @property
+    def first_failure(self) -> bool:
+        """True when the last recorded failure was the first in a row (log only that one)."""
+        return self.failures == 1

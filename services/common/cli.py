@@ -1,0 +1,113 @@
+"""The `lanesight` command line: serve a service, validate config, and each service's tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+from services.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
+from services.common.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+# Each module may define register(subparsers) to add its own subcommands.
+_COMMAND_MODULES = (
+    "services.device.cli",
+    "services.vision.cli",
+    "services.fusion.cli",
+    "services.reporting.cli",
+    "services.demo.cli",
+)
+
+
+def create_app(service: str, config: LanesightConfig):
+    """Import a service's package and build its ServiceApp."""
+    module = importlib.import_module(f"services.{service}.app")
+    return module.create_app(config)
+
+
+def load_config_or_exit(path: str | None) -> LanesightConfig:
+    """Load config, printing every error with its key and exiting 2 when invalid."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.validate_config:
+        try:
+            load_config(args.config)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"{args.config or '<defaults>'}: configuration is valid")
+        return 0
+    config = load_config_or_exit(args.config)
+    setup_logging(config.logging.level, config.logging.format, args.service)
+    from services.common.server import serve_forever
+
+    app = create_app(args.service, config)
+    return asyncio.run(serve_forever(app, config, args.port))
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.config}: configuration is valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every service's subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="lanesight", description="AI loss prevention for retail checkout lanes."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run one service until SIGTERM/SIGINT")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--config", help="TOML or YAML config file (LANESIGHT_* env overrides)")
+    serve.add_argument("--port", type=int, help="listen port (0 = any free port)")
+    serve.add_argument(
+        "--validate-config",
+        action="store_true",
+        help="check the config, print every error with its key, and exit",
+    )
+    serve.set_defaults(handler=_serve)
+    validate = sub.add_parser("validate-config", help="check a config file and exit")
+    validate.add_argument("config")
+    validate.set_defaults(handler=_validate)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not name.startswith(exc.name):
+                raise
+            continue
+        register: Callable[[argparse._SubParsersAction], None] | None = getattr(
+            module, "register", None
+        )
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `lanesight` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

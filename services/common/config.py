@@ -1,0 +1,187 @@
+"""Typed lanesight configuration: one TOML/YAML file, LANESIGHT_* environment overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.device.config import DeviceConfig
+from services.fusion.config import FusionConfig
+from services.reporting.config import ReportingConfig
+from services.vision.config import VisionConfig
+
+ENV_PREFIX = "LANESIGHT_"
+SERVICE_NAMES = ("device", "vision", "fusion", "reporting")
+
+
+class StrictModel(BaseModel):
+    """Base for config sections: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(StrictModel):
+    """How the service's gRPC server listens."""
+
+    host: str = "127.0.0.1"
+    # None: take the port from this service's address under [peers].
+    port: int | None = Field(default=None, ge=0, le=65535)
+    grace_s: float = Field(default=5.0, gt=0, le=300)
+    max_message_mb: int = Field(default=16, ge=1, le=256)
+
+
+class TlsConfig(StrictModel):
+    """Transport security; plaintext only when explicitly configured (local development)."""
+
+    mode: Literal["plaintext", "tls", "mtls"] = "plaintext"
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    # The host name clients expect in the server certificate (overrides the address).
+    server_name: str = ""
+
+
+class AuthConfig(StrictModel):
+    """Bearer-token authentication; tokens are read from a file, never from the config."""
+
+    enabled: bool = False
+    tokens_file: Path | None = None
+    # The token this process presents to its peers, read from a file.
+    client_token_file: Path | None = None
+
+
+class TelemetryConfig(StrictModel):
+    """OpenTelemetry tracing and metrics; off by default."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    metrics_interval_s: float = Field(default=30.0, gt=0)
+
+
+class LoggingConfig(StrictModel):
+    """Log level and format."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class PeersConfig(StrictModel):
+    """Where each service listens, as host:port; also the default listen port of each."""
+
+    device: str = "127.0.0.1:50061"
+    vision: str = "127.0.0.1:50062"
+    fusion: str = "127.0.0.1:50063"
+    reporting: str = "127.0.0.1:50064"
+
+    def address_of(self, service: str) -> str:
+        """The configured address of a service by name."""
+        return str(getattr(self, service))
+
+
+class LanesightConfig(StrictModel):
+    """The whole configuration; every service reads the sections it needs."""
+
+    store_id: str = Field(default="store-1", min_length=1)
+    server: ServerConfig = ServerConfig()
+    tls: TlsConfig = TlsConfig()
+    auth: AuthConfig = AuthConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    peers: PeersConfig = PeersConfig()
+    device: DeviceConfig = DeviceConfig()
+    vision: VisionConfig = VisionConfig()
+    fusion: FusionConfig = FusionConfig()
+    reporting: ReportingConfig = ReportingConfig()
+
+    def listen_port(self, service: str) -> int:
+        """The port the named service listens on: server.port, else its [peers] address."""
+        if self.server.port is not None:
+            return self.server.port
+        return int(self.peers.address_of(service).rsplit(":", 1)[1])
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``errors`` holds one "key: problem" line per error."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"<file>: cannot read: {exc.strerror}"]) from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(str(path), ["<file>: extension must be .toml, .yaml or .yml"])
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"<file>: not valid {path.suffix[1:]}: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["<file>: the top level must be a table/mapping"])
+    return data
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Merge LANESIGHT_SECTION__KEY=value overrides into data; returns key -> variable name."""
+    origins: dict[str, str] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = value
+        origins[".".join(path)] = name
+    return origins
+
+
+def load_config(
+    path: str | Path | None, environ: Mapping[str, str] | None = None
+) -> LanesightConfig:
+    """Load and validate config from a file (or defaults) plus environment overrides.
+
+    Raises ConfigError listing every problem with its dotted key.
+    """
+    source = str(path) if path else "<defaults>"
+    data = _read_file(Path(path)) if path else {}
+    origins = _apply_env(data, os.environ if environ is None else environ)
+    try:
+        # JSON mode + strict: "5" is not an int, but a string is a valid Path.
+        return LanesightConfig.model_validate_json(json.dumps(data, default=str), strict=True)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "<root>"
+            problem = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            line = f"{key}: {problem}"
+            if err["type"] != "extra_forbidden" and "input" in err:
+                line += f" (got {err['input']!r})"
+            if key in origins:
+                line += f" [from {origins[key]}]"
+            errors.append(line)
+        raise ConfigError(source, errors) from None

@@ -1,0 +1,125 @@
+"""The one gRPC server bootstrap: health, reflection, telemetry, TLS, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.app import ServiceApp
+from services.common.config import LanesightConfig, TlsConfig
+from services.common.telemetry import Telemetry, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+
+def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials | None:
+    """Server credentials for the configured TLS mode; None for plaintext."""
+    if tls.mode == "plaintext":
+        return None
+    if tls.cert_file is None or tls.key_file is None:
+        raise ValueError("tls.cert_file and tls.key_file are required unless tls.mode is plaintext")
+    if tls.mode == "mtls" and tls.ca_file is None:
+        raise ValueError("tls.ca_file is required when tls.mode is mtls")
+    ca = tls.ca_file.read_bytes() if tls.ca_file else None
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=tls.mode == "mtls",
+    )
+
+
+@dataclass
+class RunningServer:
+    """A started service: its server, health servicer and bound port."""
+
+    app: ServiceApp
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    grace_s: float
+    telemetry: Telemetry
+    _stopped: bool = False
+
+    async def stop(self) -> None:
+        """Health NOT_SERVING, let in-flight RPCs finish within the grace, stop the app."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.health.enter_graceful_shutdown()
+        await self.app.begin_shutdown()
+        await self.server.stop(self.grace_s)
+        try:
+            await self.app.stop()
+        finally:
+            self.telemetry.shutdown()
+        log.info("%s stopped", self.app.name)
+
+
+async def start_server(
+    app: ServiceApp,
+    config: LanesightConfig,
+    port: int | None = None,
+    interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+) -> RunningServer:
+    """Build, bind and start the server for app; health reports SERVING once app.start() ran."""
+    telemetry = setup_telemetry(config.telemetry, app.name, config.store_id)
+    max_bytes = config.server.max_message_mb * 1024 * 1024
+    server = grpc.aio.server(
+        interceptors=[*telemetry.server_interceptors, *app.interceptors(), *(interceptors or [])],
+        options=[
+            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_send_message_length", max_bytes),
+        ],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    app.add_to_server(server)
+    names = list(app.service_names())
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    listen_port = config.listen_port(app.name) if port is None else port
+    address = f"{config.server.host}:{listen_port}"
+    credentials = server_credentials(config.tls)
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    running = RunningServer(app, server, health_servicer, bound, config.server.grace_s, telemetry)
+    try:
+        await app.start()
+    except BaseException:
+        await running.stop()
+        raise
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s serving on %s:%d (%s)", app.name, config.server.host, bound, config.tls.mode)
+    return running
+
+
+async def serve_forever(app: ServiceApp, config: LanesightConfig, port: int | None = None) -> int:
+    """Run app until SIGTERM/SIGINT, then shut down gracefully; returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+    running = await start_server(app, config, port)
+    # One machine-readable line on stdout so supervisors (and the demo) learn the port.
+    print(f"lanesight {app.name} serving on {config.server.host}:{running.port}", flush=True)
+    try:
+        await stop_requested.wait()
+        log.info("%s: shutdown requested, draining for up to %.1fs", app.name, running.grace_s)
+    finally:
+        await running.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,1 @@
+"""The lanesight fusion service."""
