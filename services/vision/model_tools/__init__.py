@@ -1,0 +1,1 @@
+"""Run-time grocery recognition: ONNX classifier, few-shot enrolment and evaluation."""
