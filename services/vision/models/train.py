@@ -153,9 +153,10 @@ def random_resized_crops(
     crops = []
     for i in range(n):
         area = height * width * (scale_min + (1 - scale_min) * torch.rand(1, generator=gen).item())
-        log_ratio = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(
-            1, generator=gen
-        ).item()
+        log_ratio = (
+            math.log(3 / 4)
+            + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=gen).item()
+        )
         ratio = math.exp(log_ratio)
         crop_w = min(width, round(math.sqrt(area * ratio)))
         crop_h = min(height, round(math.sqrt(area / ratio)))
@@ -164,16 +165,17 @@ def random_resized_crops(
         crop = images[i, top : top + crop_h, left : left + crop_w].permute(2, 0, 1).float()
         crops.append(
             F.interpolate(
-                crop[None], size=(out_size, out_size), mode="bilinear", antialias=True,
+                crop[None],
+                size=(out_size, out_size),
+                mode="bilinear",
+                antialias=True,
                 align_corners=False,
             )[0]
         )
     return torch.stack(crops)
 
 
-def augment(
-    images: torch.Tensor, recipe: TrainRecipe, gen: torch.Generator
-) -> torch.Tensor:
+def augment(images: torch.Tensor, recipe: TrainRecipe, gen: torch.Generator) -> torch.Tensor:
     """Crop, flip and colour-jitter a uint8 NHWC batch; return the normalised float NCHW batch."""
     x = random_resized_crops(images, recipe.image_size, recipe.crop_scale_min, gen)
     n = x.shape[0]
@@ -182,12 +184,12 @@ def augment(
     jitter = recipe.color_jitter
 
     def factors() -> torch.Tensor:
-        return (1 - jitter + 2 * jitter * torch.rand(n, 1, 1, 1, generator=gen))
+        return 1 - jitter + 2 * jitter * torch.rand(n, 1, 1, 1, generator=gen)
 
     x = x * factors()  # brightness
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * factors() + mean  # contrast
-    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    grey = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - grey) * factors() + grey  # saturation
     x = x.clamp(0, 255)
     return (x - INPUT_MEAN) / INPUT_SCALE
@@ -242,8 +244,11 @@ def make_optimizer(model: GroceryNet, recipe: TrainRecipe) -> torch.optim.Optimi
     return torch.optim.AdamW(
         [
             {"params": groups["head"], "lr": recipe.head_lr, "weight_decay": recipe.weight_decay},
-            {"params": groups["backbone"], "lr": recipe.backbone_lr,
-             "weight_decay": recipe.weight_decay},
+            {
+                "params": groups["backbone"],
+                "lr": recipe.backbone_lr,
+                "weight_decay": recipe.weight_decay,
+            },
             {"params": groups["no_decay"], "lr": recipe.backbone_lr, "weight_decay": 0.0},
         ]
     )
@@ -346,13 +351,21 @@ def train(
             step += 1
         train_s = time.monotonic() - started
         val = accuracy_table(predict_logits(model, val_images), val_ids, classes)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
-                  "train_s": round(train_s, 1), **val}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / steps_per_epoch,
+            "train_s": round(train_s, 1),
+            **val,
+        }
         history.append(record)
         logger.info(
             "epoch %d/%d loss %.3f val fine top-1 %.3f coarse top-1 %.3f (%.0f s)",
-            epoch + 1, recipe.epochs, record["train_loss"], val["fine_top1"],
-            val["coarse_top1"], train_s,
+            epoch + 1,
+            recipe.epochs,
+            record["train_loss"],
+            val["fine_top1"],
+            val["coarse_top1"],
+            train_s,
         )
     return model, history
 
@@ -416,15 +429,23 @@ def write_metadata(out_dir: Path, classes: list[GroceryClass], image_size: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
+        "--data-dir",
+        type=Path,
+        default=REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset",
     )
     parser.add_argument("--out-dir", type=Path, default=MODELS_DIR)
     parser.add_argument(
         "--checkpoint", type=Path, default=Path(tempfile.gettempdir()) / "grocery_effnet_lite0.pt"
     )
-    parser.add_argument("--export-only", action="store_true", help="load --checkpoint, skip training")
+    parser.add_argument(
+        "--export-only", action="store_true", help="load --checkpoint, skip training"
+    )
     for field, default in asdict(TrainRecipe()).items():
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)
+        kind = (
+            (lambda s: s.lower() in ("1", "true", "yes"))
+            if isinstance(default, bool)
+            else type(default)
+        )
         parser.add_argument("--" + field.replace("_", "-"), type=kind, default=default)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -440,8 +461,9 @@ def main() -> None:
     train_images = decode_all(train_paths, recipe.image_size * 7 // 6)
     val_images = decode_all(val_paths, recipe.image_size)
     decode_s = time.monotonic() - started
-    logger.info("decoded %d train and %d val images in %.0f s", len(train_paths), len(val_paths),
-                decode_s)
+    logger.info(
+        "decoded %d train and %d val images in %.0f s", len(train_paths), len(val_paths), decode_s
+    )
 
     history: list[dict[str, float]] = []
     if args.export_only:

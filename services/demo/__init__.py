@@ -1,0 +1,1 @@
+"""`make demo`: four real services, simulated lanes, live alerts, a closing summary."""

@@ -1,0 +1,1 @@
+"""The trained grocery model (ONNX and metadata) and the script that trains it."""
