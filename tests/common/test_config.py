@@ -49,7 +49,7 @@ def test_every_error_is_reported_with_its_key(tmp_path):
 
 def test_wrong_type_is_not_coerced(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('store_id = 12\n')
+    path.write_text("store_id = 12\n")
     with pytest.raises(ConfigError, match="store_id"):
         load_config(path, environ={})
 
