@@ -51,5 +51,8 @@ bench: setup
 buf-breaking: setup
 	cd protos && ../$(BUF) breaking --against '../.git#branch=main,subdir=protos'
 
+k8s-check: setup
+	$(VENV)/bin/pytest -q tests/k8s
+
 clean:
 	rm -rf $(VENV) node_modules lanesight .pytest_cache

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 
 import grpc
 
-from services.common.config import LanesightConfig
+from services.common.auth import bearer_token_interceptors, read_client_token
+from services.common.config import LanesightConfig, is_loopback_host
+
+log = logging.getLogger(__name__)
 
 # Retries only for idempotent unary calls on UNAVAILABLE (style.md principle 5).
 _SERVICE_CONFIG = json.dumps(
@@ -55,7 +59,12 @@ def open_channel(
     config: LanesightConfig,
     call_credentials: grpc.CallCredentials | None = None,
 ) -> grpc.aio.Channel:
-    """An aio channel to a peer with keepalive, retry policy and the configured security."""
+    """An aio channel to a peer with keepalive, retry policy and the configured security.
+
+    With auth.client_token_file set, every call carries that bearer token: as call
+    credentials over TLS, by a metadata interceptor over plaintext (development only;
+    gRPC will not attach call credentials to an insecure channel).
+    """
     max_bytes = config.server.max_message_mb * 1024 * 1024
     options = [
         ("grpc.service_config", _SERVICE_CONFIG),
@@ -69,8 +78,24 @@ def open_channel(
     if config.tls.server_name:
         options.append(("grpc.ssl_target_name_override", config.tls.server_name))
     credentials = channel_credentials(config)
+    token = read_client_token(config.auth)
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=options)
+        if call_credentials is not None:
+            raise ValueError("call credentials need tls.mode tls or mtls")
+        if token is None:
+            return grpc.aio.insecure_channel(address, options=options)
+        if not is_loopback_host(address.rsplit(":", 1)[0].removeprefix("dns:///")):
+            log.warning("sending a bearer token to %s over plaintext (tls.mode)", address)
+        return grpc.aio.insecure_channel(
+            address, options=options, interceptors=bearer_token_interceptors(token)
+        )
+    if token is not None:
+        token_credentials = grpc.access_token_call_credentials(token)
+        call_credentials = (
+            token_credentials
+            if call_credentials is None
+            else grpc.composite_call_credentials(call_credentials, token_credentials)
+        )
     if call_credentials is not None:
         credentials = grpc.composite_channel_credentials(credentials, call_credentials)
     return grpc.aio.secure_channel(address, credentials, options=options)

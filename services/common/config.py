@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -10,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.device.config import DeviceConfig
 from services.fusion.config import FusionConfig
@@ -46,6 +55,19 @@ class TlsConfig(StrictModel):
     ca_file: Path | None = None
     # The host name clients expect in the server certificate (overrides the address).
     server_name: str = ""
+    # A second, plaintext listener serving only grpc.health.v1 (kubelet gRPC probes cannot
+    # speak TLS); None: no such listener.
+    plaintext_health_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class AuthConfig(StrictModel):
@@ -55,6 +77,12 @@ class AuthConfig(StrictModel):
     tokens_file: Path | None = None
     # The token this process presents to its peers, read from a file.
     client_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tokens_file_when_enabled(self) -> AuthConfig:
+        if self.enabled and self.tokens_file is None:
+            raise ValueError("auth.tokens_file is required when auth.enabled is true")
+        return self
 
 
 class TelemetryConfig(StrictModel):
@@ -90,7 +118,7 @@ class LanesightConfig(StrictModel):
 
     store_id: str = Field(default="store-1", min_length=1)
     server: ServerConfig = ServerConfig()
-    tls: TlsConfig = TlsConfig()
+    tls: TlsConfig = Field(default=TlsConfig(), validate_default=True)
     auth: AuthConfig = AuthConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -99,6 +127,22 @@ class LanesightConfig(StrictModel):
     vision: VisionConfig = VisionConfig()
     fusion: FusionConfig = FusionConfig()
     reporting: ReportingConfig = ReportingConfig()
+
+    @field_validator("tls")
+    @classmethod
+    def _plaintext_only_on_loopback_unless_explicit(
+        cls, tls: TlsConfig, info: ValidationInfo
+    ) -> TlsConfig:
+        # Listening in plaintext beyond this machine must be a written decision.
+        server = info.data.get("server")
+        host = server.host if isinstance(server, ServerConfig) else "127.0.0.1"
+        if tls.mode == "plaintext" and "mode" not in tls.model_fields_set:
+            if not is_loopback_host(host):
+                raise ValueError(
+                    f"server.host {host!r} is not a loopback address: set tls.mode to "
+                    '"tls" or "mtls", or to "plaintext" explicitly (local development only)'
+                )
+        return tls
 
     def listen_port(self, service: str) -> int:
         """The port the named service listens on: server.port, else its [peers] address."""

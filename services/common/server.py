@@ -12,7 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.app import ServiceApp
-from services.common.config import LanesightConfig, TlsConfig
+from services.common.auth import AuthInterceptor
+from services.common.config import LanesightConfig, TlsConfig, is_loopback_host
 from services.common.telemetry import Telemetry, setup_telemetry
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,32 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def _auth_interceptors(config: LanesightConfig) -> list[grpc.aio.ServerInterceptor]:
+    """The bearer-token interceptor when auth is on (fails start-up if the tokens file is bad)."""
+    if not config.auth.enabled:
+        return []
+    if config.tls.mode == "plaintext" and not is_loopback_host(config.server.host):
+        log.warning(
+            "auth is on but tls.mode is plaintext: bearer tokens cross the network in the clear"
+        )
+    return [AuthInterceptor.from_config(config.auth)]
+
+
+def _health_only_server(
+    health_servicer: health.aio.HealthServicer, config: LanesightConfig
+) -> tuple[grpc.aio.Server | None, int | None]:
+    """A plaintext server with only grpc.health.v1, for kubelet gRPC probes (no TLS there)."""
+    if config.tls.plaintext_health_port is None:
+        return None, None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{config.server.host}:{config.tls.plaintext_health_port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot listen on {address} (tls.plaintext_health_port)")
+    return server, bound
+
+
 @dataclass
 class RunningServer:
     """A started service: its server, health servicer and bound port."""
@@ -45,6 +72,9 @@ class RunningServer:
     grace_s: float
     telemetry: Telemetry
     _stopped: bool = False
+    # The plaintext health-only listener for kubelet probes (tls.plaintext_health_port).
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     async def stop(self) -> None:
         """Health NOT_SERVING, let in-flight RPCs finish within the grace, stop the app."""
@@ -54,6 +84,8 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.app.begin_shutdown()
         await self.server.stop(self.grace_s)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         try:
             await self.app.stop()
         finally:
@@ -71,10 +103,20 @@ async def start_server(
     telemetry = setup_telemetry(config.telemetry, app.name, config.store_id)
     max_bytes = config.server.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[*telemetry.server_interceptors, *app.interceptors(), *(interceptors or [])],
+        interceptors=[
+            *telemetry.server_interceptors,
+            *_auth_interceptors(config),
+            *app.interceptors(),
+            *(interceptors or []),
+        ],
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
+            # Accept the clients' keepalive pings (channels.py pings every 20 s, also idle).
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
         ],
     )
     health_servicer = health.aio.HealthServicer()
@@ -93,8 +135,12 @@ async def start_server(
         bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"cannot listen on {address}")
+    health_server, health_port = _health_only_server(health_servicer, config)
     await server.start()
     running = RunningServer(app, server, health_servicer, bound, config.server.grace_s, telemetry)
+    if health_server is not None:
+        await health_server.start()
+        running.health_server, running.health_port = health_server, health_port
     try:
         await app.start()
     except BaseException:

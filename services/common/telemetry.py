@@ -84,3 +84,41 @@ def setup_telemetry(config: TelemetryConfig, service: str, store_id: str) -> Tel
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
     )
+
+
+#: Histogram buckets for durations in seconds (OpenTelemetry semantic conventions record
+#: durations in s), from 1 ms to 10 s; see docs/telemetry.md.
+DURATION_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def service_meter(service: str) -> metrics.Meter:
+    """The meter a service records its metrics with (names listed in docs/telemetry.md).
+
+    Safe to call at import time: until setup_telemetry installs a provider the API hands
+    out a proxy, and with telemetry off every instrument is a no-op.
+    """
+    return metrics.get_meter(f"lanesight.{service}")
+
+
+def duration_histogram(meter: metrics.Meter, name: str, description: str) -> metrics.Histogram:
+    """A histogram of durations in seconds with buckets that resolve milliseconds."""
+    return meter.create_histogram(
+        name,
+        unit="s",
+        description=description,
+        explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
+    )

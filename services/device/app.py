@@ -1,47 +1,49 @@
-"""The device service's gRPC app: servicers wired to the shared bootstrap."""
+"""The device service's gRPC app: the lane agent behind DeviceService."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import grpc
 
 from lanesight.v1 import device_pb2, device_pb2_grpc
-from services.common.app import ServiceApp, unimplemented
+from services.common.app import ServiceApp
 from services.common.config import LanesightConfig
-
-ISSUE = "issue 4 (device)"
-
-
-class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
-    """DeviceService; RPCs not built yet answer UNIMPLEMENTED and say so."""
-
-    async def SubmitPosEvents(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Device.SubmitPosEvents", ISSUE)
-
-    async def GetDeviceStatus(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Device.GetDeviceStatus", ISSUE)
-
-    async def ExecuteLaneCommand(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Device.ExecuteLaneCommand", ISSUE)
-
-    async def WatchLaneCommands(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Device.WatchLaneCommands", ISSUE)
+from services.device.agent import LaneAgent
+from services.device.camera.sources import FrameSource
+from services.device.servicer import DeviceServicer
 
 
 class DeviceApp(ServiceApp):
-    """The device service."""
+    """The device service: one lane agent."""
 
     name = "device"
 
-    def __init__(self, config: LanesightConfig) -> None:
+    def __init__(
+        self, config: LanesightConfig, frame_sources: Mapping[str, FrameSource] | None = None
+    ) -> None:
         self.config = config
+        self.agent = LaneAgent(config, frame_sources)
 
     def service_names(self) -> list[str]:
         return [device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(), server)
+        device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(self.agent), server)
+
+    async def start(self) -> None:
+        await self.agent.start()
+
+    async def begin_shutdown(self) -> None:
+        if self.agent.commands is not None:
+            self.agent.commands.close_subscribers()
+
+    async def stop(self) -> None:
+        await self.agent.stop()
 
 
-def create_app(config: LanesightConfig) -> DeviceApp:
-    """Build the device service from config."""
-    return DeviceApp(config)
+def create_app(
+    config: LanesightConfig, frame_sources: Mapping[str, FrameSource] | None = None
+) -> DeviceApp:
+    """Build the device service from config; frame_sources plugs Python cameras in by camera id."""
+    return DeviceApp(config, frame_sources)

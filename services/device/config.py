@@ -1,11 +1,148 @@
-"""Configuration of the device service (the [device] section)."""
+"""Configuration of the device service (the [device] section): lane, outbox, peripherals, cameras."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PeripheralKind = Literal["scanner", "scale", "scanner_scale", "printer"]
+PeripheralProtocol = Literal["cr", "crlf", "magellan", "8217", "nci", "escpos"]
+ScaleRoleName = Literal["", "produce", "bagging"]
+ZoneName = Literal["scan", "bagging", "cart"]
+Region = Literal["us", "dk", "ee", "fi", "de", "gb", "lv", "lt", "no", "se"]
+
+_PROTOCOLS_BY_KIND = {
+    "scanner": {"cr", "crlf", "magellan"},
+    "scale": {"8217", "nci", "magellan"},
+    "scanner_scale": {"magellan"},
+    "printer": {"escpos"},
+}
 
 
-class DeviceConfig(BaseModel):
-    """Settings of the device service."""
-
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeripheralConfig(_Section):
+    """One serial or network peripheral of the lane."""
+
+    id: str = Field(min_length=1)
+    kind: PeripheralKind
+    #: Scales only: which scale this is; the same drivers serve both roles.
+    role: ScaleRoleName = ""
+    protocol: PeripheralProtocol
+    #: A pyserial URL (/dev/ttyUSB0, socket://host:port, rfc2217://...) or tcp://host:port.
+    url: str = Field(min_length=1)
+    baudrate: int = Field(default=9600, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    stopbits: Literal[1, 2] = 1
+    #: Scales: how often to ask for the weight; printers: how often to read the status.
+    poll_interval_s: float = Field(default=0.2, gt=0)
+    #: How long to wait for a reply before treating the device as not answering.
+    response_timeout_s: float = Field(default=1.0, gt=0)
+    #: Printers: the id the attached cash drawer reports under; empty when none.
+    drawer_id: str = ""
+    #: Scales: the change in stable weight (mg) below which no new reading is recorded.
+    stable_change_mg: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> PeripheralConfig:
+        if self.protocol not in _PROTOCOLS_BY_KIND[self.kind]:
+            allowed = ", ".join(sorted(_PROTOCOLS_BY_KIND[self.kind]))
+            raise ValueError(f"protocol {self.protocol!r} is not one of {allowed} for {self.kind}")
+        if self.kind in ("scale", "scanner_scale") and not self.role:
+            raise ValueError("scales need a role: produce or bagging")
+        if self.kind in ("scanner", "printer") and self.role:
+            raise ValueError("role applies to scales only")
+        return self
+
+
+class ZoneConfig(_Section):
+    """One lane zone on a camera image, as a polygon of normalised (x, y) points."""
+
+    zone: ZoneName
+    points: list[tuple[float, float]] = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _check(self) -> ZoneConfig:
+        for x, y in self.points:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError("zone points are normalised: x and y must be within 0..1")
+        return self
+
+
+class CameraConfig(_Section):
+    """One lane camera and its motion gating."""
+
+    id: str = Field(min_length=1)
+    #: A video file, an RTSP/HTTP URL, a device index ("0"), or "python:module:factory".
+    source: str = Field(min_length=1)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    #: Send a frame at least this often even without motion, for camera health checks.
+    keyframe_interval_s: float = Field(default=5.0, gt=0)
+    #: Fraction of zone pixels that must change for a frame to count as motion.
+    motion_threshold: float = Field(default=0.01, gt=0, le=1)
+    #: Grey-level difference (0..255) above which a pixel counts as changed.
+    pixel_threshold: int = Field(default=25, ge=1, le=255)
+    #: The most frames per second to capture.
+    max_fps: float = Field(default=15.0, gt=0, le=120)
+    #: Width of the downscaled frame motion is computed on.
+    analysis_width: int = Field(default=96, ge=16, le=640)
+    jpeg_quality: int = Field(default=80, ge=10, le=100)
+    #: Files only: start again at the end instead of reporting the camera gone.
+    loop: bool = False
+    #: Frames waiting for the vision stream; more are dropped and counted.
+    send_queue_frames: int = Field(default=2, ge=1, le=64)
+    #: Labels per recognised item to ask vision for (0: vision's default).
+    top_k: int = Field(default=0, ge=0, le=20)
+
+
+class OutboxConfig(_Section):
+    """The durable outbox every event is written to before it is sent to fusion."""
+
+    path: str = "var/device/outbox.db"
+    max_events: int = Field(default=100_000, ge=10)
+    max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    #: Warn when the outbox reaches this fraction of either bound.
+    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
+    #: "full" survives power loss; "normal" only a crash of the agent.
+    synchronous: Literal["full", "normal"] = "full"
+    #: Events per Ingest batch.
+    batch_max_events: int = Field(default=200, ge=1, le=10_000)
+    #: Events sent and not yet acknowledged before the link waits for acks.
+    max_in_flight: int = Field(default=2000, ge=1)
+
+
+class DeviceConfig(_Section):
+    """Settings of the device service (the lane agent)."""
+
+    lane_id: str = Field(default="lane-1", min_length=1)
+    outbox: OutboxConfig = OutboxConfig()
+    peripherals: list[PeripheralConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    #: Which level of drawer-kick pin 3 means the drawer is open (depends on the drawer).
+    drawer_open_level: Literal["high", "low"] = "high"
+    #: Rules for price/weight-embedded barcodes: "us" or one of biip's European regions.
+    scanner_region: Region = "us"
+    #: Send events to fusion (FusionService.Ingest).
+    fusion_link: bool = True
+    #: Watch fusion for lane commands (FusionService.WatchAlerts with commands).
+    fusion_commands: bool = True
+    #: Send camera frames to vision (VisionService.Analyze).
+    vision_link: bool = True
+    #: Per-call deadline for unary calls and stream set-up to peers.
+    link_timeout_s: float = Field(default=5.0, gt=0)
+    #: Backoff between reconnect attempts, for peripherals and links.
+    reconnect_initial_s: float = Field(default=0.2, gt=0)
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DeviceConfig:
+        ids = [p.id for p in self.peripherals] + [c.id for c in self.cameras]
+        ids += [p.drawer_id for p in self.peripherals if p.drawer_id]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"device ids must be unique: {', '.join(duplicates)}")
+        return self

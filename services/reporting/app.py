@@ -1,57 +1,80 @@
-"""The reporting service's gRPC app: servicers wired to the shared bootstrap."""
+"""The reporting service's gRPC app: the store, its retention sweep and the servicer."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import grpc
 
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
-from services.common.app import ServiceApp, unimplemented
+from services.common.app import ServiceApp
 from services.common.config import LanesightConfig
+from services.reporting.localtime import now_ms
+from services.reporting.reports import Reports
+from services.reporting.retention import apply_retention
+from services.reporting.servicer import ReportingServicer
+from services.reporting.store import ReportStore
 
-ISSUE = "issue 6 (reporting)"
-
-
-class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    """ReportingService; RPCs not built yet answer UNIMPLEMENTED and say so."""
-
-    async def IngestRecords(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.IngestRecords", ISSUE)
-
-    async def ListAlerts(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.ListAlerts", ISSUE)
-
-    async def GetShrinkReport(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.GetShrinkReport", ISSUE)
-
-    async def GetAlertQualityReport(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.GetAlertQualityReport", ISSUE)
-
-    async def GetLaneHealthReport(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.GetLaneHealthReport", ISSUE)
-
-    async def GetPosExceptionReport(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.GetPosExceptionReport", ISSUE)
-
-    async def ExportReport(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.ExportReport", ISSUE)
-
-    async def ImportPosLog(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Reporting.ImportPosLog", ISSUE)
+log = logging.getLogger(__name__)
 
 
 class ReportingApp(ServiceApp):
-    """The reporting service."""
+    """The reporting service: owns the store from start() to stop()."""
 
     name = "reporting"
 
     def __init__(self, config: LanesightConfig) -> None:
         self.config = config
+        self.store: ReportStore | None = None
+        self.reports: Reports | None = None
+        self.shutting_down = asyncio.Event()
+        self._retention_task: asyncio.Task | None = None
 
     def service_names(self) -> list[str]:
         return [reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(ReportingServicer(), server)
+        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(ReportingServicer(self), server)
+
+    async def start(self) -> None:
+        self.store = await ReportStore.open(self.config.reporting)
+        self.reports = Reports(self.store.reader, self.config.reporting)
+        if self.config.reporting.retention_interval_s > 0:
+            self._retention_task = asyncio.create_task(self._retention_loop())
+        log.info("reporting store open at %s", self.config.reporting.db_path)
+
+    async def _retention_loop(self) -> None:
+        interval = self.config.reporting.retention_interval_s
+        while True:
+            try:
+                await apply_retention(self.store, now_ms())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention pass failed; retrying in %.0fs", interval)
+            await asyncio.sleep(interval)
+
+    async def begin_shutdown(self) -> None:
+        """End the ingest streams (senders reconnect elsewhere and resend unacked records)."""
+        self.shutting_down.set()
+
+    async def stop(self) -> None:
+        """Stop the retention sweep and close the database; idempotent."""
+        self.shutting_down.set()
+        task, self._retention_task = self._retention_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+        store, self.store = self.store, None
+        self.reports = None
+        if store is not None:
+            await store.close()
 
 
 def create_app(config: LanesightConfig) -> ReportingApp:

@@ -1,45 +1,43 @@
-"""The vision service's gRPC app: servicers wired to the shared bootstrap."""
+"""The vision service's gRPC app: the engine and servicer wired to the shared bootstrap."""
 
 from __future__ import annotations
 
 import grpc
 
 from lanesight.v1 import vision_pb2, vision_pb2_grpc
-from services.common.app import ServiceApp, unimplemented
+from services.common.app import ServiceApp
 from services.common.config import LanesightConfig
-
-ISSUE = "issue 5 (vision)"
-
-
-class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
-    """VisionService; RPCs not built yet answer UNIMPLEMENTED and say so."""
-
-    async def Analyze(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Vision.Analyze", ISSUE)
-
-    async def ClassifyImages(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Vision.ClassifyImages", ISSUE)
-
-    async def EnrolProduct(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Vision.EnrolProduct", ISSUE)
-
-    async def GetVisionStats(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Vision.GetVisionStats", ISSUE)
+from services.vision.engine import VisionEngine
+from services.vision.servicer import VisionServicer
 
 
 class VisionApp(ServiceApp):
-    """The vision service."""
+    """The vision service: lane streams, still-image classification, enrolment, statistics."""
 
     name = "vision"
 
-    def __init__(self, config: LanesightConfig) -> None:
+    def __init__(self, config: LanesightConfig, engine: VisionEngine | None = None) -> None:
         self.config = config
+        self.engine = engine or VisionEngine(config.vision)
 
     def service_names(self) -> list[str]:
         return [vision_pb2.DESCRIPTOR.services_by_name["VisionService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        vision_pb2_grpc.add_VisionServiceServicer_to_server(VisionServicer(), server)
+        vision_pb2_grpc.add_VisionServiceServicer_to_server(
+            VisionServicer(self.engine, self.config.store_id), server
+        )
+
+    async def start(self) -> None:
+        """Load and warm up the model before health reports SERVING."""
+        await self.engine.start()
+
+    async def begin_shutdown(self) -> None:
+        """End every lane stream so the server can stop within its grace period."""
+        self.engine.end_streams()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
 
 
 def create_app(config: LanesightConfig) -> VisionApp:

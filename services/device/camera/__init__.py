@@ -1,0 +1,1 @@
+"""Lane cameras: frame sources, edge motion gating and the capture pipeline."""

@@ -1,0 +1,1 @@
+"""Asyncio drivers for lane peripherals: transports, reconnect loops, health."""

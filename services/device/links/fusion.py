@@ -1,0 +1,234 @@
+"""The link to fusion: the outbox sent in order over Ingest, and lane commands from WatchAlerts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from lanesight.v1 import alerts_pb2, fusion_pb2
+from services.common.channels import Backoff
+from services.device.drivers.base import HealthTracker
+from services.device.outbox import Outbox
+from services.device.readings import HealthState
+
+log = logging.getLogger(__name__)
+
+INGEST_METHOD = "/lanesight.v1.FusionService/Ingest"
+WATCH_METHOD = "/lanesight.v1.FusionService/WatchAlerts"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_ingest_request(payloads: list[bytes]) -> bytes:
+    """An IngestRequest on the wire, from already serialized LaneEvents.
+
+    Field 1 (``events``, length-delimited) repeated; the outbox keeps events
+    serialized, so they are not parsed and serialized again on every send.
+    """
+    return b"".join(b"\x0a" + _varint(len(payload)) + payload for payload in payloads)
+
+
+def _rpc_detail(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class FusionLink:
+    """Sends the outbox to FusionService.Ingest and deletes what fusion acknowledges.
+
+    After any reconnect it resends from the last acknowledged sequence; fusion
+    ignores what it has already processed, so every event arrives exactly once after
+    de-duplication, in order.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        outbox: Outbox,
+        health: HealthTracker,
+        batch_max_events: int = 200,
+        max_in_flight: int = 2000,
+        backoff: Backoff | None = None,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self._ingest = channel.stream_stream(
+            INGEST_METHOD,
+            request_serializer=lambda raw: raw,
+            response_deserializer=fusion_pb2.IngestResponse.FromString,
+        )
+        self.outbox = outbox
+        self.health = health
+        self.batch_max_events = batch_max_events
+        self.max_in_flight = max_in_flight
+        self._backoff = backoff or Backoff()
+        self._connect_timeout_s = connect_timeout_s
+        self._wake = asyncio.Event()
+        self._sent = outbox.acked_sequence
+        self.batches_sent = 0
+        self.rejections = 0
+        self.connected = False
+        outbox.commit_listeners.append(self._wake.set)
+
+    async def run(self) -> None:
+        """Keep a stream open and send; reconnect with backoff until cancelled."""
+        while True:
+            try:
+                await self._session()
+            except (grpc.aio.AioRpcError, ConnectionError, TimeoutError) as exc:
+                self.connected = False
+                delay = self._backoff.next_delay()
+                if self._backoff.first_failure:
+                    log.warning(
+                        "fusion link down (%s); events stay in the outbox, retrying with backoff",
+                        _rpc_detail(exc),
+                    )
+                else:
+                    log.debug("fusion link still down: %s", _rpc_detail(exc))
+                await self.health.set(HealthState.DISCONNECTED, _rpc_detail(exc))
+                await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        call = self._ingest()
+        try:
+            await asyncio.wait_for(call.wait_for_connection(), self._connect_timeout_s)
+            # Resend everything fusion has not acknowledged.
+            self._sent = self.outbox.acked_sequence
+            sender = asyncio.create_task(self._send_loop(call), name="fusion-send")
+            receiver = asyncio.create_task(self._receive_loop(call), name="fusion-receive")
+            try:
+                done, _ = await asyncio.wait(
+                    {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()
+                raise ConnectionError("the ingest stream ended")
+            finally:
+                for task in (sender, receiver):
+                    task.cancel()
+                await asyncio.gather(sender, receiver, return_exceptions=True)
+        finally:
+            call.cancel()
+
+    async def _mark_connected(self) -> None:
+        if not self.connected:
+            self.connected = True
+            if self._backoff.failures:
+                log.info("fusion link up again; resending from sequence %d", self._sent + 1)
+            self._backoff.reset()
+            await self.health.set(HealthState.CONNECTED)
+
+    async def _send_loop(self, call) -> None:
+        outbox = self.outbox
+        while True:
+            in_flight = self._sent - outbox.acked_sequence
+            room = min(self.batch_max_events, self.max_in_flight - in_flight)
+            if room > 0 and outbox.committed_sequence > self._sent:
+                rows = await outbox.read_after(self._sent, room)
+                if rows:
+                    await call.write(encode_ingest_request([row.payload for row in rows]))
+                    self._sent = rows[-1].sequence
+                    self.batches_sent += 1
+                    continue
+                # Rows between were dropped or acknowledged meanwhile.
+                self._sent = max(self._sent, outbox.committed_sequence)
+                continue
+            self._wake.clear()
+            in_flight = self._sent - outbox.acked_sequence
+            if outbox.committed_sequence > self._sent and in_flight < self.max_in_flight:
+                continue
+            await self._wake.wait()
+
+    async def _receive_loop(self, call) -> None:
+        await self._mark_connected()
+        while True:
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                raise ConnectionError("fusion closed the ingest stream")
+            await self._mark_connected()
+            for rejection in response.rejections:
+                self.rejections += 1
+                log.warning(
+                    "fusion rejected event %d (%s): %s %s",
+                    rejection.sequence,
+                    rejection.event_id,
+                    rejection.field,
+                    rejection.message,
+                )
+            if response.acked_sequence > self.outbox.acked_sequence:
+                await self.outbox.ack(response.acked_sequence)
+                self._wake.set()
+
+
+class CommandWatcher:
+    """Watches FusionService.WatchAlerts for this lane's commands and carries them out."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        store_id: str,
+        lane_id: str,
+        execute: Callable[[alerts_pb2.LaneCommand], Awaitable[object]],
+        health: HealthTracker,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._watch = channel.unary_stream(
+            WATCH_METHOD,
+            request_serializer=fusion_pb2.WatchAlertsRequest.SerializeToString,
+            response_deserializer=fusion_pb2.WatchAlertsResponse.FromString,
+        )
+        self.request = fusion_pb2.WatchAlertsRequest(
+            store_ids=[store_id], lane_ids=[lane_id], include_commands=True
+        )
+        self.lane_id = lane_id
+        self._execute = execute
+        self.health = health
+        self._backoff = backoff or Backoff()
+        self.commands_received = 0
+
+    async def run(self) -> None:
+        """Watch until cancelled, reconnecting with backoff."""
+        while True:
+            call = self._watch(self.request)
+            try:
+                await call.wait_for_connection()
+                self._backoff.reset()
+                await self.health.set(HealthState.CONNECTED)
+                while True:
+                    response = await call.read()
+                    if response is grpc.aio.EOF:
+                        raise ConnectionError("fusion ended the watch")
+                    if response.HasField("command") and response.command.lane_id in (
+                        "",
+                        self.lane_id,
+                    ):
+                        self.commands_received += 1
+                        try:
+                            await self._execute(response.command)
+                        except Exception:
+                            log.exception("lane command %s failed", response.command.command_id)
+                    elif response.HasField("gap"):
+                        log.warning("missed %d alert/command messages", response.gap.missed)
+            except (grpc.aio.AioRpcError, ConnectionError) as exc:
+                delay = self._backoff.next_delay()
+                if self._backoff.first_failure:
+                    log.warning("lane command watch down (%s); retrying", _rpc_detail(exc))
+                await self.health.set(HealthState.DISCONNECTED, _rpc_detail(exc))
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    call.cancel()

@@ -1,0 +1,92 @@
+"""Stamps lane events (store, lane, sequence, event id, lane time, transaction) into the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+from lanesight.v1 import events_pb2
+from services.device.lane_events import to_lane_event
+from services.device.outbox import Outbox, OutboxRow
+from services.device.readings import Reading
+
+_OPENS = "transaction_started"
+_CLOSES = "transaction_ended"
+
+
+class EventRecorder:
+    """The one place lane events get their sequence; nothing is sent before it is on disk."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        store_id: str,
+        lane_id: str,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.outbox = outbox
+        self.store_id = store_id
+        self.lane_id = lane_id
+        self._clock_ns = clock_ns
+        self._lock = asyncio.Lock()
+        self._last_time_ns = 0
+        self.transaction_id = ""
+        self.recorded = 0
+        #: Called with each stamped event once it is committed (status, tests, benchmarks).
+        self.listeners: list[Callable[[events_pb2.LaneEvent], None]] = []
+
+    def _stamp(self, event: events_pb2.LaneEvent) -> None:
+        event.store_id = self.store_id
+        event.lane_id = self.lane_id
+        if not event.event_id:
+            event.event_id = str(uuid.uuid4())
+        # One clock per lane, never going backwards, so lane time follows sequence order.
+        now = max(self._clock_ns(), self._last_time_ns)
+        self._last_time_ns = now
+        event.lane_time.FromNanoseconds(now)
+        kind = event.WhichOneof("payload")
+        if kind == _OPENS:
+            self.transaction_id = event.transaction_id
+        elif not event.transaction_id and self.transaction_id:
+            event.transaction_id = self.transaction_id
+        if kind == _CLOSES and event.transaction_id == self.transaction_id:
+            self.transaction_id = ""
+        event.sequence = self.outbox.next_sequence()
+
+    async def record_many(
+        self, events: list[events_pb2.LaneEvent], remember_ids: bool = False
+    ) -> list[events_pb2.LaneEvent]:
+        """Stamp events with consecutive sequences and return once they are committed.
+
+        ``remember_ids`` keeps the event ids so resubmitting them is recognised.
+        """
+        async with self._lock:
+            await self.outbox.wait_for_room()
+            commits = []
+            for event in events:
+                self._stamp(event)
+                row = OutboxRow(
+                    event.sequence,
+                    event.event_id,
+                    event.lane_time.ToNanoseconds(),
+                    event.SerializeToString(),
+                )
+                commits.append(
+                    self.outbox.append_nowait(row, event.event_id if remember_ids else "")
+                )
+        await asyncio.gather(*commits)
+        self.recorded += len(events)
+        for event in events:
+            for listener in self.listeners:
+                listener(event)
+        return events
+
+    async def record(self, event: events_pb2.LaneEvent) -> events_pb2.LaneEvent:
+        """Stamp one event and return it once it is committed."""
+        return (await self.record_many([event]))[0]
+
+    async def record_reading(self, reading: Reading) -> events_pb2.LaneEvent:
+        """Record what a driver or link observed."""
+        return await self.record(to_lane_event(reading))

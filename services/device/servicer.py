@@ -1,0 +1,100 @@
+"""DeviceService: protobuf in, the lane agent's plain calls, protobuf out."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc
+from services.device.agent import LaneAgent
+from services.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
+from services.device.pos_ingress import InvalidPosEvent, validate_pos_event
+
+MAX_EVENTS_PER_REQUEST = 1000
+
+
+def _timestamp(ns: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(ns)
+    return stamp
+
+
+class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
+    """The lane agent's gRPC API: POS ingress, status and lane commands."""
+
+    def __init__(self, agent: LaneAgent) -> None:
+        self.agent = agent
+
+    async def SubmitPosEvents(self, request, context: grpc.aio.ServicerContext):
+        if not request.events:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "events: at least one is needed")
+        if len(request.events) > MAX_EVENTS_PER_REQUEST:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"events: at most {MAX_EVENTS_PER_REQUEST} per request",
+            )
+        try:
+            for index, event in enumerate(request.events):
+                validate_pos_event(event, index)
+        except InvalidPosEvent as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        recorded = await self.agent.submit_pos_events(list(request.events))
+        return device_pb2.SubmitPosEventsResponse(
+            event_ids=[event_id for event_id, _ in recorded],
+            sequences=[sequence for _, sequence in recorded],
+        )
+
+    async def GetDeviceStatus(self, request, context: grpc.aio.ServicerContext):
+        status = self.agent.status()
+        response = device_pb2.GetDeviceStatusResponse(
+            lane=common_pb2.LaneRef(store_id=status.store_id, lane_id=status.lane_id),
+            outbox_pending=status.outbox_pending,
+            last_sequence=status.last_sequence,
+            acked_sequence=status.acked_sequence,
+            paused=status.paused,
+            outbox_dropped=status.outbox_dropped,
+        )
+        if status.oldest_pending_ns is not None:
+            response.oldest_pending_time.CopyFrom(_timestamp(status.oldest_pending_ns))
+        for peripheral in status.peripherals:
+            response.peripherals.append(
+                device_pb2.PeripheralStatus(
+                    device_id=peripheral.device_id,
+                    kind=DEVICE_KIND[peripheral.kind],
+                    state=PERIPHERAL_STATE[peripheral.state],
+                    detail=peripheral.detail[:500],
+                    since=_timestamp(peripheral.since_ns),
+                    address=peripheral.address,
+                )
+            )
+        for camera_id, counters in status.cameras.items():
+            response.cameras.append(
+                device_pb2.CameraCounters(
+                    camera_id=camera_id,
+                    captured=counters.captured,
+                    sent=counters.sent,
+                    skipped_no_motion=counters.skipped_no_motion,
+                    dropped=counters.dropped,
+                )
+            )
+        return response
+
+    async def ExecuteLaneCommand(self, request, context: grpc.aio.ServicerContext):
+        commands = self.agent.commands
+        if commands is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the lane agent is starting")
+        if not request.HasField("command"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command: is required")
+        if not request.command.command_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command.command_id: is required")
+        if request.command.WhichOneof("action") is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command.action: none is set")
+        result = await commands.execute(request.command)
+        return device_pb2.ExecuteLaneCommandResponse(done=result.done, detail=result.detail)
+
+    async def WatchLaneCommands(self, request, context: grpc.aio.ServicerContext):
+        commands = self.agent.commands
+        if commands is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the lane agent is starting")
+        async for command in commands.subscribe():
+            yield device_pb2.WatchLaneCommandsResponse(command=command)

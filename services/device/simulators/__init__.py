@@ -1,0 +1,28 @@
+"""Simulated lane devices speaking the real protocols over a pty or a socket:// server.
+
+Python API for tests, the demo and the fusion simulator's scenarios::
+
+    from services.device.simulators import LaneSimulators, ScaleSpec
+
+    sims = await LaneSimulators.start(scanner="pty", scales=[ScaleSpec("scale-bagging")])
+    sims.peripherals()            # PeripheralConfig entries for the agent
+    await sims.scanner.scan("]E00012345678905")
+    sims.scale("scale-bagging").set_weight(1_250_000, stable=True)
+    sims.printer.set_paper("out")
+"""
+
+from services.device.simulators.devices import SimulatedPrinter, SimulatedScale, SimulatedScanner
+from services.device.simulators.endpoints import PtyEndpoint, SocketEndpoint, make_endpoint
+from services.device.simulators.lane import LaneSimulators, ScaleSpec, peripherals_toml
+
+__all__ = [
+    "LaneSimulators",
+    "PtyEndpoint",
+    "ScaleSpec",
+    "SimulatedPrinter",
+    "SimulatedScale",
+    "SimulatedScanner",
+    "SocketEndpoint",
+    "make_endpoint",
+    "peripherals_toml",
+]

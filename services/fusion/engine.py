@@ -1,0 +1,519 @@
+"""The fusion engine: per-lane state machines fed by lane events, emitting alerts and commands.
+
+Plain Python with no gRPC or protobuf. Time is the lane's own clock (event timestamps),
+so replaying the same events yields the same alerts; in live mode ``tick`` advances each
+lane's clock by the wall time elapsed since its last event.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.fusion import events as ev
+from services.fusion.alertbook import AlertBook, AlertUpdate
+from services.fusion.alerts import Alert, Disposition, LaneCommand
+from services.fusion.catalog import CatalogBook, CatalogItem
+from services.fusion.config import FusionConfig
+from services.fusion.escalation import Escalator, ThresholdTuner
+from services.fusion.lane import Lane, Line, Pending, ScanToken, Transaction
+from services.fusion.ledger import BaggingScaleLedger
+from services.fusion.profiles import WeightProfiles
+from services.fusion.rules.bagging import BaggingRules
+from services.fusion.rules.labels import PACK_ALLOWANCE_MG, LabelRules
+from services.fusion.rules.pos import PosRules
+from services.fusion.rules.vision import VisionRules
+from services.fusion.signals import Signal
+from services.fusion.validation import Rejection, validate_event
+
+log = logging.getLogger(__name__)
+
+_WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
+_PER_UNIT_MS = 2_000
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What became of one batch of a lane's events."""
+
+    acked_sequence: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0
+    gap_events: int = 0
+    applied: list[int] = field(default_factory=list)
+
+
+class FusionEngine:
+    """Every lane's state, the rules, and the alert book."""
+
+    def __init__(
+        self,
+        config: FusionConfig | None = None,
+        catalog: CatalogBook | None = None,
+        profiles: WeightProfiles | None = None,
+    ) -> None:
+        self.config = config or FusionConfig()
+        self.catalog = catalog if catalog is not None else CatalogBook()
+        p = self.config.profiles
+        self.profiles = profiles or WeightProfiles(
+            p.min_samples, p.outlier_sigma, p.outlier_floor_mg, p.range_sigma
+        )
+        self.tuner = ThresholdTuner(self.config.rules, self.config.feedback)
+        self.escalator = Escalator(self.config)
+        self.alerts = AlertBook(self.config, self.tuner, self.escalator)
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.bagging = BaggingRules(self)
+        self.vision = VisionRules(self)
+        self.labels = LabelRules(self)
+        self.pos = PosRules(self)
+        self.events_applied = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self._price_per_g: float | None = None
+        self._handlers: dict[type, Callable[[Lane, ev.LaneEvent, object], None]] = {
+            ev.TransactionStarted: self._on_transaction_started,
+            ev.ItemAdded: self._on_item_added,
+            ev.ItemVoided: self._on_item_voided,
+            ev.QuantityChanged: self._on_quantity_changed,
+            ev.PriceOverride: self._on_price_override,
+            ev.TransactionSuspended: self._on_transaction_suspended,
+            ev.TransactionResumed: self._on_transaction_resumed,
+            ev.TenderStarted: self._on_tender_started,
+            ev.TenderCompleted: self._on_tender_completed,
+            ev.TransactionEnded: self._on_transaction_ended,
+            ev.NoSaleDrawerOpen: lambda lane, e, p: self.pos.on_no_sale(lane, e, p),
+            ev.RefundIssued: lambda lane, e, p: self.pos.on_refund(lane, e, p),
+            ev.AttendantOverride: self._on_attendant_override,
+            ev.BarcodeRead: self._on_barcode_read,
+            ev.ScaleReading: self._on_scale_reading,
+            ev.ZoneCrossing: lambda lane, e, p: self.vision.on_crossing(lane, e, p),
+            ev.ItemRecognized: lambda lane, e, p: self.vision.on_recognized(lane, e, p),
+            ev.BarcodeSeen: lambda lane, e, p: self.vision.on_barcode_seen(lane, e, p),
+            ev.ZoneItemCount: lambda lane, e, p: self.vision.on_zone_count(lane, e, p),
+            ev.CameraHealthChanged: lambda lane, e, p: self.vision.on_camera_health(lane, e, p),
+            ev.PeripheralHealthChanged: self._on_peripheral_health,
+        }
+        self._due: dict[str, Callable[[Lane, object], None]] = {
+            "increase": self.bagging.on_increase_due,  # type: ignore[dict-item]
+            "decrease": self.bagging.on_decrease_due,  # type: ignore[dict-item]
+            "crossing": self.vision.on_crossing_due,  # type: ignore[dict-item]
+            "camera": self.vision.on_camera_due,  # type: ignore[dict-item]
+            "prompt": self.alerts.escalate_prompt,  # type: ignore[dict-item]
+        }
+
+    # ---- lanes and ingest -----------------------------------------------------------
+
+    def lane(self, store_id: str, lane_id: str) -> Lane:
+        """The lane's state, created on first use."""
+        key = (store_id, lane_id)
+        lane = self.lanes.get(key)
+        if lane is None:
+            b = self.config.bagging
+            ledger = BaggingScaleLedger(
+                b.change_threshold_mg, b.tolerance_floor_mg, b.tolerance_pct, b.max_subset_items
+            )
+            lane = self.lanes[key] = Lane(store_id, lane_id, ledger)
+        return lane
+
+    def ingest(
+        self, events: Sequence[ev.LaneEvent], received_mono_ms: float | None = None
+    ) -> IngestResult:
+        """Apply one lane's batch (already checked by validation.check_batch).
+
+        Duplicates (a sequence at or below the last one, or a known event id) are skipped;
+        invalid events become rejections; both still count as acknowledged.
+        """
+        result = IngestResult()
+        lane: Lane | None = None
+        for index, event in enumerate(events):
+            if lane is None:
+                lane = self.lane(event.store_id, event.lane_id)
+            if event.sequence <= lane.last_sequence or event.event_id in lane.recent_ids:
+                result.duplicates += 1
+                continue
+            if lane.last_sequence and event.sequence > lane.last_sequence + 1:
+                missing = event.sequence - lane.last_sequence - 1
+                result.gap_events += missing
+                lane.gap_events += missing
+                lane.data_quality_issues += 1
+                log.warning(
+                    "lane %s/%s: %d events missing before sequence %d",
+                    lane.store_id,
+                    lane.lane_id,
+                    missing,
+                    event.sequence,
+                )
+            lane.last_sequence = event.sequence
+            if event.event_id:
+                lane.remember_id(event.event_id)
+            problem = validate_event(event)
+            if problem is not None:
+                result.rejections.append(
+                    Rejection(event.event_id, event.sequence, problem[0], problem[1])
+                )
+                lane.data_quality_issues += 1
+                continue
+            self._apply(lane, event)
+            result.applied.append(index)
+        if lane is not None:
+            result.acked_sequence = lane.last_sequence
+            if received_mono_ms is not None:
+                lane.anchor_lane_ms = lane.clock_ms
+                lane.anchor_mono_ms = received_mono_ms
+        self.duplicates += result.duplicates
+        self.rejected += len(result.rejections)
+        return result
+
+    def process(self, event: ev.LaneEvent) -> IngestResult:
+        """Apply a single event (a batch of one)."""
+        return self.ingest((event,))
+
+    def _apply(self, lane: Lane, event: ev.LaneEvent) -> None:
+        at = event.lane_time_ms
+        if at > lane.clock_ms:
+            self._fire_due(lane, at - 1)
+            lane.clock_ms = at
+        elif at < lane.clock_ms - self.config.rules.jitter_ms:
+            lane.late_events += 1
+        lane.last_event_ms = at
+        self.events_applied += 1
+        handler = self._handlers.get(type(event.payload))
+        if handler is not None:
+            handler(lane, event, event.payload)
+
+    # ---- time -----------------------------------------------------------------------
+
+    def _fire_due(self, lane: Lane, now_ms: int) -> None:
+        while (pending := lane.pop_due(now_ms)) is not None:
+            lane.clock_ms = max(lane.clock_ms, pending.deadline_ms)
+            self._fire(lane, pending)
+
+    def _fire(self, lane: Lane, pending: Pending) -> None:
+        if pending.kind != "prompt" and (
+            lane.txn is None or lane.txn.transaction_id != pending.transaction_id
+        ):
+            return
+        self._due[pending.kind](lane, pending.data)
+
+    def advance_to(self, store_id: str, lane_id: str, lane_time_ms: int) -> None:
+        """Move a lane's clock forward (live mode), closing the windows that expired."""
+        lane = self.lanes.get((store_id, lane_id))
+        if lane is not None and lane_time_ms > lane.clock_ms:
+            self._fire_due(lane, lane_time_ms)
+            lane.clock_ms = lane_time_ms
+
+    def lane_now(self, lane: Lane, now_mono_ms: float | None) -> int:
+        """The lane's time now: its last event time plus the wall time since it arrived."""
+        if now_mono_ms is None or lane.anchor_mono_ms < 0:
+            return lane.clock_ms
+        return max(lane.clock_ms, lane.anchor_lane_ms + int(now_mono_ms - lane.anchor_mono_ms))
+
+    def tick(self, now_mono_ms: float) -> None:
+        """Advance every live lane with open windows to its current lane time."""
+        for lane in self.lanes.values():
+            if lane.anchor_mono_ms < 0:
+                continue
+            deadline = lane.next_deadline()
+            if deadline is None:
+                continue
+            now = self.lane_now(lane, now_mono_ms)
+            if now >= deadline:
+                self._fire_due(lane, now)
+                lane.clock_ms = max(lane.clock_ms, now)
+
+    def flush(self) -> None:
+        """Close every open window now (end of a replay or a simulation)."""
+        for lane in self.lanes.values():
+            while (pending := lane.pop_due(1 << 62)) is not None:
+                self._fire(lane, pending)
+
+    # ---- alerts ---------------------------------------------------------------------
+
+    def emit(self, lane: Lane, signal: Signal) -> None:
+        """Hand a rule's signal to the alert book."""
+        self_checkout = lane.txn.self_checkout if lane.txn else False
+        self.alerts.submit(lane, signal, self_checkout)
+
+    def take_outputs(self) -> list[AlertUpdate | LaneCommand]:
+        """Alert revisions and lane commands produced since the last call."""
+        return self.alerts.take_outputs()
+
+    def _lane_of(self, alert_id: str) -> tuple[Alert, Lane]:
+        alert = self.alerts.alerts[alert_id]
+        return alert, self.lane(alert.store_id, alert.lane_id)
+
+    def acknowledge(self, alert_id: str, attendant_id: str, now_mono_ms: float | None = None):
+        """An attendant saw the alert; raises KeyError for an unknown id."""
+        alert, lane = self._lane_of(alert_id)
+        return self.alerts.acknowledge(alert_id, attendant_id, self.lane_now(lane, now_mono_ms))
+
+    def resolve(
+        self,
+        alert_id: str,
+        disposition: Disposition,
+        attendant_id: str,
+        note: str = "",
+        amount_recovered: ev.Money | None = None,
+        now_mono_ms: float | None = None,
+    ) -> Alert:
+        """Close an alert; raises KeyError (unknown) or ValueError (no disposition)."""
+        if disposition is Disposition.UNSPECIFIED:
+            raise ValueError("disposition must not be UNSPECIFIED")
+        alert, lane = self._lane_of(alert_id)
+        return self.alerts.resolve(
+            lane,
+            alert_id,
+            disposition,
+            attendant_id,
+            self.lane_now(lane, now_mono_ms),
+            note,
+            amount_recovered,
+        )
+
+    def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
+        """What an unidentified item of this weight likely costs: vision's label, else the
+        catalog's median price per gram."""
+        window = self.config.rules.merge_window_ms
+        for track in lane.tracks.values():
+            best = track.best
+            if (
+                best is not None
+                and track.entered_bagging_ms
+                and abs(lane.clock_ms - track.entered_bagging_ms) <= window
+            ):
+                item = self.catalog.by_label(lane.store_id, best.label)
+                if item is not None:
+                    return item.price_minor()
+        if self._price_per_g is None:
+            ratios = [
+                item.unit_price.amount_minor / ((item.min_weight_mg + item.max_weight_mg) / 2000)
+                for scope in [self.catalog.chain, *self.catalog.stores.values()]
+                for item in scope.items.values()
+                if item.unit_price and item.has_weight_range and item.max_weight_mg > 0
+            ]
+            self._price_per_g = statistics.median(ratios) if ratios else 0.5
+        return int(self._price_per_g * abs(weight_mg) / 1000)
+
+    # ---- POS transaction lifecycle --------------------------------------------------
+
+    def _start(self, lane: Lane, event: ev.LaneEvent, self_checkout: bool, operator: str):
+        txn = Transaction(
+            transaction_id=event.transaction_id or event.event_id,
+            started_ms=event.lane_time_ms,
+            self_checkout=self_checkout,
+            operator_id=operator,
+            start_bagging_mg=lane.ledger.baseline_mg or 0,
+        )
+        lane.txn = txn
+        for camera_id, health in lane.camera_health.items():
+            if health not in (ev.CameraHealth.OK, ev.CameraHealth.UNSPECIFIED):
+                self.vision.watch_camera(lane, camera_id, event.event_id, event.lane_time_ms)
+        return txn
+
+    def _txn(self, lane: Lane, event: ev.LaneEvent) -> Transaction:
+        if lane.txn is None:
+            # Fusion joined mid-transaction (a restart, or a lane moved to this replica).
+            return self._start(lane, event, False, "")
+        return lane.txn
+
+    def _on_transaction_started(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if lane.txn is not None:
+            self._end(lane, completed=False)
+        self._start(lane, event, p.self_checkout, p.operator_id)
+
+    def _on_transaction_ended(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if lane.txn is not None:
+            self._end(lane, completed=p.outcome is ev.TransactionOutcome.COMPLETED)
+
+    def _on_transaction_suspended(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if lane.txn is not None:
+            self._end(lane, completed=False)
+
+    def _on_transaction_resumed(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if lane.txn is None:
+            self._start(lane, event, False, p.operator_id)
+
+    def _end(self, lane: Lane, completed: bool) -> None:
+        txn = lane.txn
+        assert txn is not None
+        # Windows still open close with the transaction, in deadline order.
+        while (pending := lane.pop_due(1 << 62)) is not None:
+            self._fire(lane, pending)
+        self.alerts.on_transaction_ended(lane, txn.transaction_id)
+        if completed and not txn.alert_ids:
+            for sku, weight_mg in txn.weight_samples:
+                self.profiles.observe(sku, weight_mg)
+        lane.txn = None
+        lane.pending_increases.clear()
+        lane.pending_decreases.clear()
+        lane.tracks.clear()
+        lane.scan_recognitions.clear()
+        lane.lines_awaiting_vision.clear()
+        lane.cart_count = -1
+        lane.cart_count_ms = lane.cart_crossing_ms = 0
+        self.alerts.drop_lane_state(lane)
+
+    def _on_tender_started(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        txn = self._txn(lane, event)
+        txn.tender_started_ms = event.lane_time_ms
+        self.vision.on_tender_started(lane, event)
+        self.alerts.on_tender_started(lane, txn.self_checkout)
+
+    def _on_tender_completed(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        self._txn(lane, event).tender_completed = True
+
+    def _on_attendant_override(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if p.alert_id in self.alerts.alerts:
+            self.alerts.acknowledge(p.alert_id, p.attendant_id, event.lane_time_ms)
+        lane.paused = False
+        lane.pausing_alerts.clear()
+
+    # ---- items ----------------------------------------------------------------------
+
+    def _on_item_added(self, lane: Lane, event: ev.LaneEvent, p: ev.ItemAdded) -> None:
+        txn = self._txn(lane, event)
+        read = lane.last_read
+        if read is not None and p.barcode_data and read.raw_data != p.barcode_data:
+            read = None
+        label_price = 0
+        item = self.catalog.by_gtin(lane.store_id, p.gtin) if p.gtin else None
+        if p.entry_method is ev.EntryMethod.PRICE_EMBEDDED or (read and read.variable_measure):
+            label_price = p.extended_price.amount_minor if p.extended_price else 0
+            ref = p.plu or (read.variable_measure_item if read else "")
+            item = item or self.catalog.by_plu(lane.store_id, ref)
+        item = item or self.catalog.by_plu(lane.store_id, p.plu)
+        money = p.extended_price or p.unit_price
+        line = Line(
+            line_id=p.line_id,
+            event_id=event.event_id,
+            added_ms=event.lane_time_ms,
+            item=item,
+            gtin=p.gtin,
+            plu=p.plu,
+            description=p.description or (item.description if item else ""),
+            quantity=p.quantity,
+            unit_price_minor=p.unit_price.amount_minor if p.unit_price else 0,
+            extended_minor=p.extended_price.amount_minor if p.extended_price else 0,
+            currency=money.currency_code if money else "USD",
+            weight_mg=p.weight_mg,
+            entry_method=p.entry_method,
+            sold_by_weight=p.unit_of_measure in _WEIGHED or (item is not None and item.sold_by_weight),
+            label_price_minor=label_price,
+        )
+        if line.sold_by_weight:
+            line.quantity = 1
+        self._set_expected_weight(line, item)
+        txn.lines[line.line_id] = line
+        txn.order.append(line)
+        for unit in range(line.quantity):
+            # Each further unit of a line takes the shopper a moment longer to bag.
+            at = event.lane_time_ms + unit * _PER_UNIT_MS
+            self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
+        self.labels.on_line_added(lane, line, read)
+        self.bagging.on_line_added(lane, txn, line)
+        self.vision.on_line_added(lane, line)
+        self.alerts.on_line_added(lane, line, self._line_fits(lane, line))
+
+    def _line_fits(self, lane: Lane, line: Line):
+        def fits(low_mg: int, high_mg: int) -> bool:
+            if not line.weight_known:
+                return True
+            middle = (low_mg + high_mg) // 2
+            return any(
+                lane.ledger.fits(
+                    middle, k * line.unit_low_mg, k * line.unit_high_mg, line.item_tolerance_mg
+                )
+                for k in range(1, line.quantity + 1)
+            )
+
+        return fits
+
+    def _set_expected_weight(self, line: Line, item: CatalogItem | None) -> None:
+        if item is not None:
+            line.skip_bagging = item.skip_bagging
+            line.item_tolerance_mg = item.weight_tolerance_mg
+        if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
+            line.unit_low_mg = line.unit_high_mg = line.weight_mg
+        elif line.label_price_minor and item is not None and item.price_per_kg:
+            per_kg = item.price_per_kg.amount_minor
+            if per_kg <= 0:
+                return
+            implied = line.label_price_minor * 1_000_000 // per_kg
+            line.unit_low_mg = int(implied * 0.97)
+            line.unit_high_mg = int(implied * 1.03) + PACK_ALLOWANCE_MG
+        elif item is not None and item.has_weight_range and not item.sold_by_weight:
+            line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
+        else:
+            learned = self.profiles.expected_range(line.sku)
+            if learned is None:
+                return
+            line.unit_low_mg, line.unit_high_mg = learned
+        line.weight_known = True
+
+    def _on_item_voided(self, lane: Lane, event: ev.LaneEvent, p: ev.ItemVoided) -> None:
+        txn = self._txn(lane, event)
+        line = txn.lines.get(p.line_id)
+        if line is None or line.voided:
+            lane.data_quality_issues += 1
+            return
+        line.voided = True
+        self.pos.on_void(lane, event, line, p.operator_id)
+        self.bagging.on_void(lane, line)
+
+    def _on_quantity_changed(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        txn = self._txn(lane, event)
+        line = txn.lines.get(p.line_id)
+        if line is None:
+            lane.data_quality_issues += 1
+            return
+        old = line.quantity
+        line.quantity = p.new_quantity
+        if p.new_extended_price is not None:
+            line.extended_minor = p.new_extended_price.amount_minor
+        for unit in range(max(p.new_quantity - old, 0)):
+            at = event.lane_time_ms + unit * _PER_UNIT_MS
+            self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
+        self.alerts.on_quantity(lane, line)
+
+    def _on_price_override(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        txn = self._txn(lane, event)
+        line = txn.lines.get(p.line_id)
+        if line is not None and p.new_unit_price is not None:
+            line.unit_price_minor = p.new_unit_price.amount_minor
+            if not line.sold_by_weight:
+                line.extended_minor = line.unit_price_minor * line.quantity
+        self.pos.on_price_override(lane, event, p, line)
+
+    # ---- devices --------------------------------------------------------------------
+
+    def _on_barcode_read(self, lane: Lane, event: ev.LaneEvent, p: ev.BarcodeRead) -> None:
+        lane.last_read = p
+
+    def _on_scale_reading(self, lane: Lane, event: ev.LaneEvent, p: ev.ScaleReading) -> None:
+        if p.role is ev.ScaleRole.BAGGING:
+            self.bagging.on_reading(lane, event, p)
+        elif p.status is ev.ScaleStatus.STABLE:
+            lane.produce_weight_mg = p.weight_mg
+            lane.produce_weight_ms = event.lane_time_ms
+        elif p.status is ev.ScaleStatus.ZERO:
+            lane.produce_weight_mg = 0
+            lane.produce_weight_ms = event.lane_time_ms
+
+    def _on_peripheral_health(self, lane: Lane, event: ev.LaneEvent, p) -> None:
+        if p.kind in (ev.DeviceKind.VISION_LINK, ev.DeviceKind.CAMERA):
+            lane.vision_link_up = p.state is ev.PeripheralState.CONNECTED
+
+    # ---- views ----------------------------------------------------------------------
+
+    def expected_bagging_mg(self, lane: Lane) -> int:
+        """The bagging weight the scanned items lead fusion to expect."""
+        txn = lane.txn
+        if txn is None:
+            return lane.ledger.baseline_mg or 0
+        total = txn.start_bagging_mg + txn.own_bag_mg
+        for line in txn.order:
+            if not line.voided and line.weight_known and not line.skip_bagging:
+                total += line.quantity * (line.unit_low_mg + line.unit_high_mg) // 2
+        return total

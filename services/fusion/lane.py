@@ -1,0 +1,232 @@
+"""Per-lane state: the open transaction, its lines, vision tracks and pending windows."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import count
+
+from services.fusion.catalog import CatalogItem
+from services.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
+from services.fusion.ledger import BaggingScaleLedger, WeightChange
+
+
+@dataclass(slots=True, eq=False)
+class Line:
+    """One POS line of the open transaction, with what the bagging scale made of it."""
+
+    line_id: str
+    event_id: str
+    added_ms: int
+    item: CatalogItem | None
+    gtin: str
+    plu: str
+    description: str
+    quantity: int
+    unit_price_minor: int
+    extended_minor: int
+    currency: str
+    weight_mg: int
+    entry_method: EntryMethod
+    sold_by_weight: bool
+    # The range one unit should weigh on the bagging scale, when known.
+    unit_low_mg: int = 0
+    unit_high_mg: int = 0
+    weight_known: bool = False
+    item_tolerance_mg: int = 0
+    skip_bagging: bool = False
+    voided: bool = False
+    bagged_units: int = 0
+    bagged_weight_mg: int = 0
+    vision_linked: bool = False
+    label_price_minor: int = 0
+
+    @property
+    def unbagged_units(self) -> int:
+        """Units still expected on the bagging scale."""
+        return 0 if self.voided else max(self.quantity - self.bagged_units, 0)
+
+    @property
+    def sku(self) -> str:
+        """The catalog SKU, or the code the POS used when the item is unknown."""
+        return self.item.sku if self.item else (self.gtin or self.plu or self.line_id)
+
+
+@dataclass(slots=True)
+class Transaction:
+    """The open POS transaction of a lane."""
+
+    transaction_id: str
+    started_ms: int
+    self_checkout: bool
+    operator_id: str
+    lines: dict[str, Line] = field(default_factory=dict)
+    order: list[Line] = field(default_factory=list)
+    tender_started_ms: int = 0
+    tender_completed: bool = False
+    alert_ids: list[str] = field(default_factory=list)
+    # Scans (POS lines and quantity increases) that vision crossings can be matched to.
+    scan_tokens: deque[ScanToken] = field(default_factory=deque)
+    # Clean samples for the weight profiles: (sku, weight of one unit).
+    weight_samples: list[tuple[str, int]] = field(default_factory=list)
+    own_bag_mg: int = 0
+    start_bagging_mg: int = 0
+    camera_alerted: bool = False
+
+    @property
+    def tendering(self) -> bool:
+        """True once payment has started."""
+        return self.tender_started_ms > 0
+
+
+@dataclass(slots=True)
+class ScanToken:
+    """One scanned unit that may cover one item crossing into the bagging area."""
+
+    at_ms: int
+    event_id: str
+    line: Line | None
+    used: bool = False
+
+
+@dataclass(slots=True)
+class Track:
+    """A tracked object as vision reports it."""
+
+    track_id: str
+    first_seen_ms: int
+    last_seen_ms: int
+    zone: LaneZone = LaneZone.UNSPECIFIED
+    visited_scan: bool = False
+    entered_bagging_ms: int = 0
+    labels: tuple[LabelScore, ...] = ()
+    event_ids: list[str] = field(default_factory=list)
+    barcode_gtin: str = ""
+    recognitions: int = 0
+    linked: bool = False
+    score_sums: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> LabelScore | None:
+        """The top label over every recognition of the track, if it was recognised."""
+        return self.labels[0] if self.labels else None
+
+    def add_recognition(self, labels: tuple[LabelScore, ...]) -> None:
+        """Fold one recognition into the track's labels: the mean score over recognitions.
+
+        One frame's confusion rarely repeats on the next frames of the same item, so the
+        mean over a track is steadier than any single recognition.
+        """
+        self.recognitions += 1
+        for label in labels:
+            self.score_sums[label.label] = self.score_sums.get(label.label, 0.0) + label.score
+        ranked = sorted(self.score_sums.items(), key=lambda kv: kv[1], reverse=True)[:5]
+        self.labels = tuple(LabelScore(name, total / self.recognitions) for name, total in ranked)
+
+
+@dataclass(slots=True)
+class Recognition:
+    """An item recognised in the scan zone, waiting to be linked to its POS line."""
+
+    at_ms: int
+    track_id: str
+    labels: tuple[LabelScore, ...]
+    event_id: str
+    linked: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """A window that closes at ``deadline_ms`` of lane time unless resolved first."""
+
+    deadline_ms: int
+    kind: str
+    data: object
+    transaction_id: str
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Lane:
+    """Everything fusion knows about one lane."""
+
+    store_id: str
+    lane_id: str
+    ledger: BaggingScaleLedger
+    last_sequence: int = 0
+    last_event_ms: int = 0
+    clock_ms: int = 0
+    txn: Transaction | None = None
+    recent_ids: set[str] = field(default_factory=set)
+    recent_id_order: deque[str] = field(default_factory=deque)
+    pending: list[tuple[int, int, Pending]] = field(default_factory=list)
+    pending_increases: list[WeightChange] = field(default_factory=list)
+    pending_decreases: list[WeightChange] = field(default_factory=list)
+    tracks: dict[str, Track] = field(default_factory=dict)
+    scan_recognitions: deque[Recognition] = field(default_factory=deque)
+    lines_awaiting_vision: deque[Line] = field(default_factory=deque)
+    cart_count: int = -1
+    cart_count_ms: int = 0
+    cart_crossing_ms: int = 0
+    produce_weight_mg: int = 0
+    produce_weight_ms: int = 0
+    last_read: BarcodeRead | None = None
+    camera_health: dict[str, CameraHealth] = field(default_factory=dict)
+    vision_link_up: bool = True
+    vision_seen: bool = False
+    paused: bool = False
+    pausing_alerts: set[str] = field(default_factory=set)
+    data_quality_issues: int = 0
+    late_events: int = 0
+    gap_events: int = 0
+    interventions_ms: deque[int] = field(default_factory=deque)
+    # Live mode: the lane time of the last event and the monotonic ms it arrived at.
+    anchor_lane_ms: int = 0
+    anchor_mono_ms: float = -1.0
+    _counter: count = field(default_factory=count)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(store_id, lane_id)."""
+        return (self.store_id, self.lane_id)
+
+    @property
+    def vision_available(self) -> bool:
+        """True when vision results arrive and no camera or vision link is reported down."""
+        if not self.vision_seen or not self.vision_link_up:
+            return False
+        return all(h in (CameraHealth.OK, CameraHealth.UNSPECIFIED) for h in self.camera_health.values())
+
+    def schedule(self, deadline_ms: int, kind: str, data: object) -> Pending:
+        """Open a window closing at deadline_ms."""
+        pending = Pending(deadline_ms, kind, data, self.txn.transaction_id if self.txn else "")
+        heapq.heappush(self.pending, (deadline_ms, next(self._counter), pending))
+        return pending
+
+    def next_deadline(self) -> int | None:
+        """The earliest open deadline, if any."""
+        while self.pending and self.pending[0][2].done:
+            heapq.heappop(self.pending)
+        return self.pending[0][0] if self.pending else None
+
+    def pop_due(self, now_ms: int) -> Pending | None:
+        """The next window whose deadline is before now_ms, marked done."""
+        while self.pending:
+            deadline, _, pending = self.pending[0]
+            if pending.done:
+                heapq.heappop(self.pending)
+                continue
+            if deadline > now_ms:
+                return None
+            heapq.heappop(self.pending)
+            pending.done = True
+            return pending
+        return None
+
+    def remember_id(self, event_id: str, limit: int = 4096) -> None:
+        """Keep the most recent event ids for duplicate detection."""
+        self.recent_ids.add(event_id)
+        self.recent_id_order.append(event_id)
+        if len(self.recent_id_order) > limit:
+            self.recent_ids.discard(self.recent_id_order.popleft())

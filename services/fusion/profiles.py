@@ -1,0 +1,156 @@
+"""Per-SKU weight profiles learned from clean transactions (Welford), and their SQLite store."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class WeightProfile:
+    """Running mean and variance of one unit's bagged weight, in milligrams."""
+
+    sku: str
+    count: int = 0
+    mean_mg: float = 0.0
+    m2: float = 0.0
+    discarded: int = 0
+
+    @property
+    def std_mg(self) -> float:
+        """The sample standard deviation (0 with fewer than two samples)."""
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+    def add(self, weight_mg: float) -> None:
+        """Welford's update with one accepted sample."""
+        self.count += 1
+        delta = weight_mg - self.mean_mg
+        self.mean_mg += delta / self.count
+        self.m2 += delta * (weight_mg - self.mean_mg)
+
+
+class WeightProfiles:
+    """The learned profiles: outliers are discarded once a profile has enough samples."""
+
+    def __init__(
+        self,
+        min_samples: int = 5,
+        outlier_sigma: float = 4.0,
+        outlier_floor_mg: int = 20_000,
+        range_sigma: float = 3.0,
+    ) -> None:
+        self.min_samples = min_samples
+        self.outlier_sigma = outlier_sigma
+        self.outlier_floor_mg = outlier_floor_mg
+        self.range_sigma = range_sigma
+        self.profiles: dict[str, WeightProfile] = {}
+        self.dirty: set[str] = set()
+
+    def observe(self, sku: str, weight_mg: float) -> bool:
+        """Add one clean sample; returns False when it was discarded as an outlier."""
+        if weight_mg <= 0:
+            return False
+        profile = self.profiles.get(sku)
+        if profile is None:
+            profile = self.profiles[sku] = WeightProfile(sku)
+        if profile.count >= self.min_samples:
+            bound = max(self.outlier_sigma * profile.std_mg, self.outlier_floor_mg)
+            if abs(weight_mg - profile.mean_mg) > bound:
+                profile.discarded += 1
+                self.dirty.add(sku)
+                return False
+        profile.add(weight_mg)
+        self.dirty.add(sku)
+        return True
+
+    def expected_range(self, sku: str) -> tuple[int, int] | None:
+        """The (min, max) one unit should weigh, once the profile has enough samples."""
+        profile = self.profiles.get(sku)
+        if profile is None or profile.count < self.min_samples:
+            return None
+        spread = self.range_sigma * profile.std_mg
+        return (max(0, int(profile.mean_mg - spread)), int(profile.mean_mg + spread))
+
+    def take_dirty(self) -> list[WeightProfile]:
+        """Copies of the profiles changed since the last call, for persisting."""
+        changed = [
+            WeightProfile(p.sku, p.count, p.mean_mg, p.m2, p.discarded)
+            for sku in sorted(self.dirty)
+            if (p := self.profiles.get(sku)) is not None
+        ]
+        self.dirty.clear()
+        return changed
+
+    def load(self, profiles: list[WeightProfile]) -> None:
+        """Replace in-memory profiles with persisted ones."""
+        for profile in profiles:
+            self.profiles[profile.sku] = profile
+
+
+class FusionStore:
+    """SQLite persistence of weight profiles and tuned rule thresholds.
+
+    Methods are blocking; the service calls them through ``asyncio.to_thread``. One
+    connection is shared under a lock so calls from different worker threads are safe.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS weight_profiles (
+                sku TEXT PRIMARY KEY, count INTEGER NOT NULL, mean_mg REAL NOT NULL,
+                m2 REAL NOT NULL, discarded INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS rule_thresholds (
+                store_id TEXT NOT NULL, rule TEXT NOT NULL, threshold REAL NOT NULL,
+                PRIMARY KEY (store_id, rule));
+            """
+        )
+        self._db.commit()
+
+    def load_profiles(self) -> list[WeightProfile]:
+        """Every persisted profile."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sku, count, mean_mg, m2, discarded FROM weight_profiles"
+            ).fetchall()
+        return [WeightProfile(*row) for row in rows]
+
+    def save_profiles(self, profiles: list[WeightProfile]) -> None:
+        """Insert or replace profiles in one transaction."""
+        if not profiles:
+            return
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO weight_profiles VALUES (?, ?, ?, ?, ?)",
+                [(p.sku, p.count, p.mean_mg, p.m2, p.discarded) for p in profiles],
+            )
+
+    def load_thresholds(self) -> dict[tuple[str, str], float]:
+        """Tuned thresholds by (store_id, rule)."""
+        with self._lock:
+            rows = self._db.execute("SELECT store_id, rule, threshold FROM rule_thresholds")
+            return {(store, rule): value for store, rule, value in rows.fetchall()}
+
+    def save_thresholds(self, thresholds: dict[tuple[str, str], float]) -> None:
+        """Insert or replace tuned thresholds."""
+        if not thresholds:
+            return
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO rule_thresholds VALUES (?, ?, ?)",
+                [(store, rule, value) for (store, rule), value in thresholds.items()],
+            )
+
+    def close(self) -> None:
+        """Close the database; idempotent."""
+        with self._lock:
+            self._db.close()

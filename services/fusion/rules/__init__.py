@@ -1,0 +1,61 @@
+"""Fusion's rules, grouped by the evidence they read; each emits Signals to the engine."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.fusion.alertbook import AlertBook
+from services.fusion.alerts import ItemRef
+from services.fusion.catalog import CatalogBook, CatalogItem
+from services.fusion.config import FusionConfig
+from services.fusion.lane import Lane, Line
+from services.fusion.signals import Signal
+
+
+class RuleHost(Protocol):
+    """What rules may use of the engine."""
+
+    config: FusionConfig
+    catalog: CatalogBook
+
+    @property
+    def alerts(self) -> AlertBook:
+        """The alert book (for shopper corrections)."""
+
+    def emit(self, lane: Lane, signal: Signal) -> None:
+        """Hand a signal to the alert book."""
+
+    def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
+        """An estimate of what an unidentified item of this weight costs."""
+
+
+def item_ref_of_line(line: Line) -> ItemRef:
+    """The alert's item reference for a POS line."""
+    item = line.item
+    return ItemRef(
+        sku=item.sku if item else "",
+        gtin=line.gtin,
+        plu=line.plu,
+        description=line.description or (item.description if item else ""),
+        category=item.category if item else "",
+    )
+
+
+def item_ref_of(item: CatalogItem | None) -> ItemRef:
+    """The alert's item reference for a catalog item."""
+    if item is None:
+        return ItemRef()
+    return ItemRef(
+        sku=item.sku,
+        gtin=item.gtins[0] if item.gtins else "",
+        plu=item.plu,
+        description=item.description,
+        category=item.category,
+    )
+
+
+def unit_price_minor(line: Line) -> int:
+    """What one unit of a line costs (the whole line for weighed items)."""
+    if line.sold_by_weight or line.quantity <= 1:
+        return line.extended_minor
+    return line.unit_price_minor or line.extended_minor // max(line.quantity, 1)

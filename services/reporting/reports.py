@@ -1,0 +1,495 @@
+"""The reports: shrink, alert quality, lane health, POS exceptions, and the alert list."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+import aiosqlite
+
+from services.reporting.config import ReportingConfig
+from services.reporting.counters import (
+    LANE_COUNTERS,
+    OPERATOR_COUNTERS,
+    clipped_unhealthy_ms,
+    item_detail_part,
+    lane_detail_parts,
+    operator_detail_parts,
+    rollup_part,
+    unhealthy_intervals,
+)
+from services.reporting.localtime import LocalTime
+from services.reporting.model import (
+    ALERT_STATES,
+    POS_MEASURES,
+    SHRINK_DIMENSIONS,
+    AlertQualityRow,
+    AlertRecord,
+    InvalidArgument,
+    KeyedItem,
+    LaneHealthRow,
+    Money,
+    PageInfo,
+    PageRequest,
+    PosExceptionRow,
+    ReportFilter,
+    ShrinkRow,
+)
+from services.reporting.paging import decode_token, encode_token, fingerprint, page_size, paginate
+
+# SQL for each shrink dimension over the alerts table.
+_SHRINK_KEYS = {
+    "store": "store_id",
+    "lane": "store_id || '/' || lane_id",
+    "hour_of_day": "printf('%02d', local_hour)",
+    "category": "category",
+    "alert_type": "type",
+    "day": "local_day",
+}
+# How many outlier rows a store needs before a z-score means anything.
+_MIN_ROWS_FOR_NORM = 3
+
+
+class Reports:
+    """Runs the reports over the store's read connection."""
+
+    def __init__(self, reader: aiosqlite.Connection, config: ReportingConfig) -> None:
+        self.db = reader
+        self.config = config
+        self.local_time = LocalTime(config.timezone)
+
+    async def _all(self, sql: str, params: list[Any]) -> list[tuple]:
+        async with self.db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    def _paginate(self, rows, page: PageRequest, query: str):
+        return paginate(rows, page, query, self.config.default_page_size, self.config.max_page_size)
+
+    # --- filters -------------------------------------------------------------------------
+
+    @staticmethod
+    def _detail_where(f: ReportFilter, time_col: str = "time_ms") -> tuple[str, list[Any]]:
+        clauses, params = ["1"], []
+        if f.start_ms is not None:
+            clauses.append(f"{time_col} >= ?")
+            params.append(f.start_ms)
+        if f.end_ms is not None:
+            clauses.append(f"{time_col} < ?")
+            params.append(f.end_ms)
+        for column, values in (("store_id", f.store_ids), ("lane_id", f.lane_ids)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        return " AND ".join(clauses), params
+
+    def _rollup_where(self, f: ReportFilter) -> tuple[str, list[Any]]:
+        """Rollups hold whole local days: a day is in when any part of it is in the range."""
+        clauses, params = ["1"], []
+        if f.start_ms is not None:
+            clauses.append("local_day >= ?")
+            params.append(self.local_time.day(f.start_ms))
+        if f.end_ms is not None:
+            clauses.append("local_day <= ?")
+            params.append(self.local_time.day(f.end_ms - 1))
+        for column, values in (("store_id", f.store_ids), ("lane_id", f.lane_ids)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        return " AND ".join(clauses), params
+
+    def _alert_where(self, f: ReportFilter) -> tuple[str, list[Any]]:
+        where, params = self._detail_where(f, "raised_ms")
+        if f.alert_types:
+            where += f" AND type IN ({','.join('?' * len(f.alert_types))})"
+            params.extend(f.alert_types)
+        return where, params
+
+    async def transactions(self, f: ReportFilter) -> int:
+        """Transactions in the filter's stores, lanes and range (detail plus rollups)."""
+        where, params = self._detail_where(f)
+        rwhere, rparams = self._rollup_where(f)
+        sql = (
+            f"SELECT (SELECT COUNT(*) FROM transactions WHERE {where}) + "
+            f"(SELECT COALESCE(SUM(transactions), 0) FROM daily_lane WHERE {rwhere})"
+        )
+        rows = await self._all(sql, params + rparams)
+        return int(rows[0][0])
+
+    # --- shrink --------------------------------------------------------------------------
+
+    async def shrink(
+        self, f: ReportFilter, group_by: list[str], page: PageRequest
+    ) -> tuple[list[ShrinkRow], PageInfo]:
+        """Alerts, amount at risk and amount recovered per group and currency.
+
+        Alerts resolved as false alerts count as alerts but put nothing at risk.
+        """
+        f.validate()
+        for index, dimension in enumerate(group_by):
+            if dimension not in SHRINK_DIMENSIONS:
+                raise InvalidArgument("group_by", f"unknown dimension {dimension!r}")
+            if dimension in group_by[:index]:
+                raise InvalidArgument("group_by", f"dimension {dimension!r} is listed twice")
+        query = fingerprint("shrink", f, tuple(group_by))
+        page_size(page, self.config.default_page_size, self.config.max_page_size)
+        keys = [f"{_SHRINK_KEYS[d]} AS k{i}" for i, d in enumerate(group_by)]
+        key_names = [f"k{i}" for i in range(len(group_by))]
+        select_keys = "".join(f"{k}, " for k in keys)
+        group_keys = "".join(f"{k}, " for k in key_names)
+        where, params = self._alert_where(f)
+        sql = f"""
+        SELECT {group_keys} currency, SUM(n), SUM(at_risk), SUM(recovered) FROM (
+          SELECT {select_keys} COALESCE(at_risk_currency, '') AS currency, 1 AS n,
+            CASE WHEN disposition = 'false_alert' THEN 0 ELSE COALESCE(at_risk_minor, 0) END
+              AS at_risk,
+            CASE WHEN recovered_currency = at_risk_currency THEN recovered_minor ELSE 0 END
+              AS recovered
+          FROM alerts WHERE {where}
+          UNION ALL
+          SELECT {select_keys} recovered_currency, 0, 0, recovered_minor
+          FROM alerts WHERE {where} AND recovered_currency IS NOT NULL
+            AND recovered_currency != COALESCE(at_risk_currency, '')
+        ) GROUP BY {group_keys} currency ORDER BY {group_keys} currency
+        """
+        raw = await self._all(sql, params + params)
+        width = len(group_by)
+        rows = [
+            ShrinkRow(
+                keys=[str(v) if v is not None else "" for v in r[:width]],
+                currency=r[width],
+                alerts=int(r[width + 1]),
+                at_risk_minor=int(r[width + 2]),
+                recovered_minor=int(r[width + 3]),
+            )
+            for r in raw
+        ]
+        return self._paginate(_merge_moneyless(rows), page, query)
+
+    # --- alert quality -------------------------------------------------------------------
+
+    async def alert_quality(
+        self, f: ReportFilter, page: PageRequest
+    ) -> tuple[list[AlertQualityRow], int, PageInfo]:
+        """Per rule: precision from dispositions, false alerts per 100 transactions, timing."""
+        f.validate()
+        query = fingerprint("alert_quality", f)
+        page_size(page, self.config.default_page_size, self.config.max_page_size)
+        where, params = self._alert_where(f)
+        raw = await self._all(
+            "SELECT type, rule, state, disposition, raised_ms, acknowledged_ms, resolved_ms "
+            f"FROM alerts WHERE {where} ORDER BY type, rule",
+            params,
+        )
+        transactions = await self.transactions(replace(f, alert_types=()))
+        groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        for row in raw:
+            groups[(row[0], row[1])].append(row)
+        rows = []
+        for (alert_type, rule), alerts in groups.items():
+            resolved = [a for a in alerts if a[2] == "resolved" and a[3] != "unspecified"]
+            false = sum(1 for a in resolved if a[3] == "false_alert")
+            corrected = sum(1 for a in resolved if a[3] == "shopper_corrected")
+            ack = [max(0, a[5] - a[4]) for a in alerts if a[5] is not None]
+            res = [max(0, a[6] - a[4]) for a in alerts if a[6] is not None]
+            rows.append(
+                AlertQualityRow(
+                    type=alert_type,
+                    rule=rule,
+                    alerts=len(alerts),
+                    resolved=len(resolved),
+                    precision=(len(resolved) - false) / len(resolved) if resolved else 0.0,
+                    false_alerts_per_100_transactions=(
+                        100.0 * false / transactions if transactions else 0.0
+                    ),
+                    self_corrected_share=corrected / len(resolved) if resolved else 0.0,
+                    acknowledge_p50_ms=percentile(ack, 50),
+                    acknowledge_p95_ms=percentile(ack, 95),
+                    resolve_p50_ms=percentile(res, 50),
+                    resolve_p95_ms=percentile(res, 95),
+                )
+            )
+        chunk, info = self._paginate(rows, page, query)
+        return chunk, transactions, info
+
+    # --- lane health ---------------------------------------------------------------------
+
+    async def lane_health(
+        self, f: ReportFilter, page: PageRequest
+    ) -> tuple[list[LaneHealthRow], list[KeyedItem], PageInfo]:
+        """The checkout-basics audit per lane, and the items most often keyed."""
+        f.validate()
+        query = fingerprint("lane_health", f)
+        page_size(page, self.config.default_page_size, self.config.max_page_size)
+        keys = "store_id, lane_id"
+        where, params = self._detail_where(f)
+        rwhere, rparams = self._rollup_where(f)
+        parts = lane_detail_parts(keys, where)
+        union = " UNION ALL ".join([*parts, rollup_part("daily_lane", LANE_COUNTERS, keys, rwhere)])
+        sums = ", ".join(f"SUM({c})" for c in LANE_COUNTERS)
+        raw = await self._all(
+            f"SELECT {keys}, {sums} FROM ({union}) GROUP BY {keys}",
+            params * len(parts) + rparams,
+        )
+        lanes: dict[tuple[str, str], LaneHealthRow] = {}
+        for r in raw:
+            lanes[(r[0], r[1])] = LaneHealthRow(
+                r[0], r[1], **{c: int(v or 0) for c, v in zip(LANE_COUNTERS, r[2:], strict=True)}
+            )
+        for lane, ms in (await self._camera_unhealthy_ms(f)).items():
+            lanes.setdefault(lane, LaneHealthRow(*lane)).camera_unhealthy_ms += ms
+        for row in lanes.values():
+            _score(row)
+        rows = [lanes[k] for k in sorted(lanes)]
+        chunk, info = self._paginate(rows, page, query)
+        return chunk, await self._keyed_items(f), info
+
+    async def _camera_unhealthy_ms(self, f: ReportFilter) -> dict[tuple[str, str], int]:
+        where, params = self._detail_where(replace(f, start_ms=None))
+        changes = await self._all(
+            "SELECT store_id, lane_id, camera_id, time_ms, healthy FROM camera_changes "
+            f"WHERE {where} ORDER BY store_id, lane_id, camera_id, time_ms",
+            params,
+        )
+        clock = {
+            (s, ln): t
+            for s, ln, t in await self._all(
+                "SELECT store_id, lane_id, last_time_ms FROM lane_clock", []
+            )
+        }
+        intervals = unhealthy_intervals(changes, lambda s, ln: clock.get((s, ln), 0))
+        totals = clipped_unhealthy_ms(intervals, f.start_ms, f.end_ms)
+        rwhere, rparams = self._rollup_where(f)
+        for store, lane, ms in await self._all(
+            f"SELECT store_id, lane_id, SUM(camera_unhealthy_ms) FROM daily_lane WHERE {rwhere} "
+            "GROUP BY store_id, lane_id HAVING SUM(camera_unhealthy_ms) > 0",
+            rparams,
+        ):
+            totals[(store, lane)] = totals.get((store, lane), 0) + int(ms)
+        return totals
+
+    async def _keyed_items(self, f: ReportFilter) -> list[KeyedItem]:
+        keys = "store_id, lane_id"
+        where, params = self._detail_where(f)
+        rwhere, rparams = self._rollup_where(f)
+        sql = f"""
+        SELECT item_code, MAX(description), SUM(entries), SUM(keyed) FROM (
+          {item_detail_part(keys, where)}
+          UNION ALL
+          SELECT {keys}, item_code, description, entries, keyed FROM daily_item WHERE {rwhere}
+        ) GROUP BY item_code HAVING SUM(keyed) > 0
+        ORDER BY SUM(keyed) DESC, SUM(keyed) * 1.0 / SUM(entries) DESC, item_code LIMIT ?
+        """
+        raw = await self._all(sql, params + rparams + [self.config.keyed_items_limit])
+        return [KeyedItem(r[0], r[1] or "", int(r[2]), int(r[3])) for r in raw]
+
+    # --- POS exceptions ------------------------------------------------------------------
+
+    async def pos_exceptions(
+        self, f: ReportFilter, page: PageRequest, outlier_z: float = 0.0
+    ) -> tuple[list[PosExceptionRow], PageInfo]:
+        """POS exceptions per operator and lane, with outliers against the store's norm.
+
+        The norm of a measure is the mean and standard deviation of its per-transaction rate
+        over every operator-lane row of the store in the range (all lanes, whatever the
+        lane filter); a row is an outlier on a measure when its z-score reaches outlier_z.
+        """
+        f.validate()
+        if not math.isfinite(outlier_z) or outlier_z < 0:
+            raise InvalidArgument("outlier_z", "must be a non-negative number")
+        threshold = outlier_z or 2.0
+        query = fingerprint("pos_exceptions", f, threshold)
+        page_size(page, self.config.default_page_size, self.config.max_page_size)
+        store_wide = replace(f, lane_ids=())
+        keys = "store_id, lane_id, operator_id"
+        where, params = self._detail_where(store_wide)
+        rwhere, rparams = self._rollup_where(store_wide)
+        parts = operator_detail_parts(keys, where)
+        union = " UNION ALL ".join(
+            [*parts, rollup_part("daily_operator", OPERATOR_COUNTERS, keys, rwhere)]
+        )
+        sums = ", ".join(f"SUM({c})" for c in OPERATOR_COUNTERS)
+        raw = await self._all(
+            f"SELECT {keys}, {sums} FROM ({union}) GROUP BY {keys} ORDER BY {keys}",
+            params * len(parts) + rparams,
+        )
+        rows = [
+            PosExceptionRow(
+                r[0],
+                r[1],
+                r[2],
+                **{c: int(v or 0) for c, v in zip(OPERATOR_COUNTERS, r[3:], strict=True)},
+            )
+            for r in raw
+        ]
+        by_store: dict[str, list[PosExceptionRow]] = defaultdict(list)
+        for row in rows:
+            by_store[row.store_id].append(row)
+        for store_rows in by_store.values():
+            mark_outliers(store_rows, threshold)
+        if f.lane_ids:
+            rows = [r for r in rows if r.lane_id in f.lane_ids]
+        return self._paginate(rows, page, query)
+
+    # --- alerts --------------------------------------------------------------------------
+
+    async def list_alerts(
+        self, f: ReportFilter, state: str, page: PageRequest
+    ) -> tuple[list[AlertRecord], PageInfo]:
+        """Alerts at their latest revision, newest first, with keyset paging."""
+        f.validate()
+        if state not in ("unspecified", *ALERT_STATES):
+            raise InvalidArgument("state", f"unknown alert state {state!r}")
+        query = fingerprint("alerts", f, state)
+        size = page_size(page, self.config.default_page_size, self.config.max_page_size)
+        where, params = self._alert_where(f)
+        if state != "unspecified":
+            where += " AND state = ?"
+            params.append(state)
+        total = (await self._all(f"SELECT COUNT(*) FROM alerts WHERE {where}", params))[0][0]
+        keyset, keyset_params = "", []
+        if page.page_token:
+            position = decode_token(page.page_token, query)
+            after_ms, after_id = position.get("t"), position.get("id")
+            if not isinstance(after_ms, int) or not isinstance(after_id, str):
+                raise InvalidArgument("page.page_token", "not a page token this server issued")
+            keyset = " AND (raised_ms < ? OR (raised_ms = ? AND alert_id < ?))"
+            keyset_params = [after_ms, after_ms, after_id]
+        async with self.db.execute(
+            f"SELECT * FROM alerts WHERE {where}{keyset} "
+            "ORDER BY raised_ms DESC, alert_id DESC LIMIT ?",
+            params + keyset_params + [size + 1],
+        ) as cursor:
+            names = [d[0] for d in cursor.description]
+            raw = [dict(zip(names, r, strict=True)) for r in await cursor.fetchall()]
+        alerts = [_alert_from_row(r) for r in raw[:size]]
+        await self._attach_evidence(alerts)
+        token = ""
+        if len(raw) > size:
+            last = alerts[-1]
+            token = encode_token(query, {"t": last.raised_ms, "id": last.alert_id})
+        return alerts, PageInfo(next_page_token=token, total_size=int(total))
+
+    async def _attach_evidence(self, alerts: list[AlertRecord]) -> None:
+        by_id = {a.alert_id: a for a in alerts}
+        if not by_id:
+            return
+        marks = ",".join("?" * len(by_id))
+        for alert_id, event_id in await self._all(
+            f"SELECT alert_id, event_id FROM alert_evidence WHERE alert_id IN ({marks}) "
+            "ORDER BY alert_id, event_id",
+            list(by_id),
+        ):
+            by_id[alert_id].supporting_event_ids.append(event_id)
+
+    async def alert_history(self, alert_id: str) -> list[tuple[str, str, str, int]]:
+        """The state changes of an alert: (change, value, actor, at_ms), oldest first."""
+        return [
+            (c, v, a, int(t))
+            for c, v, a, t in await self._all(
+                "SELECT change, value, actor, at_ms FROM alert_changes WHERE alert_id = ? "
+                "ORDER BY at_ms, rowid",
+                [alert_id],
+            )
+        ]
+
+
+def percentile(values: list[int], pct: int) -> int:
+    """The nearest-rank percentile (the smallest value with pct% of values at or below it)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return int(ordered[rank - 1])
+
+
+def _score(row: LaneHealthRow) -> None:
+    """Rates and the 0..100 health score (see docs/reporting.md for the weights)."""
+    row.scanner_first_pass_read_rate = (
+        row.first_pass_scans / row.items_scanned if row.items_scanned else 1.0
+    )
+    row.keyed_entry_rate = row.items_keyed / row.items_entered if row.items_entered else 0.0
+
+    def remaining(count: float, full: float) -> float:
+        return max(0.0, 1.0 - count / full)
+
+    row.health_score = round(
+        35 * row.scanner_first_pass_read_rate
+        + 20 * (1 - row.keyed_entry_rate)
+        + 15 * remaining(row.scale_not_zeroed + row.scale_over_capacity, 10)
+        + 10 * remaining(row.printer_paper_out + row.printer_cover_open, 10)
+        + 10 * remaining(row.camera_unhealthy_ms / 1000, 3600)
+        + 10 * remaining(row.device_disconnections, 10),
+        1,
+    )
+
+
+def mark_outliers(rows: list[PosExceptionRow], threshold: float) -> None:
+    """Name, on each row, the measures whose per-transaction rate is an outlier in ``rows``."""
+    if len(rows) < _MIN_ROWS_FOR_NORM:
+        return
+    for measure in POS_MEASURES:
+        rates = [getattr(r, measure) / max(r.transactions, 1) for r in rows]
+        mean = statistics.fmean(rates)
+        spread = statistics.pstdev(rates)
+        if spread == 0:
+            continue
+        for row, rate in zip(rows, rates, strict=True):
+            if getattr(row, measure) > 0 and (rate - mean) / spread >= threshold:
+                row.outliers.append(measure)
+
+
+def _merge_moneyless(rows: list[ShrinkRow]) -> list[ShrinkRow]:
+    """Fold a group's alerts without money into its only currency row, when it has one."""
+    by_keys: dict[tuple[str, ...], list[ShrinkRow]] = defaultdict(list)
+    for row in rows:
+        by_keys[tuple(row.keys)].append(row)
+    merged = []
+    for group in by_keys.values():
+        blank = [r for r in group if r.currency == ""]
+        priced = [r for r in group if r.currency != ""]
+        if blank and len(priced) == 1:
+            priced[0].alerts += blank[0].alerts
+            merged.extend(priced)
+        else:
+            merged.extend(group)
+    return merged
+
+
+def _alert_from_row(r: dict[str, Any]) -> AlertRecord:
+    def money(amount: int | None, currency: str | None) -> Money | None:
+        return Money(int(amount), currency) if currency else None
+
+    return AlertRecord(
+        alert_id=r["alert_id"],
+        revision=r["revision"],
+        store_id=r["store_id"],
+        lane_id=r["lane_id"],
+        type=r["type"],
+        raised_ms=r["raised_ms"],
+        transaction_id=r["transaction_id"],
+        pos_exception_kind=r["pos_exception_kind"],
+        severity=r["severity"],
+        confidence=r["confidence"],
+        amount_at_risk=money(r["at_risk_minor"], r["at_risk_currency"]),
+        amount_recovered=money(r["recovered_minor"], r["recovered_currency"]),
+        reason=r["reason"],
+        suggested_action=r["suggested_action"],
+        state=r["state"],
+        disposition=r["disposition"],
+        escalation=r["escalation"],
+        acknowledged_ms=r["acknowledged_ms"],
+        resolved_ms=r["resolved_ms"],
+        acknowledged_by=r["acknowledged_by"],
+        resolved_by=r["resolved_by"],
+        resolution_note=r["resolution_note"],
+        vision_available=bool(r["vision_available"]),
+        gtin=r["gtin"],
+        plu=r["plu"],
+        item_description=r["item_description"],
+        category=r["category"],
+        rule=r["rule"],
+        merged_signals=r["merged_signals"],
+    )

@@ -1,0 +1,320 @@
+"""The reporting database schema as numbered migrations, applied in order at open."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# (version, description, SQL). Never edit a migration that has shipped: add a new one.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "feed, raw lane events and alerts",
+        """
+        CREATE TABLE ingest_senders (
+            sender_id TEXT PRIMARY KEY,
+            acked_sequence INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE TABLE ingest_gaps (
+            sender_id TEXT NOT NULL,
+            first_missing INTEGER NOT NULL,
+            last_missing INTEGER NOT NULL,
+            detected_ms INTEGER NOT NULL
+        );
+        CREATE TABLE events (
+            event_id TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            time_ms INTEGER NOT NULL,
+            transaction_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source_device_id TEXT NOT NULL,
+            raw BLOB
+        );
+        CREATE INDEX events_time ON events(time_ms);
+        CREATE TABLE alerts (
+            alert_id TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            pos_exception_kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            at_risk_minor INTEGER,
+            at_risk_currency TEXT,
+            recovered_minor INTEGER,
+            recovered_currency TEXT,
+            reason TEXT NOT NULL,
+            suggested_action TEXT NOT NULL,
+            state TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            escalation TEXT NOT NULL,
+            raised_ms INTEGER NOT NULL,
+            acknowledged_ms INTEGER,
+            resolved_ms INTEGER,
+            acknowledged_by TEXT NOT NULL,
+            resolved_by TEXT NOT NULL,
+            resolution_note TEXT NOT NULL,
+            vision_available INTEGER NOT NULL,
+            gtin TEXT NOT NULL,
+            plu TEXT NOT NULL,
+            item_description TEXT NOT NULL,
+            category TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            merged_signals INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            local_hour INTEGER NOT NULL
+        );
+        CREATE INDEX alerts_raised ON alerts(raised_ms, alert_id);
+        CREATE INDEX alerts_lane ON alerts(store_id, lane_id, raised_ms);
+        CREATE TABLE alert_revisions (
+            alert_id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            acknowledged_ms INTEGER,
+            resolved_ms INTEGER,
+            acknowledged_by TEXT NOT NULL,
+            resolved_by TEXT NOT NULL,
+            resolution_note TEXT NOT NULL,
+            recovered_minor INTEGER,
+            recovered_currency TEXT,
+            received_ms INTEGER NOT NULL,
+            PRIMARY KEY (alert_id, revision)
+        );
+        CREATE TABLE alert_changes (
+            alert_id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            change TEXT NOT NULL,
+            value TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            UNIQUE (alert_id, change, value)
+        );
+        CREATE TABLE alert_evidence (
+            alert_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            PRIMARY KEY (alert_id, event_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        2,
+        "transactions and per-event facts derived from lane events",
+        """
+        CREATE TABLE transactions (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            kind TEXT,
+            self_checkout INTEGER,
+            started_ms INTEGER,
+            tender_started_ms INTEGER,
+            ended_ms INTEGER,
+            outcome TEXT,
+            total_minor INTEGER,
+            currency TEXT,
+            item_count INTEGER,
+            source TEXT NOT NULL,
+            PRIMARY KEY (store_id, lane_id, transaction_id)
+        );
+        CREATE INDEX transactions_time ON transactions(time_ms);
+        CREATE TABLE items (
+            event_id TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            line_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entry_method TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            weighed INTEGER NOT NULL,
+            weight_mg INTEGER NOT NULL,
+            extended_minor INTEGER,
+            currency TEXT,
+            first_pass INTEGER,
+            label_item INTEGER NOT NULL
+        );
+        CREATE INDEX items_time ON items(time_ms);
+        CREATE TABLE pos_events (
+            event_id TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after_tender INTEGER NOT NULL,
+            amount_minor INTEGER,
+            currency TEXT
+        );
+        CREATE INDEX pos_events_time ON pos_events(time_ms);
+        CREATE TABLE lane_incidents (
+            event_id TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL
+        );
+        CREATE INDEX lane_incidents_time ON lane_incidents(time_ms);
+        CREATE TABLE camera_changes (
+            event_id TEXT NOT NULL UNIQUE,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            healthy INTEGER NOT NULL
+        );
+        CREATE INDEX camera_changes_camera
+            ON camera_changes(store_id, lane_id, camera_id, time_ms);
+        CREATE TABLE lane_clock (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            last_time_ms INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (store_id, lane_id)
+        );
+        """,
+    ),
+    (
+        3,
+        "daily rollups kept after retention, and POSLog import bookkeeping",
+        """
+        CREATE TABLE daily_lane (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            local_day TEXT NOT NULL,
+            transactions INTEGER NOT NULL,
+            items_entered INTEGER NOT NULL,
+            items_scanned INTEGER NOT NULL,
+            first_pass_scans INTEGER NOT NULL,
+            items_keyed INTEGER NOT NULL,
+            items_weighed INTEGER NOT NULL,
+            scanner_no_reads INTEGER NOT NULL,
+            scale_not_zeroed INTEGER NOT NULL,
+            scale_over_capacity INTEGER NOT NULL,
+            printer_paper_out INTEGER NOT NULL,
+            printer_cover_open INTEGER NOT NULL,
+            device_disconnections INTEGER NOT NULL,
+            camera_unhealthy_ms INTEGER NOT NULL,
+            PRIMARY KEY (store_id, lane_id, local_day)
+        );
+        CREATE TABLE daily_operator (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            local_day TEXT NOT NULL,
+            transactions INTEGER NOT NULL,
+            voids INTEGER NOT NULL,
+            voids_after_tender INTEGER NOT NULL,
+            refunds_with_receipt INTEGER NOT NULL,
+            refunds_without_receipt INTEGER NOT NULL,
+            no_sales INTEGER NOT NULL,
+            price_overrides INTEGER NOT NULL,
+            discounts INTEGER NOT NULL,
+            cancelled_transactions INTEGER NOT NULL,
+            attendant_overrides INTEGER NOT NULL,
+            PRIMARY KEY (store_id, lane_id, operator_id, local_day)
+        );
+        CREATE TABLE daily_item (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            local_day TEXT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            keyed INTEGER NOT NULL,
+            PRIMARY KEY (store_id, lane_id, local_day, item_code)
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE poslog_transactions (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            imported_ms INTEGER NOT NULL,
+            PRIMARY KEY (store_id, lane_id, transaction_id)
+        );
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this version of lanesight."""
+
+
+async def current_version(conn: aiosqlite.Connection) -> int:
+    """The schema version of the database; 0 for an empty one."""
+    async with conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            return 0
+    async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])
+
+
+async def migrate(conn: aiosqlite.Connection, up_to: int = LATEST_VERSION) -> int:
+    """Apply every migration above the database's version, each in its own transaction.
+
+    The connection must be in autocommit mode (isolation_level=None). Returns the version.
+    """
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
+    )
+    version = await current_version(conn)
+    if version > LATEST_VERSION:
+        raise SchemaError(
+            f"the database is at schema version {version}, newer than this lanesight "
+            f"(knows up to {LATEST_VERSION}); upgrade lanesight"
+        )
+    for number, description, sql in MIGRATIONS:
+        if number <= version or number > up_to:
+            continue
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_version (version, description, applied_ms) VALUES (?, ?, ?)",
+                (number, description, int(time.time() * 1000)),
+            )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        log.info("reporting schema migrated to version %d (%s)", number, description)
+        version = number
+    return version
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (migrations hold no semicolons inside literals)."""
+    return [part.strip() for part in sql.split(";") if part.strip()]

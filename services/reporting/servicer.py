@@ -1,0 +1,182 @@
+"""ReportingService over gRPC: protobuf in and out, the store and reports do the work."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import grpc
+
+from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting import convert
+from services.reporting.exports import export_report
+from services.reporting.importer import import_poslog
+from services.reporting.localtime import now_ms
+from services.reporting.model import InvalidArgument
+from services.reporting.poslog import PosLogError
+
+if TYPE_CHECKING:
+    from services.reporting.app import ReportingApp
+
+log = logging.getLogger(__name__)
+
+EXPORT_CHUNK_BYTES = 64 * 1024
+
+
+class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
+    """ReportingService: ingest, reports, exports and POSLog import."""
+
+    def __init__(self, app: ReportingApp) -> None:
+        self.app = app
+
+    async def _ready(self, context: grpc.aio.ServicerContext):
+        if self.app.store is None or self.app.reports is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "reporting is starting")
+        return self.app.store, self.app.reports
+
+    async def IngestRecords(self, request_iterator, context: grpc.aio.ServicerContext):
+        store, _ = await self._ready(context)
+        shutdown = asyncio.ensure_future(self.app.shutting_down.wait())
+        try:
+            while True:
+                read = asyncio.ensure_future(context.read())
+                await asyncio.wait({read, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    read.cancel()
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "reporting is shutting down; reconnect and resend unacknowledged records",
+                    )
+                request = read.result()
+                if request is grpc.aio.EOF:
+                    return
+                if not request.sender_id:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "sender_id: required")
+                sequences = [r.record_sequence for r in request.records]
+                if any(b <= a for a, b in zip(sequences, sequences[1:], strict=False)):
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "records: record_sequence must increase within a request",
+                    )
+                records = [convert.record_from_proto(r) for r in request.records]
+                acked = await store.ingest(request.sender_id, records)
+                await context.write(
+                    reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
+                )
+        finally:
+            shutdown.cancel()
+
+    async def ListAlerts(self, request, context):
+        _, reports = await self._ready(context)
+        try:
+            alerts, info = await reports.list_alerts(
+                convert.filter_from_proto(request.filter),
+                convert.state_from_proto(request.state),
+                convert.page_from_proto(request.page),
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return reporting_pb2.ListAlertsResponse(
+            alerts=[convert.alert_to_proto(a) for a in alerts], page=convert.page_to_proto(info)
+        )
+
+    async def GetShrinkReport(self, request, context):
+        _, reports = await self._ready(context)
+        try:
+            rows, info = await reports.shrink(
+                convert.filter_from_proto(request.filter),
+                convert.dimensions_from_proto(request.group_by),
+                convert.page_from_proto(request.page),
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return reporting_pb2.GetShrinkReportResponse(
+            rows=[convert.shrink_row_to_proto(r) for r in rows], page=convert.page_to_proto(info)
+        )
+
+    async def GetAlertQualityReport(self, request, context):
+        _, reports = await self._ready(context)
+        try:
+            rows, transactions, info = await reports.alert_quality(
+                convert.filter_from_proto(request.filter), convert.page_from_proto(request.page)
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return reporting_pb2.GetAlertQualityReportResponse(
+            rows=[convert.quality_row_to_proto(r) for r in rows],
+            transactions=transactions,
+            page=convert.page_to_proto(info),
+        )
+
+    async def GetLaneHealthReport(self, request, context):
+        _, reports = await self._ready(context)
+        try:
+            rows, keyed, info = await reports.lane_health(
+                convert.filter_from_proto(request.filter), convert.page_from_proto(request.page)
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return reporting_pb2.GetLaneHealthReportResponse(
+            rows=[convert.lane_row_to_proto(r) for r in rows],
+            keyed_items=[convert.keyed_item_to_proto(i) for i in keyed],
+            page=convert.page_to_proto(info),
+        )
+
+    async def GetPosExceptionReport(self, request, context):
+        _, reports = await self._ready(context)
+        try:
+            rows, info = await reports.pos_exceptions(
+                convert.filter_from_proto(request.filter),
+                convert.page_from_proto(request.page),
+                request.outlier_z,
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return reporting_pb2.GetPosExceptionReportResponse(
+            rows=[convert.pos_row_to_proto(r) for r in rows], page=convert.page_to_proto(info)
+        )
+
+    async def ExportReport(
+        self, request, context
+    ) -> AsyncIterator[reporting_pb2.ExportReportResponse]:
+        _, reports = await self._ready(context)
+        try:
+            exported = await export_report(
+                reports,
+                convert.report_kind_from_proto(request.kind),
+                convert.export_format_from_proto(request.format),
+                convert.filter_from_proto(request.filter),
+                convert.dimensions_from_proto(request.group_by),
+                now_ms(),
+            )
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        data = exported.data
+        for offset in range(0, max(len(data), 1), EXPORT_CHUNK_BYTES):
+            chunk = reporting_pb2.ExportReportResponse(
+                chunk=data[offset : offset + EXPORT_CHUNK_BYTES]
+            )
+            if offset == 0:
+                chunk.content_type = exported.content_type
+                chunk.filename = exported.filename
+            yield chunk
+
+    async def ImportPosLog(self, request, context):
+        store, _ = await self._ready(context)
+        try:
+            result = await import_poslog(
+                store,
+                io.BytesIO(request.xml),
+                request.filename or "<request>",
+                request.default_store_id,
+            )
+        except PosLogError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"xml: {exc}")
+        return reporting_pb2.ImportPosLogResponse(
+            transactions=result.transactions,
+            duplicates=result.duplicates,
+            skipped_elements=result.skipped_elements,
+        )

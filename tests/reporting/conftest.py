@@ -1,0 +1,23 @@
+"""Fixtures of the reporting tests: a store in a temporary folder, loaded or empty."""
+
+from __future__ import annotations
+
+import pytest
+from reporting_builders import load_crafted, reporting_config
+
+from services.reporting.reports import Reports
+from services.reporting.store import ReportStore
+
+
+@pytest.fixture
+async def store(tmp_path):
+    opened = await ReportStore.open(reporting_config(tmp_path))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def loaded(store):
+    """The store holding the crafted dataset, and its reports."""
+    await load_crafted(store)
+    return store, Reports(store.reader, store.config)

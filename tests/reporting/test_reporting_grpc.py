@@ -1,0 +1,291 @@
+"""ReportingService over a real gRPC server on port 0: ingest, resume, paging, errors, export."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import grpc
+import pytest
+from reporting_builders import T0_MS, crafted_records, service_config
+
+from lanesight.v1 import alerts_pb2, common_pb2, reporting_pb2, reporting_pb2_grpc
+from services.common.server import start_server
+from services.reporting import convert, servicer
+from services.reporting.app import create_app
+
+R = reporting_pb2
+
+
+async def ingest(stub, sender: str, records, expect: int) -> None:
+    call = stub.IngestRecords(timeout=30)
+    await call.write(R.IngestRecordsRequest(sender_id=sender, records=records))
+    assert (await call.read()).acked_record_sequence == expect
+    await call.done_writing()
+    assert await call.read() is grpc.aio.EOF
+
+
+def counts(db_path) -> tuple[int, int]:
+    with sqlite3.connect(db_path) as conn:
+        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        revisions = conn.execute("SELECT COUNT(*) FROM alert_revisions").fetchone()[0]
+    return events, revisions
+
+
+@pytest.fixture
+async def served(tmp_path):
+    """A running service holding the crafted dataset, and a stub to it."""
+    config = service_config(tmp_path)
+    running = await start_server(create_app(config), config, port=0)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+    records = crafted_records()
+    await ingest(stub, "fusion-1", records, len(records))
+    yield stub
+    await channel.close()
+    await running.stop()
+
+
+async def test_ingest_resumes_after_a_restart_without_gaps_or_duplicates(tmp_path):
+    config = service_config(tmp_path)
+    records = crafted_records()
+    events_total = sum(1 for r in records if r.HasField("event"))
+    running = await start_server(create_app(config), config, port=0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+        call = stub.IngestRecords(timeout=30)
+        await call.write(R.IngestRecordsRequest(sender_id="fusion-1", records=records[:20]))
+        assert (await call.read()).acked_record_sequence == 20
+        await call.write(R.IngestRecordsRequest(sender_id="fusion-1", records=records[20:30]))
+        assert (await call.read()).acked_record_sequence == 30
+        await call.done_writing()
+        assert await call.read() is grpc.aio.EOF
+    await running.stop()
+    assert counts(config.reporting.db_path)[0] == 30
+
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+            call = stub.IngestRecords(timeout=30)
+            # A hello without records learns where reporting stands.
+            await call.write(R.IngestRecordsRequest(sender_id="fusion-1"))
+            assert (await call.read()).acked_record_sequence == 30
+            # The sender resends from before the ack (it never saw it): stored once.
+            await call.write(R.IngestRecordsRequest(sender_id="fusion-1", records=records[25:]))
+            assert (await call.read()).acked_record_sequence == len(records)
+            await call.done_writing()
+            assert await call.read() is grpc.aio.EOF
+    finally:
+        await running.stop()
+    assert counts(config.reporting.db_path) == (events_total, 7)
+
+
+async def test_shutdown_ends_ingest_streams_with_unavailable(tmp_path):
+    config = service_config(tmp_path)
+    running = await start_server(create_app(config), config, port=0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+        call = stub.IngestRecords(timeout=30)
+        await call.write(R.IngestRecordsRequest(sender_id="fusion-1"))
+        assert (await call.read()).acked_record_sequence == 0
+        stopping = asyncio.create_task(running.stop())
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await call.read()
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        await asyncio.wait_for(stopping, 30)
+
+
+async def test_ingest_rejects_a_request_without_sender(served):
+    call = served.IngestRecords(timeout=30)
+    await call.write(R.IngestRecordsRequest(records=crafted_records()[:1]))
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await call.read()
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sender_id" in failure.value.details()
+
+
+async def test_reports_page_with_tokens(served):
+    request = R.GetShrinkReportRequest(
+        group_by=[R.SHRINK_DIMENSION_HOUR_OF_DAY], page=common_pb2.PageRequest(page_size=1)
+    )
+    keys = []
+    while True:
+        response = await served.GetShrinkReport(request, timeout=10)
+        assert response.page.total_size == 3
+        keys += [tuple(r.keys) for r in response.rows]
+        if not response.page.next_page_token:
+            break
+        request.page.page_token = response.page.next_page_token
+    assert keys == [("09",), ("10",), ("11",)]
+
+    request = R.ListAlertsRequest(page=common_pb2.PageRequest(page_size=2))
+    pages = []
+    while True:
+        response = await served.ListAlerts(request, timeout=10)
+        pages.append([a.alert_id for a in response.alerts])
+        assert response.page.total_size == 5
+        if not response.page.next_page_token:
+            break
+        request.page.page_token = response.page.next_page_token
+    assert pages == [["A4", "A3"], ["A5", "A2"], ["A1"]]
+
+
+async def test_reports_over_grpc_carry_the_figures(served):
+    lane = await served.GetLaneHealthReport(R.GetLaneHealthReportRequest(), timeout=10)
+    row = lane.rows[0]
+    assert (row.lane.store_id, row.lane.lane_id) == ("s1", "1")
+    assert (row.items_entered, row.items_weighed, row.scanner_no_reads) == (7, 1, 1)
+    assert row.camera_unhealthy_seconds == 150 and row.health_score == pytest.approx(66.9)
+    assert [k.item_code for k in lane.keyed_items] == ["05012345678900"]
+    quality = await served.GetAlertQualityReport(R.GetAlertQualityReportRequest(), timeout=10)
+    assert quality.transactions == 4
+    missed = next(r for r in quality.rows if r.type == alerts_pb2.ALERT_TYPE_MISSED_SCAN)
+    assert (missed.rule, missed.precision) == ("missed_scan_v1", 0.5)
+    shrink = await served.GetShrinkReport(
+        R.GetShrinkReportRequest(group_by=[R.SHRINK_DIMENSION_STORE]), timeout=10
+    )
+    assert [
+        (tuple(r.keys), r.amount_at_risk.currency_code, r.amount_at_risk.amount_minor)
+        for r in shrink.rows
+    ] == [(("s1",), "USD", 750), (("s2",), "EUR", 1000)]
+    pos = await served.GetPosExceptionReport(R.GetPosExceptionReportRequest(), timeout=10)
+    assert sum(r.voids for r in pos.rows) == 2
+    alerts = await served.ListAlerts(
+        R.ListAlertsRequest(state=alerts_pb2.ALERT_STATE_OPEN), timeout=10
+    )
+    assert [a.alert_id for a in alerts.alerts] == ["A4"]
+    assert alerts.alerts[0].amount_at_risk.currency_code == "EUR"
+
+
+def _bad_range():
+    f = R.ReportFilter()
+    f.range.start.CopyFrom(convert.ms_ts(T0_MS + 1000))
+    f.range.end.CopyFrom(convert.ms_ts(T0_MS))
+    return f
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_", "field"),
+    [
+        ("GetShrinkReport", R.GetShrinkReportRequest(filter=_bad_range()), "filter.range"),
+        (
+            "GetAlertQualityReport",
+            R.GetAlertQualityReportRequest(filter=_bad_range()),
+            "filter.range",
+        ),
+        ("GetLaneHealthReport", R.GetLaneHealthReportRequest(filter=_bad_range()), "filter.range"),
+        (
+            "GetPosExceptionReport",
+            R.GetPosExceptionReportRequest(filter=_bad_range()),
+            "filter.range",
+        ),
+        ("ListAlerts", R.ListAlertsRequest(filter=_bad_range()), "filter.range"),
+        (
+            "GetShrinkReport",
+            R.GetShrinkReportRequest(page=common_pb2.PageRequest(page_size=-1)),
+            "page.page_size",
+        ),
+        (
+            "GetLaneHealthReport",
+            R.GetLaneHealthReportRequest(page=common_pb2.PageRequest(page_size=5000)),
+            "page.page_size",
+        ),
+        (
+            "GetShrinkReport",
+            R.GetShrinkReportRequest(filter=R.ReportFilter(types=[99])),
+            "filter.types",
+        ),
+        ("GetShrinkReport", R.GetShrinkReportRequest(group_by=[42]), "group_by"),
+        (
+            "GetShrinkReport",
+            R.GetShrinkReportRequest(group_by=[R.SHRINK_DIMENSION_LANE, R.SHRINK_DIMENSION_LANE]),
+            "group_by",
+        ),
+        ("ListAlerts", R.ListAlertsRequest(state=9), "state"),
+        (
+            "ListAlerts",
+            R.ListAlertsRequest(page=common_pb2.PageRequest(page_token="not-a-token")),
+            "page.page_token",
+        ),
+        (
+            "GetPosExceptionReport",
+            R.GetPosExceptionReportRequest(page=common_pb2.PageRequest(page_token="%%%")),
+            "page.page_token",
+        ),
+        ("GetPosExceptionReport", R.GetPosExceptionReportRequest(outlier_z=-1), "outlier_z"),
+    ],
+)
+async def test_invalid_argument_names_the_field(served, rpc, request_, field):
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await getattr(served, rpc)(request_, timeout=10)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.value.details().startswith(field)
+
+
+async def test_a_token_for_another_query_is_refused(served):
+    first = await served.GetShrinkReport(
+        R.GetShrinkReportRequest(
+            group_by=[R.SHRINK_DIMENSION_HOUR_OF_DAY], page=common_pb2.PageRequest(page_size=1)
+        ),
+        timeout=10,
+    )
+    token = first.page.next_page_token
+    assert token
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await served.GetShrinkReport(
+            R.GetShrinkReportRequest(
+                group_by=[R.SHRINK_DIMENSION_LANE],
+                page=common_pb2.PageRequest(page_size=1, page_token=token),
+            ),
+            timeout=10,
+        )
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page.page_token" in failure.value.details()
+
+
+async def test_export_streams_chunks(served, monkeypatch):
+    monkeypatch.setattr(servicer, "EXPORT_CHUNK_BYTES", 1024)
+    chunks = [
+        c
+        async for c in served.ExportReport(
+            R.ExportReportRequest(kind=R.REPORT_KIND_ALL, format=R.EXPORT_FORMAT_HTML), timeout=30
+        )
+    ]
+    assert len(chunks) > 3
+    assert chunks[0].content_type.startswith("text/html") and chunks[0].filename.endswith(".html")
+    assert all(not c.content_type for c in chunks[1:])
+    page = b"".join(c.chunk for c in chunks).decode()
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
+    csv_chunks = [
+        c
+        async for c in served.ExportReport(
+            R.ExportReportRequest(
+                kind=R.REPORT_KIND_SHRINK,
+                format=R.EXPORT_FORMAT_CSV,
+                group_by=[R.SHRINK_DIMENSION_LANE],
+            ),
+            timeout=30,
+        )
+    ]
+    text = b"".join(c.chunk for c in csv_chunks).decode()
+    assert text.splitlines()[0] == "lane,currency,alerts,amount_at_risk,amount_recovered"
+    assert "s2/1,EUR,1,10.00,0.00" in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt", "field"),
+    [
+        (R.REPORT_KIND_ALL, R.EXPORT_FORMAT_CSV, "format"),
+        (R.REPORT_KIND_UNSPECIFIED, R.EXPORT_FORMAT_CSV, "kind"),
+        (R.REPORT_KIND_SHRINK, R.EXPORT_FORMAT_UNSPECIFIED, "format"),
+    ],
+)
+async def test_export_refuses_bad_kinds_and_formats(served, kind, fmt, field):
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        async for _ in served.ExportReport(
+            R.ExportReportRequest(kind=kind, format=fmt), timeout=10
+        ):
+            pass
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.value.details().startswith(field)

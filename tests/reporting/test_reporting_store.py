@@ -1,0 +1,188 @@
+"""The store: migrations, WAL, idempotency by event id and by alert revision, history."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+import pytest
+from reporting_builders import T0_MS, Lane, alert, as_records, crafted_records, reporting_config
+
+from lanesight.v1 import alerts_pb2, events_pb2
+from services.reporting import convert
+from services.reporting.model import PageRequest, ReportFilter
+from services.reporting.reports import Reports
+from services.reporting.schema import LATEST_VERSION, SchemaError, migrate
+from services.reporting.store import ReportStore
+
+
+def count(path, sql: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def domain(records):
+    return [convert.record_from_proto(r) for r in records]
+
+
+async def test_fresh_database_is_migrated_in_order_with_wal(tmp_path):
+    config = reporting_config(tmp_path, db_path=tmp_path / "deep" / "er" / "r.db")
+    store = await ReportStore.open(config)
+    await store.close()
+    await store.close()  # idempotent
+    path = config.db_path
+    with sqlite3.connect(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+        assert versions == list(range(1, LATEST_VERSION + 1))
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"events_time", "alerts_raised", "items_time", "pos_events_time"} <= indexes
+
+
+async def test_old_database_is_upgraded_keeping_its_data(tmp_path):
+    path = tmp_path / "r.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, up_to=1) == 1
+        await conn.execute("INSERT INTO ingest_senders VALUES ('fusion-a', 41, 0)")
+    store = await ReportStore.open(reporting_config(tmp_path, db_path=path))
+    try:
+        assert await store.acked_sequence("fusion-a") == 41
+    finally:
+        await store.close()
+    assert count(path, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
+
+
+async def test_newer_database_is_refused(tmp_path):
+    path = tmp_path / "r.db"
+    store = await ReportStore.open(reporting_config(tmp_path, db_path=path))
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (999, 'future', 0)")
+    with pytest.raises(SchemaError, match="newer"):
+        await ReportStore.open(reporting_config(tmp_path, db_path=path))
+
+
+async def test_the_same_records_twice_are_stored_once(store, tmp_path):
+    records = crafted_records()
+    assert await store.ingest("fusion-a", domain(records)) == len(records)
+    path = store.config.db_path
+    before = {
+        t: count(path, f"SELECT COUNT(*) FROM {t}")
+        for t in ("events", "items", "pos_events", "lane_incidents", "transactions", "alerts")
+    }
+    revisions = count(path, "SELECT COUNT(*) FROM alert_revisions")
+    # Delivered again, by another sender and with other sequence numbers.
+    again = as_records([r.event if r.HasField("event") else r.alert for r in records], 1000)
+    assert await store.ingest("fusion-b", domain(again)) == 1000 + len(records) - 1
+    after = {t: count(path, f"SELECT COUNT(*) FROM {t}") for t in before}
+    assert after == before
+    assert count(path, "SELECT COUNT(*) FROM alert_revisions") == revisions == 7
+    reports = Reports(store.reader, store.config)
+    rows, _, _ = await reports.lane_health(ReportFilter(), PageRequest())
+    assert rows[0].items_entered == 7
+
+
+async def test_duplicate_event_within_one_batch_is_stored_once(store):
+    lane = Lane("s1", "1")
+    event = lane.event(T0_MS, "t", item_added=events_pb2.ItemAdded(line_id="1", gtin="1"))
+    await store.ingest("f", domain(as_records([event, event, event])))
+    assert count(store.config.db_path, "SELECT COUNT(*) FROM items") == 1
+
+
+async def test_latest_revision_wins_and_history_is_kept(store):
+    A = alerts_pb2
+    late = alert(
+        "X",
+        3,
+        "s1",
+        "1",
+        A.ALERT_TYPE_WEIGHT_MISMATCH,
+        T0_MS,
+        state=A.ALERT_STATE_RESOLVED,
+        disposition=A.DISPOSITION_RECOVERED,
+        acked_ms=T0_MS + 5000,
+        resolved_ms=T0_MS + 9000,
+    )
+    early = alert(
+        "X",
+        2,
+        "s1",
+        "1",
+        A.ALERT_TYPE_WEIGHT_MISMATCH,
+        T0_MS,
+        state=A.ALERT_STATE_ACKNOWLEDGED,
+        acked_ms=T0_MS + 5000,
+    )
+    first = alert("X", 1, "s1", "1", A.ALERT_TYPE_WEIGHT_MISMATCH, T0_MS)
+    await store.ingest("f", domain(as_records([late, first, early])))
+    path = store.config.db_path
+    assert count(path, "SELECT revision FROM alerts WHERE alert_id = 'X'") == 3
+    assert count(path, "SELECT COUNT(*) FROM alert_revisions WHERE alert_id = 'X'") == 3
+    with sqlite3.connect(path) as conn:
+        state = conn.execute("SELECT state, disposition FROM alerts").fetchone()
+    assert state == ("resolved", "recovered")
+    history = await Reports(store.reader, store.config).alert_history("X")
+    assert history == [
+        ("raised", "", "", T0_MS),
+        ("acknowledged", "", "att-1", T0_MS + 5000),
+        ("resolved", "", "att-2", T0_MS + 9000),
+        ("disposition", "recovered", "att-2", T0_MS + 9000),
+    ]
+
+
+async def test_acked_sequence_survives_reopening_and_gaps_are_recorded(tmp_path):
+    config = reporting_config(tmp_path)
+    lane = Lane("s1", "1")
+    events = [
+        lane.event(T0_MS + i, drawer_state_changed=events_pb2.DrawerStateChanged())
+        for i in range(4)
+    ]
+    store = await ReportStore.open(config)
+    try:
+        assert await store.ingest("f", domain(as_records(events[:2], 1))) == 2
+        assert await store.ingest("f", []) == 2
+    finally:
+        await store.close()
+    store = await ReportStore.open(config)
+    try:
+        assert await store.acked_sequence("f") == 2
+        assert await store.ingest("f", domain(as_records(events[2:], 5))) == 6
+    finally:
+        await store.close()
+    with sqlite3.connect(config.db_path) as conn:
+        assert conn.execute("SELECT first_missing, last_missing FROM ingest_gaps").fetchall() == [
+            (3, 4)
+        ]
+
+
+async def test_batches_larger_than_batch_size_are_split(tmp_path):
+    store = await ReportStore.open(reporting_config(tmp_path, batch_size=7))
+    try:
+        records = crafted_records()
+        assert await store.ingest("f", domain(records)) == len(records)
+        assert count(store.config.db_path, "SELECT COUNT(*) FROM events") == len(
+            [r for r in records if r.HasField("event")]
+        )
+    finally:
+        await store.close()
+
+
+async def test_lane_state_survives_a_restart(tmp_path):
+    """Voids after tender are still recognised when the store restarted mid-transaction."""
+    config = reporting_config(tmp_path)
+    lane = Lane("s1", "1")
+    E = events_pb2
+    before = [
+        lane.event(T0_MS, "t", transaction_started=E.TransactionStarted(operator_id="op")),
+        lane.event(T0_MS + 1, "t", tender_started=E.TenderStarted()),
+    ]
+    after = [lane.event(T0_MS + 2, "t", item_voided=E.ItemVoided(line_id="1"))]
+    store = await ReportStore.open(config)
+    await store.ingest("f", domain(as_records(before)))
+    await store.close()
+    store = await ReportStore.open(config)
+    await store.ingest("f", domain(as_records(after, 3)))
+    await store.close()
+    with sqlite3.connect(config.db_path) as conn:
+        row = conn.execute("SELECT operator_id, after_tender FROM pos_events").fetchone()
+    assert row == ("op", 1)

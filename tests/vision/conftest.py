@@ -1,0 +1,31 @@
+"""Shared fixtures of the vision tests: the real data folders and a synthetic lane camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.vision.synthetic import SyntheticLaneCamera
+from services.vision.zones import Zone, ZoneMap
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
+BARCODES_DIR = REPO_ROOT.parent / "shared" / "data" / "barcodes"
+
+
+@pytest.fixture
+def grocery_dir() -> Path:
+    assert GROCERY_DIR.is_dir(), f"GroceryStoreDataset missing at {GROCERY_DIR}"
+    return GROCERY_DIR
+
+
+@pytest.fixture
+def camera(grocery_dir: Path) -> SyntheticLaneCamera:
+    """A 640×360, 15 FPS lane with no items yet."""
+    return SyntheticLaneCamera(background_seed=3, fps=15, grocery_dir=grocery_dir)
+
+
+def zone_map_of(camera: SyntheticLaneCamera) -> ZoneMap:
+    """The camera's zones as the service sees them."""
+    return ZoneMap.from_points([(Zone(name), points) for name, points in camera.zones()])
