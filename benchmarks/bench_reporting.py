@@ -17,19 +17,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import grpc  # noqa: E402
+import grpc
 
-from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc  # noqa: E402
-from services.common.config import LanesightConfig  # noqa: E402
-from services.common.server import start_server  # noqa: E402
-from services.reporting import convert  # noqa: E402
-from services.reporting.app import create_app  # noqa: E402
-from services.reporting.config import ReportingConfig  # noqa: E402
-from services.reporting.exports import export_report  # noqa: E402
-from services.reporting.localtime import LocalTime  # noqa: E402
-from services.reporting.model import PageRequest, ReportFilter  # noqa: E402
-from services.reporting.reports import Reports  # noqa: E402
-from services.reporting.store import ReportStore  # noqa: E402
+from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
+from services.common.config import LanesightConfig
+from services.common.server import start_server
+from services.reporting import convert
+from services.reporting.app import create_app
+from services.reporting.config import ReportingConfig
+from services.reporting.exports import export_report
+from services.reporting.localtime import LocalTime
+from services.reporting.model import PageRequest, ReportFilter
+from services.reporting.reports import Reports
+from services.reporting.store import ReportStore
 
 T0_MS = 1_709_542_800_000
 DAY_MS = 86_400_000

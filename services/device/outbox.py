@@ -281,13 +281,10 @@ class Outbox:
             drops = await self._enforce_size(db, new_pending)
             new_pending -= sum(d.count for d in drops)
             max_seq = max((r.sequence for r in rows), default=self.committed_sequence)
-            await db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [
-                    ("last_sequence", max(max_seq, self.committed_sequence)),
-                    ("acked_sequence", acked_to),
-                ],
-            )
+            if drops or acked_to != self.acked_sequence:
+                # Rows are about to disappear: keep the sequence counter in meta. While
+                # rows only get added, MAX(sequence) of the table already says it.
+                await self._write_meta(db, max(max_seq, self.committed_sequence), acked_to)
             await db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):
@@ -304,6 +301,13 @@ class Outbox:
         for drop in drops:
             self._report_drop(drop)
         return results
+
+    @staticmethod
+    async def _write_meta(db: aiosqlite.Connection, last_sequence: int, acked: int) -> None:
+        await db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [("last_sequence", last_sequence), ("acked_sequence", acked)],
+        )
 
     async def _oldest(self, db: aiosqlite.Connection) -> int | None:
         (oldest,), *_ = await db.execute_fetchall("SELECT MIN(lane_time_ns) FROM events")
@@ -341,6 +345,7 @@ class Outbox:
                 (cutoff,),
             )
             await db.execute("DELETE FROM events WHERE lane_time_ns < ?", (cutoff,))
+            await self._write_meta(db, self.committed_sequence, self.acked_sequence)
             await db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):

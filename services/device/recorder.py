@@ -10,9 +10,9 @@ from collections.abc import Callable
 from lanesight.v1 import events_pb2
 from services.device.lane_events import to_lane_event
 from services.device.outbox import Outbox, OutboxRow
+from services.device.pos_ingress import POS_PAYLOADS
 from services.device.readings import Reading
 
-_OPENS = "transaction_started"
 _CLOSES = "transaction_ended"
 
 
@@ -47,12 +47,14 @@ class EventRecorder:
         self._last_time_ns = now
         event.lane_time.FromNanoseconds(now)
         kind = event.WhichOneof("payload")
-        if kind == _OPENS:
-            self.transaction_id = event.transaction_id
-        elif not event.transaction_id and self.transaction_id:
+        if kind in POS_PAYLOADS:
+            # The POS says which transaction is open; device events inherit it.
+            if kind == _CLOSES and event.transaction_id == self.transaction_id:
+                self.transaction_id = ""
+            elif event.transaction_id and kind != _CLOSES:
+                self.transaction_id = event.transaction_id
+        elif not event.transaction_id:
             event.transaction_id = self.transaction_id
-        if kind == _CLOSES and event.transaction_id == self.transaction_id:
-            self.transaction_id = ""
         event.sequence = self.outbox.next_sequence()
 
     async def record_many(

@@ -104,10 +104,14 @@ class AlertBook:
 
     def _create(self, lane: Lane, signal: Signal, confidence: float, txn_id: str) -> Alert:
         reason, action = wording(signal)
-        first = signal.event_ids[0] if signal.event_ids else f"{lane.clock_ms}"
-        alert_id = str(
-            uuid.uuid5(_NAMESPACE, f"{lane.store_id}/{lane.lane_id}/{first}/{int(signal.type)}")
-        )
+        # Deterministic, so a replay of the same events raises the same alert ids.
+        first = signal.event_ids[0] if signal.event_ids else ""
+        seed = f"{lane.store_id}/{lane.lane_id}/{first}/{int(signal.type)}/{int(signal.pos_kind)}"
+        alert_id = str(uuid.uuid5(_NAMESPACE, seed))
+        suffix = 1
+        while alert_id in self.alerts:
+            suffix += 1
+            alert_id = str(uuid.uuid5(_NAMESPACE, f"{seed}/{suffix}"))
         amount = max(signal.amount_minor, 0)
         alert = Alert(
             alert_id=alert_id,

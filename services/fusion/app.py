@@ -1,36 +1,37 @@
-"""The fusion service's gRPC app: servicers wired to the shared bootstrap."""
+"""The fusion service's gRPC app: the engine, its watchers, its store and its reporting link."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
 import grpc
 
-from lanesight.v1 import fusion_pb2, fusion_pb2_grpc
-from services.common.app import ServiceApp, unimplemented
+from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
+from services.common.app import ServiceApp
 from services.common.config import LanesightConfig
+from services.fusion import events as ev
+from services.fusion.alertbook import AlertUpdate
+from services.fusion.alerts import Alert, Disposition
+from services.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
+from services.fusion.convert import alert_to_pb, command_to_pb
+from services.fusion.engine import FusionEngine, IngestResult
+from services.fusion.forwarder import ReportingForwarder
+from services.fusion.profiles import FusionStore
+from services.fusion.servicer import FusionServicer
+from services.fusion.sharding import lane_shard
+from services.fusion.watch import WatchHub
 
-ISSUE = "issue 3 (fusion)"
+log = logging.getLogger(__name__)
+
+_FLUSH_S = 5.0
 
 
-class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
-    """FusionService; RPCs not built yet answer UNIMPLEMENTED and say so."""
-
-    async def Ingest(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.Ingest", ISSUE)
-
-    async def WatchAlerts(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.WatchAlerts", ISSUE)
-
-    async def AcknowledgeAlert(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.AcknowledgeAlert", ISSUE)
-
-    async def ResolveAlert(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.ResolveAlert", ISSUE)
-
-    async def UpsertCatalogItems(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.UpsertCatalogItems", ISSUE)
-
-    async def GetLaneState(self, request, context: grpc.aio.ServicerContext):
-        await unimplemented(context, "Fusion.GetLaneState", ISSUE)
+def _now_ms() -> float:
+    return time.monotonic() * 1000
 
 
 class FusionApp(ServiceApp):
@@ -40,12 +41,158 @@ class FusionApp(ServiceApp):
 
     def __init__(self, config: LanesightConfig) -> None:
         self.config = config
+        self.settings = config.fusion
+        self.engine = FusionEngine(self.settings, CatalogBook())
+        self.hub = WatchHub(self.settings.watch_buffer)
+        self.forwarder: ReportingForwarder | None = (
+            ReportingForwarder(config) if self.settings.forward_to_reporting else None
+        )
+        self.store: FusionStore | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = False
 
     def service_names(self) -> list[str]:
         return [fusion_pb2.DESCRIPTOR.services_by_name["FusionService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        fusion_pb2_grpc.add_FusionServiceServicer_to_server(FusionServicer(), server)
+        fusion_pb2_grpc.add_FusionServiceServicer_to_server(FusionServicer(self), server)
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        items: list[CatalogItem] = []
+        files = ([DEMO_CATALOG] if self.settings.demo_catalog else []) + list(
+            self.settings.catalog_files
+        )
+        for path in files:
+            items.extend(await asyncio.to_thread(load_catalog_file, path))
+        if items:
+            self.engine.catalog.upsert("", items)
+        self.store = await asyncio.to_thread(FusionStore, Path(self.settings.store_path))
+        self.engine.profiles.load(await asyncio.to_thread(self.store.load_profiles))
+        self.engine.tuner.load(await asyncio.to_thread(self.store.load_thresholds))
+        if self.forwarder is not None:
+            await self.forwarder.start()
+        self._tasks = [
+            asyncio.create_task(self._tick_forever(), name="fusion-lane-clock"),
+            asyncio.create_task(self._flush_forever(), name="fusion-store-flush"),
+        ]
+        log.info(
+            "fusion ready: %d catalog items, %d weight profiles, reporting link %s",
+            len(self.engine.catalog),
+            len(self.engine.profiles.profiles),
+            "on" if self.forwarder else "off",
+        )
+
+    async def begin_shutdown(self) -> None:
+        self.hub.close()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.hub.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+        if self.store is not None:
+            await self._flush()
+            await asyncio.to_thread(self.store.close)
+
+    async def _tick_forever(self) -> None:
+        interval = self.settings.tick_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            self.engine.tick(_now_ms())
+            self._publish(self.engine.take_outputs())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            try:
+                await self._flush()
+            except Exception:  # a full disk must not stop fusion deciding
+                log.exception("could not persist weight profiles and thresholds")
+
+    async def _flush(self) -> None:
+        assert self.store is not None
+        profiles = self.engine.profiles.take_dirty()
+        thresholds = self.engine.tuner.take_dirty()
+        if profiles:
+            await asyncio.to_thread(self.store.save_profiles, profiles)
+        if thresholds:
+            await asyncio.to_thread(self.store.save_thresholds, thresholds)
+
+    # ---- what the servicer calls ----------------------------------------------------
+
+    def owner_of(self, lane_key: tuple[str, str]) -> int | None:
+        """The replica that owns the lane, when it is not this one; None when it is."""
+        owner = lane_shard(lane_key[0], lane_key[1], self.settings.replica_count)
+        return None if owner == self.settings.replica_index else owner
+
+    def acked_sequence(self, lane_key: tuple[str, str]) -> int:
+        """The last sequence processed for a lane (0 when none)."""
+        lane = self.engine.lanes.get(lane_key)
+        return lane.last_sequence if lane else 0
+
+    def ingest(
+        self, events: list[ev.LaneEvent], messages: list[events_pb2.LaneEvent]
+    ) -> IngestResult:
+        """Apply a lane's batch, forward what was processed, publish what it decided."""
+        result = self.engine.ingest(events, received_mono_ms=_now_ms())
+        for rejection in result.rejections:
+            log.warning(
+                "data-quality: event %s (sequence %d) rejected: %s: %s",
+                rejection.event_id,
+                rejection.sequence,
+                rejection.field,
+                rejection.message,
+            )
+        if self.forwarder is not None:
+            for index in result.applied:
+                self.forwarder.add_event(messages[index])
+        self._publish(self.engine.take_outputs())
+        return result
+
+    def acknowledge(self, alert_id: str, attendant_id: str) -> Alert:
+        alert = self.engine.acknowledge(alert_id, attendant_id, _now_ms())
+        self._publish(self.engine.take_outputs())
+        return alert
+
+    def resolve(
+        self,
+        alert_id: str,
+        disposition: Disposition,
+        attendant_id: str,
+        note: str,
+        amount_recovered: ev.Money | None,
+    ) -> Alert:
+        alert = self.engine.resolve(
+            alert_id, disposition, attendant_id, note, amount_recovered, _now_ms()
+        )
+        self._publish(self.engine.take_outputs())
+        return alert
+
+    def upsert_catalog(self, store_id: str, items: list[CatalogItem]) -> tuple[int, int]:
+        result = self.engine.catalog.upsert(store_id, items)
+        self.engine.catalog_changed()
+        return result
+
+    def _publish(self, outputs) -> None:
+        for output in outputs:
+            if isinstance(output, AlertUpdate):
+                pb = alert_to_pb(output.alert)
+                message = fusion_pb2.WatchAlertsResponse(alert=pb)
+                self.hub.publish_alert(output.alert, output.is_new, message)
+                if self.forwarder is not None:
+                    self.forwarder.add_alert(pb)
+            else:
+                message = fusion_pb2.WatchAlertsResponse(command=command_to_pb(output))
+                self.hub.publish_command(output, message)
 
 
 def create_app(config: LanesightConfig) -> FusionApp:

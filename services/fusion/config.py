@@ -62,7 +62,7 @@ class PosSettings(_Section):
 
     large_override_minor: int = Field(default=1_000, ge=0)
     large_override_pct: float = Field(default=0.5, ge=0, le=1)
-    excessive_voids: int = Field(default=5, ge=1)
+    excessive_voids: int = Field(default=10, ge=1)
     excessive_voids_window_ms: int = Field(default=3_600_000, ge=1)
 
 

@@ -272,6 +272,10 @@ class FusionEngine:
             amount_recovered,
         )
 
+    def catalog_changed(self) -> None:
+        """Forget what was derived from the catalog (call after an upsert)."""
+        self._price_per_g = None
+
     def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
         """What an unidentified item of this weight likely costs: vision's label, else the
         catalog's median price per gram."""

@@ -161,6 +161,7 @@ class Lane:
     recent_ids: set[str] = field(default_factory=set)
     recent_id_order: deque[str] = field(default_factory=deque)
     pending: list[tuple[int, int, Pending]] = field(default_factory=list)
+    last_bag_change_ms: int = 0
     pending_increases: list[WeightChange] = field(default_factory=list)
     pending_decreases: list[WeightChange] = field(default_factory=list)
     tracks: dict[str, Track] = field(default_factory=dict)

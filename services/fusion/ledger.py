@@ -19,7 +19,8 @@ class WeightChange:
     event_id: str
     # Set while the change waits for its scan (increase) or void (decrease).
     matched: bool = False
-    alert_id: str = ""
+    # When the change before this one settled (crossings after it are this change's).
+    previous_ms: int = 0
     # For a drop: the bagged units it most likely was, as (key, units).
     removed: list[tuple[object, int]] = field(default_factory=list)
 
@@ -184,7 +185,9 @@ class BaggingScaleLedger:
     def multiple_of(self, delta_mg: int, cand: Candidate) -> int:
         """How many units of cand delta weighs, when it is a clean multiple (else 0)."""
         mean = (cand.low_mg + cand.high_mg) / 2
-        if mean <= 0:
+        # Only items of a steady weight (packaged goods) tell a multiple apart from
+        # something else; a loose item's range soon covers any weight when multiplied.
+        if mean <= 0 or (cand.high_mg - cand.low_mg) > 0.2 * mean:
             return 0
         units = round(abs(delta_mg) / mean)
         # Beyond a few units the ranges are too wide to tell a multiple from anything else.

@@ -82,11 +82,13 @@ def operator_detail_parts(keys: str, where: str) -> list[str]:
 
 
 def item_detail_part(keys: str, where: str) -> str:
-    """SELECT of per-item entries and keyed entries (label-bearing items only)."""
+    """SELECT of per-item entries and keyed entries (label-bearing items only) per ``keys``
+    (which may be empty) and item code."""
+    lead = f"{keys}, " if keys else ""
     return (
-        f"SELECT {keys}, item_code, MAX(description) AS description, COUNT(*) AS entries, "
+        f"SELECT {lead}item_code, MAX(description) AS description, COUNT(*) AS entries, "
         f"SUM(entry_method = 'keyed') AS keyed FROM items WHERE label_item = 1 AND ({where}) "
-        f"GROUP BY {keys}, item_code"
+        f"GROUP BY {lead}item_code"
     )
 
 

@@ -1,40 +1,97 @@
-"""Importing a POSLog document into the store: parse off the event loop, store in one go."""
+"""Importing a POSLog document: parsed in a worker thread, stored as it streams in, all in
+one database transaction (so a bad file imports nothing)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import BinaryIO
 
 from services.reporting.model import PosLogImportResult
-from services.reporting.poslog import parse_poslog
+from services.reporting.poslog import PosLogTransaction, parse_poslog
 from services.reporting.store import ReportStore
 
 log = logging.getLogger(__name__)
+
+# Parsed transactions waiting to be written: bounds memory whatever the file's size.
+_QUEUE_BATCHES = 4
+_BATCH_TRANSACTIONS = 200
+
+
+class _Abandoned(Exception):
+    """The importer stopped consuming; the parser thread stops too."""
 
 
 async def import_poslog(
     store: ReportStore, source: BinaryIO, file_name: str, default_store_id: str = ""
 ) -> PosLogImportResult:
-    """Import one POSLog document: all of it in one database transaction, or nothing.
+    """Import one POSLog document: all of it, or nothing.
 
     Raises PosLogError (with the line and column) when the document is malformed, hostile
-    or not POSLog; nothing is stored then.
+    or not POSLog. The live feed waits while the file is written (one write transaction).
     """
-    document = await asyncio.to_thread(
-        parse_poslog,
-        source,
-        file_name=file_name,
-        default_store_id=default_store_id,
-        local_time=store.local_time,
-        weight_unit=store.config.poslog_weight_unit,
-    )
-    imported, duplicates = await store.import_transactions(file_name, document.transactions)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_BATCHES)
+    abandoned = threading.Event()
+    pending: list[PosLogTransaction] = []
+
+    def hand_over(item) -> None:
+        # Blocks the parser thread while the queue is full: back-pressure, not buffering.
+        # Once the importer gave up it drains the queue, so a blocked put always returns.
+        if abandoned.is_set():
+            raise _Abandoned
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    def collect(transaction: PosLogTransaction) -> None:
+        pending.append(transaction)
+        if len(pending) >= _BATCH_TRANSACTIONS:
+            hand_over(("batch", pending.copy()))
+            pending.clear()
+
+    def parse() -> None:
+        try:
+            document = parse_poslog(
+                source,
+                file_name=file_name,
+                default_store_id=default_store_id,
+                local_time=store.local_time,
+                weight_unit=store.config.poslog_weight_unit,
+                on_transaction=collect,
+            )
+            hand_over(("batch", pending.copy()))
+            hand_over(("done", dict(document.skipped_elements)))
+        except _Abandoned:
+            return
+        except Exception as exc:  # handed to the importer, which re-raises it
+            try:
+                hand_over(("error", exc))
+            except _Abandoned:
+                return
+
+    parser = loop.run_in_executor(None, parse)
+    skipped: dict[str, int] = {}
+    try:
+        async with store.poslog_import(file_name) as batch:
+            while True:
+                kind, payload = await queue.get()
+                if kind == "error":
+                    raise payload
+                if kind == "done":
+                    skipped = payload
+                    break
+                for key, events in payload:
+                    await batch.add(key, events)
+    finally:
+        abandoned.set()
+        while not queue.empty():
+            queue.get_nowait()
+        await parser
     log.info(
         "imported %s: %d transactions, %d already imported, %d unknown elements skipped",
         file_name,
-        imported,
-        duplicates,
-        sum(document.skipped_elements.values()),
+        batch.imported,
+        batch.duplicates,
+        sum(skipped.values()),
     )
-    return PosLogImportResult(imported, duplicates, dict(document.skipped_elements))
+    return PosLogImportResult(batch.imported, batch.duplicates, skipped)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -88,14 +89,17 @@ class _Node:
         return node.text.strip() if node is not None else default
 
 
+# One transaction: ((store, lane, transaction id), its events).
+PosLogTransaction = tuple[tuple[str, str, str], list[LaneEventRecord]]
+
+
 @dataclass(slots=True)
 class PosLogDocument:
-    """What a POSLog file holds: transactions as ((store, lane, transaction id), events)."""
+    """What a POSLog file holds: its transactions and the unknown elements skipped."""
 
-    transactions: list[tuple[tuple[str, str, str], list[LaneEventRecord]]] = field(
-        default_factory=list
-    )
+    transactions: list[PosLogTransaction] = field(default_factory=list)
     skipped_elements: Counter = field(default_factory=Counter)
+    sink: Callable[[PosLogTransaction], None] | None = None
 
 
 def _local(name: str) -> str:
@@ -156,9 +160,15 @@ def parse_poslog(
     default_store_id: str = "",
     local_time: LocalTime | None = None,
     weight_unit: str = "auto",
+    on_transaction: Callable[[PosLogTransaction], None] | None = None,
 ) -> PosLogDocument:
-    """Parse a POSLog document into transactions of lane events; PosLogError if unusable."""
+    """Parse a POSLog document into transactions of lane events; PosLogError if unusable.
+
+    With ``on_transaction`` each transaction is handed over as soon as it is parsed instead
+    of being collected in the returned document, so memory stays flat for any file size.
+    """
     document = PosLogDocument()
+    document.sink = on_transaction
     mapper = _TransactionMapper(
         file_name, default_store_id, local_time or LocalTime(), weight_unit, document
     )
@@ -235,7 +245,10 @@ class _TransactionMapper:
                 txn.control(child)
             elif child.tag not in _HEADER:
                 self.skip(child)
-        self.document.transactions.append((key, txn.events))
+        if self.document.sink is not None:
+            self.document.sink((key, txn.events))
+        else:
+            self.document.transactions.append((key, txn.events))
 
     def time_ms(self, node: _Node, text: str) -> int:
         try:
@@ -255,6 +268,8 @@ class _Transaction:
         self.operator_id = operator_id
         self.currency = currency or "XXX"
         self.events: list[LaneEventRecord] = []
+        self.tendered = False
+        self.items = 0
 
     def event(self, event_kind: str, time_ms: int, in_transaction: bool = True, **data) -> None:
         data.setdefault("operator_id", self.operator_id)
@@ -296,8 +311,6 @@ class _Transaction:
             li.child("Sale") for li in lines
         )
         self.event("transaction_started", self.begin_ms, kind="return" if returns_only else "sale")
-        self.tendered = False
-        self.items = 0
         total = None
         for child in node.children:
             if child.tag == "LineItem":

@@ -271,14 +271,13 @@ class Reports:
         return totals
 
     async def _keyed_items(self, f: ReportFilter) -> list[KeyedItem]:
-        keys = "store_id, lane_id"
         where, params = self._detail_where(f)
         rwhere, rparams = self._rollup_where(f)
         sql = f"""
         SELECT item_code, MAX(description), SUM(entries), SUM(keyed) FROM (
-          {item_detail_part(keys, where)}
+          {item_detail_part("", where)}
           UNION ALL
-          SELECT {keys}, item_code, description, entries, keyed FROM daily_item WHERE {rwhere}
+          SELECT item_code, description, entries, keyed FROM daily_item WHERE {rwhere}
         ) GROUP BY item_code HAVING SUM(keyed) > 0
         ORDER BY SUM(keyed) DESC, SUM(keyed) * 1.0 / SUM(entries) DESC, item_code LIMIT ?
         """

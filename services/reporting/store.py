@@ -340,32 +340,52 @@ class ReportStore:
 
     # --- POSLog --------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def poslog_import(self, file_name: str) -> AsyncIterator[PosLogImport]:
+        """One database transaction for one POSLog file: committed when the block ends
+        normally, rolled back (nothing imported) when it raises."""
+        async with self.write_transaction() as db:
+            yield PosLogImport(self, db, file_name)
+
     async def import_transactions(
         self,
         file_name: str,
         documents: Iterable[tuple[tuple[str, str, str], list[LaneEventRecord]]],
     ) -> tuple[int, int]:
-        """Store imported POS transactions in one database transaction; (imported, duplicates).
-
-        Each document is ((store, lane, transaction id), its events). A transaction imported
-        before (same key) is skipped, so importing a file twice stores it once.
-        """
-        builder = FactBuilder(self.local_time, source="poslog")
-        imported = duplicates = 0
-        async with self.write_transaction() as db:
+        """Store parsed POSLog transactions in one database transaction; (imported, duplicates)."""
+        async with self.poslog_import(file_name) as batch:
             for key, events in documents:
-                cursor = await db.execute(
-                    "INSERT OR IGNORE INTO poslog_transactions VALUES (?, ?, ?, ?, ?)",
-                    (*key, file_name, now_ms()),
-                )
-                if cursor.rowcount == 0:
-                    duplicates += 1
-                    continue
-                imported += 1
-                # Imported history carries its operator on every event: no lane state needed.
-                facts = builder.build(events, {})
-                await self._write_facts(db, facts, None)
-        return imported, duplicates
+                await batch.add(key, events)
+        return batch.imported, batch.duplicates
+
+
+class PosLogImport:
+    """Adds imported POS transactions inside an open write transaction.
+
+    A transaction imported before (same store, lane and transaction id) is skipped, so
+    importing a file twice stores it once.
+    """
+
+    def __init__(self, store: ReportStore, db: aiosqlite.Connection, file_name: str) -> None:
+        self._store = store
+        self._db = db
+        self._file_name = file_name
+        # Imported history carries its operator on every event: no lane state needed.
+        self._facts = FactBuilder(store.local_time, source="poslog")
+        self.imported = 0
+        self.duplicates = 0
+
+    async def add(self, key: tuple[str, str, str], events: list[LaneEventRecord]) -> None:
+        """Add one transaction's events unless it was imported before."""
+        cursor = await self._db.execute(
+            "INSERT OR IGNORE INTO poslog_transactions VALUES (?, ?, ?, ?, ?)",
+            (*key, self._file_name, now_ms()),
+        )
+        if cursor.rowcount == 0:
+            self.duplicates += 1
+            return
+        self.imported += 1
+        await self._store._write_facts(self._db, self._facts.build(events, {}), None)
 
 
 def _gaps(previous: int, sequences: list[int]) -> list[tuple[int, int]]:

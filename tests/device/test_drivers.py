@@ -190,13 +190,21 @@ def _statuses(readings):
     return [(r.status, r.weight_mg) for r in readings.of(ScaleReported)]
 
 
+def _last(readings):
+    statuses = _statuses(readings)
+    return statuses[-1] if statuses else None
+
+
 @pytest.mark.parametrize(
     ("protocol", "transport"),
     [("8217", "socket"), ("nci", "socket"), ("magellan", "socket"), ("magellan", "pty")],
 )
 async def test_scale_status_and_stable_weights(protocol, transport):
     bytesize, parity = (8, "N") if protocol == "magellan" else (7, "E")
-    sim = SimulatedScale(make_endpoint(transport, bytesize, parity), protocol)
+    # Kilograms and grams carry these weights exactly (pounds would round them).
+    sim = SimulatedScale(make_endpoint(transport, bytesize, parity), protocol, unit="kg")
+    if protocol == "magellan":
+        sim.unit = "g"
     await sim.start()
     readings = Readings()
     driver = _scale_driver(protocol, sim.url, readings, role="produce")
@@ -213,7 +221,7 @@ async def test_scale_status_and_stable_weights(protocol, transport):
         ]
         for change, expected in steps:
             change()
-            await assert_eventually(lambda e=expected: _statuses(readings)[-1] == e)
+            await assert_eventually(lambda e=expected: _last(readings) == e)
         reading = readings.of(ScaleReported)[-1]
         assert reading.role == "produce" and reading.device_id == f"scale-{protocol}"
         # A stable weight is recorded once, not once per poll.
@@ -235,16 +243,16 @@ async def test_8217_echo_probe_zero_and_tare():
         await assert_eventually(lambda: driver.health.detail == "echo probe answered")
         assert sim.commands[0] == b"E" and b"F" in sim.commands
         sim.set_weight(300_000)
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.STABLE, 300_000))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 300_000))
         await driver.tare()
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.ZERO, 0))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.ZERO, 0))
         sim.set_weight(1_300_000)
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.STABLE, 1_000_000))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 1_000_000))
         assert readings.of(ScaleReported)[-1].net is True
         await driver.clear_tare()
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.STABLE, 1_300_000))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 1_300_000))
         await driver.zero()
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.ZERO, 0))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.ZERO, 0))
         assert {b"T", b"C", b"Z"} <= set(sim.commands)
     finally:
         await _stop(task)
@@ -252,19 +260,33 @@ async def test_8217_echo_probe_zero_and_tare():
 
 
 async def test_nci_zero_and_unsupported_tare():
-    sim = SimulatedScale(make_endpoint("socket", 7, "E"), "nci")
+    sim = SimulatedScale(make_endpoint("socket", 7, "E"), "nci", unit="kg")
     await sim.start()
     readings = Readings()
     driver = _scale_driver("nci", sim.url, readings)
     task = await _run(driver)
     try:
         sim.set_weight(200_000)
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.STABLE, 200_000))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 200_000))
         await driver.zero()
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.ZERO, 0))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.ZERO, 0))
         assert b"Z\r" in sim.commands
         with pytest.raises(CommandNotSupported):
             await driver.tare()
+    finally:
+        await _stop(task)
+        await sim.stop()
+
+
+async def test_nci_in_pounds():
+    sim = SimulatedScale(make_endpoint("socket", 7, "E"), "nci", unit="lb")
+    await sim.start()
+    readings = Readings()
+    driver = _scale_driver("nci", sim.url, readings)
+    task = await _run(driver)
+    try:
+        sim.set_weight(113_398)  # 0.250 lb, the protocols.md vector
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 113_398))
     finally:
         await _stop(task)
         await sim.stop()
@@ -329,7 +351,7 @@ async def test_scale_garbage_is_reported_and_polling_goes_on():
         await sim.send_raw(b"\x02?\xff\r")  # a status byte with every bit set
         await assert_eventually(lambda: readings.of(ProtocolErrorReported))
         sim.set_weight(700_000)
-        await assert_eventually(lambda: _statuses(readings)[-1] == (ScaleStatus.STABLE, 700_000))
+        await assert_eventually(lambda: _last(readings) == (ScaleStatus.STABLE, 700_000))
         assert readings.of(ProtocolErrorReported)[0].error.raw == b"\x02?\xff\r"
     finally:
         await _stop(task)

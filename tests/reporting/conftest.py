@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from reporting_builders import load_crafted, reporting_config
 
 from services.reporting.reports import Reports
 from services.reporting.store import ReportStore
+from tests.reporting.reporting_builders import load_crafted, reporting_config
 
 
 @pytest.fixture

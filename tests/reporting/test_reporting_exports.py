@@ -12,13 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from reporting_builders import T0_MS, alert, as_records
 
 from lanesight.v1 import alerts_pb2
 from services.common.cli import main
 from services.reporting import convert
 from services.reporting.exports import export_report
 from services.reporting.model import InvalidArgument, ReportFilter
+from tests.reporting.reporting_builders import T0_MS, alert, as_records
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(

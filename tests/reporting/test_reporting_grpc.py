@@ -7,12 +7,12 @@ import sqlite3
 
 import grpc
 import pytest
-from reporting_builders import T0_MS, crafted_records, service_config
 
 from lanesight.v1 import alerts_pb2, common_pb2, reporting_pb2, reporting_pb2_grpc
 from services.common.server import start_server
 from services.reporting import convert, servicer
 from services.reporting.app import create_app
+from tests.reporting.reporting_builders import T0_MS, crafted_records, service_config
 
 R = reporting_pb2
 
@@ -289,3 +289,39 @@ async def test_export_refuses_bad_kinds_and_formats(served, kind, fmt, field):
             pass
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert failure.value.details().startswith(field)
+
+
+async def test_cli_report_against_a_running_service(tmp_path):
+    import argparse
+
+    from services.reporting.model import ReportFilter as DomainFilter
+    from services.reporting.remote import remote_report
+
+    config = service_config(tmp_path)
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+            records = crafted_records()
+            await ingest(stub, "fusion-1", records, len(records))
+
+        def args(report: str, **extra) -> argparse.Namespace:
+            defaults = {"format": "table", "keyed_items": False, "state": None}
+            return argparse.Namespace(
+                report=report, reporting=f"127.0.0.1:{running.port}", **{**defaults, **extra}
+            )
+
+        lane = (await remote_report(args("lane-health"), config, DomainFilter(), [], 10)).decode()
+        assert "66.9" in lane and "05012345678900" in lane
+        csv_text = await remote_report(
+            args("shrink", format="csv"), config, DomainFilter(), ["store"], 10
+        )
+        assert b"s1,USD,4,7.50,7.50" in csv_text
+        opened = await remote_report(args("alerts", state="open"), config, DomainFilter(), [], 10)
+        assert b"A4" in opened and b"A1" not in opened
+        page = await remote_report(args("html"), config, DomainFilter(), [], 10)
+        assert b'data-chart="alert-precision"' in page
+        pos = await remote_report(args("pos-exceptions"), config, DomainFilter(), [], 10)
+        assert b"op-a" in pos and b"sup-1" in pos
+    finally:
+        await running.stop()

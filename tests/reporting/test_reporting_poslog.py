@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reporting_builders import reporting_config, service_config
 
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
 from services.common.cli import main
@@ -21,15 +20,10 @@ from services.reporting.model import PageRequest, ReportFilter
 from services.reporting.poslog import PosLogError
 from services.reporting.reports import Reports
 from services.reporting.store import ReportStore
+from tests.conftest import SHARED_DATA
+from tests.reporting.reporting_builders import reporting_config, service_config
 
-_ROOT = Path(__file__).resolve().parents[2]
-# The shared data sits in the checkout or next to it.
-DATA = (
-    next((p for p in (_ROOT / "shared", _ROOT.parent / "shared") if p.exists()), _ROOT / "shared")
-    / "data"
-    / "poslog"
-    / "sample"
-)
+DATA = SHARED_DATA / "poslog" / "sample"
 FILES = [DATA / "SMALL.xml", DATA / "POSLog.xml"]
 ARTS = "http://www.nrf-arts.org/IXRetail/namespace/"
 ACS = "http://www.ncr.com/rsd/acs/tlog/markup/poslog/2.1"
@@ -253,3 +247,14 @@ async def test_store_opened_read_only_twice_is_fine(tmp_path):
     second = await ReportStore.open(config)
     await second.close()
     await first.close()
+
+
+async def test_a_large_file_streams_in_and_a_late_error_rolls_all_of_it_back(store):
+    many = [TRANSACTION.format(seq=n, amount="1.00") for n in range(1, 1201)]
+    broken = document(*many, tail="<Transaction>\n</POSLog>\n")
+    with pytest.raises(PosLogError, match="line 1203"):
+        await import_poslog(store, io.BytesIO(broken), "late.xml")
+    assert await stored_transactions(store) == 0
+    result = await import_poslog(store, io.BytesIO(document(*many)), "many.xml")
+    assert (result.transactions, result.duplicates) == (1200, 0)
+    assert await stored_transactions(store) == 1200

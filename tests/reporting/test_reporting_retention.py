@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from reporting_builders import (
+from lanesight.v1 import events_pb2
+from services.reporting import convert
+from services.reporting.model import PageRequest, ReportFilter
+from services.reporting.reports import Reports
+from services.reporting.retention import apply_retention
+from services.reporting.store import ReportStore
+from tests.reporting.reporting_builders import (
     DAY,
     G1,
     HOUR,
@@ -15,13 +21,6 @@ from reporting_builders import (
     load_crafted,
     reporting_config,
 )
-
-from lanesight.v1 import events_pb2
-from services.reporting import convert
-from services.reporting.model import PageRequest, ReportFilter
-from services.reporting.reports import Reports
-from services.reporting.retention import apply_retention
-from services.reporting.store import ReportStore
 
 ALL = PageRequest(page_size=1000)
 

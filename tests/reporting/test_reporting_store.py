@@ -6,7 +6,6 @@ import sqlite3
 
 import aiosqlite
 import pytest
-from reporting_builders import T0_MS, Lane, alert, as_records, crafted_records, reporting_config
 
 from lanesight.v1 import alerts_pb2, events_pb2
 from services.reporting import convert
@@ -14,6 +13,14 @@ from services.reporting.model import PageRequest, ReportFilter
 from services.reporting.reports import Reports
 from services.reporting.schema import LATEST_VERSION, SchemaError, migrate
 from services.reporting.store import ReportStore
+from tests.reporting.reporting_builders import (
+    T0_MS,
+    Lane,
+    alert,
+    as_records,
+    crafted_records,
+    reporting_config,
+)
 
 
 def count(path, sql: str) -> int:

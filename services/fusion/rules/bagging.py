@@ -11,6 +11,8 @@ from services.fusion.signals import Correction, Signal, clamp
 
 # Scanned items are usually bagged within this long; older unbagged lines are not blamed.
 _RECENT_LINE_MS = 20_000
+# Identical units bagged together right after one scan are bagged within this long.
+_MULTIPLE_WINDOW_MS = 8_000
 # The most a POS takes to add a line after its scan.
 _POS_LATENCY_MS = 1_500
 
@@ -54,8 +56,12 @@ class BaggingRules:
             reading.status, reading.weight_mg, event.lane_time_ms, event.event_id
         )
         txn = lane.txn
-        if change is None or txn is None or txn.tender_completed:
+        if change is None:
             return
+        previous_ms, lane.last_bag_change_ms = lane.last_bag_change_ms, change.at_ms
+        if txn is None or txn.tender_completed:
+            return
+        change.previous_ms = previous_ms
         if change.delta_mg > 0:
             self._increase(lane, txn, change)
         else:
@@ -83,8 +89,8 @@ class BaggingRules:
                     # No weight known yet for the item: accept it, and learn from it.
                     self._absorb_unknown(txn, line, delta)
                     return
-        last = self._latest_line(txn, change.at_ms)
-        if last is not None and not last.sold_by_weight:
+        last = self._latest_line(txn, change.at_ms, _MULTIPLE_WINDOW_MS)
+        if last is not None and not last.sold_by_weight and self._crossed_lately(lane, change):
             units = ledger.multiple_of(delta, self._candidate(last, 1))
             if units > last.unbagged_units:
                 self._quantity_mismatch(lane, txn, last, units, change)
@@ -101,10 +107,22 @@ class BaggingRules:
         if not line.sold_by_weight and not line.label_price_minor:
             txn.weight_samples.append((line.sku, delta_mg // max(units, 1)))
 
-    def _latest_line(self, txn: Transaction, at_ms: int) -> Line | None:
+    def _crossed_lately(self, lane: Lane, change: WeightChange) -> bool:
+        """With vision up, units of a scanned item reach the bag through the camera's view;
+        a weight that arrived unseen is not that item's units."""
+        if not lane.vision_available:
+            return True
+        earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        return any(
+            earliest <= track.entered_bagging_ms <= latest for track in lane.tracks.values()
+        )
+
+    @staticmethod
+    def _latest_line(txn: Transaction, at_ms: int, window_ms: int) -> Line | None:
         for line in reversed(txn.order):
             if not line.voided and line.weight_known:
-                return line if at_ms - line.added_ms <= _RECENT_LINE_MS else None
+                return line if at_ms - line.added_ms <= window_ms else None
         return None
 
     def _quantity_mismatch(

@@ -86,7 +86,7 @@ class PosRules:
                 0,
                 line.currency,
                 None,
-                [event_id for _, event_id in recent],
+                [event.event_id] + [event_id for _, event_id in recent][:-1],
             )
 
     def on_refund(self, lane: Lane, event: LaneEvent, refund: RefundIssued) -> None:

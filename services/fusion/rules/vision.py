@@ -71,6 +71,8 @@ class VisionRules:
             return
         if crossing.direction is not ZoneDirection.ENTERED:
             return
+        if track.zone is LaneZone.CART and zone is not LaneZone.CART:
+            lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)  # its leaving went unseen
         track.zone = zone
         if zone is LaneZone.SCAN:
             track.visited_scan = True
@@ -295,8 +297,9 @@ class VisionRules:
         else:
             count = len(in_cart)
             confidence = 0.75
-        # Heavy items scanned in the cart may stay there.
-        count -= sum(line.unbagged_units for line in lane.txn.order if line.skip_bagging)
+        if lane.ledger.seen:
+            # Heavy items scanned in the cart may stay there at a lane with a bagging scale.
+            count -= sum(line.unbagged_units for line in lane.txn.order if line.skip_bagging)
         if count <= 0:
             return
         amount = 0

@@ -281,6 +281,8 @@ class TransactionBuilder:
         for b in basket:
             self.see(b, b.track_id, UNSPECIFIED_ZONE, CART)
         self.count_cart()
+        if self.has_scale:
+            self.do(PlaceOnBaggingScale(0), 500)  # the empty bagging area reads zero
         self.do(
             StartTransaction(self.sc.transaction_id, self.sc.self_checkout, self.operator_id),
             self.rng.randint(800, 2500),
@@ -383,6 +385,14 @@ class TransactionBuilder:
         self.items_charged += 1
         self.last_line = (line, price)
         return line
+
+    @property
+    def last_added_at(self) -> int:
+        """When the POS added the most recent line (the deciding event of a scan)."""
+        for timed in reversed(self.sc.actions):
+            if isinstance(timed.action, AddItem):
+                return timed.at_ms
+        return self.t
 
     def leave_cart(self, b: BasketItem, units: int = 1) -> None:
         self.cart_left -= units
@@ -490,7 +500,12 @@ def _loss_item(tb: TransactionBuilder, behaviour: str, basket: list[BasketItem])
         tb.wait(2000, 5000)
         tb.see(b, b.track_id, BAGGING, CART)
         weight = b.weight_mg * (1 if b.item.sold_by_weight else b.quantity)
-        tb.stage(AlertType.ITEM_REMOVED_FROM_BAGGING, b.item, b.item.price_minor() * b.quantity)
+        tb.stage(
+            AlertType.ITEM_REMOVED_FROM_BAGGING,
+            b.item,
+            b.item.price_minor() * b.quantity,
+            also=frozenset({AlertType.ITEM_LEFT_IN_CART}),
+        )
         tb.unbag(weight)
     elif behaviour == "weight_switch":
         cheap = min(cat.general, key=lambda i: i.price_minor())
@@ -518,13 +533,14 @@ def _loss_item(tb: TransactionBuilder, behaviour: str, basket: list[BasketItem])
         tb.wait(1000, 3000)
         tb.leave_cart(b)
         tb.wait(300, 900)
+        tb.charge(b, item=cheap)
         tb.stage(
             AlertType.ITEM_MISMATCH,
             dear,
             dear.price_minor() - cheap.price_minor(),
+            at_ms=tb.last_added_at,
             also=frozenset({AlertType.WEIGHT_MISMATCH}),
         )
-        tb.charge(b, item=cheap)
         tb.wait(400, 1500)
         tb.see(b, b.track_id, SCAN, BAGGING)
         tb.bag(b.weight_mg)
@@ -544,6 +560,7 @@ def _loss_item(tb: TransactionBuilder, behaviour: str, basket: list[BasketItem])
             AlertType.WRONG_PRODUCE_PLU,
             dear,
             diff // 1_000_000,
+            at_ms=tb.last_added_at,
             also=frozenset({AlertType.ITEM_MISMATCH}),
         )
         tb.wait(400, 1500)

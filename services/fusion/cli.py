@@ -1,0 +1,156 @@
+"""Fusion's subcommands: `lanesight replay` and `lanesight simulate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import grpc
+
+from services.fusion.simulator.scenario import Noise
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add fusion's subcommands to the `lanesight` parser."""
+    replay = subparsers.add_parser(
+        "replay", help="feed recorded lane events (JSONL) through fusion and print its alerts"
+    )
+    replay.add_argument("file", help="one LaneEvent per line in protobuf's JSON mapping")
+    replay.add_argument("--fusion", help="fusion address host:port (default: peers.fusion)")
+    replay.add_argument("--config", help="TOML or YAML config file (TLS, peers)")
+    replay.add_argument("--batch", type=int, default=100, help="events per IngestRequest")
+    replay.add_argument(
+        "--settle-s", type=float, default=6.0, help="how long to wait for late alerts"
+    )
+    replay.set_defaults(handler=_replay)
+
+    simulate = subparsers.add_parser(
+        "simulate",
+        help="run generated shoppers through the fusion engine and print detection quality",
+    )
+    simulate.add_argument("--lanes", type=int, default=8)
+    simulate.add_argument("--transactions", type=int, default=60, help="per lane")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--loss-rate", type=float, default=0.3)
+    defaults = Noise()
+    simulate.add_argument("--confusion", type=float, default=defaults.vision_confusion)
+    simulate.add_argument("--dropout", type=float, default=defaults.vision_dropout)
+    simulate.add_argument("--scale-jitter-mg", type=int, default=defaults.scale_jitter_mg)
+    simulate.add_argument("--event-jitter-ms", type=int, default=defaults.event_jitter_ms)
+    simulate.add_argument("--duplicates", type=float, default=defaults.duplicate_rate)
+    simulate.add_argument(
+        "--sweep-confusion",
+        action="store_true",
+        help="also show how quality degrades as vision confusion grows from 0 to 30%%",
+    )
+    simulate.add_argument("--behaviours", action="store_true", help="recall per behaviour")
+    simulate.add_argument("--config", help="config file whose [fusion] section to use")
+    simulate.add_argument("--out", help="also write the events as JSONL for `replay`")
+    simulate.add_argument("--truth", help="also write the staged losses as JSON")
+    simulate.set_defaults(handler=_simulate)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from services.common.cli import load_config_or_exit
+    from services.fusion.replay import replay
+
+    config = load_config_or_exit(args.config)
+    address = args.fusion or config.peers.fusion
+    try:
+        summary = asyncio.run(
+            replay(args.file, address, config, batch_size=args.batch, settle_s=args.settle_s)
+        )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except grpc.aio.AioRpcError as exc:
+        print(f"fusion at {address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    for line in summary.rejections:
+        print(f"rejected: {line}")
+    print(
+        f"replayed {summary.events} events on {summary.lanes} lanes:"
+        f" {len(summary.alerts)} alerts, {summary.commands} lane commands,"
+        f" {summary.duplicates} duplicates, {len(summary.rejections)} rejected"
+    )
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from services.common.cli import load_config_or_exit
+    from services.fusion.catalog import DEMO_CATALOG, load_catalog_file
+    from services.fusion.replay import write_jsonl
+    from services.fusion.simulator.quality import (
+        evaluate,
+        format_behaviours,
+        format_report,
+        format_sweep,
+    )
+    from services.fusion.simulator.scenario import lane_events
+    from services.fusion.simulator.shoppers import generate_lanes
+
+    config = load_config_or_exit(args.config).fusion
+    items = load_catalog_file(DEMO_CATALOG)
+    for path in config.catalog_files:
+        items.extend(load_catalog_file(path))
+    noise = Noise(
+        scale_jitter_mg=args.scale_jitter_mg,
+        vision_confusion=args.confusion,
+        vision_dropout=args.dropout,
+        event_jitter_ms=args.event_jitter_ms,
+        duplicate_rate=args.duplicates,
+    )
+    report = evaluate(
+        args.seed, args.lanes, args.transactions, items, config, noise, args.loss_rate
+    )
+    print(format_report(report))
+    if args.behaviours:
+        print()
+        print(format_behaviours(report))
+    if args.sweep_confusion:
+        print()
+        reports = {}
+        for level in (0.0, 0.1, 0.2, 0.3):
+            swept = Noise(**{**noise.__dict__, "vision_confusion": level})
+            reports[level] = evaluate(
+                args.seed, args.lanes, args.transactions, items, config, swept, args.loss_rate
+            )
+        print(format_sweep(reports))
+    if args.out or args.truth:
+        lanes = generate_lanes(args.seed, args.lanes, args.transactions, items, noise, args.loss_rate)
+        if args.out:
+            events = [
+                e
+                for index, scenarios in enumerate(lanes)
+                for e in lane_events(scenarios, f"sim{args.seed}", noise, args.seed + index)
+            ]
+            count = write_jsonl(events, args.out)
+            print(f"wrote {count} events to {args.out}")
+        if args.truth:
+            truth = [
+                {
+                    "store_id": sc.store_id,
+                    "lane_id": sc.lane_id,
+                    "transaction_id": sc.transaction_id,
+                    "behaviour": sc.behaviour,
+                    "faults": sc.faults,
+                    "losses": [
+                        {
+                            "type": loss.type.rule_name,
+                            "sku": loss.sku,
+                            "description": loss.description,
+                            "amount_minor": loss.amount_minor,
+                            "at_ms": sc.start_ms + loss.at_ms,
+                        }
+                        for loss in sc.losses
+                    ],
+                }
+                for scenarios in lanes
+                for sc in scenarios
+            ]
+            with open(args.truth, "w", encoding="utf-8") as handle:
+                json.dump(truth, handle, indent=1)
+            print(f"wrote ground truth of {len(truth)} scenarios to {args.truth}")
+    return 0

@@ -1,0 +1,359 @@
+"""Protobuf <-> domain conversion for the fusion servicer, replay and simulator output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, events_pb2, fusion_pb2
+from services.fusion import events as ev
+from services.fusion.alerts import Alert, CommandKind, LaneCommand
+from services.fusion.catalog import CatalogItem
+
+# ---- primitives ---------------------------------------------------------------------
+
+
+def ms_of(ts: Timestamp) -> int:
+    """Milliseconds since the epoch of a Timestamp."""
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+def set_ms(ts: Timestamp, ms: int) -> None:
+    """Set a Timestamp from milliseconds since the epoch."""
+    ts.seconds, rest = divmod(ms, 1000)
+    ts.nanos = rest * 1_000_000
+
+
+def money_of(msg: events_pb2.LaneEvent, field: str) -> ev.Money | None:
+    """The domain Money of an optional Money field, or None when unset."""
+    if not msg.HasField(field):
+        return None
+    m = getattr(msg, field)
+    return ev.Money(m.amount_minor, m.currency_code)
+
+
+def _set_money(target: common_pb2.Money, money: ev.Money | None) -> None:
+    if money is not None:
+        target.amount_minor = money.amount_minor
+        target.currency_code = money.currency_code
+
+
+# ---- lane events: protobuf -> domain ------------------------------------------------
+
+
+def _labels(msg) -> tuple[ev.LabelScore, ...]:
+    return tuple(ev.LabelScore(x.label, x.score, x.coarse_label) for x in msg.labels)
+
+
+_FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
+    "transaction_started": lambda p: ev.TransactionStarted(
+        p.operator_id, p.self_checkout, ev.TransactionKind(p.kind)
+    ),
+    "item_added": lambda p: ev.ItemAdded(
+        p.line_id,
+        p.gtin,
+        p.plu,
+        p.description,
+        p.quantity,
+        money_of(p, "unit_price"),
+        money_of(p, "extended_price"),
+        p.weight_mg,
+        ev.EntryMethod(p.entry_method),
+        ev.UnitOfMeasure(p.unit_of_measure),
+        p.barcode_data,
+    ),
+    "item_voided": lambda p: ev.ItemVoided(p.line_id, p.operator_id, money_of(p, "amount")),
+    "quantity_changed": lambda p: ev.QuantityChanged(
+        p.line_id, p.old_quantity, p.new_quantity, money_of(p, "new_extended_price")
+    ),
+    "price_override": lambda p: ev.PriceOverride(
+        p.line_id,
+        money_of(p, "original_unit_price"),
+        money_of(p, "new_unit_price"),
+        p.operator_id,
+        p.reason_code,
+    ),
+    "discount_applied": lambda p: ev.DiscountApplied(
+        p.line_id, money_of(p, "amount"), ev.DiscountKind(p.kind), p.code, p.operator_id
+    ),
+    "transaction_suspended": lambda p: ev.TransactionSuspended(p.operator_id),
+    "transaction_resumed": lambda p: ev.TransactionResumed(p.operator_id),
+    "tender_started": lambda p: ev.TenderStarted(money_of(p, "total")),
+    "tender_completed": lambda p: ev.TenderCompleted(
+        ev.TenderType(p.tender_type), money_of(p, "amount"), money_of(p, "change")
+    ),
+    "transaction_ended": lambda p: ev.TransactionEnded(
+        money_of(p, "total"), p.item_count, ev.TransactionOutcome(p.outcome)
+    ),
+    "no_sale_drawer_open": lambda p: ev.NoSaleDrawerOpen(p.operator_id),
+    "refund_issued": lambda p: ev.RefundIssued(
+        p.line_id,
+        p.gtin,
+        money_of(p, "amount"),
+        p.with_receipt,
+        p.original_transaction_id,
+        p.operator_id,
+    ),
+    "operator_sign_on": lambda p: ev.OperatorSignOn(p.operator_id),
+    "operator_sign_off": lambda p: ev.OperatorSignOff(p.operator_id),
+    "attendant_override": lambda p: ev.AttendantOverride(
+        p.attendant_id, p.alert_id, p.reason_code
+    ),
+    "barcode_read": lambda p: ev.BarcodeRead(
+        p.scanner_id,
+        p.raw_data,
+        p.symbology_identifier,
+        p.symbology,
+        p.gtin,
+        p.plu,
+        p.label_weight_mg,
+        money_of(p, "label_price"),
+        p.check_digit_valid,
+        p.variable_measure,
+        p.variable_measure_item,
+        tuple((g.ai, g.value) for g in p.gs1_elements),
+    ),
+    "scanner_no_read": lambda p: ev.ScannerNoRead(p.scanner_id, p.detail),
+    "scale_reading": lambda p: ev.ScaleReading(
+        p.scale_id, ev.ScaleRole(p.role), ev.ScaleStatus(p.status), p.weight_mg, p.net
+    ),
+    "zone_crossing": lambda p: ev.ZoneCrossing(
+        p.camera_id, p.track_id, ev.LaneZone(p.zone), ev.ZoneDirection(p.direction)
+    ),
+    "item_recognized": lambda p: ev.ItemRecognized(
+        p.camera_id, p.track_id, ev.LaneZone(p.zone), _labels(p)
+    ),
+    "barcode_seen": lambda p: ev.BarcodeSeen(p.camera_id, p.track_id, p.data, p.symbology, p.gtin),
+    "zone_item_count": lambda p: ev.ZoneItemCount(p.camera_id, ev.LaneZone(p.zone), p.count),
+    "camera_health_changed": lambda p: ev.CameraHealthChanged(
+        p.camera_id, ev.CameraHealth(p.health), p.reason
+    ),
+    "receipt_printed": lambda p: ev.ReceiptPrinted(p.printer_id, p.document_kind),
+    "printer_status_changed": lambda p: ev.PrinterStatusChanged(
+        p.printer_id, p.reachable, p.offline, p.cover_open, ev.PaperStatus(p.paper), p.error
+    ),
+    "drawer_state_changed": lambda p: ev.DrawerStateChanged(
+        p.drawer_id, ev.DrawerState(p.state)
+    ),
+    "peripheral_health_changed": lambda p: ev.PeripheralHealthChanged(
+        p.device_id, ev.DeviceKind(p.kind), ev.PeripheralState(p.state), p.detail
+    ),
+}
+
+
+def _enum_safe(build: Callable[[object], ev.Payload], payload: object) -> ev.Payload | None:
+    try:
+        return build(payload)
+    except ValueError:
+        return None  # an enum value this build does not know: a data-quality rejection
+
+
+def event_from_pb(msg: events_pb2.LaneEvent) -> ev.LaneEvent:
+    """A domain event from its protobuf (payload None when unset or not understood)."""
+    name = msg.WhichOneof("payload")
+    payload = _enum_safe(_FROM_PB[name], getattr(msg, name)) if name else None
+    return ev.LaneEvent(
+        event_id=msg.event_id,
+        store_id=msg.store_id,
+        lane_id=msg.lane_id,
+        sequence=msg.sequence,
+        lane_time_ms=ms_of(msg.lane_time) if msg.HasField("lane_time") else 0,
+        payload=payload,
+        transaction_id=msg.transaction_id,
+        source_device_id=msg.source_device_id,
+    )
+
+
+# ---- lane events: domain -> protobuf ------------------------------------------------
+
+_MONEY_FIELDS = {
+    "unit_price",
+    "extended_price",
+    "amount",
+    "new_extended_price",
+    "original_unit_price",
+    "new_unit_price",
+    "total",
+    "change",
+    "label_price",
+}
+
+
+def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
+    """The protobuf of a domain event (for replay files and the simulator)."""
+    from services.fusion.validation import PAYLOAD_FIELD
+
+    msg = events_pb2.LaneEvent(
+        event_id=event.event_id,
+        store_id=event.store_id,
+        lane_id=event.lane_id,
+        sequence=event.sequence,
+        transaction_id=event.transaction_id,
+        source_device_id=event.source_device_id,
+    )
+    set_ms(msg.lane_time, event.lane_time_ms)
+    payload = event.payload
+    if payload is None:
+        return msg
+    target = getattr(msg, PAYLOAD_FIELD[type(payload)])
+    target.SetInParent()
+    for name in payload.__slots__:  # type: ignore[union-attr]
+        value = getattr(payload, name)
+        if name in _MONEY_FIELDS:
+            _set_money(getattr(target, name), value)
+        elif name == "labels":
+            for label in value:
+                target.labels.add(label=label.label, score=label.score, coarse_label=label.coarse_label)
+        elif name == "gs1_elements":
+            for ai, raw in value:
+                target.gs1_elements.add(ai=ai, value=raw)
+        else:
+            setattr(target, name, int(value) if isinstance(value, int) else value)
+    return msg
+
+
+# ---- alerts and commands ------------------------------------------------------------
+
+
+def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
+    """The protobuf of an alert."""
+    msg = alerts_pb2.Alert(
+        alert_id=alert.alert_id,
+        store_id=alert.store_id,
+        lane_id=alert.lane_id,
+        transaction_id=alert.transaction_id,
+        type=int(alert.type),
+        pos_exception_kind=int(alert.pos_exception_kind),
+        severity=int(alert.severity),
+        confidence=alert.confidence,
+        supporting_event_ids=alert.supporting_event_ids,
+        reason=alert.reason,
+        suggested_action=alert.suggested_action,
+        state=int(alert.state),
+        disposition=int(alert.disposition),
+        escalation=int(alert.escalation),
+        acknowledged_by=alert.acknowledged_by,
+        resolved_by=alert.resolved_by,
+        resolution_note=alert.resolution_note,
+        vision_available=alert.vision_available,
+        gtin=alert.item.gtin,
+        plu=alert.item.plu,
+        item_description=alert.item.description,
+        category=alert.item.category,
+        revision=alert.revision,
+        rule=alert.rule,
+        merged_signals=alert.merged_signals,
+        merged_types=[int(t) for t in alert.merged_types],
+    )
+    _set_money(msg.amount_at_risk, alert.amount_at_risk)
+    set_ms(msg.raised_at, alert.raised_at_ms)
+    if alert.acknowledged_at_ms:
+        set_ms(msg.acknowledged_at, alert.acknowledged_at_ms)
+    if alert.resolved_at_ms:
+        set_ms(msg.resolved_at, alert.resolved_at_ms)
+    if alert.amount_recovered is not None:
+        _set_money(msg.amount_recovered, alert.amount_recovered)
+    return msg
+
+
+def command_to_pb(command: LaneCommand) -> alerts_pb2.LaneCommand:
+    """The protobuf of a lane command."""
+    msg = alerts_pb2.LaneCommand(
+        command_id=command.command_id,
+        store_id=command.store_id,
+        lane_id=command.lane_id,
+        alert_id=command.alert_id,
+    )
+    set_ms(msg.issued_at, command.issued_at_ms)
+    kind = command.kind
+    if kind is CommandKind.PROMPT:
+        msg.prompt.message = command.message
+    elif kind is CommandKind.PAUSE:
+        msg.pause.reason = command.message
+    elif kind is CommandKind.RESUME:
+        msg.resume.attendant_id = command.attendant_id
+    elif kind is CommandKind.PRINT_AUDIT_SLIP:
+        msg.print_audit_slip.lines.extend(command.lines)
+    elif kind is CommandKind.KICK_DRAWER:
+        msg.kick_drawer.pin = command.drawer_pin
+    return msg
+
+
+# ---- catalog ------------------------------------------------------------------------
+
+
+def catalog_item_from_pb(msg: catalog_pb2.CatalogItem) -> CatalogItem:
+    """A catalog item from its protobuf (validated by CatalogBook.upsert)."""
+    return CatalogItem(
+        sku=msg.sku,
+        description=msg.description,
+        unit_of_measure=ev.UnitOfMeasure(msg.unit_of_measure),
+        gtins=tuple(msg.gtins),
+        plu=msg.plu,
+        unit_price=money_of(msg, "unit_price"),
+        price_per_kg=money_of(msg, "price_per_kg"),
+        category=msg.category,
+        vision_labels=tuple(msg.vision_labels),
+        min_weight_mg=msg.min_weight_mg,
+        max_weight_mg=msg.max_weight_mg,
+        weight_tolerance_mg=msg.weight_tolerance_mg,
+        skip_bagging=msg.skip_bagging,
+    )
+
+
+def catalog_item_to_pb(item: CatalogItem) -> catalog_pb2.CatalogItem:
+    """The protobuf of a catalog item."""
+    msg = catalog_pb2.CatalogItem(
+        sku=item.sku,
+        gtins=list(item.gtins),
+        plu=item.plu,
+        description=item.description,
+        unit_of_measure=int(item.unit_of_measure),
+        category=item.category,
+        vision_labels=list(item.vision_labels),
+        min_weight_mg=item.min_weight_mg,
+        max_weight_mg=item.max_weight_mg,
+        weight_tolerance_mg=item.weight_tolerance_mg,
+        skip_bagging=item.skip_bagging,
+    )
+    if item.unit_price is not None:
+        _set_money(msg.unit_price, item.unit_price)
+    if item.price_per_kg is not None:
+        _set_money(msg.price_per_kg, item.price_per_kg)
+    return msg
+
+
+# ---- lane state ---------------------------------------------------------------------
+
+
+def lane_state_to_pb(engine, lane, open_alerts: list[Alert]) -> fusion_pb2.LaneState:
+    """The LaneState of one lane as fusion sees it."""
+    msg = fusion_pb2.LaneState(
+        lane=common_pb2.LaneRef(store_id=lane.store_id, lane_id=lane.lane_id),
+        transaction_id=lane.txn.transaction_id if lane.txn else "",
+        tendering=bool(lane.txn and lane.txn.tendering),
+        bagging_weight_mg=lane.ledger.baseline_mg or 0,
+        expected_bagging_weight_mg=engine.expected_bagging_mg(lane),
+        last_sequence=lane.last_sequence,
+        paused=lane.paused,
+        vision_available=lane.vision_available,
+        data_quality_issues=lane.data_quality_issues,
+    )
+    if lane.last_event_ms:
+        set_ms(msg.last_event_time, lane.last_event_ms)
+    if lane.txn is not None:
+        for line in lane.txn.order:
+            item = msg.lines.add(
+                line_id=line.line_id,
+                gtin=line.gtin,
+                plu=line.plu,
+                description=line.description,
+                quantity=line.quantity,
+                voided=line.voided,
+                bagged=line.bagged_units >= line.quantity and line.quantity > 0,
+            )
+            item.extended_price.amount_minor = line.extended_minor
+            item.extended_price.currency_code = line.currency
+    msg.open_alerts.extend(alert_to_pb(a) for a in open_alerts)
+    return msg

@@ -1,0 +1,169 @@
+"""FusionService over gRPC: a thin translation between protobuf and the fusion engine."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import grpc
+
+from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
+from services.fusion import events as ev
+from services.fusion.alerts import Disposition
+from services.fusion.catalog import CatalogError
+from services.fusion.convert import (
+    alert_to_pb,
+    catalog_item_from_pb,
+    event_from_pb,
+    lane_state_to_pb,
+)
+from services.fusion.currencies import is_known_currency
+from services.fusion.validation import StreamError, check_batch
+from services.fusion.watch import Gap, WatchFilter
+
+if TYPE_CHECKING:
+    from services.fusion.app import FusionApp
+
+log = logging.getLogger(__name__)
+
+
+class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
+    """FusionService: ingest, watch, acknowledge, resolve, catalog upsert, lane state."""
+
+    def __init__(self, app: FusionApp) -> None:
+        self.app = app
+
+    async def Ingest(self, request_iterator, context: grpc.aio.ServicerContext):
+        lane_key: tuple[str, str] | None = None
+        async for request in request_iterator:
+            events = [event_from_pb(msg) for msg in request.events]
+            try:
+                check_batch(events, lane_key)
+            except StreamError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if events and lane_key is None:
+                lane_key = events[0].lane_key
+                owner = self.app.owner_of(lane_key)
+                if owner is not None:
+                    await context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"lane {lane_key[0]}/{lane_key[1]} belongs to fusion replica {owner}",
+                    )
+            result = self.app.ingest(events, request.events)
+            response = fusion_pb2.IngestResponse(
+                acked_sequence=result.acked_sequence,
+                duplicates=result.duplicates,
+                missing_events=result.gap_events,
+            )
+            if lane_key is not None:
+                response.store_id, response.lane_id = lane_key
+                if not events:
+                    response.acked_sequence = self.app.acked_sequence(lane_key)
+            for rejection in result.rejections:
+                response.rejections.add(
+                    event_id=rejection.event_id,
+                    sequence=rejection.sequence,
+                    field=rejection.field,
+                    message=rejection.message,
+                )
+            yield response
+
+    async def WatchAlerts(self, request, context: grpc.aio.ServicerContext):
+        watch_filter = WatchFilter(
+            store_ids=frozenset(request.store_ids),
+            lane_ids=frozenset(request.lane_ids),
+            types=frozenset(int(t) for t in request.types),
+            min_severity=int(request.min_severity),
+            include_commands=request.include_commands,
+            include_updates=request.include_updates,
+        )
+        watcher = self.app.hub.subscribe(watch_filter)
+        # Tell the client the watch is in place before anything is published to it.
+        await context.send_initial_metadata(())
+        try:
+            while (message := await watcher.next()) is not None:
+                if isinstance(message, Gap):
+                    yield fusion_pb2.WatchAlertsResponse(gap=fusion_pb2.WatchGap(missed=message.missed))
+                else:
+                    yield message
+        finally:
+            self.app.hub.unsubscribe(watcher)
+
+    async def AcknowledgeAlert(self, request, context: grpc.aio.ServicerContext):
+        if not request.alert_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: is required")
+        try:
+            alert = self.app.acknowledge(request.alert_id, request.attendant_id)
+        except KeyError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}")
+        return fusion_pb2.AcknowledgeAlertResponse(alert=alert_to_pb(alert))
+
+    async def ResolveAlert(self, request, context: grpc.aio.ServicerContext):
+        if not request.alert_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: is required")
+        if request.disposition == alerts_pb2.DISPOSITION_UNSPECIFIED:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "disposition: must not be DISPOSITION_UNSPECIFIED",
+            )
+        try:
+            disposition = Disposition(request.disposition)
+        except ValueError:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"disposition: unknown value {request.disposition}",
+            )
+        recovered = None
+        if request.HasField("amount_recovered"):
+            money = request.amount_recovered
+            if not is_known_currency(money.currency_code):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"amount_recovered.currency_code: {money.currency_code!r} is not an ISO"
+                    " 4217 currency code",
+                )
+            if money.amount_minor < 0:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "amount_recovered.amount_minor: must not be negative",
+                )
+            recovered = ev.Money(money.amount_minor, money.currency_code)
+        try:
+            alert = self.app.resolve(
+                request.alert_id, disposition, request.attendant_id, request.note, recovered
+            )
+        except KeyError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}")
+        return fusion_pb2.ResolveAlertResponse(alert=alert_to_pb(alert))
+
+    async def UpsertCatalogItems(self, request, context: grpc.aio.ServicerContext):
+        items = []
+        for i, msg in enumerate(request.items):
+            try:
+                items.append(catalog_item_from_pb(msg))
+            except ValueError:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"items[{i}].unit_of_measure: unknown value {msg.unit_of_measure}",
+                )
+        try:
+            inserted, updated = self.app.upsert_catalog(request.store_id, items)
+        except CatalogError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return fusion_pb2.UpsertCatalogItemsResponse(inserted=inserted, updated=updated)
+
+    async def GetLaneState(self, request, context: grpc.aio.ServicerContext):
+        lane_ref = request.lane
+        if not lane_ref.store_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lane.store_id: is required")
+        if not lane_ref.lane_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lane.lane_id: is required")
+        engine = self.app.engine
+        lane = engine.lanes.get((lane_ref.store_id, lane_ref.lane_id))
+        if lane is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"lane: no events from {lane_ref.store_id}/{lane_ref.lane_id} yet",
+            )
+        state = lane_state_to_pb(engine, lane, engine.alerts.open_alerts(lane))
+        return fusion_pb2.GetLaneStateResponse(state=state)

@@ -1,0 +1,1 @@
+"""Tests of the fusion service: engine rules, simulator, gRPC service, forwarder, CLI."""

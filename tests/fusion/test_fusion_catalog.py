@@ -1,0 +1,162 @@
+"""The catalog (demo data, files, validation, upsert) and learned weight profiles."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+
+import pytest
+from stdnum import ean
+
+from services.fusion.alerts import AlertType
+from services.fusion.catalog import (
+    CatalogBook,
+    CatalogError,
+    CatalogItem,
+    load_catalog_file,
+    write_catalog_csv,
+)
+from services.fusion.events import Money, UnitOfMeasure
+from services.fusion.profiles import FusionStore, WeightProfiles
+
+from .conftest import feed, make_engine
+from .scripts import Script
+
+
+def test_demo_catalog_covers_every_grocery_class(demo_items, shared_data):
+    with (shared_data / "grocery" / "dataset" / "classes.csv").open() as handle:
+        classes = {row["Class Name (str)"] for row in csv.DictReader(handle)}
+    assert len(classes) == 81
+    labels = {label for item in demo_items for label in item.vision_labels}
+    assert labels == classes
+    banana = next(i for i in demo_items if "Banana" in i.vision_labels)
+    assert banana.plu == "4011" and banana.sold_by_weight
+    for item in demo_items:
+        assert all(ean.is_valid(g) and len(g) == 13 for g in item.gtins), item.sku
+        assert item.currency_code == "USD"
+        assert 0 < item.min_weight_mg <= item.max_weight_mg, item.sku
+        if item.category.startswith("produce"):
+            assert item.plu.isdigit() and 3000 <= int(item.plu) <= 4999, item.sku
+    assert any(not i.vision_labels for i in demo_items)  # non-grocery items for switching
+
+
+def test_csv_and_json_load_the_same_items(tmp_path, demo_items):
+    path = tmp_path / "catalog.csv"
+    write_catalog_csv(demo_items[:10], path)
+    from_csv = load_catalog_file(path)
+    rows = []
+    for item in from_csv:
+        rows.append(
+            {
+                "sku": item.sku,
+                "gtins": list(item.gtins),
+                "plu": item.plu,
+                "description": item.description,
+                "unit_of_measure": "kg" if item.sold_by_weight else "each",
+                "unit_price_minor": item.unit_price.amount_minor if item.unit_price else "",
+                "price_per_kg_minor": item.price_per_kg.amount_minor if item.price_per_kg else "",
+                "currency_code": "USD",
+                "category": item.category,
+                "vision_labels": list(item.vision_labels),
+                "min_weight_mg": item.min_weight_mg,
+                "max_weight_mg": item.max_weight_mg,
+            }
+        )
+    json_path = tmp_path / "catalog.json"
+    json_path.write_text(json.dumps(rows))
+    assert load_catalog_file(json_path) == from_csv == demo_items[:10]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"gtins": ("7310865010217",)}, "items[0].gtins[0]"),  # wrong check digit
+        ({"unit_price": Money(149, "DOLLARS")}, "items[0].unit_price.currency_code"),
+        ({"min_weight_mg": -1}, "items[0].min_weight_mg"),
+        ({"min_weight_mg": 2_000_000}, "items[0].min_weight_mg"),  # above max
+        ({"sku": " "}, "items[0].sku"),
+        ({"unit_price": None}, "items[0].unit_price"),
+        ({"plu": "12"}, "items[0].plu"),
+    ],
+)
+def test_upsert_rejects_invalid_items_naming_the_field(demo, change, field):
+    base = demo["Arla-Medium-Fat-Milk"]
+    values = {name: getattr(base, name) for name in base.__slots__}
+    values.update(change)
+    item = CatalogItem(**values)
+    with pytest.raises(CatalogError) as error:
+        CatalogBook().upsert("", [item])
+    assert error.value.field == field
+
+
+def test_upsert_inserts_replaces_and_store_overrides_win(demo):
+    book = CatalogBook()
+    milk = demo["Arla-Medium-Fat-Milk"]
+    assert book.upsert("", [milk]) == (1, 0)
+    dearer = CatalogItem(**{**{n: getattr(milk, n) for n in milk.__slots__},
+                            "unit_price": Money(199, "USD")})
+    assert book.upsert("", [dearer]) == (0, 1)
+    assert book.by_gtin("any", milk.gtins[0]).unit_price.amount_minor == 199
+    local = CatalogItem(**{**{n: getattr(milk, n) for n in milk.__slots__},
+                           "unit_price": Money(99, "USD")})
+    book.upsert("store-9", [local])
+    assert book.by_gtin("store-9", "0" + milk.gtins[0]).unit_price.amount_minor == 99
+    assert book.by_gtin("store-1", milk.gtins[0]).unit_price.amount_minor == 199
+    assert book.by_label("store-1", "arla-medium-fat-milk") is not None
+
+
+def test_welford_profile_learns_and_discards_outliers():
+    profiles = WeightProfiles(min_samples=5, outlier_sigma=4, outlier_floor_mg=20_000)
+    samples = [500_000 + d for d in (-3000, 1000, 2000, -1000, 0, 1500, -2500, 500)]
+    for weight in samples:
+        assert profiles.observe("sku", weight)
+    assert not profiles.observe("sku", 900_000)  # a bag with two in it
+    profile = profiles.profiles["sku"]
+    assert profile.count == len(samples) and profile.discarded == 1
+    assert profile.mean_mg == pytest.approx(statistics.mean(samples))
+    assert profile.std_mg == pytest.approx(statistics.stdev(samples))
+    low, high = profiles.expected_range("sku")
+    assert low < 500_000 < high and high - low < 30_000
+
+
+def test_profiles_and_thresholds_persist_in_sqlite(tmp_path):
+    path = tmp_path / "deep" / "fusion.sqlite"
+    profiles = WeightProfiles()
+    for weight in (100_000, 101_000, 99_000):
+        profiles.observe("sku-1", weight)
+    store = FusionStore(path)
+    store.save_profiles(profiles.take_dirty())
+    store.save_thresholds({("store-1", "missed_scan"): 0.62})
+    store.close()
+    reopened = FusionStore(path)
+    loaded = WeightProfiles()
+    loaded.load(reopened.load_profiles())
+    assert loaded.profiles["sku-1"].count == 3
+    assert loaded.profiles["sku-1"].mean_mg == pytest.approx(100_000)
+    assert reopened.load_thresholds() == {("store-1", "missed_scan"): 0.62}
+    reopened.close()
+
+
+def test_learned_profile_is_used_when_the_catalog_has_no_range(demo_items):
+    soap = CatalogItem(
+        sku="SOAP",
+        description="Hand Soap 250 ml",
+        unit_of_measure=UnitOfMeasure.EACH,
+        gtins=("0012345000997",),
+        unit_price=Money(349, "USD"),
+        category="household",
+    )
+    engine = make_engine(demo_items, profiles={"min_samples": 3})
+    engine.catalog.upsert("", [soap])
+    for number in range(4):  # clean transactions teach fusion what the soap weighs
+        s = Script(transaction_id=f"T{number}", lane=f"lane-{number}")
+        s.scan(soap, weight_mg=280_000 + 1_000 * number, seen_as="")
+        s.pay().finish()
+        assert feed(engine, s.events()).alerts == []
+    assert engine.profiles.expected_range("SOAP") is not None
+    s = Script(transaction_id="T9", lane="lane-9")
+    s.scan(soap, weight_mg=2_000_000, seen_as="")  # something far heavier under its code
+    s.pay(wait_ms=6000).finish()
+    run = feed(engine, s.events())
+    assert [a.type for a in run.alerts] == [AlertType.WEIGHT_MISMATCH]
