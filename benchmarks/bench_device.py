@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +50,15 @@ class TimingFusion(fusion_pb2_grpc.FusionServiceServicer):
                 if waiter is not None and not waiter.done():
                     waiter.set_result(now)
             yield fusion_pb2.IngestResponse(acked_sequence=request.events[-1].sequence)
+
+
+async def wait_connected(driver, timeout_s: float = 10.0) -> None:
+    """Poll until the driver shows connected."""
+    for _ in range(int(timeout_s / 0.01)):
+        if driver.health.state is HealthState.CONNECTED:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"{driver.device_id} did not connect")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -136,8 +144,7 @@ async def bench_scanner(folder: Path, n: int, synchronous: str) -> None:
     async with LaneUnderTest(folder, synchronous) as lane:
         driver = ScannerDriver("scanner-1", DeviceKindName.SCANNER, sim.url, lane.sink)
         task = asyncio.create_task(driver.run())
-        while driver.health.state is not HealthState.CONNECTED:
-            await asyncio.sleep(0.01)
+        await wait_connected(driver)
         await asyncio.sleep(0.05)
         to_outbox, to_fusion = [], []
         for _ in range(n):
@@ -192,8 +199,7 @@ async def bench_scale(folder: Path, n: int) -> None:
             poll_interval_s=0.005,
         )
         task = asyncio.create_task(driver.run())
-        while driver.health.state is not HealthState.CONNECTED:
-            await asyncio.sleep(0.01)
+        await wait_connected(driver)
         await asyncio.sleep(0.1)
         to_fusion = []
         for index in range(n):
@@ -305,9 +311,7 @@ async def bench_outbox(folder: Path, n_sequential: int, n_batch: int) -> None:
         await outbox.ack(acked)
     ack_s = time.perf_counter() - start
     throughput_row("outbox read+ack+delete, 200/batch", n_batch, ack_s, bare_batch)
-    throughput_row(
-        "outbox written and acknowledged (full)", n_batch, written_s + ack_s, bare_batch
-    )
+    throughput_row("outbox written and acknowledged (full)", n_batch, written_s + ack_s, bare_batch)
     await outbox.close()
 
 

@@ -208,6 +208,7 @@ class LaneAgent:
                     self._executor,
                     (lambda s=source: s) if source is not None else None,
                     self._backoff(),
+                    release_source=source is None,  # objects handed in belong to the caller
                 )
                 self.cameras[camera.id] = pipeline
                 self.trackers.append(pipeline.health)
@@ -274,6 +275,8 @@ class LaneAgent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        for pipeline in self.cameras.values():
+            pipeline.close()
         for channel in self._channels:
             with contextlib.suppress(Exception):
                 await channel.close()

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from lanesight.v1 import alerts_pb2
+from services.device.drivers.base import CommandNotSupported, DeviceUnavailable
 from services.device.drivers.printer import PrinterDriver
-from services.device.drivers.scale import CommandNotSupported, DeviceUnavailable
 from services.device.outbox import Outbox
 
 log = logging.getLogger(__name__)

@@ -157,16 +157,16 @@ def agent_config(
 ) -> LanesightConfig:
     """A config for a test agent: outbox in tmp_path, fast reconnects, links as given."""
     device.setdefault("lane_id", "lane-3")
-    device.setdefault("outbox", OutboxConfig(path=str(tmp_path / "outbox.db"), synchronous="normal"))
+    device.setdefault(
+        "outbox", OutboxConfig(path=str(tmp_path / "outbox.db"), synchronous="normal")
+    )
     device.setdefault("fusion_link", fusion is not None)
     device.setdefault("fusion_commands", False)
     device.setdefault("vision_link", vision is not None)
     device.setdefault("reconnect_initial_s", 0.05)
     device.setdefault("reconnect_max_s", 0.3)
     device.setdefault("link_timeout_s", 2.0)
-    peers = PeersConfig(
-        fusion=fusion or unused_address(), vision=vision or unused_address()
-    )
+    peers = PeersConfig(fusion=fusion or unused_address(), vision=vision or unused_address())
     return LanesightConfig(
         store_id=store_id,
         server=ServerConfig(grace_s=0.2),

@@ -26,7 +26,7 @@ async def test_simulators_and_agent_from_one_command(tmp_path):
     config = tmp_path / "lane.toml"
     config.write_text(
         f'store_id = "s1"\n[device]\nlane_id = "lane-9"\nfusion_link = false\n'
-        f"fusion_commands = false\n[device.outbox]\npath = \"{tmp_path / 'o.db'}\"\n",
+        f'fusion_commands = false\n[device.outbox]\npath = "{tmp_path / "o.db"}"\n',
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
@@ -70,7 +70,9 @@ async def test_simulators_and_agent_from_one_command(tmp_path):
 
         connected = events_pb2.PERIPHERAL_STATE_CONNECTED
         await assert_eventually(
-            lambda: _all_connected(states(), ["scanner-1", "scale-bagging", "printer-1"], connected),
+            lambda: _all_connected(
+                states(), ["scanner-1", "scale-bagging", "printer-1"], connected
+            ),
             30,
         )
         process.stdin.write(b"weight scale-bagging 1250000\nstatus\n")

@@ -258,9 +258,7 @@ async def test_agent_with_simulators_prints_slips_and_kicks_the_drawer_from_fusi
         assert states["scanner-1"].address.startswith("/dev/pts/")
         assert states["fusion-commands"].state == events_pb2.PERIPHERAL_STATE_CONNECTED
         # The printed slip became a lane event and went to fusion.
-        await assert_eventually(
-            lambda: any(e.HasField("receipt_printed") for e in fusion.accepted)
-        )
+        await assert_eventually(lambda: any(e.HasField("receipt_printed") for e in fusion.accepted))
         await assert_eventually(
             lambda: any(
                 e.HasField("drawer_state_changed")

@@ -8,8 +8,9 @@ import logging
 import pytest
 
 from services.common.channels import Backoff
+from services.device.drivers.base import CommandNotSupported, DeviceUnavailable
 from services.device.drivers.printer import PrinterDriver
-from services.device.drivers.scale import CommandNotSupported, ScaleDriver, scale_kind
+from services.device.drivers.scale import ScaleDriver, scale_kind
 from services.device.drivers.scanner import ScannerDriver
 from services.device.drivers.transport import SerialSettings, redact
 from services.device.protocols.escpos_status import DrawerOpenLevel, PaperState
@@ -32,8 +33,6 @@ from services.device.simulators import (
     make_endpoint,
 )
 from tests.conftest import assert_eventually
-
-FAST = {"backoff": None}
 
 
 class Readings(list):
@@ -447,8 +446,6 @@ async def test_printing_an_audit_slip_and_refusing_without_paper():
         assert readings.of(DocumentPrinted) == [DocumentPrinted("printer-1", "audit_slip")]
         sim.set_paper("out")
         await assert_eventually(lambda: _paper(readings).paper is PaperState.OUT)
-        from services.device.drivers.scale import DeviceUnavailable
-
         with pytest.raises(DeviceUnavailable, match="paper out"):
             await driver.print_document(["x"], "receipt")
     finally:

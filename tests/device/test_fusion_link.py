@@ -72,8 +72,9 @@ async def test_kill_fusion_mid_lane_every_event_arrives_once_in_order(tmp_path):
         await lane
         key = ("store-7", "lane-3")
         await assert_eventually(
-            lambda: fusion.acked.get(key) == agent.outbox.last_sequence
-            and agent.outbox.pending == 0,
+            lambda: (
+                fusion.acked.get(key) == agent.outbox.last_sequence and agent.outbox.pending == 0
+            ),
             20,
         )
         last = agent.outbox.last_sequence

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.common.channels import Backoff
@@ -59,6 +59,7 @@ class CameraPipeline:
         executor: Executor | None = None,
         source_factory: Callable[[], FrameSource] | None = None,
         backoff: Backoff | None = None,
+        release_source: bool = True,
     ) -> None:
         self.config = config
         self.camera_id = config.id
@@ -66,6 +67,10 @@ class CameraPipeline:
         self.queue: asyncio.Queue[EncodedFrame] = asyncio.Queue(maxsize=config.send_queue_frames)
         self.health = HealthTracker(config.id, DeviceKindName.CAMERA, _describe(config), sink)
         self._executor = executor
+        # Reads block for up to a frame period: each camera reads in its own thread, so
+        # one slow camera never holds up another camera's gating and encoding.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"cam-{config.id}")
+        self._release_source = release_source
         self._source_factory = source_factory or (
             lambda: open_frame_source(config.source, config.loop)
         )
@@ -78,18 +83,29 @@ class CameraPipeline:
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def _read(self, source: FrameSource):
+        return await asyncio.get_running_loop().run_in_executor(self._reader, source.read)
+
+    def close(self) -> None:
+        """Let go of the reader thread (a read in progress finishes on its own)."""
+        self._reader.shutdown(wait=False, cancel_futures=True)
+
     async def run(self) -> None:
         """Capture until cancelled, reopening the source with backoff when it fails."""
         while True:
             source: FrameSource | None = None
             try:
-                source = await self._in_thread(self._source_factory)
+                source = await asyncio.get_running_loop().run_in_executor(
+                    self._reader, self._source_factory
+                )
                 await self._capture(source)
             except Exception as exc:  # a source is third-party code; keep the camera loop alive
                 await self._failed(exc)
             finally:
-                if source is not None:
-                    await self._in_thread(release_source, source)
+                if source is not None and self._release_source:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._reader, release_source, source
+                    )
 
     async def _failed(self, exc: BaseException) -> None:
         delay = self._backoff.next_delay()
@@ -110,7 +126,7 @@ class CameraPipeline:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            ok, frame = await self._in_thread(source.read)
+            ok, frame = await self._read(source)
             if not ok or frame is None:
                 raise SourceUnavailable("the source delivered no frame")
             captured_ns = time.time_ns()

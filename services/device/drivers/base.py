@@ -30,6 +30,14 @@ from services.device.readings import (
 log = logging.getLogger(__name__)
 
 
+class DeviceUnavailable(Exception):
+    """The peripheral cannot do that right now (not connected, paper out, cover open)."""
+
+
+class CommandNotSupported(Exception):
+    """The peripheral's protocol has no such command."""
+
+
 @dataclass(frozen=True, slots=True)
 class HealthSnapshot:
     """A peripheral's state for GetDeviceStatus."""

@@ -8,8 +8,7 @@ import logging
 
 from escpos.printer import Dummy
 
-from services.device.drivers.base import HealthTracker, PeripheralDriver
-from services.device.drivers.scale import DeviceUnavailable
+from services.device.drivers.base import DeviceUnavailable, HealthTracker, PeripheralDriver
 from services.device.protocols import escpos_status
 from services.device.protocols.escpos_status import (
     DrawerOpenLevel,

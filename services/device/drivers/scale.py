@@ -11,7 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from services.device.drivers.base import PeripheralDriver
+from services.device.drivers.base import CommandNotSupported, DeviceUnavailable, PeripheralDriver
 from services.device.drivers.scanner import handle_scan
 from services.device.protocols import magellan, mettler_8217, nci
 from services.device.protocols.framing import ParseError
@@ -26,14 +26,6 @@ from services.device.protocols.scanner import ScanFrame
 from services.device.readings import DeviceKindName, ScaleReported
 
 log = logging.getLogger(__name__)
-
-
-class CommandNotSupported(Exception):
-    """The scale's protocol has no such command."""
-
-
-class DeviceUnavailable(Exception):
-    """The peripheral is not connected right now."""
 
 
 @dataclass(frozen=True, slots=True)

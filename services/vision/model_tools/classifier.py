@@ -97,6 +97,11 @@ class GroceryClassifier:
         return len(self.labels)
 
     @property
+    def providers(self) -> list[str]:
+        """The onnxruntime execution providers the session actually uses."""
+        return list(self._session.get_providers())
+
+    @property
     def embedding_dim(self) -> int:
         return int(self._session.get_outputs()[1].shape[1])
 

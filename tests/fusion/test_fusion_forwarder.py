@@ -1,0 +1,129 @@
+"""Forwarding to reporting: a fake ReportingService on a real gRPC server is the peer."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from lanesight.v1 import alerts_pb2, fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc
+from services.common.config import load_config
+from services.common.server import start_server
+from services.fusion.app import create_app
+from services.fusion.forwarder import ReportingForwarder
+from tests.conftest import assert_eventually
+
+from .test_fusion_engine import _pass_around
+from .test_fusion_service import _pb, ingest
+
+
+class FakeReporting(reporting_pb2_grpc.ReportingServiceServicer):
+    """Records what fusion sends and acknowledges it, like reporting would."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, reporting_pb2.ReportRecord] = {}
+        self.senders: set[str] = set()
+
+    async def IngestRecords(self, request_iterator, context):
+        async for request in request_iterator:
+            self.senders.add(request.sender_id)
+            for record in request.records:
+                self.records[record.record_sequence] = record
+            yield reporting_pb2.IngestRecordsResponse(
+                acked_record_sequence=request.records[-1].record_sequence
+            )
+
+    @property
+    def event_ids(self) -> set[str]:
+        return {r.event.event_id for r in self.records.values() if r.HasField("event")}
+
+    @property
+    def alerts(self) -> list:
+        return [r.alert for r in self.records.values() if r.HasField("alert")]
+
+
+async def start_fake(port: int = 0) -> tuple[grpc.aio.Server, FakeReporting, int]:
+    server = grpc.aio.server()
+    fake = FakeReporting()
+    reporting_pb2_grpc.add_ReportingServiceServicer_to_server(fake, server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    return server, fake, bound
+
+
+def _config(tmp_path, reporting_port: int):
+    return load_config(None, environ={
+        "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
+        "LANESIGHT_PEERS__REPORTING": f"127.0.0.1:{reporting_port}",
+        "LANESIGHT_FUSION__SENDER_ID": "fusion-test",
+    })
+
+
+async def test_events_and_alert_revisions_reach_reporting(tmp_path, demo):
+    server, fake, port = await start_fake()
+    config = _config(tmp_path, port)
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        messages = _pb(_pass_around(demo).pay(wait_ms=8000).finish().events())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            await ingest(fusion_pb2_grpc.FusionServiceStub(channel), messages)
+        expected = {m.event_id for m in messages}
+        await assert_eventually(lambda: fake.event_ids == expected and fake.alerts)
+        assert fake.senders == {"fusion-test"}
+        assert {a.revision for a in fake.alerts} >= {1, 2}  # raised, then merged
+    finally:
+        await running.stop()
+        await server.stop(0)
+
+
+async def test_records_are_resent_after_reporting_restarts(tmp_path, demo):
+    server, fake, port = await start_fake()
+    config = _config(tmp_path, port)
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        first = _pb(_pass_around(demo).pay(wait_ms=8000).finish().events())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = fusion_pb2_grpc.FusionServiceStub(channel)
+            await ingest(stub, first)
+            await assert_eventually(lambda: len(fake.event_ids) == len(first))
+            await server.stop(0)  # reporting goes away
+            more = _pb(_pass_around(demo).events(start_ms=1_760_000_000_000,
+                                                 first_sequence=first[-1].sequence + 1))
+            for message in more:
+                message.transaction_id = "T2"
+            await ingest(stub, more)  # fusion keeps working meanwhile
+            server, again, _ = await start_fake(port)  # reporting is back on its port
+            await assert_eventually(
+                lambda: {m.event_id for m in more} <= again.event_ids, timeout_s=20
+            )
+    finally:
+        await running.stop()
+        await server.stop(0)
+
+
+async def test_fusion_runs_without_reporting(tmp_path, demo):
+    config = _config(tmp_path, 1)  # nothing listens there
+    app = create_app(config)
+    running = await start_server(app, config, port=0)
+    try:
+        messages = _pb(_pass_around(demo).pay(wait_ms=8000).finish().events())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            responses = await ingest(fusion_pb2_grpc.FusionServiceStub(channel), messages)
+        assert responses[-1].acked_sequence == messages[-1].sequence
+        assert app.forwarder is not None and app.forwarder.pending >= len(messages)
+    finally:
+        await running.stop()
+
+
+async def test_queue_is_bounded_and_warns_before_dropping(tmp_path, caplog):
+    config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
+    forwarder = ReportingForwarder(config)
+    with caplog.at_level(logging.WARNING, logger="services.fusion.forwarder"):
+        for number in range(25):
+            forwarder.add_alert(alerts_pb2.Alert(alert_id=str(number)))
+    assert forwarder.pending == 10 and forwarder.dropped == 15
+    messages = [r.getMessage() for r in caplog.records]
+    warn = next(i for i, m in enumerate(messages) if "will be dropped" in m)
+    drop = next(i for i, m in enumerate(messages) if "queue full" in m)
+    assert warn < drop
+    assert [r.alert.alert_id for r in forwarder.queue] == [str(n) for n in range(15, 25)]
