@@ -122,39 +122,55 @@ def crops_from_dataset(count: int) -> list[np.ndarray]:
     return crops
 
 
-def bench_inference(recognizer: Recognizer, crops, min_seconds: float) -> dict[int, float]:
-    """Milliseconds per crop at batch sizes 1, 8 and 16 (preprocessing included)."""
-    results = {}
-    for batch_size in (1, 8, 16):
-        batch = (crops * (batch_size // len(crops) + 1))[:batch_size]
+def bench_inference(
+    recognizer: Recognizer, crops, batch_sizes, min_seconds: float, rounds: int = 5
+) -> dict[int, float]:
+    """Milliseconds per crop at each batch size (preprocessing included).
+
+    Batch sizes take turns in short rounds and the best round counts, so a neighbour's
+    burst of CPU on a shared machine does not land on one batch size only.
+    """
+    batches = {size: (crops * (size // len(crops) + 1))[:size] for size in batch_sizes}
+    for batch in batches.values():
         recognizer.run_batch(batch)
-        runs, started = 0, time.perf_counter()
-        while runs < 3 or time.perf_counter() - started < min_seconds:
-            recognizer.run_batch(batch)
-            runs += 1
-        results[batch_size] = (time.perf_counter() - started) / (runs * batch_size) * 1000
-    return results
+    best = dict.fromkeys(batch_sizes, float("inf"))
+    for _ in range(rounds):
+        for size, batch in batches.items():
+            runs, started = 0, time.perf_counter()
+            while runs < 2 or time.perf_counter() - started < min_seconds / rounds:
+                recognizer.run_batch(batch)
+                runs += 1
+            per_crop_ms = (time.perf_counter() - started) / (runs * size) * 1000
+            best[size] = min(best[size], per_crop_ms)
+    return best
 
 
-async def bench_batcher(recognizer: Recognizer, crops, lanes: int, seconds: float) -> dict:
-    """Crops per second when `lanes` lanes each keep one crop in flight: max_batch 1 vs 16."""
-    results = {}
-    for max_batch in (1, 16):
-        batcher = DynamicBatcher(
-            recognizer.run_batch, max_batch=max_batch, max_wait_ms=5.0, max_queue=4 * lanes
-        )
-        await batcher.start()
-        started = time.perf_counter()
-        counts = await asyncio.gather(
-            *(
-                _lane_submitting(batcher, crops[i % len(crops)], started + seconds)
-                for i in range(lanes)
+async def bench_batcher(
+    recognizer: Recognizer, crops, lanes: int, seconds: float, rounds: int = 3
+) -> dict:
+    """Crops per second when `lanes` lanes each keep one crop in flight: max_batch 1 vs 16.
+
+    The two settings take turns in short rounds; the best round of each counts.
+    """
+    results: dict[int, tuple[float, float]] = {1: (0.0, 0.0), 16: (0.0, 0.0)}
+    for _ in range(rounds):
+        for max_batch in (1, 16):
+            batcher = DynamicBatcher(
+                recognizer.run_batch, max_batch=max_batch, max_wait_ms=5.0, max_queue=4 * lanes
             )
-        )
-        elapsed = time.perf_counter() - started
-        stats = batcher.stats()
-        await batcher.stop()
-        results[max_batch] = (sum(counts) / elapsed, stats.mean_batch_size)
+            await batcher.start()
+            started = time.perf_counter()
+            counts = await asyncio.gather(
+                *(
+                    _lane_submitting(batcher, crops[i % len(crops)], started + seconds / rounds)
+                    for i in range(lanes)
+                )
+            )
+            rate = sum(counts) / (time.perf_counter() - started)
+            mean_batch = batcher.stats().mean_batch_size
+            await batcher.stop()
+            if rate > results[max_batch][0]:
+                results[max_batch] = (rate, mean_batch)
     return results
 
 
@@ -218,7 +234,7 @@ async def run_lanes(
     stub, clips: list[LaneClip], lanes: int, seconds: float, gated: bool
 ) -> list[float]:
     """Run `lanes` streams at 15 FPS for `seconds`; returns each lane's held frame rate."""
-    warmup_s = 1.0
+    warmup_s = 0.7
     held = []
 
     async def lane(index: int) -> None:
@@ -277,9 +293,15 @@ async def run_lanes(
 
 
 async def find_density(
-    address: str, clips: list[LaneClip], gated: bool, trial_s: float, max_lanes: int, start: int
+    address: str,
+    clips: list[LaneClip],
+    gated: bool,
+    trial_s: float,
+    max_lanes: int,
+    start: int,
+    growth: float = 2.0,
 ) -> tuple[int, list[tuple[int, float, bool]]]:
-    """Ramp N up (doubling, then bisecting) to the largest N where every lane holds 95%."""
+    """Ramp N up (by `growth`, then bisecting) to the largest N where every lane holds 95%."""
     trials: list[tuple[int, float, bool]] = []
     async with grpc.aio.insecure_channel(address) as channel:
         stub = vision_pb2_grpc.VisionServiceStub(channel)
@@ -298,9 +320,9 @@ async def find_density(
 
         best, lanes = 0, max(1, start)
         while lanes <= max_lanes and await passes(lanes):
-            best, lanes = lanes, lanes * 2
+            best, lanes = lanes, max(lanes + 1, int(lanes * growth))
         failed = min(lanes, max_lanes + 1)
-        for _ in range(3):
+        for _ in range(2):
             if failed - best <= 1:
                 break
             middle = (best + failed) // 2
@@ -319,7 +341,7 @@ def main() -> int:
     parser.add_argument("--providers", default="CPUExecutionProvider")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--server-cores", type=int, default=1)
-    parser.add_argument("--trial-s", type=float, default=3.0)
+    parser.add_argument("--trial-s", type=float, default=2.5)
     parser.add_argument("--max-lanes", type=int, default=64)
     parser.add_argument("--skip-density", action="store_true")
     args = parser.parse_args()
@@ -334,8 +356,13 @@ def main() -> int:
     recognizer = Recognizer(config)
     recognizer.load()
     crops = crops_from_dataset(16)
-    per_crop = bench_inference(recognizer, crops, min_seconds=1.5)
-    batching = asyncio.run(bench_batcher(recognizer, crops, lanes=16, seconds=2.0))
+    per_crop = bench_inference(recognizer, crops, (1, 8, 16), min_seconds=1.0)
+    batching = asyncio.run(bench_batcher(recognizer, crops, lanes=16, seconds=1.5))
+    all_cores = len(os.sched_getaffinity(0))
+    wide = Recognizer(VisionConfig(providers=tuple(providers), intra_op_threads=all_cores))
+    wide.load()
+    per_crop_wide = bench_inference(wide, crops, (1, 16), min_seconds=1.0)
+    del wide
 
     density = {}
     if not args.skip_density:
@@ -355,10 +382,12 @@ def main() -> int:
         try:
             address = f"127.0.0.1:{server.port}"
             plain, _ = asyncio.run(
-                find_density(address, clips, False, args.trial_s, args.max_lanes, 2)
+                find_density(address, clips, False, args.trial_s, args.max_lanes, 4)
             )
             gated, _ = asyncio.run(
-                find_density(address, clips, True, args.trial_s, args.max_lanes, max(2, plain))
+                find_density(
+                    address, clips, True, args.trial_s, args.max_lanes, max(2, plain), 1.25
+                )
             )
             density = {"plain": plain, "gated": gated, "cores": len(server_cpus) or len(available)}
         finally:
@@ -380,6 +409,9 @@ def main() -> int:
     )
     for batch_size, ms in per_crop.items():
         label = f"inference per crop at batch {batch_size}, ms"
+        print(f"{label:<52} {ms:>12.2f} {per_crop[1] / ms:>11.2f}x")
+    for batch_size, ms in per_crop_wide.items():
+        label = f"inference per crop at batch {batch_size}, {all_cores} threads, ms"
         print(f"{label:<52} {ms:>12.2f} {per_crop[1] / ms:>11.2f}x")
     (unbatched, _), (batched, mean_batch) = batching[1], batching[16]
     print(

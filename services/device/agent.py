@@ -152,7 +152,7 @@ class LaneAgent:
         if self._started:
             return
         self._started = True
-        await self.outbox.open()
+        await self.outbox.open(owner=f"{self.store_id}/{self.lane_id}")
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lane-cpu")
         for peripheral in self.device.peripherals:
             driver = self._driver(peripheral)

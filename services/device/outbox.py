@@ -39,9 +39,14 @@ CREATE TABLE IF NOT EXISTS executed_commands (
     command_id TEXT PRIMARY KEY,
     executed_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS owner (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _KEEP_IDS = 200_000  # remembered POS event ids / command ids, newest kept
 _KEEP_IDS_NS = 24 * 3600 * 10**9
+
+
+class OutboxOwnedElsewhere(Exception):
+    """The outbox file holds unacknowledged events of another store/lane."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +125,13 @@ class Outbox:
         #: Called after every commit (the fusion link wakes up to send new rows).
         self.commit_listeners: list[Callable[[], None]] = []
 
-    async def open(self) -> None:
-        """Open (creating if needed) the database and load the counters."""
+    async def open(self, owner: str = "") -> None:
+        """Open (creating if needed) the database and load the counters.
+
+        ``owner`` ("store/lane") ties the file to one lane: sequences are per lane, so
+        a file of another lane with nothing pending starts again at sequence 1, and one
+        with events still pending is refused rather than mixed into this lane's stream.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         sync = "FULL" if self.limits.synchronous == "full" else "NORMAL"
@@ -137,6 +147,8 @@ class Outbox:
         self.acked_sequence = int(meta.get("acked_sequence", 0))
         self.pending = int(count)
         self.oldest_pending_ns = oldest
+        if owner:
+            await self._claim(owner)
         self._writer = asyncio.create_task(self._write_loop(), name="outbox-writer")
         log.info(
             "outbox %s: %d pending, last sequence %d, acked %d",
@@ -145,6 +157,32 @@ class Outbox:
             self.last_sequence,
             self.acked_sequence,
         )
+
+    async def _claim(self, owner: str) -> None:
+        db = self._db
+        assert db is not None
+        rows = await db.execute_fetchall("SELECT value FROM owner WHERE key = 'lane'")
+        previous = rows[0][0] if rows else ""
+        if previous == owner:
+            return
+        if previous and self.pending:
+            await db.close()
+            self._db = None
+            raise OutboxOwnedElsewhere(
+                f"outbox {self.path} holds {self.pending} unacknowledged events of lane "
+                f"{previous}, not {owner}; run that lane's agent until they are sent, or "
+                "point outbox.path elsewhere"
+            )
+        await db.execute("BEGIN IMMEDIATE")
+        await db.execute("INSERT OR REPLACE INTO owner VALUES ('lane', ?)", (owner,))
+        if previous:
+            log.warning(
+                "outbox %s was lane %s; starting %s at sequence 1", self.path, previous, owner
+            )
+            await db.execute("DELETE FROM submitted_ids")
+            await self._write_meta(db, 0, 0)
+            self.last_sequence = self.committed_sequence = self.acked_sequence = 0
+        await db.execute("COMMIT")
 
     async def close(self) -> None:
         """Finish queued writes and close the database; idempotent."""
@@ -310,8 +348,11 @@ class Outbox:
         )
 
     async def _oldest(self, db: aiosqlite.Connection) -> int | None:
-        (oldest,), *_ = await db.execute_fetchall("SELECT MIN(lane_time_ns) FROM events")
-        return oldest
+        # Lane time never goes backwards with sequence, so the first row is the oldest.
+        rows = await db.execute_fetchall(
+            "SELECT lane_time_ns FROM events ORDER BY sequence LIMIT 1"
+        )
+        return rows[0][0] if rows else None
 
     async def _enforce_size(self, db: aiosqlite.Connection, pending: int) -> list[DroppedEvents]:
         excess = pending - self.limits.max_events

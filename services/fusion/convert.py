@@ -43,12 +43,31 @@ def _set_money(target: common_pb2.Money, money: ev.Money | None) -> None:
 
 
 def _labels(msg) -> tuple[ev.LabelScore, ...]:
-    return tuple(ev.LabelScore(x.label, x.score, x.coarse_label) for x in msg.labels)
+    make = ev.LabelScore
+    return tuple([make(x.label, x.score, x.coarse_label) for x in msg.labels])
 
+
+# Enum lookups by protobuf number (a dict lookup is many times faster than Enum(value));
+# an unknown number raises KeyError, which becomes a data-quality rejection.
+_TRANSACTION_KIND = {m.value: m for m in ev.TransactionKind}
+_ENTRY_METHOD = {m.value: m for m in ev.EntryMethod}
+_UNIT_OF_MEASURE = {m.value: m for m in ev.UnitOfMeasure}
+_DISCOUNT_KIND = {m.value: m for m in ev.DiscountKind}
+_TENDER_TYPE = {m.value: m for m in ev.TenderType}
+_TRANSACTION_OUTCOME = {m.value: m for m in ev.TransactionOutcome}
+_SCALE_ROLE = {m.value: m for m in ev.ScaleRole}
+_SCALE_STATUS = {m.value: m for m in ev.ScaleStatus}
+_LANE_ZONE = {m.value: m for m in ev.LaneZone}
+_ZONE_DIRECTION = {m.value: m for m in ev.ZoneDirection}
+_CAMERA_HEALTH = {m.value: m for m in ev.CameraHealth}
+_PAPER_STATUS = {m.value: m for m in ev.PaperStatus}
+_DRAWER_STATE = {m.value: m for m in ev.DrawerState}
+_DEVICE_KIND = {m.value: m for m in ev.DeviceKind}
+_PERIPHERAL_STATE = {m.value: m for m in ev.PeripheralState}
 
 _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
     "transaction_started": lambda p: ev.TransactionStarted(
-        p.operator_id, p.self_checkout, ev.TransactionKind(p.kind)
+        p.operator_id, p.self_checkout, _TRANSACTION_KIND[p.kind]
     ),
     "item_added": lambda p: ev.ItemAdded(
         p.line_id,
@@ -59,8 +78,8 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
         money_of(p, "unit_price"),
         money_of(p, "extended_price"),
         p.weight_mg,
-        ev.EntryMethod(p.entry_method),
-        ev.UnitOfMeasure(p.unit_of_measure),
+        _ENTRY_METHOD[p.entry_method],
+        _UNIT_OF_MEASURE[p.unit_of_measure],
         p.barcode_data,
     ),
     "item_voided": lambda p: ev.ItemVoided(p.line_id, p.operator_id, money_of(p, "amount")),
@@ -75,16 +94,16 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
         p.reason_code,
     ),
     "discount_applied": lambda p: ev.DiscountApplied(
-        p.line_id, money_of(p, "amount"), ev.DiscountKind(p.kind), p.code, p.operator_id
+        p.line_id, money_of(p, "amount"), _DISCOUNT_KIND[p.kind], p.code, p.operator_id
     ),
     "transaction_suspended": lambda p: ev.TransactionSuspended(p.operator_id),
     "transaction_resumed": lambda p: ev.TransactionResumed(p.operator_id),
     "tender_started": lambda p: ev.TenderStarted(money_of(p, "total")),
     "tender_completed": lambda p: ev.TenderCompleted(
-        ev.TenderType(p.tender_type), money_of(p, "amount"), money_of(p, "change")
+        _TENDER_TYPE[p.tender_type], money_of(p, "amount"), money_of(p, "change")
     ),
     "transaction_ended": lambda p: ev.TransactionEnded(
-        money_of(p, "total"), p.item_count, ev.TransactionOutcome(p.outcome)
+        money_of(p, "total"), p.item_count, _TRANSACTION_OUTCOME[p.outcome]
     ),
     "no_sale_drawer_open": lambda p: ev.NoSaleDrawerOpen(p.operator_id),
     "refund_issued": lambda p: ev.RefundIssued(
@@ -116,28 +135,28 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
     ),
     "scanner_no_read": lambda p: ev.ScannerNoRead(p.scanner_id, p.detail),
     "scale_reading": lambda p: ev.ScaleReading(
-        p.scale_id, ev.ScaleRole(p.role), ev.ScaleStatus(p.status), p.weight_mg, p.net
+        p.scale_id, _SCALE_ROLE[p.role], _SCALE_STATUS[p.status], p.weight_mg, p.net
     ),
     "zone_crossing": lambda p: ev.ZoneCrossing(
-        p.camera_id, p.track_id, ev.LaneZone(p.zone), ev.ZoneDirection(p.direction)
+        p.camera_id, p.track_id, _LANE_ZONE[p.zone], _ZONE_DIRECTION[p.direction]
     ),
     "item_recognized": lambda p: ev.ItemRecognized(
-        p.camera_id, p.track_id, ev.LaneZone(p.zone), _labels(p)
+        p.camera_id, p.track_id, _LANE_ZONE[p.zone], _labels(p)
     ),
     "barcode_seen": lambda p: ev.BarcodeSeen(p.camera_id, p.track_id, p.data, p.symbology, p.gtin),
-    "zone_item_count": lambda p: ev.ZoneItemCount(p.camera_id, ev.LaneZone(p.zone), p.count),
+    "zone_item_count": lambda p: ev.ZoneItemCount(p.camera_id, _LANE_ZONE[p.zone], p.count),
     "camera_health_changed": lambda p: ev.CameraHealthChanged(
-        p.camera_id, ev.CameraHealth(p.health), p.reason
+        p.camera_id, _CAMERA_HEALTH[p.health], p.reason
     ),
     "receipt_printed": lambda p: ev.ReceiptPrinted(p.printer_id, p.document_kind),
     "printer_status_changed": lambda p: ev.PrinterStatusChanged(
-        p.printer_id, p.reachable, p.offline, p.cover_open, ev.PaperStatus(p.paper), p.error
+        p.printer_id, p.reachable, p.offline, p.cover_open, _PAPER_STATUS[p.paper], p.error
     ),
     "drawer_state_changed": lambda p: ev.DrawerStateChanged(
-        p.drawer_id, ev.DrawerState(p.state)
+        p.drawer_id, _DRAWER_STATE[p.state]
     ),
     "peripheral_health_changed": lambda p: ev.PeripheralHealthChanged(
-        p.device_id, ev.DeviceKind(p.kind), ev.PeripheralState(p.state), p.detail
+        p.device_id, _DEVICE_KIND[p.kind], _PERIPHERAL_STATE[p.state], p.detail
     ),
 }
 
@@ -145,7 +164,7 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
 def _enum_safe(build: Callable[[object], ev.Payload], payload: object) -> ev.Payload | None:
     try:
         return build(payload)
-    except ValueError:
+    except (KeyError, ValueError):
         return None  # an enum value this build does not know: a data-quality rejection
 
 
@@ -153,15 +172,16 @@ def event_from_pb(msg: events_pb2.LaneEvent) -> ev.LaneEvent:
     """A domain event from its protobuf (payload None when unset or not understood)."""
     name = msg.WhichOneof("payload")
     payload = _enum_safe(_FROM_PB[name], getattr(msg, name)) if name else None
+    ts = msg.lane_time
     return ev.LaneEvent(
-        event_id=msg.event_id,
-        store_id=msg.store_id,
-        lane_id=msg.lane_id,
-        sequence=msg.sequence,
-        lane_time_ms=ms_of(msg.lane_time) if msg.HasField("lane_time") else 0,
-        payload=payload,
-        transaction_id=msg.transaction_id,
-        source_device_id=msg.source_device_id,
+        msg.event_id,
+        msg.store_id,
+        msg.lane_id,
+        msg.sequence,
+        ts.seconds * 1000 + ts.nanos // 1_000_000,  # 0 when unset: rejected as missing
+        payload,
+        msg.transaction_id,
+        msg.source_device_id,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 # Enum values equal the lanesight.v1 protobuf numbers, so conversion is a plain int cast.
 
@@ -125,8 +126,7 @@ class PeripheralState(IntEnum):
     ERROR = 3
 
 
-@dataclass(slots=True, frozen=True)
-class Money:
+class Money(NamedTuple):
     """An amount in integer minor units of an ISO 4217 currency."""
 
     amount_minor: int
@@ -297,8 +297,9 @@ class ZoneCrossing:
     direction: ZoneDirection = ZoneDirection.UNSPECIFIED
 
 
-@dataclass(slots=True, frozen=True)
-class LabelScore:
+class LabelScore(NamedTuple):
+    """One candidate label of a recognition, with its score in 0..1."""
+
     label: str
     score: float
     coarse_label: str = ""

@@ -118,8 +118,9 @@ def validate_event(event: ev.LaneEvent) -> tuple[str, str] | None:
     payload = event.payload
     if payload is None:
         return ("payload", "exactly one payload must be set")
-    name = PAYLOAD_FIELD[type(payload)]
-    for money_field in _MONEY_FIELDS.get(type(payload), ()):
+    kind = type(payload)
+    name = PAYLOAD_FIELD[kind]
+    for money_field in _MONEY_FIELDS.get(kind, ()):
         money = getattr(payload, money_field)
         if money is None:
             continue
@@ -130,44 +131,74 @@ def validate_event(event: ev.LaneEvent) -> tuple[str, str] | None:
             )
         if money.amount_minor < 0 and (name, money_field) in _NON_NEGATIVE_MONEY:
             return (f"{name}.{money_field}.amount_minor", "must not be negative")
-    problem = _check_payload(payload)
+    check = _CHECKS.get(kind)
+    problem = check(payload) if check is not None else None
     return (f"{name}.{problem[0]}", problem[1]) if problem else None
 
 
-def _check_payload(payload: ev.Payload) -> tuple[str, str] | None:
-    if isinstance(payload, ev.ScaleReading):
-        if payload.weight_mg < 0 and payload.status is not ev.ScaleStatus.UNDER_ZERO:
-            return ("weight_mg", "must not be negative")
-        if payload.role is ev.ScaleRole.UNSPECIFIED:
-            return ("role", "must be PRODUCE or BAGGING")
-    elif isinstance(payload, ev.ItemAdded):
-        if not payload.line_id:
-            return ("line_id", "is required")
-        if payload.quantity < 1:
-            return ("quantity", "must be 1 or more")
-        if payload.weight_mg < 0:
-            return ("weight_mg", "must not be negative")
-        if payload.extended_price is None:
-            return ("extended_price", "is required")
-    elif isinstance(payload, ev.ItemVoided | ev.QuantityChanged | ev.PriceOverride):
-        if not payload.line_id:
-            return ("line_id", "is required")
-        if isinstance(payload, ev.QuantityChanged) and payload.new_quantity < 0:
-            return ("new_quantity", "must not be negative")
-    elif isinstance(payload, ev.BarcodeRead):
-        if payload.label_weight_mg < 0:
-            return ("label_weight_mg", "must not be negative")
-    elif isinstance(payload, ev.ZoneCrossing):
-        if not payload.track_id:
-            return ("track_id", "is required")
-        if payload.zone is ev.LaneZone.UNSPECIFIED:
-            return ("zone", "must be set")
-    elif isinstance(payload, ev.ItemRecognized):
-        if not payload.track_id:
-            return ("track_id", "is required")
-        for i, label in enumerate(payload.labels):
-            if not 0.0 <= label.score <= 1.0:
-                return (f"labels[{i}].score", "must be in 0..1")
-    elif isinstance(payload, ev.ZoneItemCount) and payload.count < 0:
-        return ("count", "must not be negative")
+def _scale(p: ev.ScaleReading) -> tuple[str, str] | None:
+    if p.weight_mg < 0 and p.status is not ev.ScaleStatus.UNDER_ZERO:
+        return ("weight_mg", "must not be negative")
+    if p.role is ev.ScaleRole.UNSPECIFIED:
+        return ("role", "must be PRODUCE or BAGGING")
     return None
+
+
+def _item_added(p: ev.ItemAdded) -> tuple[str, str] | None:
+    if not p.line_id:
+        return ("line_id", "is required")
+    if p.quantity < 1:
+        return ("quantity", "must be 1 or more")
+    if p.weight_mg < 0:
+        return ("weight_mg", "must not be negative")
+    if p.extended_price is None:
+        return ("extended_price", "is required")
+    return None
+
+
+def _line_ref(p) -> tuple[str, str] | None:
+    return None if p.line_id else ("line_id", "is required")
+
+
+def _quantity_changed(p: ev.QuantityChanged) -> tuple[str, str] | None:
+    if p.new_quantity < 0:
+        return ("new_quantity", "must not be negative")
+    return _line_ref(p)
+
+
+def _barcode(p: ev.BarcodeRead) -> tuple[str, str] | None:
+    return ("label_weight_mg", "must not be negative") if p.label_weight_mg < 0 else None
+
+
+def _crossing(p: ev.ZoneCrossing) -> tuple[str, str] | None:
+    if not p.track_id:
+        return ("track_id", "is required")
+    if p.zone is ev.LaneZone.UNSPECIFIED:
+        return ("zone", "must be set")
+    return None
+
+
+def _recognized(p: ev.ItemRecognized) -> tuple[str, str] | None:
+    if not p.track_id:
+        return ("track_id", "is required")
+    for i, label in enumerate(p.labels):
+        if not 0.0 <= label.score <= 1.0:
+            return (f"labels[{i}].score", "must be in 0..1")
+    return None
+
+
+def _zone_count(p: ev.ZoneItemCount) -> tuple[str, str] | None:
+    return ("count", "must not be negative") if p.count < 0 else None
+
+
+_CHECKS = {
+    ev.ScaleReading: _scale,
+    ev.ItemAdded: _item_added,
+    ev.ItemVoided: _line_ref,
+    ev.PriceOverride: _line_ref,
+    ev.QuantityChanged: _quantity_changed,
+    ev.BarcodeRead: _barcode,
+    ev.ZoneCrossing: _crossing,
+    ev.ItemRecognized: _recognized,
+    ev.ZoneItemCount: _zone_count,
+}

@@ -73,8 +73,9 @@ class VisionConfig(_Section):
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     # onnxruntime intra-op threads; 0 lets onnxruntime choose.
     intra_op_threads: int = Field(default=0, ge=0, le=256)
-    # Dynamic batching across all lane streams.
-    max_batch: int = Field(default=16, ge=1, le=256)
+    # Dynamic batching across all lane streams. On CPU, batches beyond a few crops do not
+    # pay for this network (see docs/vision.md); raise it on GPUs.
+    max_batch: int = Field(default=8, ge=1, le=256)
     max_wait_ms: float = Field(default=10.0, ge=0, le=1000)
     # Crops waiting for inference; beyond it crops are dropped and counted.
     crop_queue_max: int = Field(default=64, ge=1)

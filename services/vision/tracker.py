@@ -57,6 +57,8 @@ class MotionDetector:
         self.config = config
         self._subtractor = self._new_subtractor()
         self._learned_frames = 0
+        self._background_sample: np.ndarray | None = None
+        self._frames_since_sample = 0
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
     def _new_subtractor(self) -> cv2.BackgroundSubtractor:
@@ -80,14 +82,20 @@ class MotionDetector:
     def relearn(self) -> None:
         """Learn the background again quickly, after a lighting or camera change."""
         self._learned_frames = 0
+        self._background_sample = None
 
     def _match_brightness(self, grey: np.ndarray) -> np.ndarray:
         """Undo a global lighting change: scale by the median ratio to the background."""
-        background = self._subtractor.getBackgroundImage()
-        if background is None or background.shape != grey.shape:
-            return grey
+        if self._background_sample is None or self._frames_since_sample >= 10:
+            # The background changes slowly: a fresh sample every 10 frames is enough.
+            background = self._subtractor.getBackgroundImage()
+            if background is None or background.shape != grey.shape:
+                return grey
+            self._background_sample = background[::4, ::4].astype(np.float32)
+            self._frames_since_sample = 0
+        self._frames_since_sample += 1
+        reference = self._background_sample
         sample = grey[::4, ::4].astype(np.float32)
-        reference = background[::4, ::4].astype(np.float32)
         valid = reference > 16
         if valid.sum() < sample.size // 4:
             return grey

@@ -200,3 +200,26 @@ def test_ingest_request_encoding_matches_protobuf():
     raw = encode_ingest_request([e.SerializeToString() for e in events])
     assert fusion_pb2.IngestRequest.FromString(raw) == fusion_pb2.IngestRequest(events=events)
     assert raw == fusion_pb2.IngestRequest(events=events).SerializeToString()
+
+
+async def test_outbox_belongs_to_one_lane(tmp_path):
+    from services.device.outbox import OutboxOwnedElsewhere
+
+    path = tmp_path / "o.db"
+    box = Outbox(path)
+    await box.open(owner="s/lane-1")
+    await EventRecorder(box, "s", "lane-1").record_many([_event(), _event()])
+    await box.close()
+    other = Outbox(path)
+    with pytest.raises(OutboxOwnedElsewhere, match="2 unacknowledged events of lane s/lane-1"):
+        await other.open(owner="s/lane-2")
+    same = Outbox(path)
+    await same.open(owner="s/lane-1")
+    await same.ack(2)
+    await same.close()
+    moved = Outbox(path)
+    await moved.open(owner="s/lane-2")  # nothing pending: the new lane starts at 1
+    try:
+        assert (await EventRecorder(moved, "s", "lane-2").record(_event())).sequence == 1
+    finally:
+        await moved.close()

@@ -160,6 +160,12 @@ class FusionLink:
             if response is grpc.aio.EOF:
                 raise ConnectionError("fusion closed the ingest stream")
             await self._mark_connected()
+            if response.missing_events:
+                log.warning(
+                    "fusion saw %d sequence numbers missing before this batch "
+                    "(dropped from a full outbox?)",
+                    response.missing_events,
+                )
             for rejection in response.rejections:
                 self.rejections += 1
                 log.warning(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal
 
 from services.device.protocols import escpos_status, magellan, mettler_8217, nci
 from services.device.protocols.escpos_status import PaperState
-from services.device.protocols.scale_types import MG_PER_KG, MG_PER_LB, ScaleFlag
+from services.device.protocols.scale_types import ScaleFlag
 from services.device.protocols.scanner import frame_scan
 from services.device.simulators.endpoints import Endpoint
 
@@ -347,10 +346,3 @@ class SimulatedPrinter(_Device):
             self.printed.append(byte)
             i += 1
         del buf[:i]
-
-
-def weight_text(weight_mg: int, unit: str) -> str:
-    """A weight for humans in the scale's unit."""
-    if unit == "lb":
-        return f"{Decimal(weight_mg) / MG_PER_LB:.3f} lb"
-    return f"{Decimal(weight_mg) / MG_PER_KG:.3f} kg"

@@ -395,7 +395,7 @@ class TransactionBuilder:
         return self.t
 
     def leave_cart(self, b: BasketItem, units: int = 1) -> None:
-        self.cart_left -= units
+        self.cart_left = max(self.cart_left - units, 0)
         self.see(b, b.track_id, CART, SCAN)
         self.count_cart()
 

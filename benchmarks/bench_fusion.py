@@ -1,0 +1,269 @@
+"""Fusion speed: in-process events/s, gRPC ingest vs a bare grpc.aio stream, alert latency.
+
+Run: .venv/bin/python benchmarks/bench_fusion.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lanesight.v1 import fusion_pb2, fusion_pb2_grpc  # noqa: E402
+from services.common.config import load_config  # noqa: E402
+from services.common.server import start_server  # noqa: E402
+from services.fusion.app import create_app  # noqa: E402
+from services.fusion.catalog import DEMO_CATALOG, CatalogBook, load_catalog_file  # noqa: E402
+from services.fusion.convert import event_from_pb, event_to_pb, set_ms  # noqa: E402
+from services.fusion.engine import FusionEngine  # noqa: E402
+from services.fusion.simulator.scenario import Noise, lane_events  # noqa: E402
+from services.fusion.simulator.shoppers import generate_lanes  # noqa: E402
+
+BATCH = 100
+
+
+def lane_streams(lanes: int, transactions: int, seed: int = 5, loss_rate: float = 0.3):
+    items = load_catalog_file(DEMO_CATALOG)
+    generated = generate_lanes(seed, lanes, transactions, items, Noise(), loss_rate)
+    return items, [lane_events(s, f"b{seed}", Noise(), seed + i) for i, s in enumerate(generated)]
+
+
+# ---- 1. in-process ------------------------------------------------------------------
+
+
+def bench_in_process(items, streams) -> list[tuple[str, float]]:
+    catalog = CatalogBook()
+    catalog.upsert("", items)
+    rows = []
+    engine = FusionEngine(catalog=catalog)
+    count = sum(len(s) for s in streams)
+    started = time.process_time()
+    for stream in streams:
+        for start in range(0, len(stream), 32):
+            engine.ingest(stream[start : start + 32])
+        engine.take_outputs()
+    engine.flush()
+    rows.append(("engine, domain events", count / (time.process_time() - started)))
+    messages = [[event_to_pb(e) for e in stream] for stream in streams]
+    engine = FusionEngine(catalog=catalog)
+    started = time.process_time()
+    for stream in messages:
+        for start in range(0, len(stream), 32):
+            engine.ingest([event_from_pb(m) for m in stream[start : start + 32]])
+        engine.take_outputs()
+    rows.append(("engine + protobuf decode", count / (time.process_time() - started)))
+    return rows
+
+
+# ---- 2. gRPC ingest against a bare stream -------------------------------------------
+
+
+class BareIngest(fusion_pb2_grpc.FusionServiceServicer):
+    """The baseline: a grpc.aio bidi stream that only acknowledges each batch."""
+
+    async def Ingest(self, request_iterator, context):
+        async for request in request_iterator:
+            last = request.events[-1]
+            yield fusion_pb2.IngestResponse(
+                store_id=last.store_id, lane_id=last.lane_id, acked_sequence=last.sequence
+            )
+
+
+async def _send_all(port: int, requests_by_lane) -> float:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = fusion_pb2_grpc.FusionServiceStub(channel)
+
+        async def one_lane(requests):
+            call = stub.Ingest()
+            for request in requests:
+                await call.write(request)
+                await call.read()
+            await call.done_writing()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_lane(r) for r in requests_by_lane))
+        return time.perf_counter() - started
+
+
+async def bench_grpc(streams, config) -> list[tuple[str, float]]:
+    requests_by_lane = [
+        [
+            fusion_pb2.IngestRequest(events=[event_to_pb(e) for e in stream[i : i + BATCH]])
+            for i in range(0, len(stream), BATCH)
+        ]
+        for stream in streams
+    ]
+    count = sum(len(s) for s in streams)
+    bare = grpc.aio.server()
+    fusion_pb2_grpc.add_FusionServiceServicer_to_server(BareIngest(), bare)
+    port = bare.add_insecure_port("127.0.0.1:0")
+    await bare.start()
+    bare_s = await _send_all(port, requests_by_lane)
+    await bare.stop(0)
+    running = await start_server(create_app(config), config, port=0)
+    fusion_s = await _send_all(running.port, requests_by_lane)
+    await running.stop()
+    return [
+        (f"bare grpc.aio bidi stream ({BATCH}/msg)", count / bare_s),
+        (f"FusionService.Ingest ({BATCH}/msg)", count / fusion_s),
+    ]
+
+
+# ---- 3. alert latency on the watch stream -------------------------------------------
+
+
+def latency_streams(lanes: int, seed: int = 9):
+    """Each lane's events from its first transaction with a staged loss onward, so a
+    short real-time run sees plenty of alerts."""
+    items = load_catalog_file(DEMO_CATALOG)
+    generated = generate_lanes(seed, lanes, 3, items, Noise(), loss_rate=1.0)
+    streams = []
+    for index, scenarios in enumerate(generated):
+        first = next((i for i, sc in enumerate(scenarios) if sc.losses), 0)
+        streams.append(lane_events(scenarios[first:], f"l{seed}", Noise(), seed + index))
+    return streams
+
+
+async def bench_latency(streams, seconds: float, env: dict[str, str]) -> dict[str, float]:
+    """Lanes replay their events in real time with lane time = wall time; a watcher
+    measures now - alert.raised_at (the lane time of the deciding event or window)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services", "serve", "fusion", "--port", "0"],
+        cwd=env["WORKDIR"],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        port = None
+        while port is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("fusion did not start")
+            if match := re.search(r"serving on [\d.]+:(\d+)", line):
+                port = int(match.group(1))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = fusion_pb2_grpc.FusionServiceStub(channel)
+            watch = stub.WatchAlerts(fusion_pb2.WatchAlertsRequest())
+            await watch.initial_metadata()
+            latencies: list[float] = []
+            sent = [0]
+
+            async def follow():
+                async for message in watch:
+                    now_ms = time.time() * 1000
+                    raised = message.alert.raised_at
+                    latencies.append(now_ms - (raised.seconds * 1000 + raised.nanos / 1e6))
+
+            follower = asyncio.create_task(follow())
+            t0 = time.time() * 1000
+
+            async def lane(stream):
+                # Like a lane agent: each event stamped with the agent's clock when it
+                # happens and sent at once, batched only with events a few ms apart.
+                call = stub.Ingest()
+                base = stream[0].lane_time_ms
+                pending: list = []
+                for index, event in enumerate(stream):
+                    due = (event.lane_time_ms - base) / 1000
+                    if due > seconds:
+                        break
+                    delay = t0 / 1000 + due - time.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    msg = event_to_pb(event)
+                    set_ms(msg.lane_time, int(time.time() * 1000))
+                    pending.append(msg)
+                    following = stream[index + 1].lane_time_ms if index + 1 < len(stream) else 0
+                    if not following or following - event.lane_time_ms > 5:
+                        await call.write(fusion_pb2.IngestRequest(events=pending))
+                        await call.read()
+                        sent[0] += len(pending)
+                        pending = []
+                if pending:
+                    await call.write(fusion_pb2.IngestRequest(events=pending))
+                    await call.read()
+                    sent[0] += len(pending)
+                await call.done_writing()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(lane(s) for s in streams))
+            elapsed = time.perf_counter() - started
+            await asyncio.sleep(0.5)
+            watch.cancel()
+            try:
+                await follower
+            except (asyncio.CancelledError, grpc.aio.AioRpcError):
+                pass
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return {
+        "lanes": len(streams),
+        "events_per_s": sent[0] / elapsed,
+        "alerts": len(latencies),
+        "p50_ms": statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": pick(0.99) if latencies else float("nan"),
+        "max_ms": latencies[-1] if latencies else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument("--lanes", type=int, default=500, help="lanes in the latency run")
+    parser.add_argument("--seconds", type=float, default=25.0, help="latency run length")
+    args = parser.parse_args()
+    quick = args.quick
+    items, streams = lane_streams(8 if quick else 16, 20 if quick else 40)
+    count = sum(len(s) for s in streams)
+    rows = bench_in_process(items, streams)
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-fusion-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
+        "LANESIGHT_FUSION__STORE_PATH": str(workdir / "fusion.sqlite"),
+        "LANESIGHT_LOGGING__LEVEL": "WARNING",
+    }
+    config = load_config(None, environ=env)
+    grpc_rows = asyncio.run(bench_grpc(streams, config))
+    lanes = 100 if quick else args.lanes
+    lat_streams = latency_streams(lanes)
+    latency = asyncio.run(
+        bench_latency(lat_streams, 8 if quick else args.seconds, {**env, "WORKDIR": str(workdir)})
+    )
+    print(f"fusion benchmark ({count:,} simulated lane events, {os.cpu_count()} CPUs)")
+    print(f"{'measure':<44}{'value':>16}")
+    for name, rate in rows:
+        print(f"{name + ' (1 core)':<44}{rate:>12,.0f} ev/s")
+    for name, rate in grpc_rows:
+        print(f"{name:<44}{rate:>12,.0f} ev/s")
+    ratio = grpc_rows[1][1] / grpc_rows[0][1]
+    print(f"{'ingest / bare stream ratio':<44}{ratio:>16.2f}")
+    print(
+        f"{'alert latency, ' + str(latency['lanes']) + ' live lanes':<44}"
+        f"{latency['events_per_s']:>12,.0f} ev/s"
+    )
+    for key in ("alerts", "p50_ms", "p99_ms", "max_ms"):
+        value = latency[key]
+        text = f"{value:,.0f}" if key == "alerts" else f"{value:,.1f} ms"
+        print(f"{'  ' + key:<44}{text:>16}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
