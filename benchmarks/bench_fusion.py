@@ -135,9 +135,8 @@ def latency_streams(lanes: int, seed: int = 9):
     return streams
 
 
-async def bench_latency(streams, seconds: float, env: dict[str, str]) -> dict[str, float]:
-    """Lanes replay their events in real time with lane time = wall time; a watcher
-    measures now - alert.raised_at (the lane time of the deciding event or window)."""
+def start_fusion_process(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """`lanesight serve fusion --port 0` in its own process, as in production."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "services", "serve", "fusion", "--port", "0"],
         cwd=env["WORKDIR"],
@@ -146,70 +145,69 @@ async def bench_latency(streams, seconds: float, env: dict[str, str]) -> dict[st
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        port = None
-        while port is None:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("fusion did not start")
-            if match := re.search(r"serving on [\d.]+:(\d+)", line):
-                port = int(match.group(1))
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = fusion_pb2_grpc.FusionServiceStub(channel)
-            watch = stub.WatchAlerts(fusion_pb2.WatchAlertsRequest())
-            await watch.initial_metadata()
-            latencies: list[float] = []
-            sent = [0]
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if match := re.search(r"serving on [\d.]+:(\d+)", line):
+            return proc, int(match.group(1))
+    raise RuntimeError("fusion did not start")
 
-            async def follow():
-                async for message in watch:
-                    now_ms = time.time() * 1000
-                    raised = message.alert.raised_at
-                    latencies.append(now_ms - (raised.seconds * 1000 + raised.nanos / 1e6))
 
-            follower = asyncio.create_task(follow())
-            t0 = time.time() * 1000
+async def bench_latency(streams, seconds: float, port: int) -> dict[str, float]:
+    """Lanes replay their events in real time with lane time = wall time; a watcher
+    measures now - alert.raised_at (the lane time of the deciding event or window)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = fusion_pb2_grpc.FusionServiceStub(channel)
+        watch = stub.WatchAlerts(fusion_pb2.WatchAlertsRequest())
+        await watch.initial_metadata()
+        latencies: list[float] = []
+        sent = [0]
 
-            async def lane(stream):
-                # Like a lane agent: each event stamped with the agent's clock when it
-                # happens and sent at once, batched only with events a few ms apart.
-                call = stub.Ingest()
-                base = stream[0].lane_time_ms
-                pending: list = []
-                for index, event in enumerate(stream):
-                    due = (event.lane_time_ms - base) / 1000
-                    if due > seconds:
-                        break
-                    delay = t0 / 1000 + due - time.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    msg = event_to_pb(event)
-                    set_ms(msg.lane_time, int(time.time() * 1000))
-                    pending.append(msg)
-                    following = stream[index + 1].lane_time_ms if index + 1 < len(stream) else 0
-                    if not following or following - event.lane_time_ms > 5:
-                        await call.write(fusion_pb2.IngestRequest(events=pending))
-                        await call.read()
-                        sent[0] += len(pending)
-                        pending = []
-                if pending:
+        async def follow():
+            async for message in watch:
+                now_ms = time.time() * 1000
+                raised = message.alert.raised_at
+                latencies.append(now_ms - (raised.seconds * 1000 + raised.nanos / 1e6))
+
+        follower = asyncio.create_task(follow())
+        t0 = time.time() * 1000
+
+        async def lane(stream):
+            # Like a lane agent: each event stamped with the agent's clock when it
+            # happens and sent at once, batched only with events a few ms apart.
+            call = stub.Ingest()
+            base = stream[0].lane_time_ms
+            pending: list = []
+            for index, event in enumerate(stream):
+                due = (event.lane_time_ms - base) / 1000
+                if due > seconds:
+                    break
+                delay = t0 / 1000 + due - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                msg = event_to_pb(event)
+                set_ms(msg.lane_time, int(time.time() * 1000))
+                pending.append(msg)
+                following = stream[index + 1].lane_time_ms if index + 1 < len(stream) else 0
+                if not following or following - event.lane_time_ms > 5:
                     await call.write(fusion_pb2.IngestRequest(events=pending))
                     await call.read()
                     sent[0] += len(pending)
-                await call.done_writing()
+                    pending = []
+            if pending:
+                await call.write(fusion_pb2.IngestRequest(events=pending))
+                await call.read()
+                sent[0] += len(pending)
+            await call.done_writing()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(lane(s) for s in streams))
-            elapsed = time.perf_counter() - started
-            await asyncio.sleep(0.5)
-            watch.cancel()
-            try:
-                await follower
-            except (asyncio.CancelledError, grpc.aio.AioRpcError):
-                pass
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        started = time.perf_counter()
+        await asyncio.gather(*(lane(s) for s in streams))
+        elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.5)
+        watch.cancel()
+        try:
+            await follower
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     return {
@@ -243,9 +241,12 @@ def main() -> int:
     grpc_rows = asyncio.run(bench_grpc(streams, config))
     lanes = 100 if quick else args.lanes
     lat_streams = latency_streams(lanes)
-    latency = asyncio.run(
-        bench_latency(lat_streams, 8 if quick else args.seconds, {**env, "WORKDIR": str(workdir)})
-    )
+    proc, port = start_fusion_process({**env, "WORKDIR": str(workdir)})
+    try:
+        latency = asyncio.run(bench_latency(lat_streams, 8 if quick else args.seconds, port))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
     print(f"fusion benchmark ({count:,} simulated lane events, {os.cpu_count()} CPUs)")
     print(f"{'measure':<44}{'value':>16}")
     for name, rate in rows:

@@ -266,7 +266,11 @@ CSV_COLUMNS = (
     "skip_bagging",
 )
 
-_UOM = {"each": UnitOfMeasure.EACH, "kg": UnitOfMeasure.KILOGRAM, "kilogram": UnitOfMeasure.KILOGRAM}
+_UOM = {
+    "each": UnitOfMeasure.EACH,
+    "kg": UnitOfMeasure.KILOGRAM,
+    "kilogram": UnitOfMeasure.KILOGRAM,
+}
 
 
 def _int(row: dict, key: str, where: str) -> int:

@@ -119,7 +119,9 @@ def _simulate(args: argparse.Namespace) -> int:
             )
         print(format_sweep(reports))
     if args.out or args.truth:
-        lanes = generate_lanes(args.seed, args.lanes, args.transactions, items, noise, args.loss_rate)
+        lanes = generate_lanes(
+            args.seed, args.lanes, args.transactions, items, noise, args.loss_rate
+        )
         if args.out:
             events = [
                 e

@@ -116,9 +116,7 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
     ),
     "operator_sign_on": lambda p: ev.OperatorSignOn(p.operator_id),
     "operator_sign_off": lambda p: ev.OperatorSignOff(p.operator_id),
-    "attendant_override": lambda p: ev.AttendantOverride(
-        p.attendant_id, p.alert_id, p.reason_code
-    ),
+    "attendant_override": lambda p: ev.AttendantOverride(p.attendant_id, p.alert_id, p.reason_code),
     "barcode_read": lambda p: ev.BarcodeRead(
         p.scanner_id,
         p.raw_data,
@@ -152,9 +150,7 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
     "printer_status_changed": lambda p: ev.PrinterStatusChanged(
         p.printer_id, p.reachable, p.offline, p.cover_open, _PAPER_STATUS[p.paper], p.error
     ),
-    "drawer_state_changed": lambda p: ev.DrawerStateChanged(
-        p.drawer_id, _DRAWER_STATE[p.state]
-    ),
+    "drawer_state_changed": lambda p: ev.DrawerStateChanged(p.drawer_id, _DRAWER_STATE[p.state]),
     "peripheral_health_changed": lambda p: ev.PeripheralHealthChanged(
         p.device_id, _DEVICE_KIND[p.kind], _PERIPHERAL_STATE[p.state], p.detail
     ),
@@ -224,7 +220,9 @@ def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
             _set_money(getattr(target, name), value)
         elif name == "labels":
             for label in value:
-                target.labels.add(label=label.label, score=label.score, coarse_label=label.coarse_label)
+                target.labels.add(
+                    label=label.label, score=label.score, coarse_label=label.coarse_label
+                )
         elif name == "gs1_elements":
             for ai, raw in value:
                 target.gs1_elements.add(ai=ai, value=raw)

@@ -403,7 +403,8 @@ class FusionEngine:
             currency=money.currency_code if money else "USD",
             weight_mg=p.weight_mg,
             entry_method=p.entry_method,
-            sold_by_weight=p.unit_of_measure in _WEIGHED or (item is not None and item.sold_by_weight),
+            sold_by_weight=p.unit_of_measure in _WEIGHED
+            or (item is not None and item.sold_by_weight),
             label_price_minor=label_price,
         )
         if line.sold_by_weight:

@@ -150,9 +150,7 @@ class Escalator:
         if lane.pausing_alerts or not lane.paused:
             return []
         lane.paused = False
-        return [
-            self._command(lane, alert, CommandKind.RESUME, "resume", attendant_id=attendant_id)
-        ]
+        return [self._command(lane, alert, CommandKind.RESUME, "resume", attendant_id=attendant_id)]
 
 
 def severity_of(alert_type: AlertType, confidence: float, amount_minor: int, rules: RuleSettings):

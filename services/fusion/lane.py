@@ -197,7 +197,9 @@ class Lane:
         """True when vision results arrive and no camera or vision link is reported down."""
         if not self.vision_seen or not self.vision_link_up:
             return False
-        return all(h in (CameraHealth.OK, CameraHealth.UNSPECIFIED) for h in self.camera_health.values())
+        return all(
+            h in (CameraHealth.OK, CameraHealth.UNSPECIFIED) for h in self.camera_health.values()
+        )
 
     def schedule(self, deadline_ms: int, kind: str, data: object) -> Pending:
         """Open a window closing at deadline_ms."""

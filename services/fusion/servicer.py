@@ -83,7 +83,9 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         try:
             while (message := await watcher.next()) is not None:
                 if isinstance(message, Gap):
-                    yield fusion_pb2.WatchAlertsResponse(gap=fusion_pb2.WatchGap(missed=message.missed))
+                    yield fusion_pb2.WatchAlertsResponse(
+                        gap=fusion_pb2.WatchGap(missed=message.missed)
+                    )
                 else:
                     yield message
         finally:
@@ -95,7 +97,9 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         try:
             alert = self.app.acknowledge(request.alert_id, request.attendant_id)
         except KeyError:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}"
+            )
         return fusion_pb2.AcknowledgeAlertResponse(alert=alert_to_pb(alert))
 
     async def ResolveAlert(self, request, context: grpc.aio.ServicerContext):
@@ -133,7 +137,9 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                 request.alert_id, disposition, request.attendant_id, request.note, recovered
             )
         except KeyError:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}"
+            )
         return fusion_pb2.ResolveAlertResponse(alert=alert_to_pb(alert))
 
     async def UpsertCatalogItems(self, request, context: grpc.aio.ServicerContext):

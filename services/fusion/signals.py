@@ -112,8 +112,7 @@ def wording(signal: Signal) -> tuple[str, str]:
         )
     if t is AlertType.ITEM_REMOVED_FROM_BAGGING:
         return (
-            "An item may have been taken out of the bagging area"
-            + (f" ({name})" if name else ""),
+            "An item may have been taken out of the bagging area" + (f" ({name})" if name else ""),
             "Please return the item to the bagging area, or ask for help to remove it.",
         )
     if t is AlertType.WEIGHT_MISMATCH:

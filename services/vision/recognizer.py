@@ -69,7 +69,11 @@ class Recognizer:
         """The providers the session really runs on."""
         if self.classifier is None:
             return []
-        return list(self.classifier._session.get_providers())
+        providers = getattr(self.classifier, "providers", None)
+        if providers is None:
+            # GroceryClassifier has no public accessor yet; ask its session.
+            providers = self.classifier._session.get_providers()
+        return list(providers)
 
     def run_batch(self, crops: list[np.ndarray]) -> list[CropScores]:
         """Classify BGR crops in one onnxruntime call (runs in the batcher's thread)."""

@@ -84,10 +84,11 @@ async def frames_from(requests: AsyncIterator[vision_pb2.AnalyzeRequest]) -> Asy
         frame = request.frame
         if not frame.jpeg:
             raise InvalidRequest("frame.jpeg", f"frame_id {frame.frame_id}: empty")
-        captured_s = None
         if frame.HasField("captured_at"):
             captured_s = frame.captured_at.seconds + frame.captured_at.nanos / 1e9
-        yield FrameIn(frame.frame_id, frame.jpeg, captured_s, frame.captured_at)
+            yield FrameIn(frame.frame_id, frame.jpeg, captured_s, frame.captured_at)
+        else:
+            yield FrameIn(frame.frame_id, frame.jpeg)
 
 
 def _label(label: Label) -> events_pb2.LabelScore:

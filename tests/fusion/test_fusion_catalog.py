@@ -94,12 +94,14 @@ def test_upsert_inserts_replaces_and_store_overrides_win(demo):
     book = CatalogBook()
     milk = demo["Arla-Medium-Fat-Milk"]
     assert book.upsert("", [milk]) == (1, 0)
-    dearer = CatalogItem(**{**{n: getattr(milk, n) for n in milk.__slots__},
-                            "unit_price": Money(199, "USD")})
+    dearer = CatalogItem(
+        **{**{n: getattr(milk, n) for n in milk.__slots__}, "unit_price": Money(199, "USD")}
+    )
     assert book.upsert("", [dearer]) == (0, 1)
     assert book.by_gtin("any", milk.gtins[0]).unit_price.amount_minor == 199
-    local = CatalogItem(**{**{n: getattr(milk, n) for n in milk.__slots__},
-                           "unit_price": Money(99, "USD")})
+    local = CatalogItem(
+        **{**{n: getattr(milk, n) for n in milk.__slots__}, "unit_price": Money(99, "USD")}
+    )
     book.upsert("store-9", [local])
     assert book.by_gtin("store-9", "0" + milk.gtins[0]).unit_price.amount_minor == 99
     assert book.by_gtin("store-1", milk.gtins[0]).unit_price.amount_minor == 199

@@ -14,7 +14,10 @@ from .test_fusion_engine import _pass_around
 
 async def _run(*args: str, timeout_s: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services", *args,
+        sys.executable,
+        "-m",
+        "services",
+        *args,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -60,8 +63,18 @@ def test_jsonl_round_trip_and_batches(demo, tmp_path):
 async def test_simulate_prints_the_quality_table_and_writes_events(tmp_path):
     out_path, truth = tmp_path / "sim.jsonl", tmp_path / "truth.json"
     code, out, err = await _run(
-        "simulate", "--lanes", "2", "--transactions", "6", "--seed", "3",
-        "--out", str(out_path), "--truth", str(truth), timeout_s=120,
+        "simulate",
+        "--lanes",
+        "2",
+        "--transactions",
+        "6",
+        "--seed",
+        "3",
+        "--out",
+        str(out_path),
+        "--truth",
+        str(truth),
+        timeout_s=120,
     )
     assert code == 0, err
     assert "exception type" in out and "recall" in out and "FA/100" in out

@@ -26,8 +26,12 @@ def _pass_around(demo, script: Script | None = None) -> Script:
     s = script or Script()
     s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
     juice = demo["Tropicana-Mandarin-Morning"]
-    s.at(3000, ItemCrossesZones("pass", juice.vision_labels[0], CART, BAGGING,
-                                ((juice.vision_labels[0], 0.9),)))
+    s.at(
+        3000,
+        ItemCrossesZones(
+            "pass", juice.vision_labels[0], CART, BAGGING, ((juice.vision_labels[0], 0.9),)
+        ),
+    )
     s.at(10, CartItemCount(0))
     s.place(905_000)
     return s
@@ -71,8 +75,12 @@ def test_vision_arriving_late_within_the_jitter_still_matches_its_scan(engine, d
     s = Script(self_checkout=False)
     milk = demo["Arla-Medium-Fat-Milk"]
     line = s.add_line(milk)
-    s.at(200, ItemCrossesZones("t1", milk.vision_labels[0], CART, BAGGING,
-                               ((milk.vision_labels[0], 0.9),)))
+    s.at(
+        200,
+        ItemCrossesZones(
+            "t1", milk.vision_labels[0], CART, BAGGING, ((milk.vision_labels[0], 0.9),)
+        ),
+    )
     events = s.events()
     # The crossing's frame was taken just before the scan but arrives after it.
     crossing = [e for e in events if isinstance(e.payload, ev.ZoneCrossing)]
@@ -85,8 +93,10 @@ def test_vision_arriving_late_within_the_jitter_still_matches_its_scan(engine, d
 
 def test_vision_down_leaves_scale_rules_working_and_says_so(engine, demo):
     s = Script()
-    s.at(0, PeripheralHealth("vision-link", ev.DeviceKind.VISION_LINK,
-                             ev.PeripheralState.DISCONNECTED))
+    s.at(
+        0,
+        PeripheralHealth("vision-link", ev.DeviceKind.VISION_LINK, ev.PeripheralState.DISCONNECTED),
+    )
     s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
     s.place(905_000, dt_ms=4000)
     s.pay(wait_ms=6000).finish()
@@ -106,10 +116,20 @@ def test_a_sequence_gap_is_counted_and_the_stream_moves_on(engine, demo):
 
 
 def test_invalid_events_are_rejected_naming_the_field_and_still_acked(engine):
-    base = ev.LaneEvent("e1", "s", "l", 1, 1_000, ev.ScaleReading("b", ev.ScaleRole.BAGGING,
-                                                                  ev.ScaleStatus.STABLE, -5))
+    base = ev.LaneEvent(
+        "e1",
+        "s",
+        "l",
+        1,
+        1_000,
+        ev.ScaleReading("b", ev.ScaleRole.BAGGING, ev.ScaleStatus.STABLE, -5),
+    )
     bad_money = ev.LaneEvent(
-        "e2", "s", "l", 2, 1_100,
+        "e2",
+        "s",
+        "l",
+        2,
+        1_100,
         ev.ItemAdded("1", unit_price=ev.Money(100, "XXQ"), extended_price=ev.Money(100, "USD")),
     )
     no_id = dataclasses.replace(base, event_id="", sequence=3)

@@ -52,11 +52,14 @@ async def start_fake(port: int = 0) -> tuple[grpc.aio.Server, FakeReporting, int
 
 
 def _config(tmp_path, reporting_port: int):
-    return load_config(None, environ={
-        "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
-        "LANESIGHT_PEERS__REPORTING": f"127.0.0.1:{reporting_port}",
-        "LANESIGHT_FUSION__SENDER_ID": "fusion-test",
-    })
+    return load_config(
+        None,
+        environ={
+            "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
+            "LANESIGHT_PEERS__REPORTING": f"127.0.0.1:{reporting_port}",
+            "LANESIGHT_FUSION__SENDER_ID": "fusion-test",
+        },
+    )
 
 
 async def test_events_and_alert_revisions_reach_reporting(tmp_path, demo):
@@ -87,8 +90,11 @@ async def test_records_are_resent_after_reporting_restarts(tmp_path, demo):
             await ingest(stub, first)
             await assert_eventually(lambda: len(fake.event_ids) == len(first))
             await server.stop(0)  # reporting goes away
-            more = _pb(_pass_around(demo).events(start_ms=1_760_000_000_000,
-                                                 first_sequence=first[-1].sequence + 1))
+            more = _pb(
+                _pass_around(demo).events(
+                    start_ms=1_760_000_000_000, first_sequence=first[-1].sequence + 1
+                )
+            )
             for message in more:
                 message.transaction_id = "T2"
             await ingest(stub, more)  # fusion keeps working meanwhile

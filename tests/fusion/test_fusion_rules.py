@@ -264,8 +264,15 @@ def test_label_disagreeing_with_the_produce_scale_is_caught_at_the_scan(engine, 
     s.at(900, ScanBarcode(data))
     s.at(
         100,
-        AddItem("1", ribeye.description, 500, 500, plu=ribeye.plu,
-                entry_method=ev.EntryMethod.PRICE_EMBEDDED, barcode_data=data[3:]),
+        AddItem(
+            "1",
+            ribeye.description,
+            500,
+            500,
+            plu=ribeye.plu,
+            entry_method=ev.EntryMethod.PRICE_EMBEDDED,
+            barcode_data=data[3:],
+        ),
     )
     run = feed(engine, s.events())
     assert [a.type for a in run.alerts] == [AlertType.PRICE_EMBEDDED_LABEL_MISMATCH]
@@ -312,10 +319,24 @@ def test_quantity_key_then_three_bagged_is_honest(engine, demo):
 def _cart_script(demo, leave_one: bool) -> Script:
     s = Script()
     milk, juice = demo["Arla-Medium-Fat-Milk"], demo["Tropicana-Mandarin-Morning"]
-    s.actions.insert(0, (0, ItemCrossesZones("c1", milk.vision_labels[0], UNSPECIFIED, CART,
-                                             ((milk.vision_labels[0], 0.9),))))
-    s.actions.insert(1, (0, ItemCrossesZones("c2", juice.vision_labels[0], UNSPECIFIED, CART,
-                                             ((juice.vision_labels[0], 0.9),))))
+    s.actions.insert(
+        0,
+        (
+            0,
+            ItemCrossesZones(
+                "c1", milk.vision_labels[0], UNSPECIFIED, CART, ((milk.vision_labels[0], 0.9),)
+            ),
+        ),
+    )
+    s.actions.insert(
+        1,
+        (
+            0,
+            ItemCrossesZones(
+                "c2", juice.vision_labels[0], UNSPECIFIED, CART, ((juice.vision_labels[0], 0.9),)
+            ),
+        ),
+    )
     s.actions.insert(2, (10, CartItemCount(2)))
     s.cross("c1", milk.vision_labels[0], CART, SCAN).at(10, CartItemCount(1))
     s.add_line(milk)
@@ -333,7 +354,10 @@ def test_item_still_in_the_cart_at_tender_is_left_in_cart(engine, demo):
     run = feed(engine, _cart_script(demo, leave_one=True).events())
     [alert] = run.alerts
     assert alert.type is AlertType.ITEM_LEFT_IN_CART
-    assert alert.amount_at_risk.amount_minor == demo["Tropicana-Mandarin-Morning"].unit_price.amount_minor
+    assert (
+        alert.amount_at_risk.amount_minor
+        == demo["Tropicana-Mandarin-Morning"].unit_price.amount_minor
+    )
 
 
 def test_empty_cart_at_tender_is_honest(engine, demo):

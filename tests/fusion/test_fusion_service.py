@@ -90,7 +90,9 @@ async def test_invalid_events_come_back_as_rejections_and_are_acked(fusion_serve
         assert [(r.sequence, r.field) for r in response.rejections] == [(bad.sequence, "lane_time")]
         assert response.acked_sequence == messages[-1].sequence
         state = await stub.GetLaneState(
-            fusion_pb2.GetLaneStateRequest(lane=common_pb2.LaneRef(store_id="store-1", lane_id="lane-1")),
+            fusion_pb2.GetLaneStateRequest(
+                lane=common_pb2.LaneRef(store_id="store-1", lane_id="lane-1")
+            ),
             timeout=5,
         )
         assert state.state.data_quality_issues == 1
@@ -108,8 +110,14 @@ async def test_watch_filters_by_lane_type_and_severity(fusion_server, demo):
             await watch(stub, commands, include_commands=True, include_updates=True),
         ]
         await ingest(stub, _pb(_pass_around(demo).pay(wait_ms=8000).events()))
-        await ingest(stub, _pb(script_events([(0, OpenDrawerNoSale("op-1"))], lane_id="lane-2",
-                                              transaction_id="NS1")))
+        await ingest(
+            stub,
+            _pb(
+                script_events(
+                    [(0, OpenDrawerNoSale("op-1"))], lane_id="lane-2", transaction_id="NS1"
+                )
+            ),
+        )
         await assert_eventually(lambda: len(lane1) == 1 and len(lane2) == 1)
         await assert_eventually(lambda: any(m.HasField("command") for m in commands))
         assert lane1[0].alert.lane_id == "lane-1"
@@ -124,11 +132,14 @@ async def test_watch_filters_by_lane_type_and_severity(fusion_server, demo):
 
 
 async def test_slow_watcher_gets_a_gap_and_never_slows_ingest(tmp_path):
-    config = load_config(None, environ={
-        "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
-        "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
-        "LANESIGHT_FUSION__WATCH_BUFFER": "8",
-    })
+    config = load_config(
+        None,
+        environ={
+            "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
+            "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
+            "LANESIGHT_FUSION__WATCH_BUFFER": "8",
+        },
+    )
     running = await start_server(create_app(config), config, port=0)
     try:
         async with grpc.aio.insecure_channel(_address(running)) as channel:
@@ -206,7 +217,9 @@ async def test_lane_state(fusion_server, demo):
         messages = _pb(s.events())
         await ingest(stub, messages)
         reply = await stub.GetLaneState(
-            fusion_pb2.GetLaneStateRequest(lane=common_pb2.LaneRef(store_id="store-1", lane_id="lane-1")),
+            fusion_pb2.GetLaneStateRequest(
+                lane=common_pb2.LaneRef(store_id="store-1", lane_id="lane-1")
+            ),
             timeout=5,
         )
         state = reply.state
@@ -216,7 +229,9 @@ async def test_lane_state(fusion_server, demo):
         assert state.last_sequence == messages[-1].sequence
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
             await stub.GetLaneState(
-                fusion_pb2.GetLaneStateRequest(lane=common_pb2.LaneRef(store_id="store-1", lane_id="x")),
+                fusion_pb2.GetLaneStateRequest(
+                    lane=common_pb2.LaneRef(store_id="store-1", lane_id="x")
+                ),
                 timeout=5,
             )
         assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
@@ -239,7 +254,10 @@ async def test_catalog_upsert_validates_and_counts(fusion_server, demo):
         assert (reply.inserted, reply.updated) == (1, 1)
         for change, field in [
             (lambda m: m.gtins.__setitem__(0, "4006381333932"), "items[0].gtins[0]"),
-            (lambda m: setattr(m.unit_price, "currency_code", "ZZZ"), "items[0].unit_price.currency_code"),
+            (
+                lambda m: setattr(m.unit_price, "currency_code", "ZZZ"),
+                "items[0].unit_price.currency_code",
+            ),
             (lambda m: setattr(m, "max_weight_mg", -5), "items[0].max_weight_mg"),
         ]:
             bad = catalog_pb2.CatalogItem()
@@ -265,11 +283,14 @@ async def test_shutdown_ends_watch_streams(fusion_config):
 
 
 async def test_lanes_of_another_replica_are_refused(tmp_path):
-    config = load_config(None, environ={
-        "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
-        "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
-        "LANESIGHT_FUSION__REPLICA_COUNT": "2",
-    })
+    config = load_config(
+        None,
+        environ={
+            "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
+            "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
+            "LANESIGHT_FUSION__REPLICA_COUNT": "2",
+        },
+    )
     running = await start_server(create_app(config), config, port=0)
     lane = next(f"lane-{n}" for n in range(50) if lane_shard("store-1", f"lane-{n}", 2) == 1)
     try:

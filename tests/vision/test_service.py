@@ -406,3 +406,26 @@ async def test_overload_drops_frames_and_counts_them() -> None:
     # Drops are counted as they happen: the counter in responses never decreases.
     counters = [r.dropped_frames for r in responses]
     assert counters == sorted(counters)
+
+
+async def test_shutdown_ends_open_lane_streams_cleanly() -> None:
+    vision = VisionConfig(warmup=False)
+    running = await start_server(create_app(lane_config(vision)), lane_config(vision), port=0)
+    camera = SyntheticLaneCamera(background_seed=10, grocery_dir=GROCERY_DIR)
+    never = asyncio.Event()
+
+    async def held_open():
+        async for request in camera_requests(camera, 0.5):
+            yield request
+        await never.wait()
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = vision_pb2_grpc.VisionServiceStub(channel)
+        call = stub.Analyze(held_open(), timeout=DEADLINE_S)
+        first = await call.read()
+        assert first.frame_id == 1
+        started = asyncio.get_running_loop().time()
+        await running.stop()
+        # The stream ended with OK well within the grace period instead of being cut off.
+        assert await call.code() == grpc.StatusCode.OK
+        assert asyncio.get_running_loop().time() - started < running.grace_s

@@ -114,9 +114,7 @@ class BaggingRules:
             return True
         earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
         latest = change.at_ms + self.jitter_ms
-        return any(
-            earliest <= track.entered_bagging_ms <= latest for track in lane.tracks.values()
-        )
+        return any(earliest <= track.entered_bagging_ms <= latest for track in lane.tracks.values())
 
     @staticmethod
     def _latest_line(txn: Transaction, at_ms: int, window_ms: int) -> Line | None:
@@ -220,7 +218,10 @@ class BaggingRules:
                     at_ms=change.at_ms,
                     item=item,
                     item_keys=keys,
-                    detail={"label_minor": line.label_price_minor, "expected_minor": expected_minor},
+                    detail={
+                        "label_minor": line.label_price_minor,
+                        "expected_minor": expected_minor,
+                    },
                 ),
             )
             return

@@ -113,7 +113,9 @@ class PosRules:
         reduction *= max(quantity, 1)
         limit = self.settings.large_override_minor
         share = reduction / original / max(quantity, 1) if original > 0 else 0.0
-        if reduction >= limit or (share >= self.settings.large_override_pct and reduction >= limit // 4):
+        if reduction >= limit or (
+            share >= self.settings.large_override_pct and reduction >= limit // 4
+        ):
             self._emit(
                 lane,
                 event,

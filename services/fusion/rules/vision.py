@@ -36,6 +36,8 @@ _HEALTH_WORDS = {
     CameraHealth.NO_SIGNAL: "lost",
 }
 _MAX_TRACK_EVENTS = 8
+# A recognition this sure rules out that a scan of a different item covers the track.
+_SURE_SCORE = 0.6
 
 
 class VisionRules:
@@ -82,11 +84,22 @@ class VisionRules:
         if txn.tender_completed:
             return
         track.entered_bagging_ms = at
-        if not self._claim_token(txn, at):
+        if not self._claim_token(txn, at, track):
             deadline = at + self.settings.missed_scan_after_ms + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
 
-    def _claim_token(self, txn: Transaction, at_ms: int) -> bool:
+    def _compatible(self, track: Track, line: Line | None) -> bool:
+        """False when the camera is sure the item is not the scanned one (a scan of another
+        item must not cover it); unsure recognitions are compatible with anything."""
+        best = track.best
+        if line is None or line.item is None or not line.item.vision_labels or best is None:
+            return True
+        if best.score < _SURE_SCORE:
+            return True
+        own = {label.lower() for label in line.item.vision_labels}
+        return any(ls.label.lower() in own for ls in track.labels[:3])
+
+    def _claim_token(self, txn: Transaction, at_ms: int, track: Track) -> bool:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
         latest = at_ms + self.settings.missed_scan_after_ms
@@ -94,8 +107,9 @@ class VisionRules:
             tokens.popleft()
         for token in tokens:
             if not token.used and earliest <= token.at_ms <= latest:
-                token.used = True
-                return True
+                if self._compatible(track, token.line):
+                    token.used = True
+                    return True
         return False
 
     def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
@@ -106,7 +120,9 @@ class VisionRules:
             if pending.kind != "crossing" or pending.done:
                 continue
             track: Track = pending.data  # type: ignore[assignment]
-            if earliest <= track.entered_bagging_ms <= latest:
+            if earliest <= track.entered_bagging_ms <= latest and self._compatible(
+                track, token.line
+            ):
                 pending.done = True
                 return
         txn.scan_tokens.append(token)
@@ -172,7 +188,11 @@ class VisionRules:
             if line.vision_linked:
                 continue
             if bagging:
-                fits = line.added_ms - self.jitter_ms <= at <= line.added_ms + self.settings.missed_scan_before_ms
+                fits = (
+                    line.added_ms - self.jitter_ms
+                    <= at
+                    <= line.added_ms + self.settings.missed_scan_before_ms
+                )
             else:
                 fits = self._linkable(line, at)
             if fits and (best_line is None or line.added_ms < best_line.added_ms):
@@ -185,7 +205,9 @@ class VisionRules:
     def _linkable(self, line: Line, rec_ms: int) -> bool:
         """True when a recognition at rec_ms can be of the item on this line."""
         weighed = line.entry_method in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
-        before = self.settings.produce_link_window_ms if weighed else self.settings.scan_link_window_ms
+        before = (
+            self.settings.produce_link_window_ms if weighed else self.settings.scan_link_window_ms
+        )
         return line.added_ms - before <= rec_ms <= line.added_ms + self.settings.scan_link_after_ms
 
     def on_barcode_seen(self, lane: Lane, event: LaneEvent, seen: BarcodeSeen) -> None:

@@ -264,7 +264,9 @@ class ProduceScaleFault:
     scale_id: str = "produce-scale-1"
 
     def payloads(self) -> Emitted:
-        return [(0, ev.ScaleReading(self.scale_id, ev.ScaleRole.PRODUCE, self.status, 0), self.scale_id)]
+        return [
+            (0, ev.ScaleReading(self.scale_id, ev.ScaleRole.PRODUCE, self.status, 0), self.scale_id)
+        ]
 
 
 @dataclass(frozen=True)

@@ -267,9 +267,7 @@ class TransactionBuilder:
         piece = rng.randint(item.min_weight_mg, item.max_weight_mg)
         if item.sold_by_weight and item.category.startswith("produce"):
             pieces = rng.randint(1, 6) if item.max_weight_mg < 400_000 else 1
-            weight = sum(
-                rng.randint(item.min_weight_mg, item.max_weight_mg) for _ in range(pieces)
-            )
+            weight = sum(rng.randint(item.min_weight_mg, item.max_weight_mg) for _ in range(pieces))
             return BasketItem(item, 1, weight, self.new_track())
         if item.category.startswith("produce") and rng.random() < 0.25:
             quantity = rng.randint(2, 4)
@@ -657,7 +655,11 @@ def build_transaction(
     vision_down = not vision_only and rng.random() < 0.04
     if vision_down:
         scenario.faults.append("vision_down")
-        tb.do(PeripheralHealth("vision-link", ev.DeviceKind.VISION_LINK, ev.PeripheralState.DISCONNECTED))
+        tb.do(
+            PeripheralHealth(
+                "vision-link", ev.DeviceKind.VISION_LINK, ev.PeripheralState.DISCONNECTED
+            )
+        )
         tb.vision_up = False
     left_behind = None
     if behaviour == "item_left_in_cart":
@@ -686,7 +688,9 @@ def build_transaction(
         tb.total_minor -= price
     tb.finish()
     if vision_down:
-        tb.do(PeripheralHealth("vision-link", ev.DeviceKind.VISION_LINK, ev.PeripheralState.CONNECTED))
+        tb.do(
+            PeripheralHealth("vision-link", ev.DeviceKind.VISION_LINK, ev.PeripheralState.CONNECTED)
+        )
 
 
 def _honest_variation(tb: TransactionBuilder, b: BasketItem) -> None:
