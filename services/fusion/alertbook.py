@@ -41,8 +41,15 @@ def _noisy_or(a: float, b: float) -> float:
 class AlertBook:
     """Every alert fusion raised, indexed by id and by lane."""
 
-    def __init__(self, config: FusionConfig, tuner: ThresholdTuner, escalator: Escalator):
+    def __init__(
+        self,
+        config: FusionConfig,
+        tuner: ThresholdTuner,
+        escalator: Escalator,
+        max_alerts: int = 50_000,
+    ):
         self.config = config
+        self.max_alerts = max_alerts
         self.tuner = tuner
         self.escalator = escalator
         self.alerts: dict[str, Alert] = {}
@@ -139,7 +146,23 @@ class AlertBook:
         self.alerts[alert_id] = alert
         if signal.correction is not None:
             self.corrections[alert_id] = signal.correction
+        if len(self.alerts) > self.max_alerts:
+            self._forget_oldest()
         return alert
+
+    def _forget_oldest(self) -> None:
+        """Keep memory bounded: drop the oldest alerts (reporting has every revision),
+        resolved ones first."""
+        excess = len(self.alerts) - self.max_alerts * 9 // 10
+        victims = [a for a in self.alerts.values() if not a.is_open][:excess]
+        if len(victims) < excess:
+            victims += [a for a in self.alerts.values() if a.is_open][: excess - len(victims)]
+        for alert in victims:
+            del self.alerts[alert.alert_id]
+            self.corrections.pop(alert.alert_id, None)
+            open_alerts = self.open_by_lane.get((alert.store_id, alert.lane_id))
+            if open_alerts and alert in open_alerts:
+                open_alerts.remove(alert)
 
     def _absorb(self, alert: Alert, signal: Signal) -> None:
         alert.merged_signals += 1

@@ -14,8 +14,9 @@ from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
 from services.common.app import ServiceApp
 from services.common.config import LanesightConfig
 from services.fusion import events as ev
+from services.fusion import metrics
 from services.fusion.alertbook import AlertUpdate
-from services.fusion.alerts import Alert, Disposition
+from services.fusion.alerts import Alert, AlertState, Disposition
 from services.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
 from services.fusion.convert import alert_to_pb, command_to_pb
 from services.fusion.engine import FusionEngine, IngestResult
@@ -48,6 +49,7 @@ class FusionApp(ServiceApp):
             ReportingForwarder(config) if self.settings.forward_to_reporting else None
         )
         self.store: FusionStore | None = None
+        self._resolved: dict[str, None] = {}  # alert ids counted as resolved
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
 
@@ -73,6 +75,7 @@ class FusionApp(ServiceApp):
         self.engine.tuner.load(await asyncio.to_thread(self.store.load_thresholds))
         if self.forwarder is not None:
             await self.forwarder.start()
+            metrics.observe_reporting_queue(lambda: self.forwarder.pending if self.forwarder else 0)
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="fusion-lane-clock"),
             asyncio.create_task(self._flush_forever(), name="fusion-store-flush"),
@@ -107,12 +110,17 @@ class FusionApp(ServiceApp):
         interval = self.settings.tick_ms / 1000
         while True:
             await asyncio.sleep(interval)
-            self.engine.tick(_now_ms())
-            self._publish(self.engine.take_outputs())
+            started = _now_ms()
+            try:
+                self.engine.tick(started)
+            except Exception:  # keep the lane clocks running whatever one window did
+                log.exception("lane clock tick failed")
+            self._publish(self.engine.take_outputs(), started)
 
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_S)
+            metrics.record_processed(self.engine.take_processed_counts())
             try:
                 await self._flush()
             except Exception:  # a full disk must not stop fusion deciding
@@ -143,8 +151,12 @@ class FusionApp(ServiceApp):
         self, events: list[ev.LaneEvent], messages: list[events_pb2.LaneEvent]
     ) -> IngestResult:
         """Apply a lane's batch, forward what was processed, publish what it decided."""
-        result = self.engine.ingest(events, received_mono_ms=_now_ms())
+        received = _now_ms()
+        result = self.engine.ingest(events, received_mono_ms=received)
+        if result.duplicates:
+            metrics.events_duplicates.add(result.duplicates)
         for rejection in result.rejections:
+            metrics.events_rejected.add(1, {"error.type": rejection.field})
             log.warning(
                 "data-quality: event %s (sequence %d) rejected: %s: %s",
                 rejection.event_id,
@@ -155,12 +167,13 @@ class FusionApp(ServiceApp):
         if self.forwarder is not None:
             for index in result.applied:
                 self.forwarder.add_event(messages[index])
-        self._publish(self.engine.take_outputs())
+        self._publish(self.engine.take_outputs(), received)
         return result
 
     def acknowledge(self, alert_id: str, attendant_id: str) -> Alert:
-        alert = self.engine.acknowledge(alert_id, attendant_id, _now_ms())
-        self._publish(self.engine.take_outputs())
+        now = _now_ms()
+        alert = self.engine.acknowledge(alert_id, attendant_id, now)
+        self._publish(self.engine.take_outputs(), now)
         return alert
 
     def resolve(
@@ -171,10 +184,11 @@ class FusionApp(ServiceApp):
         note: str,
         amount_recovered: ev.Money | None,
     ) -> Alert:
+        now = _now_ms()
         alert = self.engine.resolve(
-            alert_id, disposition, attendant_id, note, amount_recovered, _now_ms()
+            alert_id, disposition, attendant_id, note, amount_recovered, now
         )
-        self._publish(self.engine.take_outputs())
+        self._publish(self.engine.take_outputs(), now)
         return alert
 
     def upsert_catalog(self, store_id: str, items: list[CatalogItem]) -> tuple[int, int]:
@@ -182,12 +196,23 @@ class FusionApp(ServiceApp):
         self.engine.catalog_changed()
         return result
 
-    def _publish(self, outputs) -> None:
+    def _publish(self, outputs, started_ms: float) -> None:
+        """Send alert revisions and commands to watchers (and reporting); started_ms is
+        when the deciding event arrived (or the lane clock ticked), for the latency metric."""
         for output in outputs:
             if isinstance(output, AlertUpdate):
-                pb = alert_to_pb(output.alert)
+                alert = output.alert
+                pb = alert_to_pb(alert)
                 message = fusion_pb2.WatchAlertsResponse(alert=pb)
-                self.hub.publish_alert(output.alert, output.is_new, message)
+                self.hub.publish_alert(alert, output.is_new, message)
+                if output.is_new:
+                    metrics.record_raised(alert, (_now_ms() - started_ms) / 1000)
+                elif alert.state is AlertState.RESOLVED and alert.alert_id not in self._resolved:
+                    self._resolved[alert.alert_id] = None
+                    if len(self._resolved) > 100_000:  # bounded: forget the oldest half
+                        for stale in list(self._resolved)[:50_000]:
+                            del self._resolved[stale]
+                    metrics.record_resolved(alert)
                 if self.forwarder is not None:
                     self.forwarder.add_alert(pb)
             else:

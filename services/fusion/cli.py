@@ -68,6 +68,9 @@ def _replay(args: argparse.Namespace) -> int:
     except grpc.aio.AioRpcError as exc:
         print(f"fusion at {address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
+    except TimeoutError:
+        print(f"fusion at {address}: no answer", file=sys.stderr)
+        return 1
     for line in summary.rejections:
         print(f"rejected: {line}")
     print(

@@ -69,6 +69,7 @@ class FusionEngine:
         self.labels = LabelRules(self)
         self.pos = PosRules(self)
         self.events_applied = 0
+        self.events_by_type: dict[type, int] = {}
         self.duplicates = 0
         self.rejected = 0
         self._price_per_g: float | None = None
@@ -155,7 +156,22 @@ class FusionEngine:
                 )
                 lane.data_quality_issues += 1
                 continue
-            self._apply(lane, event)
+            try:
+                self._apply(lane, event)
+            except Exception:
+                # A bug must not block the lane: the agent would resend the same event
+                # forever. Record it as a data-quality problem and move on.
+                log.exception(
+                    "lane %s/%s: event %s could not be applied",
+                    lane.store_id,
+                    lane.lane_id,
+                    event.event_id,
+                )
+                result.rejections.append(
+                    Rejection(event.event_id, event.sequence, "payload", "internal error")
+                )
+                lane.data_quality_issues += 1
+                continue
             result.applied.append(index)
         if lane is not None:
             result.acked_sequence = lane.last_sequence
@@ -179,7 +195,9 @@ class FusionEngine:
             lane.late_events += 1
         lane.last_event_ms = at
         self.events_applied += 1
-        handler = self._handlers.get(type(event.payload))
+        kind = type(event.payload)
+        self.events_by_type[kind] = self.events_by_type.get(kind, 0) + 1
+        handler = self._handlers.get(kind)
         if handler is not None:
             handler(lane, event, event.payload)
 
@@ -239,6 +257,11 @@ class FusionEngine:
     def take_outputs(self) -> list[AlertUpdate | LaneCommand]:
         """Alert revisions and lane commands produced since the last call."""
         return self.alerts.take_outputs()
+
+    def take_processed_counts(self) -> dict[type, int]:
+        """Events applied per payload type since the last call (for metrics)."""
+        counts, self.events_by_type = self.events_by_type, {}
+        return counts
 
     def _lane_of(self, alert_id: str) -> tuple[Alert, Lane]:
         alert = self.alerts.alerts[alert_id]

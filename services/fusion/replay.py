@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -148,21 +149,21 @@ async def replay(
                     out(f"(missed {message.gap.missed} messages)")
 
         follower = asyncio.create_task(follow())
-        await asyncio.gather(
-            *(_ingest_lane(stub, lane, batch_size, summary) for lane in by_lane.values())
-        )
-        deadline = time.monotonic() + settle_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            activity.clear()
-            try:
-                await asyncio.wait_for(activity.wait(), timeout=min(idle_s, remaining))
-            except TimeoutError:
-                break  # quiet for idle_s: the windows have closed
-        watch.cancel()
         try:
-            await follower
-        except (asyncio.CancelledError, grpc.aio.AioRpcError):
-            pass
+            await asyncio.gather(
+                *(_ingest_lane(stub, lane, batch_size, summary) for lane in by_lane.values())
+            )
+            deadline = time.monotonic() + settle_s
+            while (remaining := deadline - time.monotonic()) > 0:
+                activity.clear()
+                try:
+                    await asyncio.wait_for(activity.wait(), timeout=min(idle_s, remaining))
+                except TimeoutError:
+                    break  # quiet for idle_s: the windows have closed
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                await follower
     finally:
         await channel.close()
     return summary

@@ -9,6 +9,7 @@ import grpc
 
 from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
 from services.fusion import events as ev
+from services.fusion import metrics
 from services.fusion.alerts import Disposition
 from services.fusion.catalog import CatalogError
 from services.fusion.convert import (
@@ -34,6 +35,18 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         self.app = app
 
     async def Ingest(self, request_iterator, context: grpc.aio.ServicerContext):
+        lane_key: tuple[str, str] | None = None
+        try:
+            async for response in self._ingest(request_iterator, context):
+                if lane_key is None and response.lane_id:
+                    lane_key = (response.store_id, response.lane_id)
+                    metrics.lanes_active.add(1)
+                yield response
+        finally:
+            if lane_key is not None:
+                metrics.lanes_active.add(-1)
+
+    async def _ingest(self, request_iterator, context: grpc.aio.ServicerContext):
         lane_key: tuple[str, str] | None = None
         async for request in request_iterator:
             events = [event_from_pb(msg) for msg in request.events]
@@ -78,17 +91,20 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             include_updates=request.include_updates,
         )
         watcher = self.app.hub.subscribe(watch_filter)
-        # Tell the client the watch is in place before anything is published to it.
-        await context.send_initial_metadata(())
+        metrics.watchers.add(1)
         try:
+            # Tell the client the watch is in place before anything is published to it.
+            await context.send_initial_metadata(())
             while (message := await watcher.next()) is not None:
                 if isinstance(message, Gap):
+                    metrics.watch_missed.add(message.missed)
                     yield fusion_pb2.WatchAlertsResponse(
                         gap=fusion_pb2.WatchGap(missed=message.missed)
                     )
                 else:
                     yield message
         finally:
+            metrics.watchers.add(-1)
             self.app.hub.unsubscribe(watcher)
 
     async def AcknowledgeAlert(self, request, context: grpc.aio.ServicerContext):

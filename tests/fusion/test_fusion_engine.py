@@ -267,3 +267,27 @@ def test_resolve_checks_its_input(engine, demo):
     assert acked.state is AlertState.ACKNOWLEDGED and acked.acknowledged_by == "att-2"
     done = engine.resolve(alert_id, Disposition.HONEST_MISTAKE, "att-2", note="forgot")
     assert done.state is AlertState.RESOLVED and done.resolution_note == "forgot"
+
+
+def test_a_store_policy_can_send_everything_to_the_attendant(demo_items, demo):
+    engine = make_engine(demo_items, store_policies={"store-1": {"lane_prompt_rules": []}})
+    s = Script()
+    s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
+    s.place(1_041_000, dt_ms=4000)
+    s.at(6000, CartItemCount(0))
+    run = feed(engine, s.events())
+    [alert] = run.alerts
+    assert alert.escalation is Escalation.ATTENDANT
+    assert not [c for c in run.commands if c.kind is CommandKind.PROMPT]
+
+
+def test_an_event_a_rule_chokes_on_is_recorded_not_fatal(engine, demo, monkeypatch):
+    events = Script().events()
+
+    def broken(lane, event, payload):
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(engine._handlers, ev.TransactionStarted, broken)
+    result = engine.ingest(events)
+    assert [r.field for r in result.rejections] == ["payload"]
+    assert result.acked_sequence == events[-1].sequence

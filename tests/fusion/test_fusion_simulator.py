@@ -67,3 +67,17 @@ def test_quality_floor_every_staged_type_caught_with_few_false_alerts(demo_items
         if quality.staged >= 4:
             assert quality.recall >= 0.75, alert_type
     assert report.total_false_per_100 <= 3.0
+
+
+def test_no_alert_in_a_simulated_day_accuses_anyone(demo_items):
+    from services.fusion.alerts import FORBIDDEN_WORDS
+    from services.fusion.config import FusionConfig
+    from services.fusion.simulator.quality import run_engine
+
+    lanes = generate_lanes(3, 4, 20, demo_items, Noise(), loss_rate=0.6)
+    engine, _, _ = run_engine(lanes, FusionConfig(), demo_items, Noise(), 3)
+    alerts = list(engine.alerts.alerts.values())
+    assert alerts
+    for alert in alerts:
+        text = f"{alert.reason} {alert.suggested_action}".lower()
+        assert not any(word in text for word in FORBIDDEN_WORDS), text
