@@ -11,44 +11,19 @@ docs/deploy.md ("Fusion shards"); anything that routes lanes must use this funct
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
+from pathlib import Path
 
-_JUMP_MULTIPLIER = 2862933555777941757
-_MASK64 = (1 << 64) - 1
+# The mapping lives in the fusion service; this script only adds a command line to it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from services.fusion.sharding import (
+    fusion_address,
+    fusion_shard,
+    jump_consistent_hash,
+    lane_key,
+)
 
-
-def jump_consistent_hash(key: int, buckets: int) -> int:
-    """Lamping & Veach's jump consistent hash: growing N to N+1 moves 1/(N+1) of keys."""
-    if buckets < 1:
-        raise ValueError("buckets must be at least 1")
-    bucket, candidate = -1, 0
-    while candidate < buckets:
-        bucket = candidate
-        key = (key * _JUMP_MULTIPLIER + 1) & _MASK64
-        candidate = int((bucket + 1) * ((1 << 31) / ((key >> 33) + 1)))
-    return bucket
-
-
-def lane_key(store_id: str, lane_id: str) -> int:
-    """The 64-bit key of a lane: the first 8 bytes of SHA-256 of "store_id/lane_id"."""
-    digest = hashlib.sha256(f"{store_id}/{lane_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def fusion_shard(store_id: str, lane_id: str, replicas: int) -> int:
-    """The ordinal of the fusion replica (fusion-<N>) that owns the lane."""
-    return jump_consistent_hash(lane_key(store_id, lane_id), replicas)
-
-
-def fusion_address(
-    store_id: str,
-    lane_id: str,
-    replicas: int,
-    template: str = "fusion-{shard}.fusion-headless.lanesight.svc:50063",
-) -> str:
-    """The address a lane agent dials for its shard."""
-    return template.format(shard=fusion_shard(store_id, lane_id, replicas))
+__all__ = ["fusion_address", "fusion_shard", "jump_consistent_hash", "lane_key", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,7 +165,7 @@ class FusionConfig(_Section):
     watch_buffer: int = Field(default=1_000, ge=1)
     # How often live lane clocks advance pending windows, in ms.
     tick_ms: int = Field(default=20, ge=5)
-    # Lane sharding: this replica owns lanes whose hash mod replica_count == replica_index.
+    # Lane sharding: this replica owns lanes whose jump hash (services/fusion/sharding.py) == replica_index.
     replica_index: int = Field(default=0, ge=0)
     replica_count: int = Field(default=1, ge=1)
     bagging: BaggingSettings = BaggingSettings()

@@ -17,7 +17,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FRONTAL_CASCADE = "haarcascade_frontalface_default.xml"
+FRONTAL_CASCADE = "haarcascade_frontalface_alt2.xml"
 PROFILE_CASCADE = "haarcascade_profileface.xml"
 
 
@@ -53,12 +53,14 @@ class FaceBlurrer:
         margin: float = 0.25,
         min_face_px: int = 20,
         min_neighbors: int = 4,
+        profile_min_neighbors: int = 5,
         profiles: bool = True,
     ) -> None:
         self.detect_width = detect_width
         self.margin = margin
         self.min_face_px = min_face_px
         self.min_neighbors = min_neighbors
+        self.profile_min_neighbors = profile_min_neighbors
         self._frontal = _load_cascade(FRONTAL_CASCADE)
         self._profile = _load_cascade(PROFILE_CASCADE) if profiles else None
         # CascadeClassifier instances are not documented as thread-safe.
@@ -77,19 +79,25 @@ class FaceBlurrer:
         min_size = (self.min_face_px, self.min_face_px)
         found: list[tuple[int, int, int, int]] = []
         with self._lock:
-            found += self._run(self._frontal, grey, min_size)
+            found += self._run(self._frontal, grey, min_size, self.min_neighbors)
             if self._profile is not None:
-                found += self._run(self._profile, grey, min_size)
+                neighbors = self.profile_min_neighbors
+                found += self._run(self._profile, grey, min_size, neighbors)
                 # The profile cascade knows one side only: look at the mirror image too.
-                for x, y, w, h in self._run(self._profile, cv2.flip(grey, 1), min_size):
+                mirrored = cv2.flip(grey, 1)
+                for x, y, w, h in self._run(self._profile, mirrored, min_size, neighbors):
                     found.append((small_width - x - w, y, w, h))
         return [self._to_frame(box, scale, width, height) for box in found]
 
+    @staticmethod
     def _run(
-        self, cascade: cv2.CascadeClassifier, grey: np.ndarray, min_size: tuple[int, int]
+        cascade: cv2.CascadeClassifier,
+        grey: np.ndarray,
+        min_size: tuple[int, int],
+        min_neighbors: int,
     ) -> list[tuple[int, int, int, int]]:
         boxes = cascade.detectMultiScale(
-            grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=min_size
+            grey, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=min_size
         )
         return [tuple(int(v) for v in box) for box in boxes]
 
