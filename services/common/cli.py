@@ -14,7 +14,8 @@ from services.common.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
-# Each module may define register(subparsers) to add its own subcommands.
+# Each module may define register(subparsers) to add its own subcommands, and
+# register_eval(subparsers) to add targets under `lanesight eval`.
 _COMMAND_MODULES = (
     "services.device.cli",
     "services.vision.cli",
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate-config", help="check a config file and exit")
     validate.add_argument("config")
     validate.set_defaults(handler=_validate)
+    evaluate = sub.add_parser("eval", help="measure quality: vision, barcodes, fusion rules")
+    eval_targets = evaluate.add_subparsers(dest="eval_target", required=True)
     for name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -97,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if register is not None:
             register(sub)
+        register_eval = getattr(module, "register_eval", None)
+        if register_eval is not None:
+            register_eval(eval_targets)
     return parser
 
 

@@ -30,6 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulate",
         help="run generated shoppers through the fusion engine and print detection quality",
     )
+    _add_simulate_arguments(simulate)
+
+
+def register_eval(which: argparse._SubParsersAction) -> None:
+    """`lanesight eval fusion`: the same as `lanesight simulate`."""
+    evaluate = which.add_parser(
+        "fusion", help="detection quality per exception type on simulated shoppers"
+    )
+    _add_simulate_arguments(evaluate)
+
+
+def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     simulate.add_argument("--lanes", type=int, default=8)
     simulate.add_argument("--transactions", type=int, default=60, help="per lane")
     simulate.add_argument("--seed", type=int, default=1)

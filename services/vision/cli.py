@@ -41,10 +41,8 @@ def _eval_vision(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the vision service's `eval` commands to the `lanesight` parser."""
-    evaluate = subparsers.add_parser("eval", help="measure vision accuracy and barcode decoding")
-    which = evaluate.add_subparsers(dest="eval_target", required=True)
+def register_eval(which: argparse._SubParsersAction) -> None:
+    """Add the vision service's commands under `lanesight eval`."""
 
     barcodes = which.add_parser(
         "barcodes",
