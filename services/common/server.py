@@ -112,6 +112,8 @@ async def start_server(
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
+            # Two processes on one port must fail loudly, not share connections.
+            ("grpc.so_reuseport", 0),
             # Accept the clients' keepalive pings (channels.py pings every 20 s, also idle).
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),

@@ -42,35 +42,43 @@ class ServiceGroup:
         self.services: dict[str, ServiceProcess] = {}
         self._pumps: list[asyncio.Task] = []
 
-    async def start(self, name: str, timeout_s: float = 60.0) -> ServiceProcess:
-        """Start `lanesight serve NAME` and wait for its serving line and SERVING health."""
+    async def start(
+        self,
+        name: str,
+        service: str | None = None,
+        config_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> ServiceProcess:
+        """Start `lanesight serve SERVICE` as NAME; wait for its serving line and health."""
+        service = service or name
         log_path = self.work_dir / f"{name}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "services",
             "serve",
-            name,
+            service,
             "--config",
-            str(self.config_path),
+            str(config_path or self.config_path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=env,
+            env=full_env,
             start_new_session=True,  # Ctrl-C reaches only the demo, which stops children itself
         )
-        service = ServiceProcess(name, process, log_path)
-        self.services[name] = service
+        proc = ServiceProcess(name, process, log_path)
+        self.services[name] = proc
         ready = asyncio.get_running_loop().create_future()
-        self._pumps.append(asyncio.create_task(self._pump(service, ready)))
+        self._pumps.append(asyncio.create_task(self._pump(proc, ready)))
         try:
             await asyncio.wait_for(ready, timeout_s)
         except TimeoutError:
             raise RuntimeError(
                 f"{name} did not start within {timeout_s:.0f}s; see {log_path}"
             ) from None
-        await wait_healthy(service.address, f"lanesight.v1.{name.capitalize()}Service")
-        return service
+        await wait_healthy(proc.address, f"lanesight.v1.{service.capitalize()}Service")
+        return proc
 
     async def _pump(self, service: ServiceProcess, ready: asyncio.Future) -> None:
         assert service.process.stdout is not None

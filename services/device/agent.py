@@ -23,6 +23,7 @@ from services.device.drivers.printer import PrinterDriver
 from services.device.drivers.scale import ScaleDriver, scale_kind
 from services.device.drivers.scanner import ScannerDriver
 from services.device.drivers.transport import SerialSettings
+from services.device.evidence import EvidenceRecorder, EvidenceSettings
 from services.device.links.fusion import CommandWatcher, FusionLink
 from services.device.links.vision import VisionLink, stream_config
 from services.device.outbox import DroppedEvents, Outbox, OutboxLimits
@@ -81,6 +82,7 @@ class LaneAgent:
         self.command_watcher: CommandWatcher | None = None
         self.vision_links: dict[str, VisionLink] = {}
         self.commands: LaneCommandExecutor | None = None
+        self.evidence: EvidenceRecorder | None = None
         self._tasks: list[asyncio.Task] = []
         self._side_tasks: set[asyncio.Task] = set()
         self._channels: list[grpc.aio.Channel] = []
@@ -161,7 +163,17 @@ class LaneAgent:
             if isinstance(driver, PrinterDriver) and driver.drawer_health is not None:
                 self.trackers.append(driver.drawer_health)
             self._spawn(driver.run(), f"driver-{peripheral.id}")
-        self.commands = LaneCommandExecutor(self.outbox, self.lane_id, self.printer)
+        if self.device.evidence_enabled:
+            self.evidence = EvidenceRecorder(
+                EvidenceSettings.from_device(self.device), self.store_id, self.lane_id
+            )
+            self._spawn(self.evidence.purge_periodically(), "evidence-purge")
+        self.commands = LaneCommandExecutor(
+            self.outbox,
+            self.lane_id,
+            self.printer,
+            on_alert=self.evidence.note_alert if self.evidence is not None else None,
+        )
         sink = self.recorder.record_reading
         if self.device.fusion_link or self.device.fusion_commands:
             channel = open_channel(self.config.peers.fusion, self.config)
@@ -211,6 +223,8 @@ class LaneAgent:
                     release_source=source is None,  # objects handed in belong to the caller
                 )
                 self.cameras[camera.id] = pipeline
+                if self.evidence is not None:
+                    pipeline.evidence = self.evidence.buffer_for(camera.id)
                 self.trackers.append(pipeline.health)
                 health = HealthTracker(
                     f"vision:{camera.id}",
@@ -277,6 +291,8 @@ class LaneAgent:
         self._tasks.clear()
         for pipeline in self.cameras.values():
             pipeline.close()
+        if self.evidence is not None:
+            await self.evidence.close()
         for channel in self._channels:
             with contextlib.suppress(Exception):
                 await channel.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from lanesight.v1 import alerts_pb2
@@ -33,10 +33,18 @@ class LaneCommandExecutor:
     so also across restarts); a failed command is not remembered and may be retried.
     """
 
-    def __init__(self, outbox: Outbox, lane_id: str, printer: PrinterDriver | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        lane_id: str,
+        printer: PrinterDriver | None = None,
+        on_alert: Callable[[str, int | None], object] | None = None,
+    ) -> None:
         self.outbox = outbox
         self.lane_id = lane_id
         self.printer = printer
+        #: Told (alert id, issued-at ns) of every valid command tied to an alert (evidence).
+        self.on_alert = on_alert
         self.paused = False
         self.pause_reason = ""
         self.executed = 0
@@ -53,6 +61,8 @@ class LaneCommandExecutor:
             return CommandResult(False, f"command is for lane {command.lane_id}")
         if action is None:
             return CommandResult(False, "command has no action")
+        if command.alert_id and self.on_alert is not None:
+            self._note_alert(command)
         if command.command_id in self._in_progress:
             return CommandResult(True, "already being carried out")
         if not await self._is_new(command.command_id):
@@ -74,6 +84,13 @@ class LaneCommandExecutor:
             return result
         finally:
             self._in_progress.discard(command.command_id)
+
+    def _note_alert(self, command: alerts_pb2.LaneCommand) -> None:
+        issued_ns = command.issued_at.ToNanoseconds() if command.HasField("issued_at") else None
+        try:
+            self.on_alert(command.alert_id, issued_ns)
+        except Exception:  # evidence must never stop a lane command
+            log.exception("alert hook failed for command %s", command.command_id)
 
     async def _is_new(self, command_id: str) -> bool:
         return not await self.outbox.command_executed(command_id)

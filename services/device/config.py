@@ -137,6 +137,18 @@ class DeviceConfig(_Section):
     #: Backoff between reconnect attempts, for peripherals and links.
     reconnect_initial_s: float = Field(default=0.2, gt=0)
     reconnect_max_s: float = Field(default=10.0, gt=0)
+    #: Keep face-blurred camera frames around alerts as evidence (docs/device.md).
+    evidence_enabled: bool = True
+    #: Folder evidence is written to: one sub-folder per alert.
+    evidence_dir: str = Field(default="var/evidence", min_length=1)
+    #: Seconds of frames before an alert that each camera keeps in memory.
+    evidence_before_s: float = Field(default=10.0, gt=0, le=300)
+    #: Seconds of frames after an alert that are added before the evidence is written.
+    evidence_after_s: float = Field(default=5.0, ge=0, le=300)
+    #: Days after which an evidence folder is deleted.
+    evidence_retention_days: float = Field(default=30.0, gt=0)
+    #: Most frames per camera per alert (frames are sampled evenly over the window).
+    evidence_max_frames: int = Field(default=45, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DeviceConfig:

@@ -127,7 +127,11 @@ def _check_item(path: str, item: events_pb2.ItemAdded) -> None:
         raise InvalidPosEvent(f"{path}.gtin", "an item needs a gtin or a plu")
     if item.gtin and (len(item.gtin) != 14 or not is_valid_gtin(item.gtin)):
         raise InvalidPosEvent(f"{path}.gtin", "must be 14 digits with a valid check digit")
-    if item.plu:
+    if item.plu and item.entry_method == events_pb2.ENTRY_METHOD_PRICE_EMBEDDED:
+        # A variable-measure label carries the store's item reference, not an IFPS PLU.
+        if not (item.plu.isascii() and item.plu.isdigit() and 4 <= len(item.plu) <= 6):
+            raise InvalidPosEvent(f"{path}.plu", "a price-embedded item reference is 4-6 digits")
+    elif item.plu:
         # IFPS ranges are checked loosely: stores also assign their own 4-digit PLUs.
         _, problem = classify_plu(item.plu)
         if problem and not (len(item.plu) == 4 and item.plu.isdigit() and item.plu.isascii()):

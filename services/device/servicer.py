@@ -6,6 +6,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc
+from services.common.auth import authorize_store
 from services.device.agent import LaneAgent
 from services.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
 from services.device.pos_ingress import InvalidPosEvent, validate_pos_event
@@ -20,12 +21,16 @@ def _timestamp(ns: int) -> Timestamp:
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
-    """The lane agent's gRPC API: POS ingress, status and lane commands."""
+    """The lane agent's gRPC API: POS ingress, status and lane commands.
+
+    The agent serves one store: every RPC first checks the caller may act on it.
+    """
 
     def __init__(self, agent: LaneAgent) -> None:
         self.agent = agent
 
     async def SubmitPosEvents(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
         if not request.events:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "events: at least one is needed")
         if len(request.events) > MAX_EVENTS_PER_REQUEST:
@@ -45,6 +50,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         )
 
     async def GetDeviceStatus(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
         status = self.agent.status()
         response = device_pb2.GetDeviceStatusResponse(
             lane=common_pb2.LaneRef(store_id=status.store_id, lane_id=status.lane_id),
@@ -80,6 +86,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return response
 
     async def ExecuteLaneCommand(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
         commands = self.agent.commands
         if commands is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the lane agent is starting")
@@ -93,6 +100,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_pb2.ExecuteLaneCommandResponse(done=result.done, detail=result.detail)
 
     async def WatchLaneCommands(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
         commands = self.agent.commands
         if commands is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the lane agent is starting")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -40,11 +41,24 @@ def _set_money(target: common_pb2.Money, money: ev.Money | None) -> None:
 
 
 # ---- lane events: protobuf -> domain ------------------------------------------------
+#
+# The hot path of Ingest: one small function per payload type, chosen by the oneof's
+# name, each reading every field of its payload once (no reflection, no per-field
+# helper calls). Money and LabelScore are built with tuple.__new__, which is what their
+# NamedTuple constructors do, minus a Python-level call.
+
+_tuple_new = tuple.__new__
+_Money = ev.Money
+_LabelScore = ev.LabelScore
 
 
 def _labels(msg) -> tuple[ev.LabelScore, ...]:
-    make = ev.LabelScore
-    return tuple([make(x.label, x.score, x.coarse_label) for x in msg.labels])
+    new, make = _tuple_new, _LabelScore
+    return tuple([new(make, (x.label, x.score, x.coarse_label)) for x in msg.labels])
+
+
+def _money(m: common_pb2.Money) -> ev.Money:
+    return _tuple_new(_Money, (m.amount_minor, m.currency_code))
 
 
 # Enum lookups by protobuf number (a dict lookup is many times faster than Enum(value));
@@ -65,59 +79,26 @@ _DRAWER_STATE = {m.value: m for m in ev.DrawerState}
 _DEVICE_KIND = {m.value: m for m in ev.DeviceKind}
 _PERIPHERAL_STATE = {m.value: m for m in ev.PeripheralState}
 
-_FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
-    "transaction_started": lambda p: ev.TransactionStarted(
-        p.operator_id, p.self_checkout, _TRANSACTION_KIND[p.kind]
-    ),
-    "item_added": lambda p: ev.ItemAdded(
+
+def _item_added(p) -> ev.ItemAdded:
+    has = p.HasField
+    return ev.ItemAdded(
         p.line_id,
         p.gtin,
         p.plu,
         p.description,
         p.quantity,
-        money_of(p, "unit_price"),
-        money_of(p, "extended_price"),
+        _money(p.unit_price) if has("unit_price") else None,
+        _money(p.extended_price) if has("extended_price") else None,
         p.weight_mg,
         _ENTRY_METHOD[p.entry_method],
         _UNIT_OF_MEASURE[p.unit_of_measure],
         p.barcode_data,
-    ),
-    "item_voided": lambda p: ev.ItemVoided(p.line_id, p.operator_id, money_of(p, "amount")),
-    "quantity_changed": lambda p: ev.QuantityChanged(
-        p.line_id, p.old_quantity, p.new_quantity, money_of(p, "new_extended_price")
-    ),
-    "price_override": lambda p: ev.PriceOverride(
-        p.line_id,
-        money_of(p, "original_unit_price"),
-        money_of(p, "new_unit_price"),
-        p.operator_id,
-        p.reason_code,
-    ),
-    "discount_applied": lambda p: ev.DiscountApplied(
-        p.line_id, money_of(p, "amount"), _DISCOUNT_KIND[p.kind], p.code, p.operator_id
-    ),
-    "transaction_suspended": lambda p: ev.TransactionSuspended(p.operator_id),
-    "transaction_resumed": lambda p: ev.TransactionResumed(p.operator_id),
-    "tender_started": lambda p: ev.TenderStarted(money_of(p, "total")),
-    "tender_completed": lambda p: ev.TenderCompleted(
-        _TENDER_TYPE[p.tender_type], money_of(p, "amount"), money_of(p, "change")
-    ),
-    "transaction_ended": lambda p: ev.TransactionEnded(
-        money_of(p, "total"), p.item_count, _TRANSACTION_OUTCOME[p.outcome]
-    ),
-    "no_sale_drawer_open": lambda p: ev.NoSaleDrawerOpen(p.operator_id),
-    "refund_issued": lambda p: ev.RefundIssued(
-        p.line_id,
-        p.gtin,
-        money_of(p, "amount"),
-        p.with_receipt,
-        p.original_transaction_id,
-        p.operator_id,
-    ),
-    "operator_sign_on": lambda p: ev.OperatorSignOn(p.operator_id),
-    "operator_sign_off": lambda p: ev.OperatorSignOff(p.operator_id),
-    "attendant_override": lambda p: ev.AttendantOverride(p.attendant_id, p.alert_id, p.reason_code),
-    "barcode_read": lambda p: ev.BarcodeRead(
+    )
+
+
+def _barcode_read(p) -> ev.BarcodeRead:
+    return ev.BarcodeRead(
         p.scanner_id,
         p.raw_data,
         p.symbology_identifier,
@@ -125,12 +106,82 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
         p.gtin,
         p.plu,
         p.label_weight_mg,
-        money_of(p, "label_price"),
+        _money(p.label_price) if p.HasField("label_price") else None,
         p.check_digit_valid,
         p.variable_measure,
         p.variable_measure_item,
-        tuple((g.ai, g.value) for g in p.gs1_elements),
+        tuple([(g.ai, g.value) for g in p.gs1_elements]),
+    )
+
+
+def _price_override(p) -> ev.PriceOverride:
+    has = p.HasField
+    return ev.PriceOverride(
+        p.line_id,
+        _money(p.original_unit_price) if has("original_unit_price") else None,
+        _money(p.new_unit_price) if has("new_unit_price") else None,
+        p.operator_id,
+        p.reason_code,
+    )
+
+
+def _tender_completed(p) -> ev.TenderCompleted:
+    has = p.HasField
+    return ev.TenderCompleted(
+        _TENDER_TYPE[p.tender_type],
+        _money(p.amount) if has("amount") else None,
+        _money(p.change) if has("change") else None,
+    )
+
+
+def _refund_issued(p) -> ev.RefundIssued:
+    return ev.RefundIssued(
+        p.line_id,
+        p.gtin,
+        _money(p.amount) if p.HasField("amount") else None,
+        p.with_receipt,
+        p.original_transaction_id,
+        p.operator_id,
+    )
+
+
+_FROM_PB: dict[str, Callable[[Any], ev.Payload]] = {
+    "transaction_started": lambda p: ev.TransactionStarted(
+        p.operator_id, p.self_checkout, _TRANSACTION_KIND[p.kind]
     ),
+    "item_added": _item_added,
+    "item_voided": lambda p: ev.ItemVoided(
+        p.line_id, p.operator_id, _money(p.amount) if p.HasField("amount") else None
+    ),
+    "quantity_changed": lambda p: ev.QuantityChanged(
+        p.line_id,
+        p.old_quantity,
+        p.new_quantity,
+        _money(p.new_extended_price) if p.HasField("new_extended_price") else None,
+    ),
+    "price_override": _price_override,
+    "discount_applied": lambda p: ev.DiscountApplied(
+        p.line_id,
+        _money(p.amount) if p.HasField("amount") else None,
+        _DISCOUNT_KIND[p.kind],
+        p.code,
+        p.operator_id,
+    ),
+    "transaction_suspended": lambda p: ev.TransactionSuspended(p.operator_id),
+    "transaction_resumed": lambda p: ev.TransactionResumed(p.operator_id),
+    "tender_started": lambda p: ev.TenderStarted(_money(p.total) if p.HasField("total") else None),
+    "tender_completed": _tender_completed,
+    "transaction_ended": lambda p: ev.TransactionEnded(
+        _money(p.total) if p.HasField("total") else None,
+        p.item_count,
+        _TRANSACTION_OUTCOME[p.outcome],
+    ),
+    "no_sale_drawer_open": lambda p: ev.NoSaleDrawerOpen(p.operator_id),
+    "refund_issued": _refund_issued,
+    "operator_sign_on": lambda p: ev.OperatorSignOn(p.operator_id),
+    "operator_sign_off": lambda p: ev.OperatorSignOff(p.operator_id),
+    "attendant_override": lambda p: ev.AttendantOverride(p.attendant_id, p.alert_id, p.reason_code),
+    "barcode_read": _barcode_read,
     "scanner_no_read": lambda p: ev.ScannerNoRead(p.scanner_id, p.detail),
     "scale_reading": lambda p: ev.ScaleReading(
         p.scale_id, _SCALE_ROLE[p.role], _SCALE_STATUS[p.status], p.weight_mg, p.net
@@ -157,28 +208,41 @@ _FROM_PB: dict[str, Callable[[object], ev.Payload]] = {
 }
 
 
-def _enum_safe(build: Callable[[object], ev.Payload], payload: object) -> ev.Payload | None:
-    try:
-        return build(payload)
-    except (KeyError, ValueError):
-        return None  # an enum value this build does not know: a data-quality rejection
+def events_from_pb(messages: Iterable[events_pb2.LaneEvent]) -> list[ev.LaneEvent]:
+    """Domain events of a batch of protobufs, in order (payload None when unset or when an
+    enum value is unknown to this build: a data-quality rejection)."""
+    table = _FROM_PB
+    make = ev.LaneEvent
+    out: list[ev.LaneEvent] = []
+    append = out.append
+    for msg in messages:
+        name = msg.WhichOneof("payload")
+        payload = None
+        if name is not None:
+            build = table[name]
+            try:
+                payload = build(getattr(msg, name))
+            except (KeyError, ValueError):
+                pass
+        ts = msg.lane_time
+        append(
+            make(
+                msg.event_id,
+                msg.store_id,
+                msg.lane_id,
+                msg.sequence,
+                ts.seconds * 1000 + ts.nanos // 1_000_000,  # 0 when unset: rejected as missing
+                payload,
+                msg.transaction_id,
+                msg.source_device_id,
+            )
+        )
+    return out
 
 
 def event_from_pb(msg: events_pb2.LaneEvent) -> ev.LaneEvent:
     """A domain event from its protobuf (payload None when unset or not understood)."""
-    name = msg.WhichOneof("payload")
-    payload = _enum_safe(_FROM_PB[name], getattr(msg, name)) if name else None
-    ts = msg.lane_time
-    return ev.LaneEvent(
-        msg.event_id,
-        msg.store_id,
-        msg.lane_id,
-        msg.sequence,
-        ts.seconds * 1000 + ts.nanos // 1_000_000,  # 0 when unset: rejected as missing
-        payload,
-        msg.transaction_id,
-        msg.source_device_id,
-    )
+    return events_from_pb((msg,))[0]
 
 
 # ---- lane events: domain -> protobuf ------------------------------------------------

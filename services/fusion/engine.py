@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from services.fusion.alerts import Alert, Disposition, LaneCommand
 from services.fusion.catalog import CatalogBook, CatalogItem
 from services.fusion.config import FusionConfig
 from services.fusion.escalation import Escalator, ThresholdTuner
-from services.fusion.lane import Lane, Line, Pending, ScanToken, Transaction
+from services.fusion.lane import RECENT_IDS, Lane, Line, Pending, ScanToken, Transaction
 from services.fusion.ledger import BaggingScaleLedger
 from services.fusion.profiles import WeightProfiles
 from services.fusion.rules.bagging import BaggingRules
@@ -84,16 +85,16 @@ class FusionEngine:
             ev.TenderStarted: self._on_tender_started,
             ev.TenderCompleted: self._on_tender_completed,
             ev.TransactionEnded: self._on_transaction_ended,
-            ev.NoSaleDrawerOpen: lambda lane, e, p: self.pos.on_no_sale(lane, e, p),
-            ev.RefundIssued: lambda lane, e, p: self.pos.on_refund(lane, e, p),
+            ev.NoSaleDrawerOpen: self.pos.on_no_sale,  # type: ignore[dict-item]
+            ev.RefundIssued: self.pos.on_refund,  # type: ignore[dict-item]
             ev.AttendantOverride: self._on_attendant_override,
             ev.BarcodeRead: self._on_barcode_read,
             ev.ScaleReading: self._on_scale_reading,
-            ev.ZoneCrossing: lambda lane, e, p: self.vision.on_crossing(lane, e, p),
-            ev.ItemRecognized: lambda lane, e, p: self.vision.on_recognized(lane, e, p),
-            ev.BarcodeSeen: lambda lane, e, p: self.vision.on_barcode_seen(lane, e, p),
-            ev.ZoneItemCount: lambda lane, e, p: self.vision.on_zone_count(lane, e, p),
-            ev.CameraHealthChanged: lambda lane, e, p: self.vision.on_camera_health(lane, e, p),
+            ev.ZoneCrossing: self.vision.on_crossing,  # type: ignore[dict-item]
+            ev.ItemRecognized: self.vision.on_recognized,  # type: ignore[dict-item]
+            ev.BarcodeSeen: self.vision.on_barcode_seen,  # type: ignore[dict-item]
+            ev.ZoneItemCount: self.vision.on_zone_count,  # type: ignore[dict-item]
+            ev.CameraHealthChanged: self.vision.on_camera_health,  # type: ignore[dict-item]
             ev.PeripheralHealthChanged: self._on_peripheral_health,
         }
         self._due: dict[str, Callable[[Lane, object], None]] = {
@@ -126,16 +127,30 @@ class FusionEngine:
         Duplicates (a sequence at or below the last one, or a known event id) are skipped;
         invalid events become rejections; both still count as acknowledged.
         """
+        # The hot path of Ingest: what every event costs is kept in this one loop, with
+        # the lane's state and the engine's tables in locals.
         result = IngestResult()
+        rejections = result.rejections
+        applied = result.applied
+        duplicates = 0
         lane: Lane | None = None
+        recent_ids: set[str] = set()
+        recent_order: deque[str] = deque()
+        handlers = self._handlers
+        by_type = self.events_by_type
+        jitter_ms = self.config.rules.jitter_ms
         for index, event in enumerate(events):
             if lane is None:
                 lane = self.lane(event.store_id, event.lane_id)
-            if event.sequence <= lane.last_sequence or event.event_id in lane.recent_ids:
-                result.duplicates += 1
+                recent_ids, recent_order = lane.recent_ids, lane.recent_id_order
+            sequence = event.sequence
+            event_id = event.event_id
+            last = lane.last_sequence
+            if sequence <= last or event_id in recent_ids:
+                duplicates += 1
                 continue
-            if lane.last_sequence and event.sequence > lane.last_sequence + 1:
-                missing = event.sequence - lane.last_sequence - 1
+            if last and sequence > last + 1:
+                missing = sequence - last - 1
                 result.gap_events += missing
                 lane.gap_events += missing
                 lane.data_quality_issues += 1
@@ -144,20 +159,37 @@ class FusionEngine:
                     lane.store_id,
                     lane.lane_id,
                     missing,
-                    event.sequence,
+                    sequence,
                 )
-            lane.last_sequence = event.sequence
-            if event.event_id:
-                lane.remember_id(event.event_id)
+            lane.last_sequence = sequence
+            if event_id:  # Lane.remember_id, inline
+                recent_ids.add(event_id)
+                recent_order.append(event_id)
+                if len(recent_order) > RECENT_IDS:
+                    recent_ids.discard(recent_order.popleft())
             problem = validate_event(event)
             if problem is not None:
-                result.rejections.append(
-                    Rejection(event.event_id, event.sequence, problem[0], problem[1])
-                )
+                rejections.append(Rejection(event_id, sequence, problem[0], problem[1]))
                 lane.data_quality_issues += 1
                 continue
             try:
-                self._apply(lane, event)
+                # Advance the lane clock, closing the windows that expired before it.
+                at = event.lane_time_ms
+                if at > lane.clock_ms:
+                    due = lane.pending
+                    if due and (due[0][0] < at or due[0][2].done):
+                        self._fire_due(lane, at - 1)
+                    lane.clock_ms = at
+                elif at < lane.clock_ms - jitter_ms:
+                    lane.late_events += 1
+                lane.last_event_ms = at
+                self.events_applied += 1
+                payload = event.payload
+                kind = type(payload)
+                by_type[kind] = by_type.get(kind, 0) + 1
+                handler = handlers.get(kind)
+                if handler is not None:
+                    handler(lane, event, payload)
             except Exception:
                 # A bug must not block the lane: the agent would resend the same event
                 # forever. Record it as a data-quality problem and move on.
@@ -165,41 +197,25 @@ class FusionEngine:
                     "lane %s/%s: event %s could not be applied",
                     lane.store_id,
                     lane.lane_id,
-                    event.event_id,
+                    event_id,
                 )
-                result.rejections.append(
-                    Rejection(event.event_id, event.sequence, "payload", "internal error")
-                )
+                rejections.append(Rejection(event_id, sequence, "payload", "internal error"))
                 lane.data_quality_issues += 1
                 continue
-            result.applied.append(index)
+            applied.append(index)
+        result.duplicates = duplicates
         if lane is not None:
             result.acked_sequence = lane.last_sequence
             if received_mono_ms is not None:
                 lane.anchor_lane_ms = lane.clock_ms
                 lane.anchor_mono_ms = received_mono_ms
-        self.duplicates += result.duplicates
-        self.rejected += len(result.rejections)
+        self.duplicates += duplicates
+        self.rejected += len(rejections)
         return result
 
     def process(self, event: ev.LaneEvent) -> IngestResult:
         """Apply a single event (a batch of one)."""
         return self.ingest((event,))
-
-    def _apply(self, lane: Lane, event: ev.LaneEvent) -> None:
-        at = event.lane_time_ms
-        if at > lane.clock_ms:
-            self._fire_due(lane, at - 1)
-            lane.clock_ms = at
-        elif at < lane.clock_ms - self.config.rules.jitter_ms:
-            lane.late_events += 1
-        lane.last_event_ms = at
-        self.events_applied += 1
-        kind = type(event.payload)
-        self.events_by_type[kind] = self.events_by_type.get(kind, 0) + 1
-        handler = self._handlers.get(kind)
-        if handler is not None:
-            handler(lane, event, event.payload)
 
     # ---- time -----------------------------------------------------------------------
 

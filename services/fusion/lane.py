@@ -6,10 +6,16 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import count
+from operator import itemgetter
 
 from services.fusion.catalog import CatalogItem
 from services.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
 from services.fusion.ledger import BaggingScaleLedger, WeightChange
+
+# How many recent event ids each lane keeps for duplicate detection.
+RECENT_IDS = 4096
+
+_SCORE = itemgetter(1)
 
 
 @dataclass(slots=True, eq=False)
@@ -118,11 +124,13 @@ class Track:
         One frame's confusion rarely repeats on the next frames of the same item, so the
         mean over a track is steadier than any single recognition.
         """
-        self.recognitions += 1
+        n = self.recognitions = self.recognitions + 1
+        sums = self.score_sums
         for label in labels:
-            self.score_sums[label.label] = self.score_sums.get(label.label, 0.0) + label.score
-        ranked = sorted(self.score_sums.items(), key=lambda kv: kv[1], reverse=True)[:5]
-        self.labels = tuple(LabelScore(name, total / self.recognitions) for name, total in ranked)
+            sums[label.label] = sums.get(label.label, 0.0) + label.score
+        ranked = sorted(sums.items(), key=_SCORE, reverse=True)[:5]
+        make = tuple.__new__  # what LabelScore(name, score) does, without its Python call
+        self.labels = tuple([make(LabelScore, (name, total / n, "")) for name, total in ranked])
 
 
 @dataclass(slots=True)
@@ -227,7 +235,7 @@ class Lane:
             return pending
         return None
 
-    def remember_id(self, event_id: str, limit: int = 4096) -> None:
+    def remember_id(self, event_id: str, limit: int = RECENT_IDS) -> None:
         """Keep the most recent event ids for duplicate detection."""
         self.recent_ids.add(event_id)
         self.recent_id_order.append(event_id)

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING
 import grpc
 
 from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
+from services.common.auth import (
+    authorize_all_stores,
+    authorize_store,
+    authorize_stores,
+    caller_may_access_store,
+    current_caller,
+)
 from services.fusion import events as ev
 from services.fusion import metrics
 from services.fusion.alerts import Disposition
@@ -56,6 +63,13 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             if events and lane_key is None:
                 lane_key = events[0].lane_key
+                # check_batch pins every event of the stream to this lane, so this one
+                # check covers each event's store (no per-event cost on the hot path).
+                if not caller_may_access_store(lane_key[0]):
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"events for store {lane_key[0]!r}: this caller may not feed that store",
+                    )
                 owner = self.app.owner_of(lane_key)
                 if owner is not None:
                     await context.abort(
@@ -82,8 +96,9 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             yield response
 
     async def WatchAlerts(self, request, context: grpc.aio.ServicerContext):
+        store_ids = await authorize_stores(context, request.store_ids)
         watch_filter = WatchFilter(
-            store_ids=frozenset(request.store_ids),
+            store_ids=frozenset(store_ids),
             lane_ids=frozenset(request.lane_ids),
             types=frozenset(int(t) for t in request.types),
             min_severity=int(request.min_severity),
@@ -110,8 +125,9 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
     async def AcknowledgeAlert(self, request, context: grpc.aio.ServicerContext):
         if not request.alert_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: is required")
+        await self._authorize_alert(request.alert_id, context)
         try:
-            alert = self.app.acknowledge(request.alert_id, request.attendant_id)
+            alert = self.app.acknowledge(request.alert_id, _attendant(request.attendant_id))
         except KeyError:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}"
@@ -148,9 +164,14 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                     "amount_recovered.amount_minor: must not be negative",
                 )
             recovered = ev.Money(money.amount_minor, money.currency_code)
+        await self._authorize_alert(request.alert_id, context)
         try:
             alert = self.app.resolve(
-                request.alert_id, disposition, request.attendant_id, request.note, recovered
+                request.alert_id,
+                disposition,
+                _attendant(request.attendant_id),
+                request.note,
+                recovered,
             )
         except KeyError:
             await context.abort(
@@ -158,7 +179,19 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             )
         return fusion_pb2.ResolveAlertResponse(alert=alert_to_pb(alert))
 
+    async def _authorize_alert(self, alert_id: str, context: grpc.aio.ServicerContext) -> None:
+        """NOT_FOUND for an unknown alert, PERMISSION_DENIED for another store's."""
+        alert = self.app.engine.alerts.alerts.get(alert_id)
+        if alert is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
+        await authorize_store(context, alert.store_id)
+
     async def UpsertCatalogItems(self, request, context: grpc.aio.ServicerContext):
+        # An empty store id is the chain-wide catalog: only chain-wide callers may change it.
+        if request.store_id:
+            await authorize_store(context, request.store_id)
+        else:
+            await authorize_all_stores(context)
         items = []
         for i, msg in enumerate(request.items):
             try:
@@ -180,6 +213,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lane.store_id: is required")
         if not lane_ref.lane_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lane.lane_id: is required")
+        await authorize_store(context, lane_ref.store_id)
         engine = self.app.engine
         lane = engine.lanes.get((lane_ref.store_id, lane_ref.lane_id))
         if lane is None:
@@ -189,3 +223,12 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             )
         state = lane_state_to_pb(engine, lane, engine.alerts.open_alerts(lane))
         return fusion_pb2.GetLaneStateResponse(state=state)
+
+
+def _attendant(attendant_id: str) -> str:
+    """Who acknowledged or resolved: the attendant the request names, else the caller's
+    token name (auth on), else "" (auth off, as before)."""
+    if attendant_id:
+        return attendant_id
+    caller = current_caller()
+    return caller.name if caller is not None else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.fusion import events as ev
@@ -118,22 +118,8 @@ def validate_event(event: ev.LaneEvent) -> tuple[str, str] | None:
     payload = event.payload
     if payload is None:
         return ("payload", "exactly one payload must be set")
-    kind = type(payload)
-    name = PAYLOAD_FIELD[kind]
-    for money_field in _MONEY_FIELDS.get(kind, ()):
-        money = getattr(payload, money_field)
-        if money is None:
-            continue
-        if not is_known_currency(money.currency_code):
-            return (
-                f"{name}.{money_field}.currency_code",
-                f"{money.currency_code!r} is not an ISO 4217 currency code",
-            )
-        if money.amount_minor < 0 and (name, money_field) in _NON_NEGATIVE_MONEY:
-            return (f"{name}.{money_field}.amount_minor", "must not be negative")
-    check = _CHECKS.get(kind)
-    problem = check(payload) if check is not None else None
-    return (f"{name}.{problem[0]}", problem[1]) if problem else None
+    check = _VALIDATORS[type(payload)]
+    return None if check is None else check(payload)
 
 
 def _scale(p: ev.ScaleReading) -> tuple[str, str] | None:
@@ -201,4 +187,53 @@ _CHECKS = {
     ev.ZoneCrossing: _crossing,
     ev.ItemRecognized: _recognized,
     ev.ZoneItemCount: _zone_count,
+}
+
+
+_PayloadCheck = Callable[[object], "tuple[str, str] | None"]
+
+
+def _payload_validator(kind: type) -> _PayloadCheck | None:
+    """One payload type's checks, compiled once: its money fields (known currency, and not
+    negative where that matters), then its own checks; None when it has nothing to check.
+    The field paths in the problems are built here, not per event."""
+    name = PAYLOAD_FIELD[kind]
+    money_checks = tuple(
+        (
+            money_field,
+            f"{name}.{money_field}.currency_code",
+            f"{name}.{money_field}.amount_minor",
+            (name, money_field) in _NON_NEGATIVE_MONEY,
+        )
+        for money_field in _MONEY_FIELDS.get(kind, ())
+    )
+    check = _CHECKS.get(kind)
+    if not money_checks and check is None:
+        return None
+    prefix = f"{name}."
+
+    def validate(payload: object) -> tuple[str, str] | None:
+        for money_field, currency_path, amount_path, non_negative in money_checks:
+            money = getattr(payload, money_field)
+            if money is None:
+                continue
+            if not is_known_currency(money.currency_code):
+                return (
+                    currency_path,
+                    f"{money.currency_code!r} is not an ISO 4217 currency code",
+                )
+            if non_negative and money.amount_minor < 0:
+                return (amount_path, "must not be negative")
+        if check is not None:
+            problem = check(payload)
+            if problem:
+                return (prefix + problem[0], problem[1])
+        return None
+
+    return validate
+
+
+# Per payload type: its validator, or None when nothing about it can be invalid.
+_VALIDATORS: dict[type, _PayloadCheck | None] = {
+    kind: _payload_validator(kind) for kind in PAYLOAD_FIELD
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 from services.reporting.model import PosLogImportResult
@@ -23,13 +24,26 @@ class _Abandoned(Exception):
     """The importer stopped consuming; the parser thread stops too."""
 
 
+class StoreNotAllowed(Exception):
+    """The document holds a transaction of a store the importer may not write."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"transaction of store {store_id!r} is out of this caller's scope")
+        self.store_id = store_id
+
+
 async def import_poslog(
-    store: ReportStore, source: BinaryIO, file_name: str, default_store_id: str = ""
+    store: ReportStore,
+    source: BinaryIO,
+    file_name: str,
+    default_store_id: str = "",
+    allow_store: Callable[[str], bool] | None = None,
 ) -> PosLogImportResult:
     """Import one POSLog document: all of it, or nothing.
 
     Raises PosLogError (with the line and column) when the document is malformed, hostile
-    or not POSLog. The live feed waits while the file is written (one write transaction).
+    or not POSLog, and StoreNotAllowed when allow_store refuses a transaction's store. The
+    live feed waits while the file is written (one write transaction).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_BATCHES)
@@ -81,6 +95,8 @@ async def import_poslog(
                     skipped = payload
                     break
                 for key, events in payload:
+                    if allow_store is not None and not allow_store(key[0]):
+                        raise StoreNotAllowed(key[0])
                     await batch.add(key, events)
     finally:
         abandoned.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING
 import grpc
 
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting import convert
+from services.common.auth import authorize_stores, caller_may_access_store
+from services.reporting import convert, model
 from services.reporting.exports import export_report
-from services.reporting.importer import import_poslog
+from services.reporting.importer import StoreNotAllowed, import_poslog
 from services.reporting.localtime import now_ms
 from services.reporting.model import InvalidArgument
 from services.reporting.poslog import PosLogError
@@ -36,6 +38,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         if self.app.store is None or self.app.reports is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "reporting is starting")
         return self.app.store, self.app.reports
+
+    async def _filter(
+        self, message: reporting_pb2.ReportFilter, context: grpc.aio.ServicerContext
+    ) -> model.ReportFilter:
+        """The request's filter narrowed to the caller's stores; PERMISSION_DENIED when it
+        names a store out of scope. InvalidArgument for a bad filter."""
+        store_ids = await authorize_stores(context, message.store_ids)
+        return dataclasses.replace(convert.filter_from_proto(message), store_ids=tuple(store_ids))
 
     async def IngestRecords(self, request_iterator, context: grpc.aio.ServicerContext):
         store, _ = await self._ready(context)
@@ -62,6 +72,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                         "records: record_sequence must increase within a request",
                     )
                 records = [convert.record_from_proto(r) for r in request.records]
+                for record in records:
+                    fed = record.event or record.alert
+                    if fed is not None and not caller_may_access_store(fed.store_id):
+                        await context.abort(
+                            grpc.StatusCode.PERMISSION_DENIED,
+                            f"record {record.record_sequence}: store {fed.store_id!r} is out"
+                            " of this caller's scope",
+                        )
                 acked = await store.ingest(request.sender_id, records)
                 await context.write(
                     reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
@@ -73,7 +91,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         _, reports = await self._ready(context)
         try:
             alerts, info = await reports.list_alerts(
-                convert.filter_from_proto(request.filter),
+                await self._filter(request.filter, context),
                 convert.state_from_proto(request.state),
                 convert.page_from_proto(request.page),
             )
@@ -87,7 +105,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         _, reports = await self._ready(context)
         try:
             rows, info = await reports.shrink(
-                convert.filter_from_proto(request.filter),
+                await self._filter(request.filter, context),
                 convert.dimensions_from_proto(request.group_by),
                 convert.page_from_proto(request.page),
             )
@@ -101,7 +119,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         _, reports = await self._ready(context)
         try:
             rows, transactions, info = await reports.alert_quality(
-                convert.filter_from_proto(request.filter), convert.page_from_proto(request.page)
+                await self._filter(request.filter, context), convert.page_from_proto(request.page)
             )
         except InvalidArgument as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -115,7 +133,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         _, reports = await self._ready(context)
         try:
             rows, keyed, info = await reports.lane_health(
-                convert.filter_from_proto(request.filter), convert.page_from_proto(request.page)
+                await self._filter(request.filter, context), convert.page_from_proto(request.page)
             )
         except InvalidArgument as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -129,7 +147,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         _, reports = await self._ready(context)
         try:
             rows, info = await reports.pos_exceptions(
-                convert.filter_from_proto(request.filter),
+                await self._filter(request.filter, context),
                 convert.page_from_proto(request.page),
                 request.outlier_z,
             )
@@ -148,7 +166,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 reports,
                 convert.report_kind_from_proto(request.kind),
                 convert.export_format_from_proto(request.format),
-                convert.filter_from_proto(request.filter),
+                await self._filter(request.filter, context),
                 convert.dimensions_from_proto(request.group_by),
                 now_ms(),
             )
@@ -166,15 +184,24 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
 
     async def ImportPosLog(self, request, context):
         store, _ = await self._ready(context)
+        if request.default_store_id and not caller_may_access_store(request.default_store_id):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"default_store_id: store {request.default_store_id!r} is out of this caller's"
+                " scope",
+            )
         try:
             result = await import_poslog(
                 store,
                 io.BytesIO(request.xml),
                 request.filename or "<request>",
                 request.default_store_id,
+                allow_store=caller_may_access_store,
             )
         except PosLogError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"xml: {exc}")
+        except StoreNotAllowed as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"xml: {exc}; nothing imported")
         return reporting_pb2.ImportPosLogResponse(
             transactions=result.transactions,
             duplicates=result.duplicates,

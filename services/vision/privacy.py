@@ -134,5 +134,6 @@ def obliterate(region: np.ndarray) -> np.ndarray:
     blocks_y = max(1, min(6, height))
     tiny = cv2.resize(region, (blocks_x, blocks_y), interpolation=cv2.INTER_AREA)
     blocky = cv2.resize(tiny, (width, height), interpolation=cv2.INTER_NEAREST)
-    kernel = max(3, (min(width, height) // 3) | 1)
-    return cv2.GaussianBlur(blocky, (kernel, kernel), 0)
+    # A sigma of most of a block melts the block edges too (they would outline features).
+    sigma = max(1.0, 0.6 * max(width / blocks_x, height / blocks_y))
+    return cv2.GaussianBlur(blocky, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from lanesight.v1 import common_pb2, events_pb2, vision_pb2, vision_pb2_grpc
+from services.common.auth import authorize_all_stores, authorize_store
 from services.vision.engine import VisionEngine
 from services.vision.observations import (
     BarcodeDecoded,
@@ -176,6 +177,8 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         except InvalidRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
+        # The store the stream is for (the config's, else this service's default).
+        await authorize_store(context, identity.store_id)
         stream = self.engine.open_stream(identity, zones, top_k)
         try:
             async for output in stream.run(frames_from(request_iterator)):
@@ -203,6 +206,8 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         return response
 
     async def EnrolProduct(self, request, context: grpc.aio.ServicerContext):
+        # The enrolled products are shared by every store's lanes.
+        await authorize_all_stores(context)
         if not request.label.strip():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "label: required")
         if not request.images:

@@ -24,6 +24,7 @@ from services.device.camera.sources import (
 )
 from services.device.config import CameraConfig
 from services.device.drivers.base import HealthTracker
+from services.device.evidence import FrameRingBuffer
 from services.device.readings import DeviceKindName, HealthState, ReadingSink
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class CameraPipeline:
         self._last_queued = -1e9
         #: True while the vision stream takes frames; set by the vision link.
         self.link_ready: Callable[[], bool] = lambda: False
+        #: Recent frames kept for alert evidence; set by the agent when evidence is on.
+        self.evidence: FrameRingBuffer | None = None
 
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -139,6 +142,24 @@ class CameraPipeline:
 
     async def process(self, gate: MotionGate, frame, captured_ns: int) -> str:
         """Gate one frame and queue it if it should go to vision; returns what happened."""
+        outcome, jpeg = await self._route(gate, frame, captured_ns)
+        if self.evidence is not None and self.evidence.wants(captured_ns):
+            await self._keep_as_evidence(self.evidence, frame, captured_ns, jpeg)
+        return outcome
+
+    async def _keep_as_evidence(
+        self, buffer: FrameRingBuffer, frame, captured_ns: int, jpeg: bytes | None
+    ) -> None:
+        try:
+            if jpeg is None:  # reuse the JPEG made for vision when there is one
+                jpeg = await self._in_thread(encode_jpeg, frame, self.config.jpeg_quality)
+            buffer.add(captured_ns, jpeg)
+        except Exception as exc:  # evidence must never stop the camera
+            buffer.errors += 1
+            if buffer.errors == 1:
+                log.warning("camera %s: keeping evidence frames failed: %r", self.camera_id, exc)
+
+    async def _route(self, gate: MotionGate, frame, captured_ns: int) -> tuple[str, bytes | None]:
         counters = self.counters
         counters.captured += 1
         result = await self._in_thread(gate.update, frame)
@@ -146,10 +167,10 @@ class CameraPipeline:
         keyframe = now - self._last_queued >= self.config.keyframe_interval_s
         if not result.motion and not keyframe:
             counters.skipped_no_motion += 1
-            return "skipped"
+            return "skipped", None
         if not self.link_ready():
             counters.dropped += 1
-            return "dropped"
+            return "dropped", None
         jpeg = await self._in_thread(encode_jpeg, frame, self.config.jpeg_quality)
         if self.queue.full():
             self.queue.get_nowait()  # the oldest frame is the least useful
@@ -157,7 +178,7 @@ class CameraPipeline:
         self._frame_id += 1
         self._last_queued = now
         self.queue.put_nowait(EncodedFrame(self._frame_id, captured_ns, jpeg, not result.motion))
-        return "queued"
+        return "queued", jpeg
 
     def drop_queued(self) -> int:
         """Drop frames waiting for a stream that went away; returns how many."""

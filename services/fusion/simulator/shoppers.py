@@ -47,14 +47,21 @@ def build_transaction(
     scenario: Scenario,
     has_bagging_scale: bool,
     operator_id: str,
+    basket_sizes: tuple[int, int] | None = None,
 ) -> None:
-    """Fill a scenario's actions for its behaviour (honest, or one loss)."""
+    """Fill a scenario's actions for its behaviour (honest, or one loss).
+
+    ``basket_sizes`` (low, high) overrides the basket size range (the demo keeps it small).
+    """
     tb = TransactionBuilder(rng, catalogue, noise, scenario, has_bagging_scale, operator_id)
     behaviour = scenario.behaviour
     if behaviour in POS_ONLY:
         POS_ONLY[behaviour](tb)
         return
-    size = rng.randint(3, 12) if scenario.self_checkout else rng.randint(4, 16)
+    if basket_sizes is not None:
+        size = rng.randint(*basket_sizes)
+    else:
+        size = rng.randint(3, 12) if scenario.self_checkout else rng.randint(4, 16)
     basket = tb.pick_basket(size)
     vision_only = behaviour in VISION_ONLY or (behaviour != "honest" and not tb.has_scale)
     vision_down = not vision_only and rng.random() < 0.04
