@@ -155,11 +155,12 @@ def agent_config(
     store_id: str = "store-7",
     **device,
 ) -> LanesightConfig:
-    """A config for a test agent: outbox in tmp_path, fast reconnects, links as given."""
+    """A config for a test agent: outbox and evidence in tmp_path, fast reconnects, links as given."""
     device.setdefault("lane_id", "lane-3")
     device.setdefault(
         "outbox", OutboxConfig(path=str(tmp_path / "outbox.db"), synchronous="normal")
     )
+    device.setdefault("evidence_dir", str(tmp_path / "evidence"))
     device.setdefault("fusion_link", fusion is not None)
     device.setdefault("fusion_commands", False)
     device.setdefault("vision_link", vision is not None)
