@@ -164,9 +164,12 @@ class FusionApp(ServiceApp):
                 rejection.field,
                 rejection.message,
             )
-        if self.forwarder is not None:
-            for index in result.applied:
-                self.forwarder.add_event(messages[index])
+        if self.forwarder is not None and result.applied:
+            applied = result.applied
+            # Forward the messages as received; most batches are applied whole.
+            self.forwarder.add_events(
+                messages if len(applied) == len(messages) else [messages[i] for i in applied]
+            )
         self._publish(self.engine.take_outputs(), received)
         return result
 

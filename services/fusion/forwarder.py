@@ -8,14 +8,41 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 
 import grpc
 
-from lanesight.v1 import alerts_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
+from lanesight.v1 import alerts_pb2, events_pb2, reporting_pb2
 from services.common.channels import Backoff, open_channel
 from services.common.config import LanesightConfig
 
 log = logging.getLogger(__name__)
+
+_INGEST_RECORDS = "/lanesight.v1.ReportingService/IngestRecords"
+
+# Records are queued already in protobuf wire format (see ReportingForwarder): each is the
+# `records` field (2) of an IngestRecordsRequest framing a ReportRecord whose fields are
+# record_sequence (1, varint) and then event (2) or alert (3) as embedded messages.
+_RECORDS_TAG = b"\x12"
+_SEQUENCE_TAG = b"\x08"
+_EVENT_TAG = b"\x12"
+_ALERT_TAG = b"\x1a"
+_SENDER_TAG = b"\x0a"
+# varint bytes of 0..127, and the first byte of a longer varint by its low 7 bits.
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
+_CONTINUED = [bytes((n | 0x80,)) for n in range(128)]
+
+
+def _varint(value: int) -> bytes:
+    """The protobuf varint encoding of a non-negative int."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 class ReportingForwarder:
@@ -24,6 +51,12 @@ class ReportingForwarder:
     Records are numbered from the start time in microseconds, so a restarted replica
     numbers above anything it sent before. The queue warns at 80 % and then drops the
     oldest record (counted in ``dropped``) rather than growing without bound.
+
+    Each record is encoded once, when it is queued, straight into the bytes it takes in
+    an IngestRecordsRequest (the event's or alert's own serialisation, framed with its
+    record_sequence): no protobuf copies per event, nothing for the garbage collector to
+    walk, and a request is the sender id plus a join of queued bytes. The queue holds
+    consecutive sequences, so the record at ``queue[i]`` is ``first_sequence + i``.
     """
 
     def __init__(self, config: LanesightConfig, address: str | None = None) -> None:
@@ -33,7 +66,7 @@ class ReportingForwarder:
         self.sender_id = fusion.sender_id
         self.capacity = fusion.forward_queue_max
         self.batch_max = fusion.forward_batch_max
-        self.queue: deque[reporting_pb2.ReportRecord] = deque()
+        self.queue: deque[bytes] = deque()
         self.next_sequence = time.time_ns() // 1000
         self.acked = self.next_sequence - 1
         self.sent_upto = self.acked
@@ -45,21 +78,58 @@ class ReportingForwarder:
 
     # ---- queueing -------------------------------------------------------------------
 
+    @property
+    def first_sequence(self) -> int:
+        """The record sequence of ``queue[0]`` (of the next record when the queue is empty)."""
+        return self.next_sequence - len(self.queue)
+
     def add_event(self, event: events_pb2.LaneEvent) -> None:
         """Queue a processed lane event."""
-        self._add(reporting_pb2.ReportRecord(event=event))
+        self.add_events((event,))
+
+    def add_events(self, events: Iterable[events_pb2.LaneEvent]) -> None:
+        """Queue processed lane events, in order (one call per ingested batch)."""
+        self._add_encoded([_EVENT_TAG + _varint(len(b)) + b for b in _serialized(events)])
 
     def add_alert(self, alert: alerts_pb2.Alert) -> None:
         """Queue an alert revision."""
-        self._add(reporting_pb2.ReportRecord(alert=alert))
+        data = alert.SerializeToString()
+        self._add_encoded([_ALERT_TAG + _varint(len(data)) + data])
 
-    def _add(self, record: reporting_pb2.ReportRecord) -> None:
-        record.record_sequence = self.next_sequence
-        self.next_sequence += 1
+    def _add_encoded(self, bodies: list[bytes]) -> None:
+        """Number the records (their bodies: the event or alert field) and queue them."""
+        if not bodies:
+            return
+        sequence = self.next_sequence
+        high = -1
+        high_bytes = b""
+        framed = []
+        for body in bodies:
+            if sequence < 0x80:
+                record = _SEQUENCE_TAG + _ONE_BYTE[sequence] + body
+            else:
+                # varint(n) = low 7 bits with the continuation bit, then varint(n >> 7),
+                # which changes once every 128 records.
+                if sequence >> 7 != high:
+                    high = sequence >> 7
+                    high_bytes = _varint(high)
+                record = _SEQUENCE_TAG + _CONTINUED[sequence & 0x7F] + high_bytes + body
+            framed.append(_RECORDS_TAG + _varint(len(record)) + record)
+            sequence += 1
+        queue = self.queue
+        if len(queue) + len(framed) < self.capacity * 0.8:  # the usual case: room to spare
+            queue.extend(framed)
+            self.next_sequence = sequence
+        else:
+            for record in framed:
+                self._add(record)
+        self._wake.set()
+
+    def _add(self, record: bytes) -> None:
         if len(self.queue) >= self.capacity:
-            dropped = self.queue.popleft()
+            self.queue.popleft()
             self.dropped += 1
-            self.sent_upto = max(self.sent_upto, dropped.record_sequence)
+            self.sent_upto = max(self.sent_upto, self.next_sequence - len(self.queue) - 1)
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.error(
                     "reporting queue full (%d records): dropped %d oldest records so far",
@@ -76,11 +146,15 @@ class ReportingForwarder:
                 self.address,
             )
         self.queue.append(record)
-        self._wake.set()
+        self.next_sequence += 1
+
+    def records(self) -> list[reporting_pb2.ReportRecord]:
+        """The queued records as messages (for inspection and tests; not on a hot path)."""
+        return list(reporting_pb2.IngestRecordsRequest.FromString(b"".join(self.queue)).records)
 
     def _ack(self, sequence: int) -> None:
         self.acked = max(self.acked, sequence)
-        while self.queue and self.queue[0].record_sequence <= self.acked:
+        for _ in range(min(len(self.queue), self.acked - self.first_sequence + 1)):
             self.queue.popleft()
         if self._warned and len(self.queue) < self.capacity * 0.5:
             self._warned = False
@@ -112,8 +186,13 @@ class ReportingForwarder:
             channel = open_channel(self.address, self.config)
             reason = "reporting ended the stream"
             try:
-                stub = reporting_pb2_grpc.ReportingServiceStub(channel)
-                call = stub.IngestRecords(self._requests())
+                # Requests go out as the bytes _requests builds (no serializer).
+                ingest_records = channel.stream_stream(
+                    _INGEST_RECORDS,
+                    request_serializer=None,
+                    response_deserializer=reporting_pb2.IngestRecordsResponse.FromString,
+                )
+                call = ingest_records(self._requests())
                 async for response in call:
                     if not self.connected:
                         self.connected = True
@@ -139,12 +218,21 @@ class ReportingForwarder:
     async def _requests(self):
         # After every (re)connect, resend everything reporting has not acknowledged.
         self.sent_upto = self.acked
+        sender = self.sender_id.encode()
+        prefix = _SENDER_TAG + _varint(len(sender)) + sender
         while True:
-            if not self.queue or self.queue[-1].record_sequence <= self.sent_upto:
+            last = self.next_sequence - 1  # the sequence of queue[-1]
+            if not self.queue or last <= self.sent_upto:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            start = max(self.sent_upto + 1 - self.queue[0].record_sequence, 0)
+            first = self.first_sequence
+            start = max(self.sent_upto + 1 - first, 0)
             batch = list(itertools.islice(self.queue, start, start + self.batch_max))
-            self.sent_upto = batch[-1].record_sequence
-            yield reporting_pb2.IngestRecordsRequest(sender_id=self.sender_id, records=batch)
+            self.sent_upto = first + start + len(batch) - 1
+            # An IngestRecordsRequest{sender_id, records=batch} in wire format.
+            yield prefix + b"".join(batch)
+
+
+def _serialized(messages: Iterable[events_pb2.LaneEvent]) -> list[bytes]:
+    return [m.SerializeToString() for m in messages]

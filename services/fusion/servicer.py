@@ -22,7 +22,7 @@ from services.fusion.catalog import CatalogError
 from services.fusion.convert import (
     alert_to_pb,
     catalog_item_from_pb,
-    event_from_pb,
+    events_from_pb,
     lane_state_to_pb,
 )
 from services.fusion.currencies import is_known_currency
@@ -56,7 +56,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
     async def _ingest(self, request_iterator, context: grpc.aio.ServicerContext):
         lane_key: tuple[str, str] | None = None
         async for request in request_iterator:
-            events = [event_from_pb(msg) for msg in request.events]
+            events = events_from_pb(request.events)
             try:
                 check_batch(events, lane_key)
             except StreamError as exc:

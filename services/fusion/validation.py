@@ -86,27 +86,33 @@ class StreamError(ValueError):
 def check_batch(events: Sequence[ev.LaneEvent], lane_key: tuple[str, str] | None) -> None:
     """Raise StreamError for events no lane can own or a batch out of order."""
     previous = 0
+    pinned = lane_key is not None
+    store, lane = lane_key if lane_key is not None else ("", "")
     for i, event in enumerate(events):
-        if not event.store_id:
+        store_id = event.store_id
+        lane_id = event.lane_id
+        if not store_id:
             raise StreamError(f"events[{i}].store_id", "is required")
-        if not event.lane_id:
+        if not lane_id:
             raise StreamError(f"events[{i}].lane_id", "is required")
-        if lane_key is None:
-            lane_key = event.lane_key
-        elif event.lane_key != lane_key:
+        if not pinned:
+            pinned = True
+            store, lane = store_id, lane_id
+        elif store_id != store or lane_id != lane:
             raise StreamError(
                 f"events[{i}].lane_id",
-                f"{event.store_id}/{event.lane_id} differs from {lane_key[0]}/{lane_key[1]}"
+                f"{store_id}/{lane_id} differs from {store}/{lane}"
                 " earlier in this stream; open one Ingest stream per lane",
             )
-        if event.sequence < 1:
+        sequence = event.sequence
+        if sequence < 1:
             raise StreamError(f"events[{i}].sequence", "must be 1 or more")
-        if event.sequence < previous:
+        if sequence < previous:
             raise StreamError(
                 f"events[{i}].sequence",
-                f"{event.sequence} follows {previous}; a batch must be in sequence order",
+                f"{sequence} follows {previous}; a batch must be in sequence order",
             )
-        previous = event.sequence
+        previous = sequence
 
 
 def validate_event(event: ev.LaneEvent) -> tuple[str, str] | None:

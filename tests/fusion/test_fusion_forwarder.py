@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import grpc
 
-from lanesight.v1 import alerts_pb2, fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc
+from lanesight.v1 import (
+    alerts_pb2,
+    events_pb2,
+    fusion_pb2_grpc,
+    reporting_pb2,
+    reporting_pb2_grpc,
+)
 from services.common.config import load_config
 from services.common.server import start_server
 from services.fusion.app import create_app
@@ -132,4 +139,69 @@ async def test_queue_is_bounded_and_warns_before_dropping(tmp_path, caplog):
     warn = next(i for i, m in enumerate(messages) if "will be dropped" in m)
     drop = next(i for i, m in enumerate(messages) if "queue full" in m)
     assert warn < drop
-    assert [r.alert.alert_id for r in forwarder.queue] == [str(n) for n in range(15, 25)]
+    records = forwarder.records()
+    assert [r.alert.alert_id for r in records] == [str(n) for n in range(15, 25)]
+    assert [r.record_sequence for r in records] == list(
+        range(forwarder.next_sequence - 10, forwarder.next_sequence)
+    )
+
+
+def _lane_event(number: int) -> events_pb2.LaneEvent:
+    message = events_pb2.LaneEvent(
+        event_id=f"e{number}", store_id="s1", lane_id="l1", sequence=number + 1
+    )
+    message.lane_time.seconds = 1_760_000_000 + number
+    message.zone_crossing.track_id = f"t{number}" * (number % 90)  # short and long records
+    return message
+
+
+async def test_queued_records_are_the_protobuf_reporting_parses(tmp_path):
+    """Records are queued as wire bytes: what goes out must parse to exactly the records
+    (sequences, events as received, alerts) the message API would have built."""
+    config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_BATCH_MAX": "7"})
+    for first in (1, 100, 16_000, time.time_ns() // 1000):  # 1-byte to 8-byte varints
+        forwarder = ReportingForwarder(config)
+        forwarder.next_sequence = first
+        forwarder.acked = forwarder.sent_upto = first - 1
+        events = [_lane_event(n) for n in range(300)]
+        forwarder.add_events(events[:150])
+        forwarder.add_alert(alerts_pb2.Alert(alert_id="a1", revision=2))
+        for event in events[150:]:
+            forwarder.add_event(event)
+        expected = [
+            reporting_pb2.ReportRecord(record_sequence=first + n, event=e)
+            for n, e in enumerate(events[:150])
+        ]
+        expected.append(reporting_pb2.ReportRecord(record_sequence=first + 150, alert={}))
+        expected[-1].alert.alert_id, expected[-1].alert.revision = "a1", 2
+        expected += [
+            reporting_pb2.ReportRecord(record_sequence=first + 151 + n, event=e)
+            for n, e in enumerate(events[150:])
+        ]
+        assert forwarder.records() == expected
+        requests = forwarder._requests()
+        sent = [reporting_pb2.IngestRecordsRequest.FromString(await anext(requests))]
+        sent.append(reporting_pb2.IngestRecordsRequest.FromString(await anext(requests)))
+        assert [r.sender_id for r in sent] == ["fusion-0", "fusion-0"]
+        assert list(sent[0].records) + list(sent[1].records) == expected[:14]
+        forwarder._ack(first + 9)  # reporting stored the first ten
+        assert forwarder.pending == len(expected) - 10
+        assert forwarder.records() == expected[10:]
+        await requests.aclose()
+
+
+def test_batches_that_fill_the_queue_drop_the_oldest_one_by_one(caplog):
+    config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
+    forwarder = ReportingForwarder(config)
+    events = [_lane_event(n) for n in range(15)]
+    with caplog.at_level(logging.WARNING, logger="services.fusion.forwarder"):
+        forwarder.add_events(events[:7])
+        assert not caplog.records  # below 80 %: no warning yet
+        forwarder.add_events(events[7:])
+    assert forwarder.pending == 10 and forwarder.dropped == 5
+    assert [r.event.event_id for r in forwarder.records()] == [f"e{n}" for n in range(5, 15)]
+    assert forwarder.sent_upto == forwarder.next_sequence - 11  # the dropped ones count as gone
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("will be dropped" in m for m in messages) and any(
+        "queue full" in m for m in messages
+    )

@@ -39,6 +39,19 @@ function call(client, method, request) {
   });
 }
 
+// Sends one event on FusionService.Ingest (a bidi stream) and resolves with the ack.
+function ingestOne(client, event) {
+  return new Promise((resolve, reject) => {
+    const stream = client.Ingest({ deadline: new Date(Date.now() + 10000) });
+    stream.on('data', (reply) => {
+      resolve(reply.acked_sequence);
+      stream.end();
+    });
+    stream.on('error', reject);
+    stream.write({ events: [event] });
+  });
+}
+
 async function main() {
   const creds = grpc.credentials.createInsecure();
   const out = {};
@@ -79,8 +92,24 @@ async function main() {
       } catch (err) {
         invalid = { code: err.code, details: err.details };
       }
+      const acked = await ingestOne(client, {
+        event_id: 'node-event-1',
+        store_id: 'node-store',
+        lane_id: 'lane-1',
+        sequence: '1',
+        lane_time: { seconds: String(Math.floor(Date.now() / 1000)) },
+        transaction_id: 'node-tx-1',
+        source_device_id: 'pos',
+        transaction_started: { self_checkout: true, kind: 'TRANSACTION_KIND_SALE' },
+      });
       const state = await call(client, 'GetLaneState', { lane: { store_id: 'node-store', lane_id: 'lane-1' } });
-      out[name].rpc = { inserted: upsert.inserted, invalid, lane: state.state.lane };
+      out[name].rpc = {
+        inserted: upsert.inserted,
+        invalid,
+        acked,
+        lane: state.state.lane,
+        transaction_id: state.state.transaction_id,
+      };
     } else if (name === 'reporting') {
       const reply = await call(client, 'ListAlerts', { page: { page_size: 10 } });
       let invalid = null;

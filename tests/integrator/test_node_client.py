@@ -35,6 +35,8 @@ def test_node_client_calls_health_and_one_real_rpc_per_service(tmp_path):
     assert out["fusion"]["rpc"]["inserted"] + 0 >= 0
     assert out["fusion"]["rpc"]["invalid"]["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert "currency_code" in out["fusion"]["rpc"]["invalid"]["details"]
+    assert out["fusion"]["rpc"]["acked"] == "1"
     assert out["fusion"]["rpc"]["lane"] == {"store_id": "node-store", "lane_id": "lane-1"}
+    assert out["fusion"]["rpc"]["transaction_id"] == "node-tx-1"
     assert out["reporting"]["rpc"]["alerts"] == 0
     assert out["reporting"]["rpc"]["invalid"]["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
