@@ -89,3 +89,8 @@ def test_validate_config_cli_accepts_a_good_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+def test_the_shipped_example_config_is_valid():
+    config = load_config(REPO_ROOT / "examples" / "lanesight.toml", environ={})
+    assert config.store_id == "store-1"
