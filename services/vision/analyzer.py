@@ -30,6 +30,8 @@ class CropRequest:
     track_id: str
     zone: Zone | None
     crop_bgr: np.ndarray
+    # The item had settled (its box stood still) when the crop was taken.
+    settled: bool = False
 
 
 @dataclass
@@ -54,8 +56,6 @@ def decode_image(data: bytes) -> np.ndarray:
 class LaneAnalyzer:
     """Per-stream state: zones, tracker and health monitor; ``analyze`` is called one frame at a time."""
 
-    CROP_PAD_FRACTION = 0.08
-
     def __init__(self, zones: ZoneMap, config: VisionConfig) -> None:
         self.config = config
         self.tracker = ZoneTracker(zones, config.tracker)
@@ -75,7 +75,10 @@ class LaneAnalyzer:
         """Analyse one decoded frame captured at ``now_s`` (seconds, any epoch).
 
         ``recognise_again`` names tracks whose last crop could not be classified (overload);
-        they get a new crop from this frame.
+        they get a new crop from this frame. A track is cropped for classification when it
+        is confirmed, when it enters a zone, when it settles, and every
+        ``rest_recognise_every_frames`` frames while it rests (at most ``zone_crops_max``
+        crops per zone visit).
         """
         frame_bgr = self._consistent_size(frame_bgr)
         self._frames += 1
@@ -92,16 +95,13 @@ class LaneAnalyzer:
         result.observations.extend(update.crossings)
         result.observations.extend(update.counts)
 
-        wanted = {track.track_id: track for track in update.confirmed + update.entered_zone}
-        retry = set(recognise_again)
-        for track in self.tracker.tracks:
-            if track.track_id in retry and track.confirmed and track.missed == 0:
-                wanted[track.track_id] = track
+        wanted = {track.track_id for track in update.confirmed + update.entered_zone}
+        wanted.update(recognise_again)
         height, width = frame_bgr.shape[:2]
         for track in self.tracker.tracks:
             if not track.confirmed or track.missed:
                 continue
-            recognise = track.track_id in wanted
+            recognise = self._wants_crop(track, track.track_id in wanted)
             look_for_barcode = (
                 recognise or track.frames_seen % self.config.barcode_every_frames == 0
             )
@@ -111,7 +111,9 @@ class LaneAnalyzer:
             if crop is None:
                 continue
             if recognise:
-                result.crops.append(CropRequest(track.track_id, track.zone, crop))
+                track.zone_crops += 1
+                settled = track.still_frames >= self.config.tracker.settle_frames
+                result.crops.append(CropRequest(track.track_id, track.zone, crop, settled))
             if look_for_barcode:
                 result.observations.extend(self._barcodes(track, crop))
         return result
@@ -125,8 +127,20 @@ class LaneAnalyzer:
             frame_bgr = cv2.resize(frame_bgr, self._frame_size, interpolation=cv2.INTER_AREA)
         return frame_bgr
 
+    def _wants_crop(self, track: Track, asked: bool) -> bool:
+        """Whether to classify the track in this frame (``asked``: confirmed, re-zoned, retried)."""
+        if track.crop_zone != track.zone:
+            track.crop_zone, track.zone_crops = track.zone, 0
+        if asked:
+            return True
+        settle = self.config.tracker.settle_frames
+        if track.still_frames < settle or track.zone_crops >= self.config.zone_crops_max:
+            return False
+        return (track.still_frames - settle) % self.config.rest_recognise_every_frames == 0
+
     def _crop(self, frame_bgr: np.ndarray, track: Track, width: int, height: int):
-        x0, y0, x1, y1 = track.box.to_pixels(width, height, self.CROP_PAD_FRACTION)
+        box = track.item_box or track.box
+        x0, y0, x1, y1 = box.to_pixels(width, height, self.config.crop_pad_fraction)
         if min(x1 - x0, y1 - y0) < self.config.min_crop_px:
             return None
         return np.ascontiguousarray(frame_bgr[y0:y1, x0:x1])

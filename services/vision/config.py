@@ -40,6 +40,10 @@ class TrackerConfig(_Section):
     max_missed_frames: int = Field(default=8, ge=1)
     # A track's zone changes after its centroid was in the new zone this many frames.
     zone_confirm_frames: int = Field(default=2, ge=1)
+    # An item's box that overlaps its box in the previous frame this much (IoU) stood still...
+    settle_iou_min: float = Field(default=0.9, gt=0, le=1)
+    # ...and an item that stood still this many frames in a row has settled (is resting).
+    settle_frames: int = Field(default=1, ge=1)
 
 
 class HealthConfig(_Section):
@@ -97,5 +101,16 @@ class VisionConfig(_Section):
     barcode_every_frames: int = Field(default=3, ge=1)
     # Crops narrower than this (pixels) are not classified or searched for barcodes.
     min_crop_px: int = Field(default=24, ge=1)
+    # Crops are cut from the item's box grown by this fraction of its size on each side.
+    crop_pad_fraction: float = Field(default=0.0, ge=0, le=1)
+    # A resting item is classified when it settles and then every N frames it stays put...
+    rest_recognise_every_frames: int = Field(default=8, ge=1)
+    # ...up to this many crops per track per zone visit (the zone entry's crop included).
+    zone_crops_max: int = Field(default=3, ge=1)
+    # After the first ItemRecognized of a track in a zone, an update is sent when the top
+    # label changes or its score rose by at least this much...
+    recognition_update_min_gain: float = Field(default=0.1, ge=0, le=1)
+    # ...at most this many updates per track per zone visit.
+    recognition_updates_max: int = Field(default=3, ge=0)
     tracker: TrackerConfig = TrackerConfig()
     health: HealthConfig = HealthConfig()

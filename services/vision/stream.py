@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from services.vision.analyzer import CropRequest, FrameDecodeError, LaneAnalyzer
 from services.vision.batcher import BatcherClosed, BatcherOverloaded
 from services.vision.observations import Health, ItemSeen, Observation
+from services.vision.recognition import TrackRecognitions
 from services.vision.stats import RateMeter, StreamSnapshot
 from services.vision.zones import ZoneMap
 
@@ -79,6 +80,9 @@ class LaneStream:
         self._out: asyncio.Queue = asyncio.Queue(maxsize=max(16, 4 * config.stream_frame_queue_max))
         self._recognitions: set[asyncio.Task] = set()
         self._recognise_again: set[str] = set()
+        self.track_labels = TrackRecognitions(
+            config.recognition_update_min_gain, config.recognition_updates_max
+        )
         self._tasks: list[asyncio.Task] = []
         self.received = RateMeter()
         self.processed = RateMeter()
@@ -144,6 +148,7 @@ class LaneStream:
                 continue
             self.processed.mark()
             self.health = analysis.health or self.health
+            self.track_labels.retain(t.track_id for t in self.analyzer.tracker.tracks)
             for crop in analysis.crops:
                 self._recognise(frame, crop)
             await self._out.put(self._output(frame, analysis.observations))
@@ -152,6 +157,7 @@ class LaneStream:
         if len(self._recognitions) >= self.engine.config.stream_inflight_crops_max:
             self._drop_crop(crop.track_id)
             return
+        self.track_labels.expect(crop.track_id)
         task = asyncio.create_task(self._classify(frame, crop))
         self._recognitions.add(task)
         task.add_done_callback(self._recognitions.discard)
@@ -160,14 +166,21 @@ class LaneStream:
         try:
             scores = await self.engine.batcher.submit(crop.crop_bgr)
         except BatcherOverloaded:
+            self.track_labels.abandon(crop.track_id)
             self._drop_crop(crop.track_id)
             return
         except BatcherClosed:
+            self.track_labels.abandon(crop.track_id)
             return
         except Exception:
+            self.track_labels.abandon(crop.track_id)
             log.exception("classifying a crop of %s failed", self.identity.camera_id)
             return
-        labels = self.engine.recognizer.stream_labels(scores, self.top_k)
+        # The track's labels over all its crops so far, reported when they say something new.
+        folded = self.track_labels.fold(crop.track_id, scores, crop.settled)
+        labels = self.engine.recognizer.stream_labels(folded, self.top_k)
+        if not self.track_labels.should_report(crop.track_id, crop.zone, labels):
+            return
         await self._out.put(self._output(frame, [ItemSeen(crop.track_id, crop.zone, labels)]))
 
     def _drop_crop(self, track_id: str) -> None:

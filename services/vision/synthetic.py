@@ -22,6 +22,8 @@ ZONE_POLYGONS: dict[str, tuple[tuple[float, float], ...]] = {
     "bagging": ((0.69, 0.08), (0.98, 0.08), (0.98, 0.92), (0.69, 0.92)),
 }
 _NOISE_BANK = 6
+# The exposure time a carried, moving item is blurred over.
+_EXPOSURE_S = 1 / 60
 
 
 def zone_centre(zone: str) -> tuple[float, float]:
@@ -57,6 +59,7 @@ class _Item:
     lane_y: float
     leave_s: float | None
     barcode: str
+    carried: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class SyntheticLaneCamera:
         leave_s: float | None = None,
         barcode: str = "",
         label: str = "",
+        carried: bool = False,
     ) -> int:
         """Place an item in ``from_zone`` at ``start_s`` and move it to ``to_zone`` in ``duration_s``.
 
@@ -133,7 +137,9 @@ class SyntheticLaneCamera:
         ``grocery_dir``). The item's height is ``size_fraction`` of the frame height,
         at vertical position ``lane_y``. It stays in ``to_zone`` until ``leave_s`` seconds
         after it arrived (forever when None). ``barcode`` (8, 12 or 13 digits) prints a
-        label on the item. Returns the item id.
+        label on the item. ``carried``: while it moves, a hand holds the item (drawn over
+        its lower part) and it is motion-blurred as a camera exposing 1/60 s sees it; the
+        hand lets go when it arrives. Returns the item id.
         """
         for zone in (from_zone, to_zone):
             if zone not in ZONE_POLYGONS:
@@ -156,6 +162,7 @@ class SyntheticLaneCamera:
             lane_y,
             leave_s,
             barcode,
+            carried,
         )
         self._items.append(item)
         return item.item_id
@@ -245,7 +252,12 @@ class SyntheticLaneCamera:
     def _render(self, t_s: float) -> np.ndarray:
         frame = self._background.copy()
         for truth, item in zip(self.ground_truth(t_s), self._visible_items(t_s), strict=True):
-            _paste(frame, item.image, truth.box, self.width, self.height)
+            if item.carried and truth.moving:
+                blur_px = self._speed_px_s(item, t_s) * _EXPOSURE_S
+                _paste(frame, _motion_blur(item.image, blur_px), truth.box, self.width, self.height)
+                _draw_carrying_hand(frame, truth.box, item.from_zone, item.to_zone)
+            else:
+                _paste(frame, item.image, truth.box, self.width, self.height)
         for effect in self._effects:
             if effect.kind == "hand" and effect.active(t_s):
                 _draw_hand(frame, effect.amount, t_s - effect.start_s)
@@ -284,6 +296,13 @@ class SyntheticLaneCamera:
         eased = 0.5 - 0.5 * math.cos(math.pi * progress)
         (x0, _), (x1, _) = zone_centre(item.from_zone), zone_centre(item.to_zone)
         return x0 + (x1 - x0) * eased, item.lane_y, moving
+
+    def _speed_px_s(self, item: _Item, t_s: float) -> float:
+        """How fast a moving item crosses the picture at ``t_s`` (pixels per second)."""
+        progress = min(max((t_s - item.start_s) / item.duration_s, 0.0), 1.0)
+        (x0, _), (x1, _) = zone_centre(item.from_zone), zone_centre(item.to_zone)
+        rate = 0.5 * math.pi * math.sin(math.pi * progress) / item.duration_s
+        return abs(x1 - x0) * self.width * rate
 
     def _load_image(self, image: str | Path | np.ndarray) -> tuple[np.ndarray, str]:
         if isinstance(image, np.ndarray):
@@ -374,6 +393,33 @@ def _paste(frame: np.ndarray, image: np.ndarray, box, width: int, height: int) -
     if fx1 <= fx0 or fy1 <= fy0:
         return
     frame[fy0:fy1, fx0:fx1] = image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+
+
+def _motion_blur(image: np.ndarray, length_px: float) -> np.ndarray:
+    """The image smeared horizontally over ``length_px`` pixels."""
+    size = round(length_px)
+    if size < 2:
+        return image
+    kernel = np.full((1, size), 1.0 / size, dtype=np.float32)
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def _draw_carrying_hand(frame: np.ndarray, box, from_zone: str, to_zone: str) -> None:
+    """A hand holding an item from below, its fingers over the item's lower third."""
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
+    item_w, item_h = x1 - x0, y1 - y0
+    # The hand trails the item: it pushes it towards the zone it goes to.
+    trailing = -1 if zone_centre(to_zone)[0] >= zone_centre(from_zone)[0] else 1
+    cx = int((x0 + x1) / 2 + trailing * 0.2 * item_w)
+    cy = int(y1 + 0.05 * item_h)
+    skin = (120, 150, 200)
+    palm = (max(4, int(0.35 * item_w)), max(4, int(0.25 * item_h)))
+    cv2.ellipse(frame, (cx, cy), palm, 0, 0, 360, skin, -1)
+    finger = (max(2, int(0.06 * item_w)), max(3, int(0.18 * item_h)))
+    for index in range(4):
+        fx = int(cx - 0.27 * item_w + index * 0.18 * item_w)
+        cv2.ellipse(frame, (fx, int(cy - 0.3 * item_h)), finger, 0, 0, 360, skin, -1)
 
 
 def _draw_hand(frame: np.ndarray, centre: tuple[float, ...], elapsed_s: float) -> None:

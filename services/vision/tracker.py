@@ -50,6 +50,14 @@ class Box:
         )
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One foreground blob: ``box`` (dilated, for matching) and ``item`` (the tight box, for crops)."""
+
+    box: Box
+    item: Box
+
+
 class MotionDetector:
     """Foreground blobs from a background subtractor (MOG2 or KNN) on a small grey frame."""
 
@@ -104,8 +112,8 @@ class MotionDetector:
             return grey
         return cv2.convertScaleAbs(grey, alpha=1.0 / gain)
 
-    def detect(self, grey: np.ndarray) -> list[Box] | None:
-        """Foreground boxes in this frame; None while learning or when the whole scene changed."""
+    def detect(self, grey: np.ndarray) -> list[Detection] | None:
+        """Foreground blobs in this frame; None while learning or when the whole scene changed."""
         config = self.config
         if self._learned_frames < config.warmup_frames:
             rate = 1.0 / (self._learned_frames + 1)
@@ -118,18 +126,31 @@ class MotionDetector:
         if foreground > config.max_foreground_fraction:
             self.relearn()
             return None
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
-        mask = cv2.dilate(mask, self._kernel, iterations=2)
+        opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
+        # Dilation joins an item's pieces into one blob, but grows its box by a few pixels
+        # on every side; the item's own box comes from the mask before dilation.
+        mask = cv2.dilate(opened, self._kernel, iterations=2)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         height, width = mask.shape
         min_area = config.min_area_fraction * width * height
-        boxes = []
+        detections = []
         for contour in contours:
             if cv2.contourArea(contour) < min_area:
                 continue
             x, y, w, h = cv2.boundingRect(contour)
-            boxes.append(Box(x / width, y / height, (x + w) / width, (y + h) / height))
-        return boxes
+            box = Box(x / width, y / height, (x + w) / width, (y + h) / height)
+            ix, iy, iw, ih = cv2.boundingRect(opened[y : y + h, x : x + w])
+            if iw and ih:
+                item = Box(
+                    (x + ix) / width,
+                    (y + iy) / height,
+                    (x + ix + iw) / width,
+                    (y + iy + ih) / height,
+                )
+            else:
+                item = box
+            detections.append(Detection(box, item))
+        return detections
 
 
 @dataclass
@@ -147,6 +168,13 @@ class Track:
     candidate_frames: int = 0
     frames_seen: int = 0
     barcodes: set[str] = field(default_factory=set)
+    # The item's own box (undilated mask), which crops are cut from.
+    item_box: Box | None = None
+    # Frames in a row in which the item's box stayed put (IoU >= settle_iou_min).
+    still_frames: int = 0
+    # Crops classified in the current zone visit, and which zone that is (the analyzer's).
+    crop_zone: Zone | None = None
+    zone_crops: int = 0
 
 
 @dataclass
@@ -182,12 +210,12 @@ class ZoneTracker:
 
     def update(self, grey: np.ndarray) -> TrackUpdate:
         """Advance the tracker by one processed frame (from ``small_grey``)."""
-        boxes = self.detector.detect(grey)
+        detections = self.detector.detect(grey)
         update = TrackUpdate()
-        if boxes is None:
+        if detections is None:
             # Learning or a whole-scene change: hold the tracks as they are.
             return update
-        self._match(boxes, grey.shape[1], grey.shape[0], update)
+        self._match(detections, grey.shape[1], grey.shape[0], update)
         self._recount(update)
         return update
 
@@ -200,8 +228,11 @@ class ZoneTracker:
 
     # -- matching ---------------------------------------------------------------------
 
-    def _match(self, boxes: list[Box], width: int, height: int, update: TrackUpdate) -> None:
+    def _match(
+        self, detections: list[Detection], width: int, height: int, update: TrackUpdate
+    ) -> None:
         config = self.config
+        boxes = [detection.box for detection in detections]
         assigned: dict[int, int] = {}
         pairs = []
         for ti, track in enumerate(self.tracks):
@@ -230,7 +261,14 @@ class ZoneTracker:
         survivors = []
         for ti, track in enumerate(self.tracks):
             if ti in assigned:
-                track.box = boxes[assigned[ti]]
+                detection = detections[assigned[ti]]
+                track.box = detection.box
+                still = (
+                    track.item_box is not None
+                    and track.item_box.iou(detection.item) >= config.settle_iou_min
+                )
+                track.still_frames = track.still_frames + 1 if still else 0
+                track.item_box = detection.item
                 track.hits += 1
                 track.missed = 0
             else:
@@ -243,9 +281,9 @@ class ZoneTracker:
                     continue
             survivors.append(track)
         taken = set(assigned.values())
-        for bi, box in enumerate(boxes):
+        for bi, detection in enumerate(detections):
             if bi not in taken:
-                survivors.append(Track(str(self._next_id), box))
+                survivors.append(Track(str(self._next_id), detection.box, item_box=detection.item))
                 self._next_id += 1
         self.tracks = survivors
         for track in self.tracks:

@@ -128,7 +128,12 @@ async def test_an_item_crossing_the_lane_is_tracked_and_recognised(stub) -> None
     assert counts[-1] == (ZONE["bagging"], 1)
 
     recognised = [r for _, r in observations(responses, "item_recognized")]
-    assert [r.zone for r in recognised] == [ZONE["cart"], ZONE["scan"], ZONE["bagging"]]
+    # One ItemRecognized per zone entered; later ones of a zone are updates (bounded).
+    visits = [
+        r.zone for i, r in enumerate(recognised) if i == 0 or recognised[i - 1].zone != r.zone
+    ]
+    assert visits == [ZONE["cart"], ZONE["scan"], ZONE["bagging"]]
+    assert len(recognised) <= 3 * (1 + VisionConfig().recognition_updates_max)
     for item in recognised:
         assert item.camera_id == "cam-7" and item.track_id == "1"
         assert len(item.labels) == 3
@@ -136,7 +141,7 @@ async def test_an_item_crossing_the_lane_is_tracked_and_recognised(stub) -> None
         assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
         assert all(label.coarse_label for label in item.labels)
     # A real model on a real photo: the apple is recognised on the scanner.
-    scan = recognised[1]
+    scan = [r for r in recognised if r.zone == ZONE["scan"]][0]
     assert (scan.labels[0].label, scan.labels[0].coarse_label) == ("Granny-Smith", "Apple"), scan
     # Every frame was analysed and answered, echoing ids and capture times.
     frame_ids = sorted({r.frame_id for r in responses})
@@ -413,10 +418,12 @@ async def test_shutdown_ends_open_lane_streams_cleanly() -> None:
     running = await start_server(create_app(lane_config(vision)), lane_config(vision), port=0)
     camera = SyntheticLaneCamera(background_seed=10, grocery_dir=GROCERY_DIR)
     never = asyncio.Event()
+    sent = asyncio.Event()
 
     async def held_open():
         async for request in camera_requests(camera, 0.5):
             yield request
+        sent.set()
         await never.wait()
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
@@ -424,8 +431,14 @@ async def test_shutdown_ends_open_lane_streams_cleanly() -> None:
         call = stub.Analyze(held_open(), timeout=DEADLINE_S)
         first = await call.read()
         assert first.frame_id == 1
+        # Stop once every frame was written: a write racing the shutdown fails on the client
+        # with INTERNAL, which is not what this test is about.
+        await asyncio.wait_for(sent.wait(), DEADLINE_S)
         started = asyncio.get_running_loop().time()
         await running.stop()
-        # The stream ended with OK well within the grace period instead of being cut off.
+        # The stream ended with OK well within the grace period instead of being cut off
+        # (the status comes after the responses already sent).
+        while await call.read() is not grpc.aio.EOF:
+            pass
         assert await call.code() == grpc.StatusCode.OK
         assert asyncio.get_running_loop().time() - started < running.grace_s

@@ -91,22 +91,30 @@ def test_a_lighting_change_moves_no_item(camera) -> None:
 
 def test_the_analyzer_tracks_jpeg_frames_and_crops_each_zone_entry(camera) -> None:
     camera.add_item("Granny-Smith", 1.0, "cart", "bagging", duration_s=3.0)
-    analyzer = LaneAnalyzer(zone_map_of(camera), VisionConfig())
+    config = VisionConfig()
+    analyzer = LaneAnalyzer(zone_map_of(camera), config)
     crops = []
-    while camera.now_s < 4.5:
+    while camera.now_s < 8.0:
         t_s = camera.now_s
         _, frame = camera.read()
         result = analyzer.analyze_jpeg(encode_jpeg(frame), t_s)
-        crops.extend(result.crops)
-    assert [(c.track_id, c.zone) for c in crops] == [
-        ("1", Zone.CART),
-        ("1", Zone.SCAN),
-        ("1", Zone.BAGGING),
-    ]
-    # The crop holds the item: about its size (the item is 108 px high), not the frame.
-    for crop in crops:
+        crops.extend((t_s, crop) for crop in result.crops)
+    # One crop when each zone is entered...
+    visits = [c.zone for i, (_, c) in enumerate(crops) if i == 0 or crops[i - 1][1].zone != c.zone]
+    assert visits == [Zone.CART, Zone.SCAN, Zone.BAGGING]
+    assert all(c.track_id == "1" for _, c in crops)
+    # ...and, once it rests in the bagging area (from 4 s), when it has settled and while it
+    # rests, bounded per zone visit.
+    resting = [c for t_s, c in crops if t_s > 4.0]
+    assert resting and all(c.settled and c.zone is Zone.BAGGING for c in resting)
+    assert sum(1 for _, c in crops if c.zone is Zone.BAGGING) == config.zone_crops_max
+    # The crop is the item's own box (the item is 108 px high), not the dilated blob's.
+    truth_h = round(
+        camera.ground_truth(5.0)[0].box[3] * 360 - camera.ground_truth(5.0)[0].box[1] * 360
+    )
+    for _, crop in crops:
         height, width = crop.crop_bgr.shape[:2]
-        assert 100 <= height <= 160 and 80 <= width <= 200, crop.crop_bgr.shape
+        assert abs(height - truth_h) <= 8 and 80 <= width <= 140, crop.crop_bgr.shape
 
 
 def test_zone_polygons_are_validated() -> None:
