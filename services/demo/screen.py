@@ -65,8 +65,9 @@ class DemoView:
         """Build the renderable for one refresh."""
         elapsed = time.monotonic() - self.started_at
         lanes = Table(expand=True, title="Lanes", title_justify="left")
-        for column in ("lane", "shopper", "transaction", "items", "total", "status", "prompt"):
-            lanes.add_column(column, overflow="fold")
+        for column in ("lane", "shopper", "transaction", "items", "total", "status"):
+            lanes.add_column(column, no_wrap=True)
+        lanes.add_column("prompt", ratio=1, overflow="fold")
         for lane in self.lanes.values():
             status_style = {"paused": "bold red", "paying": "cyan", "scanning": "green"}.get(
                 lane.status, "dim"
@@ -81,8 +82,9 @@ class DemoView:
                 Text(lane.prompt, style="yellow"),
             )
         feed = Table(expand=True, title="Alerts", title_justify="left")
-        for column in ("time", "lane", "exception", "sev", "at risk", "state", "reason"):
-            feed.add_column(column, overflow="fold")
+        for column in ("time", "lane", "exception", "sev", "at risk", "state"):
+            feed.add_column(column, no_wrap=True)
+        feed.add_column("reason", ratio=1, overflow="fold")
         for alert in self.alerts:
             state = alert.state + (f" ({alert.disposition})" if alert.disposition else "")
             feed.add_row(
