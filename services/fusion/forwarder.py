@@ -37,6 +37,8 @@ def _varint(value: int) -> bytes:
     """The protobuf varint encoding of a non-negative int."""
     if value < 0x80:
         return _ONE_BYTE[value]
+    if value < 0x4000:  # most lengths: two bytes
+        return _CONTINUED[value & 0x7F] + _ONE_BYTE[value >> 7]
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -89,32 +91,48 @@ class ReportingForwarder:
 
     def add_events(self, events: Iterable[events_pb2.LaneEvent]) -> None:
         """Queue processed lane events, in order (one call per ingested batch)."""
-        self._add_encoded([_EVENT_TAG + _varint(len(b)) + b for b in _serialized(events)])
+        self._add_encoded(_EVENT_TAG, [event.SerializeToString() for event in events])
 
     def add_alert(self, alert: alerts_pb2.Alert) -> None:
         """Queue an alert revision."""
-        data = alert.SerializeToString()
-        self._add_encoded([_ALERT_TAG + _varint(len(data)) + data])
+        self._add_encoded(_ALERT_TAG, [alert.SerializeToString()])
 
-    def _add_encoded(self, bodies: list[bytes]) -> None:
-        """Number the records (their bodies: the event or alert field) and queue them."""
-        if not bodies:
+    def _add_encoded(self, tag: bytes, payloads: list[bytes]) -> None:
+        """Frame serialised events or alerts (tag: their ReportRecord field) as numbered
+        records and queue them."""
+        if not payloads:
             return
         sequence = self.next_sequence
         high = -1
-        high_bytes = b""
+        sequence_bytes = high_bytes = b""
         framed = []
-        for body in bodies:
+        join = b"".join
+        for payload in payloads:
+            # varint(n) = its low 7 bits with the continuation bit, then varint(n >> 7),
+            # which changes once every 128 records.
             if sequence < 0x80:
-                record = _SEQUENCE_TAG + _ONE_BYTE[sequence] + body
+                sequence_bytes = _ONE_BYTE[sequence]
             else:
-                # varint(n) = low 7 bits with the continuation bit, then varint(n >> 7),
-                # which changes once every 128 records.
                 if sequence >> 7 != high:
                     high = sequence >> 7
                     high_bytes = _varint(high)
-                record = _SEQUENCE_TAG + _CONTINUED[sequence & 0x7F] + high_bytes + body
-            framed.append(_RECORDS_TAG + _varint(len(record)) + record)
+                sequence_bytes = _CONTINUED[sequence & 0x7F] + high_bytes
+            size = len(payload)
+            size_bytes = _varint(size)
+            record_size = 2 + len(sequence_bytes) + len(size_bytes) + size
+            framed.append(
+                join(
+                    (
+                        _RECORDS_TAG,
+                        _varint(record_size),
+                        _SEQUENCE_TAG,
+                        sequence_bytes,
+                        tag,
+                        size_bytes,
+                        payload,
+                    )
+                )
+            )
             sequence += 1
         queue = self.queue
         if len(queue) + len(framed) < self.capacity * 0.8:  # the usual case: room to spare
@@ -232,7 +250,3 @@ class ReportingForwarder:
             self.sent_upto = first + start + len(batch) - 1
             # An IngestRecordsRequest{sender_id, records=batch} in wire format.
             yield prefix + b"".join(batch)
-
-
-def _serialized(messages: Iterable[events_pb2.LaneEvent]) -> list[bytes]:
-    return [m.SerializeToString() for m in messages]
