@@ -38,6 +38,9 @@ _HEALTH_WORDS = {
 _MAX_TRACK_EVENTS = 8
 # A recognition this sure rules out that a scan of a different item covers the track.
 _SURE_SCORE = 0.6
+# A linked track's labels are judged again when its top label changes or its top score
+# moves this much (vision reports better views of a track later).
+_REJUDGE_CHANGE = 0.1
 
 
 class VisionRules:
@@ -88,9 +91,14 @@ class VisionRules:
             deadline = at + self.settings.missed_scan_after_ms + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
 
-    def _compatible(self, track: Track, line: Line | None) -> bool:
+    def _compatible(self, track: Track, line: Line | None, linked: bool = True) -> bool:
         """False when the camera is sure the item is not the scanned one (a scan of another
-        item must not cover it); unsure recognitions are compatible with anything."""
+        item must not cover it); unsure recognitions are compatible with anything. With
+        ``linked``, the line linked to this very track is compatible whatever vision sees:
+        if the item differs from what was charged, that is the line's item mismatch, not a
+        missed scan."""
+        if linked and line is not None and line.vision_track == track.track_id:
+            return True
         best = track.best
         if line is None or line.item is None or not line.item.vision_labels or best is None:
             return True
@@ -99,18 +107,25 @@ class VisionRules:
         own = {label.lower() for label in line.item.vision_labels}
         return any(ls.label.lower() in own for ls in track.labels[:3])
 
-    def _claim_token(self, txn: Transaction, at_ms: int, track: Track) -> bool:
+    def _claim_token(self, txn: Transaction, at_ms: int, track: Track, linked: bool = True) -> bool:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
         latest = at_ms + self.settings.missed_scan_after_ms
         while tokens and (tokens[0].used or tokens[0].at_ms < earliest - 60_000):
             tokens.popleft()
+        found = None
         for token in tokens:
             if not token.used and earliest <= token.at_ms <= latest:
-                if self._compatible(track, token.line):
-                    token.used = True
-                    return True
-        return False
+                line = token.line
+                if linked and line is not None and line.vision_track == track.track_id:
+                    found = token  # the track's own line comes first
+                    break
+                if found is None and self._compatible(track, line, linked):
+                    found = token
+        if found is None:
+            return False
+        found.used = True
+        return True
 
     def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
         """A new scanned unit covers the oldest crossing still waiting for one."""
@@ -129,7 +144,13 @@ class VisionRules:
 
     def on_crossing_due(self, lane: Lane, track: Track) -> None:
         """No scan covered a crossing into the bagging area."""
-        if lane.txn is None:
+        txn = lane.txn
+        if txn is None:
+            return
+        # A surer view since the crossing may show the item is what a scan was for after
+        # all (its first view ruled that scan out). A link made only as the item reached
+        # the bag is no such evidence: a passed-around item links to any unlinked line.
+        if self._claim_token(txn, track.entered_bagging_ms, track, linked=False):
             return
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone.
@@ -165,6 +186,7 @@ class VisionRules:
         if rec.zone not in (LaneZone.SCAN, LaneZone.BAGGING) or not rec.labels:
             return
         if track.linked:
+            self._rejudge(lane, track, event)
             return
         recognition = Recognition(at, rec.track_id, rec.labels, event.event_id)
         if rec.zone is LaneZone.BAGGING:
@@ -202,6 +224,23 @@ class VisionRules:
         self._link(lane, best_line, recognition)
         return True
 
+    def _rejudge(self, lane: Lane, track: Track, event: LaneEvent) -> None:
+        """Judge a linked line again when vision's view of its track changed enough (a
+        better view after the line was linked, such as the settled item)."""
+        line, best, judged = track.line, track.best, track.judged
+        if line is None or best is None or line.item is None or line.voided:
+            return
+        if line.vision_alerted or (track.barcode_gtin and line.gtin):
+            return  # already raised, or the camera's barcode read decided
+        if (
+            judged is not None
+            and best.label == judged.label
+            and abs(best.score - judged.score) < _REJUDGE_CHANGE
+        ):
+            return
+        rec = Recognition(event.lane_time_ms, track.track_id, track.labels, event.event_id, True)
+        self._judge_labels(lane, line, rec)
+
     def _linkable(self, line: Line, rec_ms: int) -> bool:
         """True when a recognition at rec_ms can be of the item on this line."""
         weighed = line.entry_method in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
@@ -220,10 +259,15 @@ class VisionRules:
     def on_line_added(self, lane: Lane, line: Line) -> None:
         """Link a new line to the latest recognition at the scanner that can be its item."""
         best = None
+        tracks = lane.tracks
         for rec in lane.scan_recognitions:
-            if not rec.linked and self._linkable(line, rec.at_ms):
-                if best is None or rec.at_ms > best.at_ms:
-                    best = rec
+            if rec.linked or not self._linkable(line, rec.at_ms):
+                continue
+            track = tracks.get(rec.track_id)
+            if track is not None and track.linked:
+                continue  # an earlier view of a track already linked to another line
+            if best is None or rec.at_ms > best.at_ms:
+                best = rec
         if best is not None:
             self._link(lane, line, best)
         else:
@@ -231,10 +275,12 @@ class VisionRules:
 
     def _link(self, lane: Lane, line: Line, rec: Recognition) -> None:
         line.vision_linked = True
+        line.vision_track = rec.track_id
         rec.linked = True
         track = lane.tracks.get(rec.track_id)
         if track is not None:
             track.linked = True
+            track.line = line
         if line.item is None:
             return
         if track is not None and track.barcode_gtin and line.gtin:
@@ -251,6 +297,8 @@ class VisionRules:
         labels = track.labels if track is not None and track.labels else rec.labels
         own = {label.lower() for label in item.vision_labels}
         top: LabelScore = labels[0]
+        if track is not None:
+            track.judged = top
         if top.label.lower() in own or top.score < self.settings.min_label_score:
             return
         own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
@@ -283,10 +331,20 @@ class VisionRules:
             EntryMethod.KEYED,
             EntryMethod.VISION_SUGGESTION,
         )
+        alert_type = AlertType.WRONG_PRODUCE_PLU if produce else AlertType.ITEM_MISMATCH
+        if line.vision_alerted:
+            return  # one alert per line, however many better views follow
+        if line.vision_confidence:
+            # A weaker signal about the line was held: a later view signals again only
+            # when clearly stronger, and strong enough alone (it supersedes the first).
+            threshold = self.host.alerts.tuner.threshold(lane.store_id, alert_type.rule_name)
+            if confidence < max(line.vision_confidence + _REJUDGE_CHANGE, threshold):
+                return
+        line.vision_confidence = confidence
         self.host.emit(
             lane,
             Signal(
-                type=AlertType.WRONG_PRODUCE_PLU if produce else AlertType.ITEM_MISMATCH,
+                type=alert_type,
                 confidence=confidence,
                 amount_minor=max(seen_minor - line.extended_minor, 0),
                 currency=line.currency,
@@ -296,6 +354,13 @@ class VisionRules:
                 item_keys={f"line:{line.line_id}", f"track:{rec.track_id}"},
                 detail={"seen": seen.description if seen else seen_name},
             ),
+        )
+        # Raised, or merged into an alert about the line: later views do not signal again.
+        key = f"line:{line.line_id}"
+        txn_id = lane.txn.transaction_id if lane.txn else None
+        line.vision_alerted = any(
+            key in alert.item_keys and alert_type in alert.merged_types
+            for alert in self.host.alerts.open_alerts(lane, txn_id)
         )
 
     # ---- the cart at tender, and the camera -----------------------------------------
