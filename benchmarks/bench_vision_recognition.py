@@ -12,8 +12,9 @@ shows the ItemRecognized observations the stream emitted, per zone: the first on
 last one (the one fusion should hold), with the score of the true label (0 when it is not
 among the top-k). "still" is the baseline measured in the same run: the model on a crop of
 the item's true box (+10%) in a clean (not JPEG) resting frame, as a still photo would be
-classified. "fusion now" is what services/fusion/lane.py's Track.add_recognition holds after
-the scan zone: the mean score over every ItemRecognized of the track so far.
+classified. "plain mean" is the unweighted mean score over every ItemRecognized of the track
+up to the scan zone (what fusion held before it weighted recognitions by their top score
+squared; see services/fusion/lane.py Track.add_recognition).
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def print_table(title: str, results: list[Result]) -> None:
     picks = [r.fusion_now for r in results]
     rows.append(
         (
-            "fusion now (mean of cart+scan ItemRecognized)",
+            "plain mean of cart+scan ItemRecognized",
             [p[2] if p else 0.0 for p in picks],
             [bool(p) and p[0] == r.label for p, r in zip(picks, results, strict=True)],
         )
