@@ -157,7 +157,7 @@ class FusionConfig(_Section):
     forward_queue_max: int = Field(default=200_000, ge=10)
     forward_batch_max: int = Field(default=500, ge=1)
     # SQLite file for weight profiles and tuned thresholds (relative to the working dir).
-    store_path: Path = Path("data/fusion.sqlite")
+    store_path: Path = Path("var/fusion.sqlite")
     # Catalog files (.csv or .json) loaded at start; the bundled demo catalog first if set.
     catalog_files: list[Path] = Field(default_factory=list)
     demo_catalog: bool = True
