@@ -87,6 +87,7 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = _table(
         f"{_FUSION}/AcknowledgeAlert": ["attendant", "manager"],
         f"{_FUSION}/ResolveAlert": ["attendant", "manager"],
         f"{_FUSION}/GetLaneState": ["lane_agent", "attendant", "manager"],
+        f"{_FUSION}/AcknowledgeLaneCommand": ["lane_agent"],
         f"{_FUSION}/UpsertCatalogItems": ["pos", "service"],
         f"{_VISION}/Analyze": ["lane_agent"],
         f"{_VISION}/ClassifyImages": ["lane_agent", "manager", "service"],

@@ -18,6 +18,7 @@ from services.fusion import metrics
 from services.fusion.alertbook import AlertUpdate
 from services.fusion.alerts import Alert, AlertState, Disposition
 from services.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
+from services.fusion.commands import CommandLedger
 from services.fusion.convert import alert_to_pb, command_to_pb
 from services.fusion.engine import FusionEngine, IngestResult
 from services.fusion.forwarder import ReportingForwarder
@@ -45,6 +46,7 @@ class FusionApp(ServiceApp):
         self.settings = config.fusion
         self.engine = FusionEngine(self.settings, CatalogBook())
         self.hub = WatchHub(self.settings.watch_buffer)
+        self.commands = CommandLedger()
         self.forwarder: ReportingForwarder | None = (
             ReportingForwarder(config) if self.settings.forward_to_reporting else None
         )
@@ -220,6 +222,7 @@ class FusionApp(ServiceApp):
                     self.forwarder.add_alert(pb)
             else:
                 message = fusion_pb2.WatchAlertsResponse(command=command_to_pb(output))
+                self.commands.issued(output)
                 self.hub.publish_command(output, message)
 
 

@@ -222,7 +222,19 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                 f"lane: no events from {lane_ref.store_id}/{lane_ref.lane_id} yet",
             )
         state = lane_state_to_pb(engine, lane, engine.alerts.open_alerts(lane))
+        state.pending_commands = self.app.commands.pending(lane_ref.store_id, lane_ref.lane_id)
+        state.failed_commands = self.app.commands.failed(lane_ref.store_id, lane_ref.lane_id)
         return fusion_pb2.GetLaneStateResponse(state=state)
+
+    async def AcknowledgeLaneCommand(self, request, context: grpc.aio.ServicerContext):
+        for name in ("command_id", "store_id", "lane_id"):
+            if not getattr(request, name):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: is required")
+        await authorize_store(context, request.store_id)
+        known = self.app.commands.acknowledge(
+            request.store_id, request.lane_id, request.command_id, request.done, request.detail
+        )
+        return fusion_pb2.AcknowledgeLaneCommandResponse(known=known)
 
 
 def _attendant(attendant_id: str) -> str:

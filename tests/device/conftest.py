@@ -31,6 +31,7 @@ class FakeFusion(fusion_pb2_grpc.FusionServiceServicer):
         self.gaps: list[tuple[int, int]] = []
         self.streams = 0
         self.watch_requests: list[fusion_pb2.WatchAlertsRequest] = []
+        self.command_acks: list[fusion_pb2.AcknowledgeLaneCommandRequest] = []
         self._watchers: list[asyncio.Queue] = []
         self.on_event = None  # optional callback(event) for benchmarks
 
@@ -70,6 +71,10 @@ class FakeFusion(fusion_pb2_grpc.FusionServiceServicer):
                 yield fusion_pb2.WatchAlertsResponse(command=command)
         finally:
             self._watchers.remove(queue)
+
+    async def AcknowledgeLaneCommand(self, request, context):
+        self.command_acks.append(request)
+        return fusion_pb2.AcknowledgeLaneCommandResponse(known=True)
 
     @property
     def watchers(self) -> int:

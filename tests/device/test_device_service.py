@@ -250,6 +250,14 @@ async def test_agent_with_simulators_prints_slips_and_kicks_the_drawer_from_fusi
         assert "a-17" in printer.printed_text()
         await assert_eventually(lambda: running.app.agent.command_watcher.commands_received == 3)
         assert printer.documents == 1 and len(printer.drawer_kicks) == 1
+        # Each command received is acknowledged back to fusion, the repeat too.
+        await assert_eventually(lambda: len(fusion.command_acks) == 3)
+        acks = [(a.command_id, a.lane_id, a.store_id, a.done) for a in fusion.command_acks]
+        assert sorted(acks) == [
+            ("k-1", "lane-3", "store-7", True),
+            ("k-1", "lane-3", "store-7", True),
+            ("k-2", "lane-3", "store-7", True),
+        ]
         status = await stub.GetDeviceStatus(device_pb2.GetDeviceStatusRequest(), timeout=5)
         states = {p.device_id: p for p in status.peripherals}
         assert states["printer-1"].kind == common_pb2.DEVICE_KIND_PRINTER

@@ -302,3 +302,40 @@ async def test_lanes_of_another_replica_are_refused(tmp_path):
             assert "replica 1" in error.value.details()
     finally:
         await running.stop()
+
+
+async def test_lanes_acknowledge_commands_and_lane_state_counts_them(fusion_server, demo):
+    async with grpc.aio.insecure_channel(_address(fusion_server)) as channel:
+        stub = fusion_pb2_grpc.FusionServiceStub(channel)
+        commands: list = []
+        task = await watch(stub, commands, include_commands=True)
+        await ingest(stub, _pb(_pass_around(demo).pay(wait_ms=8000).events()))
+        await assert_eventually(lambda: any(m.HasField("command") for m in commands))
+        issued = [m.command for m in commands if m.HasField("command")]
+        lane = common_pb2.LaneRef(store_id=issued[0].store_id, lane_id=issued[0].lane_id)
+
+        async def lane_state():
+            request = fusion_pb2.GetLaneStateRequest(lane=lane)
+            return (await stub.GetLaneState(request, timeout=5)).state
+
+        assert (await lane_state()).pending_commands == len(issued)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.AcknowledgeLaneCommand(
+                fusion_pb2.AcknowledgeLaneCommandRequest(command_id=issued[0].command_id),
+                timeout=5,
+            )
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "store_id" in info.value.details()
+        first = fusion_pb2.AcknowledgeLaneCommandRequest(
+            command_id=issued[0].command_id,
+            store_id=lane.store_id,
+            lane_id=lane.lane_id,
+            done=False,
+            detail="printer paper out",
+        )
+        assert (await stub.AcknowledgeLaneCommand(first, timeout=5)).known
+        assert not (await stub.AcknowledgeLaneCommand(first, timeout=5)).known  # once only
+        state = await lane_state()
+        assert state.pending_commands == len(issued) - 1
+        assert state.failed_commands == 1
+        task.call.cancel()

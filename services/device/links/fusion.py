@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import grpc
 
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 
 INGEST_METHOD = "/lanesight.v1.FusionService/Ingest"
 WATCH_METHOD = "/lanesight.v1.FusionService/WatchAlerts"
+ACK_COMMAND_METHOD = "/lanesight.v1.FusionService/AcknowledgeLaneCommand"
+ACK_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What came of a command the executor could not report on itself."""
+
+    done: bool
+    detail: str
 
 
 def _varint(value: int) -> bytes:
@@ -197,6 +208,15 @@ class CommandWatcher:
             request_serializer=fusion_pb2.WatchAlertsRequest.SerializeToString,
             response_deserializer=fusion_pb2.WatchAlertsResponse.FromString,
         )
+        self._ack = channel.unary_unary(
+            ACK_COMMAND_METHOD,
+            request_serializer=fusion_pb2.AcknowledgeLaneCommandRequest.SerializeToString,
+            response_deserializer=fusion_pb2.AcknowledgeLaneCommandResponse.FromString,
+        )
+        self.store_id = store_id
+        self.commands_acknowledged = 0
+        self._ack_failures = 0
+        self._acks: set[asyncio.Task] = set()
         self.request = fusion_pb2.WatchAlertsRequest(
             store_ids=[store_id], lane_ids=[lane_id], include_commands=True
         )
@@ -206,8 +226,38 @@ class CommandWatcher:
         self._backoff = backoff or Backoff()
         self.commands_received = 0
 
+    def _spawn_ack(self, command: alerts_pb2.LaneCommand, result: object) -> None:
+        """Tell fusion what came of a command, without holding up the watch."""
+        task = asyncio.create_task(self._acknowledge(command, result))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _acknowledge(self, command: alerts_pb2.LaneCommand, result: object) -> None:
+        request = fusion_pb2.AcknowledgeLaneCommandRequest(
+            command_id=command.command_id,
+            store_id=command.store_id or self.store_id,
+            lane_id=self.lane_id,
+            done=bool(getattr(result, "done", False)),
+            detail=str(getattr(result, "detail", "")),
+        )
+        try:
+            await self._ack(request, timeout=ACK_TIMEOUT_S, wait_for_ready=True)
+            self.commands_acknowledged += 1
+        except grpc.aio.AioRpcError as exc:
+            self._ack_failures += 1
+            if self._ack_failures == 1:
+                log.warning("cannot acknowledge lane commands to fusion: %s", _rpc_detail(exc))
+
     async def run(self) -> None:
         """Watch until cancelled, reconnecting with backoff."""
+        try:
+            await self._run()
+        finally:
+            for task in list(self._acks):
+                task.cancel()
+            await asyncio.gather(*self._acks, return_exceptions=True)
+
+    async def _run(self) -> None:
         while True:
             call = self._watch(self.request)
             try:
@@ -224,9 +274,11 @@ class CommandWatcher:
                     ):
                         self.commands_received += 1
                         try:
-                            await self._execute(response.command)
-                        except Exception:
+                            result = await self._execute(response.command)
+                        except Exception as exc:
                             log.exception("lane command %s failed", response.command.command_id)
+                            result = _Outcome(False, f"agent error: {type(exc).__name__}")
+                        self._spawn_ack(response.command, result)
                     elif response.HasField("gap"):
                         log.warning("missed %d alert/command messages", response.gap.missed)
             except (grpc.aio.AioRpcError, ConnectionError) as exc:
