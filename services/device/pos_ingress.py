@@ -27,20 +27,12 @@ POS_PAYLOADS = (
     "operator_sign_off",
     "attendant_override",
 )
-# Payloads that only make sense inside a transaction.
-_NEEDS_TRANSACTION = {
-    "transaction_started",
-    "item_added",
-    "item_voided",
-    "quantity_changed",
-    "price_override",
-    "discount_applied",
-    "transaction_suspended",
-    "transaction_resumed",
-    "tender_started",
-    "tender_completed",
-    "transaction_ended",
-    "refund_issued",
+# Payloads that only make sense inside a transaction: all but the drawer and sign-on acts.
+_NEEDS_TRANSACTION = frozenset(POS_PAYLOADS) - {
+    "no_sale_drawer_open",
+    "operator_sign_on",
+    "operator_sign_off",
+    "attendant_override",
 }
 # payload -> Money fields that must be set (and non-negative where noted).
 _REQUIRED_MONEY = {

@@ -13,6 +13,7 @@ import grpc
 from lanesight.v1 import alerts_pb2, fusion_pb2
 from services.common.channels import Backoff
 from services.device.drivers.base import HealthTracker
+from services.device.links.streams import run_until_either_ends
 from services.device.outbox import Outbox
 from services.device.readings import HealthState
 
@@ -119,19 +120,7 @@ class FusionLink:
             await asyncio.wait_for(call.wait_for_connection(), self._connect_timeout_s)
             # Resend everything fusion has not acknowledged.
             self._sent = self.outbox.acked_sequence
-            sender = asyncio.create_task(self._send_loop(call), name="fusion-send")
-            receiver = asyncio.create_task(self._receive_loop(call), name="fusion-receive")
-            try:
-                done, _ = await asyncio.wait(
-                    {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
-                    task.result()
-                raise ConnectionError("the ingest stream ended")
-            finally:
-                for task in (sender, receiver):
-                    task.cancel()
-                await asyncio.gather(sender, receiver, return_exceptions=True)
+            await run_until_either_ends(self._send_loop(call), self._receive_loop(call), "ingest")
         finally:
             call.cancel()
 

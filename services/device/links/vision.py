@@ -14,6 +14,7 @@ from services.common.channels import Backoff
 from services.device.camera.pipeline import CameraPipeline
 from services.device.config import CameraConfig
 from services.device.drivers.base import HealthTracker
+from services.device.links.streams import run_until_either_ends
 from services.device.readings import HealthState
 
 log = logging.getLogger(__name__)
@@ -99,19 +100,7 @@ class VisionLink:
                 self._ready = True
                 self._backoff.reset()
                 await self.health.set(HealthState.CONNECTED)
-                sender = asyncio.create_task(self._send(call), name="vision-send")
-                receiver = asyncio.create_task(self._receive(call), name="vision-receive")
-                try:
-                    done, _ = await asyncio.wait(
-                        {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in done:
-                        task.result()
-                    raise ConnectionError("the analyze stream ended")
-                finally:
-                    for task in (sender, receiver):
-                        task.cancel()
-                    await asyncio.gather(sender, receiver, return_exceptions=True)
+                await run_until_either_ends(self._send(call), self._receive(call), "analyze")
             except (grpc.aio.AioRpcError, ConnectionError, TimeoutError) as exc:
                 self._ready = False
                 self.pipeline.drop_queued()
