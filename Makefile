@@ -22,15 +22,17 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed lanesight/v1/__init__.py
+setup: $(VENV)/.installed node_modules/.installed services/v1/__init__.py
 
-# Generate the Python stubs (with .pyi) for lanesight.v1 from protos/ into ./lanesight.
-stubs lanesight/v1/__init__.py: $(PROTOS)
-	rm -rf lanesight
-	mkdir -p lanesight/v1
-	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
-	printf '"""Generated gRPC stubs for the lanesight API; do not edit (make stubs)."""\n' > lanesight/__init__.py
-	printf '"""Generated stubs for lanesight.v1; do not edit (make stubs)."""\n' > lanesight/v1/__init__.py
+# Generate the Python stubs (with .pyi) for lanesight.v1 from protos/ into services/v1
+# (the import package lanesight is the folder services/; see pyproject.toml).
+stubs services/v1/__init__.py: $(PROTOS)
+	rm -rf services/v1 build/stubs
+	mkdir -p build/stubs
+	$(PY) -m grpc_tools.protoc -I protos --python_out=build/stubs --pyi_out=build/stubs --grpc_python_out=build/stubs $(PROTOS)
+	mv build/stubs/lanesight/v1 services/v1
+	rm -rf build/stubs
+	printf '"""Generated stubs for lanesight.v1; do not edit (make stubs)."""\n' > services/v1/__init__.py
 
 lint: setup
 	cd protos && ../$(BUF) lint
@@ -43,7 +45,7 @@ test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow"
 
 demo: setup
-	$(PY) -m services.demo
+	$(PY) -m lanesight.demo
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
@@ -55,4 +57,4 @@ k8s-check: setup
 	$(VENV)/bin/pytest -q tests/k8s
 
 clean:
-	rm -rf $(VENV) node_modules lanesight .pytest_cache
+	rm -rf $(VENV) node_modules services/v1 .pytest_cache

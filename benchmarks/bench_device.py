@@ -16,20 +16,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
-
+from lanesight.common.channels import Backoff
+from lanesight.common.config import LanesightConfig
+from lanesight.device.drivers.base import HealthTracker
+from lanesight.device.drivers.scale import ScaleDriver
+from lanesight.device.drivers.scanner import ScannerDriver
+from lanesight.device.drivers.transport import SerialSettings, open_byte_stream
+from lanesight.device.links.fusion import FusionLink
+from lanesight.device.outbox import Outbox, OutboxLimits
+from lanesight.device.protocols import mettler_8217
+from lanesight.device.readings import DeviceKindName, HealthState
+from lanesight.device.recorder import EventRecorder
+from lanesight.simulation.devices import SimulatedScale, SimulatedScanner, make_endpoint
 from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.channels import Backoff
-from services.common.config import LanesightConfig
-from services.device.drivers.base import HealthTracker
-from services.device.drivers.scale import ScaleDriver
-from services.device.drivers.scanner import ScannerDriver
-from services.device.drivers.transport import SerialSettings, open_byte_stream
-from services.device.links.fusion import FusionLink
-from services.device.outbox import Outbox, OutboxLimits
-from services.device.protocols import mettler_8217
-from services.device.readings import DeviceKindName, HealthState
-from services.device.recorder import EventRecorder
-from services.device.simulators import SimulatedScale, SimulatedScanner, make_endpoint
 
 ROWS: list[tuple[str, int, str, str, str]] = []  # name, n, col1, col2, ratio
 

@@ -20,15 +20,15 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lanesight.common.config import load_config  # noqa: E402
+from lanesight.common.server import start_server  # noqa: E402
+from lanesight.fusion.app import create_app  # noqa: E402
+from lanesight.fusion.catalog import DEMO_CATALOG, CatalogBook, load_catalog_file  # noqa: E402
+from lanesight.fusion.convert import event_to_pb, events_from_pb, set_ms  # noqa: E402
+from lanesight.fusion.engine import FusionEngine  # noqa: E402
+from lanesight.simulation.scenarios.scenario import Noise, lane_events  # noqa: E402
+from lanesight.simulation.scenarios.shoppers import generate_lanes  # noqa: E402
 from lanesight.v1 import fusion_pb2, fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc  # noqa: E402
-from services.common.config import load_config  # noqa: E402
-from services.common.server import start_server  # noqa: E402
-from services.fusion.app import create_app  # noqa: E402
-from services.fusion.catalog import DEMO_CATALOG, CatalogBook, load_catalog_file  # noqa: E402
-from services.fusion.convert import event_to_pb, events_from_pb, set_ms  # noqa: E402
-from services.fusion.engine import FusionEngine  # noqa: E402
-from services.fusion.simulator.scenario import Noise, lane_events  # noqa: E402
-from services.fusion.simulator.shoppers import generate_lanes  # noqa: E402
 
 BATCH = 100
 GRPC_ROUNDS = 3

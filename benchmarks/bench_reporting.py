@@ -18,18 +18,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
-
+from lanesight.common.config import LanesightConfig
+from lanesight.common.server import start_server
+from lanesight.reporting import convert
+from lanesight.reporting.app import create_app
+from lanesight.reporting.config import ReportingConfig
+from lanesight.reporting.exports import export_report
+from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.model import PageRequest, ReportFilter
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
-from services.common.config import LanesightConfig
-from services.common.server import start_server
-from services.reporting import convert
-from services.reporting.app import create_app
-from services.reporting.config import ReportingConfig
-from services.reporting.exports import export_report
-from services.reporting.localtime import LocalTime
-from services.reporting.model import PageRequest, ReportFilter
-from services.reporting.reports import Reports
-from services.reporting.store import ReportStore
 
 T0_MS = 1_709_542_800_000
 DAY_MS = 86_400_000

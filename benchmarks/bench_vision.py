@@ -31,13 +31,13 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg  # noqa: E402
 from lanesight.v1 import common_pb2, vision_pb2, vision_pb2_grpc  # noqa: E402
-from services.vision.analyzer import LaneAnalyzer, decode_image  # noqa: E402
-from services.vision.batcher import DynamicBatcher  # noqa: E402
-from services.vision.config import VisionConfig  # noqa: E402
-from services.vision.recognizer import Recognizer  # noqa: E402
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg  # noqa: E402
-from services.vision.zones import Zone, ZoneMap  # noqa: E402
+from lanesight.vision.analyzer import LaneAnalyzer, decode_image  # noqa: E402
+from lanesight.vision.batcher import DynamicBatcher  # noqa: E402
+from lanesight.vision.config import VisionConfig  # noqa: E402
+from lanesight.vision.recognizer import Recognizer  # noqa: E402
+from lanesight.vision.zones import Zone, ZoneMap  # noqa: E402
 
 GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
 TARGET_FPS = 15.0

@@ -30,14 +30,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from services.device.camera.motion import MotionGate  # noqa: E402
-from services.vision.analyzer import decode_image  # noqa: E402
-from services.vision.config import VisionConfig  # noqa: E402
-from services.vision.engine import VisionEngine  # noqa: E402
-from services.vision.observations import ItemSeen  # noqa: E402
-from services.vision.stream import FrameIn, StreamIdentity  # noqa: E402
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg  # noqa: E402
-from services.vision.zones import Zone, ZoneMap  # noqa: E402
+from lanesight.device.camera.motion import MotionGate  # noqa: E402
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg  # noqa: E402
+from lanesight.vision.analyzer import decode_image  # noqa: E402
+from lanesight.vision.config import VisionConfig  # noqa: E402
+from lanesight.vision.engine import VisionEngine  # noqa: E402
+from lanesight.vision.observations import ItemSeen  # noqa: E402
+from lanesight.vision.stream import FrameIn, StreamIdentity  # noqa: E402
+from lanesight.vision.zones import Zone, ZoneMap  # noqa: E402
 
 GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
 LABELS = [

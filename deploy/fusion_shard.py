@@ -16,7 +16,7 @@ from pathlib import Path
 
 # The mapping lives in the fusion service; this script only adds a command line to it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from services.fusion.sharding import (
+from lanesight.fusion.sharding import (
     fusion_address,
     fusion_shard,
     jump_consistent_hash,

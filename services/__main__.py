@@ -1,7 +1,7 @@
-"""Allow `python -m services ...` as a synonym of the `lanesight` command."""
+"""Allow `python -m lanesight ...` as a synonym of the `lanesight` command."""
 
 import sys
 
-from services.common.cli import main
+from lanesight.common.cli import main
 
 sys.exit(main())

@@ -17,7 +17,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-LANESIGHT = [sys.executable, "-m", "services"]
+LANESIGHT = [sys.executable, "-m", "lanesight"]
 _SERVING = re.compile(r"lanesight (\w+) serving on ([\d.]+):(\d+)")
 
 

@@ -11,7 +11,7 @@ How it fits together:
           stores: ["store-0042"]      # or ["*"] for every store
           sha256: 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b
 
-  ``python -m services.common.auth mint --name N --role R --stores S`` prints a new
+  ``python -m lanesight.common.auth mint --name N --role R --stores S`` prints a new
   token and its entry.
 * ``start_server`` installs :class:`AuthInterceptor` when ``auth.enabled``. It answers
   UNAUTHENTICATED without a valid ``authorization: Bearer <token>`` header and
@@ -20,7 +20,7 @@ How it fits together:
 * The interceptor cannot read request fields (streams), so **servicers check the store a
   request names**, once they know it, with::
 
-      from services.common.auth import authorize_store, authorize_stores
+      from lanesight.common.auth import authorize_store, authorize_stores
 
       await authorize_store(context, request.lane.store_id)        # one store
       store_ids = await authorize_stores(context, request.store_ids)  # a filter; [] = all
@@ -58,10 +58,9 @@ from typing import Any, Literal
 
 import grpc
 import yaml
+from lanesight.common.config import AuthConfig
 from opentelemetry import metrics
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from services.common.config import AuthConfig
 
 log = logging.getLogger(__name__)
 
@@ -523,12 +522,12 @@ def bearer_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
     return [_UnaryUnary(token), _UnaryStream(token), _StreamUnary(token), _StreamStream(token)]
 
 
-# --- python -m services.common.auth ----------------------------------------------------
+# --- python -m lanesight.common.auth ----------------------------------------------------
 
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.common.auth", description="Mint and hash lanesight tokens."
+        prog="python -m lanesight.common.auth", description="Mint and hash lanesight tokens."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     mint = sub.add_parser("mint", help="print a new token and its tokens-file entry")

@@ -8,9 +8,8 @@ import random
 from dataclasses import dataclass, field
 
 import grpc
-
-from services.common.auth import bearer_token_interceptors, read_client_token
-from services.common.config import LanesightConfig, is_loopback_host
+from lanesight.common.auth import bearer_token_interceptors, read_client_token
+from lanesight.common.config import LanesightConfig, is_loopback_host
 
 log = logging.getLogger(__name__)
 

@@ -9,25 +9,25 @@ import logging
 import sys
 from collections.abc import Callable
 
-from services.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
-from services.common.logs import setup_logging
+from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
+from lanesight.common.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
 # Each module may define register(subparsers) to add its own subcommands, and
 # register_eval(subparsers) to add targets under `lanesight eval`.
 _COMMAND_MODULES = (
-    "services.device.cli",
-    "services.vision.cli",
-    "services.fusion.cli",
-    "services.reporting.cli",
-    "services.demo.cli",
+    "lanesight.device.cli",
+    "lanesight.vision.cli",
+    "lanesight.fusion.cli",
+    "lanesight.reporting.cli",
+    "lanesight.demo.cli",
 )
 
 
 def create_app(service: str, config: LanesightConfig):
     """Import a service's package and build its ServiceApp."""
-    module = importlib.import_module(f"services.{service}.app")
+    module = importlib.import_module(f"lanesight.{service}.app")
     return module.create_app(config)
 
 
@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     config = load_config_or_exit(args.config)
     setup_logging(config.logging.level, config.logging.format, args.service)
-    from services.common.server import serve_forever
+    from lanesight.common.server import serve_forever
 
     app = create_app(args.service, config)
     return asyncio.run(serve_forever(app, config, args.port))

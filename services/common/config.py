@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from lanesight.device.config import DeviceConfig
+from lanesight.fusion.config import FusionConfig
+from lanesight.reporting.config import ReportingConfig
+from lanesight.vision.config import VisionConfig
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,11 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from services.device.config import DeviceConfig
-from services.fusion.config import FusionConfig
-from services.reporting.config import ReportingConfig
-from services.vision.config import VisionConfig
 
 ENV_PREFIX = "LANESIGHT_"
 SERVICE_NAMES = ("device", "vision", "fusion", "reporting")

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from services.common.app import ServiceApp
-from services.common.auth import AuthInterceptor
-from services.common.config import LanesightConfig, TlsConfig, is_loopback_host
-from services.common.telemetry import Telemetry, setup_telemetry
+from lanesight.common.app import ServiceApp
+from lanesight.common.auth import AuthInterceptor
+from lanesight.common.config import LanesightConfig, TlsConfig, is_loopback_host
+from lanesight.common.telemetry import Telemetry, setup_telemetry
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
+from lanesight.common.config import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -20,8 +21,6 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
-
-from services.common.config import TelemetryConfig
 
 log = logging.getLogger(__name__)
 

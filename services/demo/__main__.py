@@ -1,7 +1,7 @@
-"""`python -m services.demo` runs the demo with default options (what `make demo` calls)."""
+"""`python -m lanesight.demo` runs the demo with default options (what `make demo` calls)."""
 
 import sys
 
-from services.common.cli import main
+from lanesight.common.cli import main
 
 sys.exit(main(["demo", *sys.argv[1:]]))

@@ -8,10 +8,9 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
-
+from lanesight.demo.plan import STORE_ID, LanePlan
+from lanesight.demo.screen import AlertLine, DemoView
 from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
-from services.demo.plan import STORE_ID, LanePlan
-from services.demo.screen import AlertLine, DemoView
 
 log = logging.getLogger(__name__)
 

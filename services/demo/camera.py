@@ -1,7 +1,7 @@
 """The demo lane camera: a synthetic camera playing a lane's camera script in real time.
 
 A lane agent loads it through its camera config, ``source =
-"python:services.demo.camera:lane_camera"``; the script's path comes from the
+"python:lanesight.demo.camera:lane_camera"``; the script's path comes from the
 ``LSDEMO_CAMERA_SCRIPT`` environment variable the demo sets for that agent's process.
 """
 
@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from services.vision.synthetic import SyntheticLaneCamera
+from lanesight.simulation.camera import SyntheticLaneCamera
 
 log = logging.getLogger(__name__)
 SCRIPT_ENV = "LSDEMO_CAMERA_SCRIPT"

@@ -19,6 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from services.demo.main import run_demo_cli
+    from lanesight.demo.main import run_demo_cli
 
     return run_demo_cli(args)

@@ -10,16 +10,15 @@ import uuid
 from pathlib import Path
 
 import grpc
-
+from lanesight.demo.plan import STORE_ID, LanePlan
+from lanesight.demo.screen import LaneView
+from lanesight.fusion import events as ev
+from lanesight.fusion.convert import event_to_pb
+from lanesight.simulation.camera import SyntheticLaneCamera
+from lanesight.simulation.devices import LaneSimulators, ScaleSpec
+from lanesight.simulation.devices.lane import peripherals_toml
+from lanesight.simulation.scenarios import actions as act
 from lanesight.v1 import device_pb2, device_pb2_grpc
-from services.demo.plan import STORE_ID, LanePlan
-from services.demo.screen import LaneView
-from services.device.simulators import LaneSimulators, ScaleSpec
-from services.device.simulators.lane import peripherals_toml
-from services.fusion import events as ev
-from services.fusion.convert import event_to_pb
-from services.fusion.simulator import actions as act
-from services.vision.synthetic import SyntheticLaneCamera
 
 log = logging.getLogger(__name__)
 BAGGING_SCALE = "bagging-scale-1"
@@ -83,7 +82,7 @@ class SimulatedLane:
             + 'synchronous = "normal"\n\n'
             + peripherals_toml(self.sims.peripherals(poll_interval_s=0.1))
             + '\n[[device.cameras]]\nid = "camera-1"\n'
-            + 'source = "python:services.demo.camera:lane_camera"\n'
+            + 'source = "python:lanesight.demo.camera:lane_camera"\n'
             + "max_fps = 8.0\nkeyframe_interval_s = 2.0\n\n"
             + zones
         )

@@ -23,16 +23,15 @@ import time
 from pathlib import Path
 
 import grpc
-
+from lanesight.common.logs import setup_logging
+from lanesight.demo.attendant import Attendant
+from lanesight.demo.camera import SCRIPT_ENV
+from lanesight.demo.lanes import SimulatedLane
+from lanesight.demo.plan import STORE_ID, build_lane_plans
+from lanesight.demo.processes import ServiceGroup
+from lanesight.demo.screen import DemoView, LaneView, live_screen
+from lanesight.demo.summary import summarize
 from lanesight.v1 import fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc
-from services.common.logs import setup_logging
-from services.demo.attendant import Attendant
-from services.demo.camera import SCRIPT_ENV
-from services.demo.lanes import SimulatedLane
-from services.demo.plan import STORE_ID, build_lane_plans
-from services.demo.processes import ServiceGroup
-from services.demo.screen import DemoView, LaneView, live_screen
-from services.demo.summary import summarize
 
 log = logging.getLogger(__name__)
 CORE_SERVICES = ("reporting", "fusion", "vision")

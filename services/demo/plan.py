@@ -1,7 +1,7 @@
 """The demo's script: shoppers from the fusion simulator, laid out in real time per lane.
 
 Each lane gets a run of transactions (honest baskets mixed with loss behaviours) from
-``services.fusion.simulator``. Their physical actions are placed on one timeline per lane
+``lanesight.simulation.scenarios``. Their physical actions are placed on one timeline per lane
 in seconds from the demo's start; camera actions become a camera script that the lane
 agent's synthetic camera renders (real grocery photos moving across the lane), every other
 action is played live against the device simulators and the POS.
@@ -14,11 +14,11 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.fusion import events as ev
-from services.fusion.catalog import DEMO_CATALOG, load_catalog_file
-from services.fusion.simulator import actions as act
-from services.fusion.simulator.scenario import Noise, Scenario, StagedLoss
-from services.fusion.simulator.shoppers import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.catalog import DEMO_CATALOG, load_catalog_file
+from lanesight.simulation.scenarios import actions as act
+from lanesight.simulation.scenarios.scenario import Noise, Scenario, StagedLoss
+from lanesight.simulation.scenarios.shoppers import (
     SELF_CHECKOUT_LOSSES,
     STAFFED_LOSSES,
     Catalogue,

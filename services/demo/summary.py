@@ -5,10 +5,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from lanesight.demo.attendant import SeenAlert
+from lanesight.demo.plan import LanePlan
+from lanesight.fusion.alerts import AlertType
 from lanesight.v1 import alerts_pb2
-from services.demo.attendant import SeenAlert
-from services.demo.plan import LanePlan
-from services.fusion.alerts import AlertType
 
 
 @dataclass

@@ -10,26 +10,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
-
+from lanesight.common.channels import Backoff, open_channel
+from lanesight.common.config import LanesightConfig
+from lanesight.device.camera.pipeline import CameraPipeline, FrameCounters
+from lanesight.device.camera.sources import FrameSource
+from lanesight.device.commands import LaneCommandExecutor
+from lanesight.device.config import PeripheralConfig
+from lanesight.device.drivers.base import HealthSnapshot, HealthTracker, PeripheralDriver
+from lanesight.device.drivers.printer import PrinterDriver
+from lanesight.device.drivers.scale import ScaleDriver, scale_kind
+from lanesight.device.drivers.scanner import ScannerDriver
+from lanesight.device.drivers.transport import SerialSettings
+from lanesight.device.evidence import EvidenceRecorder, EvidenceSettings
+from lanesight.device.links.fusion import CommandWatcher, FusionLink
+from lanesight.device.links.vision import VisionLink, stream_config
+from lanesight.device.outbox import DroppedEvents, Outbox, OutboxLimits
+from lanesight.device.protocols.escpos_status import DrawerOpenLevel
+from lanesight.device.readings import DeviceKindName, HealthChanged, HealthState
+from lanesight.device.recorder import EventRecorder
 from lanesight.v1 import events_pb2
-from services.common.channels import Backoff, open_channel
-from services.common.config import LanesightConfig
-from services.device.camera.pipeline import CameraPipeline, FrameCounters
-from services.device.camera.sources import FrameSource
-from services.device.commands import LaneCommandExecutor
-from services.device.config import PeripheralConfig
-from services.device.drivers.base import HealthSnapshot, HealthTracker, PeripheralDriver
-from services.device.drivers.printer import PrinterDriver
-from services.device.drivers.scale import ScaleDriver, scale_kind
-from services.device.drivers.scanner import ScannerDriver
-from services.device.drivers.transport import SerialSettings
-from services.device.evidence import EvidenceRecorder, EvidenceSettings
-from services.device.links.fusion import CommandWatcher, FusionLink
-from services.device.links.vision import VisionLink, stream_config
-from services.device.outbox import DroppedEvents, Outbox, OutboxLimits
-from services.device.protocols.escpos_status import DrawerOpenLevel
-from services.device.readings import DeviceKindName, HealthChanged, HealthState
-from services.device.recorder import EventRecorder
 
 log = logging.getLogger(__name__)
 

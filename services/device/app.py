@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import grpc
-
+from lanesight.common.app import ServiceApp
+from lanesight.common.config import LanesightConfig
+from lanesight.device.agent import LaneAgent
+from lanesight.device.camera.sources import FrameSource
+from lanesight.device.servicer import DeviceServicer
 from lanesight.v1 import device_pb2, device_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.config import LanesightConfig
-from services.device.agent import LaneAgent
-from services.device.camera.sources import FrameSource
-from services.device.servicer import DeviceServicer
 
 
 class DeviceApp(ServiceApp):

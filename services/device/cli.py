@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from services.common.logs import setup_logging
-    from services.device.simulators.console import run
+    from lanesight.common.logs import setup_logging
+    from lanesight.simulation.devices.console import run
 
     setup_logging("WARNING" if not args.with_agent else "INFO", "text", "simulate-devices")
     return asyncio.run(run(args))

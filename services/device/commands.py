@@ -7,10 +7,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable
+from lanesight.device.drivers.printer import PrinterDriver
+from lanesight.device.outbox import Outbox
 from lanesight.v1 import alerts_pb2
-from services.device.drivers.base import CommandNotSupported, DeviceUnavailable
-from services.device.drivers.printer import PrinterDriver
-from services.device.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from services.device.config import DeviceConfig
-from services.vision.privacy import FaceBlurrer
+from lanesight.device.config import DeviceConfig
+from lanesight.device.privacy import FaceBlurrer
 
 log = logging.getLogger(__name__)
 

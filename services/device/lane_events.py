@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from lanesight.v1 import common_pb2, events_pb2
-from services.device.protocols.escpos_status import PaperState
-from services.device.protocols.scale_types import ScaleStatus
-from services.device.readings import (
+from lanesight.device.protocols.escpos_status import PaperState
+from lanesight.device.protocols.scale_types import ScaleStatus
+from lanesight.device.readings import (
     BarcodeScanned,
     DeviceKindName,
     DocumentPrinted,
@@ -17,6 +16,7 @@ from services.device.readings import (
     Reading,
     ScaleReported,
 )
+from lanesight.v1 import common_pb2, events_pb2
 
 DEVICE_KIND = {
     DeviceKindName.SCANNER: common_pb2.DEVICE_KIND_SCANNER,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from google.protobuf.message import Message
-
+from lanesight.device.protocols.barcodes import classify_plu, is_valid_gtin
 from lanesight.v1 import common_pb2, events_pb2
-from services.device.protocols.barcodes import classify_plu, is_valid_gtin
 
 POS_PAYLOADS = (
     "transaction_started",

@@ -6,10 +6,10 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.device.protocols.barcodes import DecodedBarcode
-from services.device.protocols.escpos_status import PrinterStatus
-from services.device.protocols.framing import ParseError
-from services.device.protocols.scale_types import ScaleStatus
+from lanesight.device.protocols.barcodes import DecodedBarcode
+from lanesight.device.protocols.escpos_status import PrinterStatus
+from lanesight.device.protocols.framing import ParseError
+from lanesight.device.protocols.scale_types import ScaleStatus
 
 
 class DeviceKindName(enum.Enum):

@@ -7,11 +7,11 @@ import time
 import uuid
 from collections.abc import Callable
 
+from lanesight.device.lane_events import to_lane_event
+from lanesight.device.outbox import Outbox, OutboxRow
+from lanesight.device.pos_ingress import POS_PAYLOADS
+from lanesight.device.readings import Reading
 from lanesight.v1 import events_pb2
-from services.device.lane_events import to_lane_event
-from services.device.outbox import Outbox, OutboxRow
-from services.device.pos_ingress import POS_PAYLOADS
-from services.device.readings import Reading
 
 _CLOSES = "transaction_ended"
 

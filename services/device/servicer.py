@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
+from lanesight.common.auth import authorize_store
+from lanesight.device.agent import LaneAgent
+from lanesight.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
+from lanesight.device.pos_ingress import InvalidPosEvent, validate_pos_event
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc
-from services.common.auth import authorize_store
-from services.device.agent import LaneAgent
-from services.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
-from services.device.pos_ingress import InvalidPosEvent, validate_pos_event
 
 MAX_EVENTS_PER_REQUEST = 1000
 

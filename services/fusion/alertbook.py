@@ -6,7 +6,7 @@ import copy
 import uuid
 from dataclasses import dataclass
 
-from services.fusion.alerts import (
+from lanesight.fusion.alerts import (
     Alert,
     AlertState,
     AlertType,
@@ -16,11 +16,11 @@ from services.fusion.alerts import (
     PosExceptionKind,
     Severity,
 )
-from services.fusion.config import FusionConfig
-from services.fusion.escalation import Escalator, ThresholdTuner, severity_of
-from services.fusion.events import Money
-from services.fusion.lane import Lane, Line
-from services.fusion.signals import PHYSICAL_TYPES, Correction, Signal, clamp, wording
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.escalation import Escalator, ThresholdTuner, severity_of
+from lanesight.fusion.events import Money
+from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.signals import PHYSICAL_TYPES, Correction, Signal, clamp, wording
 
 _NAMESPACE = uuid.UUID("0b8f7f5e-1d7a-4c4e-8f8e-6a3f4b1f9c21")
 _MAX_SUPPORTING = 48

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from services.fusion.events import Money
+from lanesight.fusion.events import Money
 
 
 class AlertType(IntEnum):

@@ -9,23 +9,22 @@ import time
 from pathlib import Path
 
 import grpc
-
+from lanesight.common.app import ServiceApp
+from lanesight.common.config import LanesightConfig
+from lanesight.fusion import events as ev
+from lanesight.fusion import metrics
+from lanesight.fusion.alertbook import AlertUpdate
+from lanesight.fusion.alerts import Alert, AlertState, Disposition
+from lanesight.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
+from lanesight.fusion.commands import CommandLedger
+from lanesight.fusion.convert import alert_to_pb, command_to_pb
+from lanesight.fusion.engine import FusionEngine, IngestResult
+from lanesight.fusion.forwarder import ReportingForwarder
+from lanesight.fusion.profiles import FusionStore
+from lanesight.fusion.servicer import FusionServicer
+from lanesight.fusion.sharding import lane_shard
+from lanesight.fusion.watch import WatchHub
 from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.config import LanesightConfig
-from services.fusion import events as ev
-from services.fusion import metrics
-from services.fusion.alertbook import AlertUpdate
-from services.fusion.alerts import Alert, AlertState, Disposition
-from services.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
-from services.fusion.commands import CommandLedger
-from services.fusion.convert import alert_to_pb, command_to_pb
-from services.fusion.engine import FusionEngine, IngestResult
-from services.fusion.forwarder import ReportingForwarder
-from services.fusion.profiles import FusionStore
-from services.fusion.servicer import FusionServicer
-from services.fusion.sharding import lane_shard
-from services.fusion.watch import WatchHub
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lanesight.fusion.currencies import is_known_currency
+from lanesight.fusion.events import Money, UnitOfMeasure
 from stdnum import ean
-
-from services.fusion.currencies import is_known_currency
-from services.fusion.events import Money, UnitOfMeasure
 
 DEMO_CATALOG = Path(__file__).parent / "data" / "catalog_demo.csv"
 

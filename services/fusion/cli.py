@@ -8,8 +8,7 @@ import json
 import sys
 
 import grpc
-
-from services.fusion.simulator.scenario import Noise
+from lanesight.simulation.scenarios.scenario import Noise
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,8 +64,8 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from services.common.cli import load_config_or_exit
-    from services.fusion.replay import replay
+    from lanesight.common.cli import load_config_or_exit
+    from lanesight.fusion.replay import replay
 
     config = load_config_or_exit(args.config)
     address = args.fusion or config.peers.fusion
@@ -94,17 +93,17 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from services.common.cli import load_config_or_exit
-    from services.fusion.catalog import DEMO_CATALOG, load_catalog_file
-    from services.fusion.replay import write_jsonl
-    from services.fusion.simulator.quality import (
+    from lanesight.common.cli import load_config_or_exit
+    from lanesight.fusion.catalog import DEMO_CATALOG, load_catalog_file
+    from lanesight.fusion.replay import write_jsonl
+    from lanesight.simulation.scenarios.quality import (
         evaluate,
         format_behaviours,
         format_report,
         format_sweep,
     )
-    from services.fusion.simulator.scenario import lane_events
-    from services.fusion.simulator.shoppers import generate_lanes
+    from lanesight.simulation.scenarios.scenario import lane_events
+    from lanesight.simulation.scenarios.shoppers import generate_lanes
 
     config = load_config_or_exit(args.config).fusion
     items = load_catalog_file(DEMO_CATALOG)

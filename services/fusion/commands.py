@@ -6,7 +6,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from services.fusion.alerts import LaneCommand
+from lanesight.fusion.alerts import LaneCommand
 
 log = logging.getLogger(__name__)
 LaneKey = tuple[str, str]

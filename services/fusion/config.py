@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from lanesight.fusion.alerts import RULE_NAMES
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from services.fusion.alerts import RULE_NAMES
 
 
 class _Section(BaseModel):

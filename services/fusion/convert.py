@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import Alert, CommandKind, LaneCommand
+from lanesight.fusion.catalog import CatalogItem
 from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, events_pb2, fusion_pb2
-from services.fusion import events as ev
-from services.fusion.alerts import Alert, CommandKind, LaneCommand
-from services.fusion.catalog import CatalogItem
 
 # ---- primitives ---------------------------------------------------------------------
 
@@ -262,7 +261,7 @@ _MONEY_FIELDS = {
 
 def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
     """The protobuf of a domain event (for replay files and the simulator)."""
-    from services.fusion.validation import PAYLOAD_FIELD
+    from lanesight.fusion.validation import PAYLOAD_FIELD
 
     msg = events_pb2.LaneEvent(
         event_id=event.event_id,

@@ -13,21 +13,21 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.fusion import events as ev
-from services.fusion.alertbook import AlertBook, AlertUpdate
-from services.fusion.alerts import Alert, Disposition, LaneCommand
-from services.fusion.catalog import CatalogBook, CatalogItem
-from services.fusion.config import FusionConfig
-from services.fusion.escalation import Escalator, ThresholdTuner
-from services.fusion.lane import RECENT_IDS, Lane, Line, Pending, ScanToken, Transaction
-from services.fusion.ledger import BaggingScaleLedger
-from services.fusion.profiles import WeightProfiles
-from services.fusion.rules.bagging import BaggingRules
-from services.fusion.rules.labels import PACK_ALLOWANCE_MG, LabelRules
-from services.fusion.rules.pos import PosRules
-from services.fusion.rules.vision import VisionRules
-from services.fusion.signals import Signal
-from services.fusion.validation import Rejection, validate_event
+from lanesight.fusion import events as ev
+from lanesight.fusion.alertbook import AlertBook, AlertUpdate
+from lanesight.fusion.alerts import Alert, Disposition, LaneCommand
+from lanesight.fusion.catalog import CatalogBook, CatalogItem
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.escalation import Escalator, ThresholdTuner
+from lanesight.fusion.lane import RECENT_IDS, Lane, Line, Pending, ScanToken, Transaction
+from lanesight.fusion.ledger import BaggingScaleLedger
+from lanesight.fusion.profiles import WeightProfiles
+from lanesight.fusion.rules.bagging import BaggingRules
+from lanesight.fusion.rules.labels import PACK_ALLOWANCE_MG, LabelRules
+from lanesight.fusion.rules.pos import PosRules
+from lanesight.fusion.rules.vision import VisionRules
+from lanesight.fusion.signals import Signal
+from lanesight.fusion.validation import Rejection, validate_event
 
 log = logging.getLogger(__name__)
 

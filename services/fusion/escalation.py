@@ -6,7 +6,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable
 
-from services.fusion.alerts import (
+from lanesight.fusion.alerts import (
     Alert,
     AlertType,
     CommandKind,
@@ -15,9 +15,9 @@ from services.fusion.alerts import (
     LaneCommand,
     Severity,
 )
-from services.fusion.config import FeedbackSettings, FusionConfig, RuleSettings
-from services.fusion.lane import Lane
-from services.fusion.signals import money
+from lanesight.fusion.config import FeedbackSettings, FusionConfig, RuleSettings
+from lanesight.fusion.lane import Lane
+from lanesight.fusion.signals import money
 
 _SEVERITY = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH}
 _NAMESPACE = uuid.UUID("6f1c7b0e-4a57-4d0e-9a43-1b7e0c2d5f10")

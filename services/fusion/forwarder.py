@@ -11,10 +11,9 @@ from collections import deque
 from collections.abc import Iterable
 
 import grpc
-
+from lanesight.common.channels import Backoff, open_channel
+from lanesight.common.config import LanesightConfig
 from lanesight.v1 import alerts_pb2, events_pb2, reporting_pb2
-from services.common.channels import Backoff, open_channel
-from services.common.config import LanesightConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from itertools import count
 from operator import itemgetter
 
-from services.fusion.catalog import CatalogItem
-from services.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
-from services.fusion.ledger import BaggingScaleLedger, WeightChange
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
+from lanesight.fusion.ledger import BaggingScaleLedger, WeightChange
 
 # How many recent event ids each lane keeps for duplicate detection.
 RECENT_IDS = 4096

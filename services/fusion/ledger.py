@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import islice
 
-from services.fusion.events import ScaleStatus
+from lanesight.fusion.events import ScaleStatus
 
 
 @dataclass(slots=True)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lanesight.common.telemetry import duration_histogram, service_meter
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import Alert
 from opentelemetry.metrics import CallbackOptions, Observation
-
-from services.common.telemetry import duration_histogram, service_meter
-from services.fusion import events as ev
-from services.fusion.alerts import Alert
 
 _meter = service_meter("fusion")
 events_processed = _meter.create_counter(

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
-
+from lanesight.common.channels import open_channel
+from lanesight.common.config import LanesightConfig
+from lanesight.fusion import events as ev
+from lanesight.fusion.convert import event_to_pb
 from lanesight.v1 import alerts_pb2, events_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.channels import open_channel
-from services.common.config import LanesightConfig
-from services.fusion import events as ev
-from services.fusion.convert import event_to_pb
 
 
 @dataclass

@@ -6,31 +6,30 @@ import logging
 from typing import TYPE_CHECKING
 
 import grpc
-
-from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.auth import (
+from lanesight.common.auth import (
     authorize_all_stores,
     authorize_store,
     authorize_stores,
     caller_may_access_store,
     current_caller,
 )
-from services.fusion import events as ev
-from services.fusion import metrics
-from services.fusion.alerts import Disposition
-from services.fusion.catalog import CatalogError
-from services.fusion.convert import (
+from lanesight.fusion import events as ev
+from lanesight.fusion import metrics
+from lanesight.fusion.alerts import Disposition
+from lanesight.fusion.catalog import CatalogError
+from lanesight.fusion.convert import (
     alert_to_pb,
     catalog_item_from_pb,
     events_from_pb,
     lane_state_to_pb,
 )
-from services.fusion.currencies import is_known_currency
-from services.fusion.validation import StreamError, check_batch
-from services.fusion.watch import Gap, WatchFilter
+from lanesight.fusion.currencies import is_known_currency
+from lanesight.fusion.validation import StreamError, check_batch
+from lanesight.fusion.watch import Gap, WatchFilter
+from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
 
 if TYPE_CHECKING:
-    from services.fusion.app import FusionApp
+    from lanesight.fusion.app import FusionApp
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.fusion.alerts import AlertType, ItemRef, PosExceptionKind
+from lanesight.fusion.alerts import AlertType, ItemRef, PosExceptionKind
 
 # Rules about an item moving toward the bag without a matching scan: signals of these
 # types close together in time are about the same item and merge into one alert.

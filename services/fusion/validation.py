@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.fusion import events as ev
-from services.fusion.currencies import is_known_currency
+from lanesight.fusion import events as ev
+from lanesight.fusion.currencies import is_known_currency
 
 # The protobuf field name of each payload, for field paths in errors.
 PAYLOAD_FIELD: dict[type, str] = {

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from services.fusion.alerts import Alert, LaneCommand
+from lanesight.fusion.alerts import Alert, LaneCommand
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,14 @@ import asyncio
 import logging
 
 import grpc
-
+from lanesight.common.app import ServiceApp
+from lanesight.common.config import LanesightConfig
+from lanesight.reporting.localtime import now_ms
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.retention import apply_retention
+from lanesight.reporting.servicer import ReportingServicer
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.config import LanesightConfig
-from services.reporting.localtime import now_ms
-from services.reporting.reports import Reports
-from services.reporting.retention import apply_retention
-from services.reporting.servicer import ReportingServicer
-from services.reporting.store import ReportStore
 
 log = logging.getLogger(__name__)
 

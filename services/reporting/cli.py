@@ -8,9 +8,9 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from services.reporting.localtime import LocalTime, now_ms
-from services.reporting.model import ALERT_STATES, ALERT_TYPES, SHRINK_DIMENSIONS, InvalidArgument
-from services.reporting.model import ReportFilter as Filter
+from lanesight.reporting.localtime import LocalTime, now_ms
+from lanesight.reporting.model import ALERT_STATES, ALERT_TYPES, SHRINK_DIMENSIONS, InvalidArgument
+from lanesight.reporting.model import ReportFilter as Filter
 
 # CLI report name -> export kind.
 _REPORTS = {
@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_config(args):
-    from services.common.cli import load_config_or_exit
+    from lanesight.common.cli import load_config_or_exit
 
     return load_config_or_exit(args.config)
 
@@ -145,7 +145,7 @@ def _report(args) -> int:
         f = _filter(args, local_time)
         group_by = _group_by(args)
         if args.reporting:
-            from services.reporting.remote import remote_report
+            from lanesight.reporting.remote import remote_report
 
             data = asyncio.run(remote_report(args, config, f, group_by, _DEADLINE_S))
         else:
@@ -162,10 +162,10 @@ def _report(args) -> int:
 
 
 async def _local_report(args, config, db: Path, f: Filter, group_by: list[str]) -> bytes:
-    from services.reporting.exports import all_pages, export_report, gather
-    from services.reporting.reports import Reports
-    from services.reporting.store import ReportStore
-    from services.reporting.tables import alerts_table, keyed_table, to_csv, to_text
+    from lanesight.reporting.exports import all_pages, export_report, gather
+    from lanesight.reporting.reports import Reports
+    from lanesight.reporting.store import ReportStore
+    from lanesight.reporting.tables import alerts_table, keyed_table, to_csv, to_text
 
     kind = _REPORTS[args.report]
     fmt = getattr(args, "format", "html")
@@ -192,7 +192,7 @@ async def _local_report(args, config, db: Path, f: Filter, group_by: list[str]) 
 
 def render_text(bundle, kind: str, keyed_only: bool = False) -> str:
     """A report bundle as terminal tables."""
-    from services.reporting import tables
+    from lanesight.reporting import tables
 
     if kind == "shrink":
         return tables.to_text(tables.shrink_table(bundle.shrink, bundle.group_by))
@@ -212,16 +212,16 @@ def render_text(bundle, kind: str, keyed_only: bool = False) -> str:
 def _import(args) -> int:
     config = _load_config(args)
     if args.reporting:
-        from services.reporting.remote import remote_import
+        from lanesight.reporting.remote import remote_import
 
         return asyncio.run(remote_import(args, config, _DEADLINE_S))
     return asyncio.run(_local_import(args, config))
 
 
 async def _local_import(args, config) -> int:
-    from services.reporting.importer import import_poslog
-    from services.reporting.poslog import PosLogError
-    from services.reporting.store import ReportStore
+    from lanesight.reporting.importer import import_poslog
+    from lanesight.reporting.poslog import PosLogError
+    from lanesight.reporting.store import ReportStore
 
     store = await ReportStore.open(config.reporting, args.db)
     failures = 0

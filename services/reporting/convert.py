@@ -7,10 +7,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-
+from lanesight.reporting import model
+from lanesight.reporting.model import InvalidArgument
 from lanesight.v1 import alerts_pb2, common_pb2, events_pb2, reporting_pb2
-from services.reporting import model
-from services.reporting.model import InvalidArgument
 
 
 def _enum_name(enum, value: int, prefix: str) -> str:

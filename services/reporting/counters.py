@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from services.reporting.model import POS_MEASURES
+from lanesight.reporting.model import POS_MEASURES
 
 LANE_COUNTERS = (
     "transactions",

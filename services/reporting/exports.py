@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html import escape
 
-from services.reporting import charts
-from services.reporting.model import (
+from lanesight.reporting import charts
+from lanesight.reporting.model import (
     AlertQualityRow,
     AlertRecord,
     InvalidArgument,
@@ -21,9 +21,9 @@ from services.reporting.model import (
     ReportFilter,
     ShrinkRow,
 )
-from services.reporting.money import format_minor
-from services.reporting.reports import Reports
-from services.reporting.tables import (
+from lanesight.reporting.money import format_minor
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.tables import (
     Table,
     alerts_table,
     iso_ms,

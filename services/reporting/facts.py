@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from services.reporting.localtime import LocalTime
-from services.reporting.model import LaneEventRecord
+from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.model import LaneEventRecord
 
 # Scale statuses that count as a fault episode, and the good readings that end one.
 _SCALE_FAULTS = {"not_zeroed": "scale_not_zeroed", "over_capacity": "scale_over_capacity"}

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
-from services.reporting.model import PosLogImportResult
-from services.reporting.poslog import PosLogTransaction, parse_poslog
-from services.reporting.store import ReportStore
+from lanesight.reporting.model import PosLogImportResult
+from lanesight.reporting.poslog import PosLogTransaction, parse_poslog
+from lanesight.reporting.store import ReportStore
 
 log = logging.getLogger(__name__)
 

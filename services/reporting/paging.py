@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from services.reporting.model import InvalidArgument, PageInfo, PageRequest
+from lanesight.reporting.model import InvalidArgument, PageInfo, PageRequest
 
 T = TypeVar("T")
 

@@ -17,10 +17,9 @@ from typing import BinaryIO
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
-
-from services.reporting.localtime import LocalTime
-from services.reporting.model import LaneEventRecord
-from services.reporting.money import parse_minor
+from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.model import LaneEventRecord
+from lanesight.reporting.money import parse_minor
 
 _CHUNK_BYTES = 64 * 1024
 # Milligrams per unit of the weight units POSLog quantities use.

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 
 import grpc
-
+from lanesight.common.channels import open_channel
+from lanesight.reporting import convert
+from lanesight.reporting.exports import ReportBundle
+from lanesight.reporting.model import InvalidArgument, PosLogImportResult, ReportFilter
+from lanesight.reporting.tables import alerts_table, keyed_table, to_csv, to_text
 from lanesight.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
-from services.common.channels import open_channel
-from services.reporting import convert
-from services.reporting.exports import ReportBundle
-from services.reporting.model import InvalidArgument, PosLogImportResult, ReportFilter
-from services.reporting.tables import alerts_table, keyed_table, to_csv, to_text
 
 _KIND_VALUES = {
     "shrink": reporting_pb2.REPORT_KIND_SHRINK,
@@ -37,7 +36,7 @@ async def _pages(call, request, deadline_s: float):
 
 async def remote_report(args, config, f: ReportFilter, group_by: list[str], deadline_s: float):
     """The bytes the report command prints, fetched from the service."""
-    from services.reporting.cli import _REPORTS, render_text
+    from lanesight.reporting.cli import _REPORTS, render_text
 
     kind = _REPORTS[args.report]
     fmt = getattr(args, "format", "html")
@@ -112,7 +111,7 @@ async def _bundle(stub, kind, message_filter, f, group_by, deadline_s) -> Report
 
 async def remote_import(args, config, deadline_s: float) -> int:
     """Send each file to ImportPosLog; returns the exit code."""
-    from services.reporting.cli import describe_import
+    from lanesight.reporting.cli import describe_import
 
     failures = 0
     async with open_channel(args.reporting, config) as channel:

@@ -9,9 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import aiosqlite
-
-from services.reporting.config import ReportingConfig
-from services.reporting.counters import (
+from lanesight.reporting.config import ReportingConfig
+from lanesight.reporting.counters import (
     LANE_COUNTERS,
     OPERATOR_COUNTERS,
     clipped_unhealthy_ms,
@@ -21,8 +20,8 @@ from services.reporting.counters import (
     rollup_part,
     unhealthy_intervals,
 )
-from services.reporting.localtime import LocalTime
-from services.reporting.model import (
+from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.model import (
     ALERT_STATES,
     POS_MEASURES,
     SHRINK_DIMENSIONS,
@@ -38,7 +37,7 @@ from services.reporting.model import (
     ReportFilter,
     ShrinkRow,
 )
-from services.reporting.paging import decode_token, encode_token, fingerprint, page_size, paginate
+from lanesight.reporting.paging import decode_token, encode_token, fingerprint, page_size, paginate
 
 # SQL for each shrink dimension over the alerts table.
 _SHRINK_KEYS = {

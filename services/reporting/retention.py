@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from services.reporting.counters import (
+from lanesight.reporting.counters import (
     LANE_COUNTERS,
     OPERATOR_COUNTERS,
     item_detail_part,
@@ -14,7 +14,7 @@ from services.reporting.counters import (
     operator_detail_parts,
     unhealthy_intervals,
 )
-from services.reporting.store import ReportStore
+from lanesight.reporting.store import ReportStore
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,17 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
-
+from lanesight.common.auth import authorize_stores, caller_may_access_store
+from lanesight.reporting import convert, model
+from lanesight.reporting.exports import export_report
+from lanesight.reporting.importer import StoreNotAllowed, import_poslog
+from lanesight.reporting.localtime import now_ms
+from lanesight.reporting.model import InvalidArgument
+from lanesight.reporting.poslog import PosLogError
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
-from services.common.auth import authorize_stores, caller_may_access_store
-from services.reporting import convert, model
-from services.reporting.exports import export_report
-from services.reporting.importer import StoreNotAllowed, import_poslog
-from services.reporting.localtime import now_ms
-from services.reporting.model import InvalidArgument
-from services.reporting.poslog import PosLogError
 
 if TYPE_CHECKING:
-    from services.reporting.app import ReportingApp
+    from lanesight.reporting.app import ReportingApp
 
 log = logging.getLogger(__name__)
 

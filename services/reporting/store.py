@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import aiosqlite
-
-from services.reporting.config import ReportingConfig
-from services.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
-from services.reporting.localtime import LocalTime, now_ms
-from services.reporting.model import AlertRecord, IngestRecord, LaneEventRecord
-from services.reporting.schema import migrate
+from lanesight.reporting.config import ReportingConfig
+from lanesight.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
+from lanesight.reporting.localtime import LocalTime, now_ms
+from lanesight.reporting.model import AlertRecord, IngestRecord, LaneEventRecord
+from lanesight.reporting.schema import migrate
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.reporting.model import (
+from lanesight.reporting.model import (
     POS_MEASURES,
     AlertQualityRow,
     AlertRecord,
@@ -16,7 +16,7 @@ from services.reporting.model import (
     PosExceptionRow,
     ShrinkRow,
 )
-from services.reporting.money import format_minor
+from lanesight.reporting.money import format_minor
 
 
 @dataclass(slots=True)

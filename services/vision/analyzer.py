@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-
-from services.vision.barcodes import decode_barcodes
-from services.vision.config import VisionConfig
-from services.vision.health import CameraHealthMonitor
-from services.vision.observations import BarcodeDecoded, Health, Observation
-from services.vision.tracker import Track, ZoneTracker
-from services.vision.zones import Zone, ZoneMap
+from lanesight.vision.barcodes import decode_barcodes
+from lanesight.vision.config import VisionConfig
+from lanesight.vision.health import CameraHealthMonitor
+from lanesight.vision.observations import BarcodeDecoded, Health, Observation
+from lanesight.vision.tracker import Track, ZoneTracker
+from lanesight.vision.zones import Zone, ZoneMap
 
 # Health verdicts under which the picture says nothing about items.
 _UNTRUSTED = (Health.DARK, Health.BLOCKED, Health.FROZEN)

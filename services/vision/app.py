@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import grpc
-
+from lanesight.common.app import ServiceApp
+from lanesight.common.config import LanesightConfig
 from lanesight.v1 import vision_pb2, vision_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.config import LanesightConfig
-from services.vision.engine import VisionEngine
-from services.vision.servicer import VisionServicer
+from lanesight.vision.engine import VisionEngine
+from lanesight.vision.servicer import VisionServicer
 
 
 class VisionApp(ServiceApp):

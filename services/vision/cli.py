@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _eval_barcodes(args: argparse.Namespace) -> int:
-    from services.vision.barcodes import evaluate_barcode_folder, format_barcode_report
+    from lanesight.vision.barcodes import evaluate_barcode_folder, format_barcode_report
 
     root = Path(args.dir)
     if not root.is_dir():
@@ -28,8 +28,8 @@ def _eval_barcodes(args: argparse.Namespace) -> int:
 
 
 def _eval_vision(args: argparse.Namespace) -> int:
-    from services.vision.model_tools import GroceryClassifier, evaluate_dataset, format_report
-    from services.vision.recognizer import usable_providers
+    from lanesight.vision.model_tools import GroceryClassifier, evaluate_dataset, format_report
+    from lanesight.vision.recognizer import usable_providers
 
     classifier = GroceryClassifier(
         args.model_dir,

@@ -9,15 +9,14 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-
-from services.vision.analyzer import FrameDecodeError, decode_image
-from services.vision.batcher import DynamicBatcher
-from services.vision.config import VisionConfig
-from services.vision.observations import Label
-from services.vision.recognizer import CropScores, Recognizer
-from services.vision.stats import StreamSnapshot
-from services.vision.stream import InvalidRequest, LaneStream, StreamIdentity
-from services.vision.zones import ZoneMap
+from lanesight.vision.analyzer import FrameDecodeError, decode_image
+from lanesight.vision.batcher import DynamicBatcher
+from lanesight.vision.config import VisionConfig
+from lanesight.vision.observations import Label
+from lanesight.vision.recognizer import CropScores, Recognizer
+from lanesight.vision.stats import StreamSnapshot
+from lanesight.vision.stream import InvalidRequest, LaneStream, StreamIdentity
+from lanesight.vision.zones import ZoneMap
 
 log = logging.getLogger(__name__)
 

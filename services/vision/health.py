@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from services.vision.config import HealthConfig
-from services.vision.observations import Health, HealthChanged
+from lanesight.vision.config import HealthConfig
+from lanesight.vision.observations import Health, HealthChanged
 
 # A normalised (x0, y0, x1, y1) box.
 BoxLike = tuple[float, float, float, float]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from services.vision.zones import Zone
+from lanesight.vision.zones import Zone
 
 
 class Direction(enum.Enum):

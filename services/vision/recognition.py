@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from services.vision.observations import Label
-from services.vision.recognizer import CropScores
-from services.vision.zones import Zone
+from lanesight.vision.observations import Label
+from lanesight.vision.recognizer import CropScores
+from lanesight.vision.zones import Zone
 
 
 @dataclass

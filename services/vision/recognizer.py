@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-from services.vision.config import VisionConfig
-from services.vision.model_tools import GroceryClassifier, PrototypeIndex
-from services.vision.observations import Label
+from lanesight.vision.config import VisionConfig
+from lanesight.vision.model_tools import GroceryClassifier, PrototypeIndex
+from lanesight.vision.observations import Label
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
-
+from lanesight.common.auth import authorize_all_stores, authorize_store
 from lanesight.v1 import common_pb2, events_pb2, vision_pb2, vision_pb2_grpc
-from services.common.auth import authorize_all_stores, authorize_store
-from services.vision.engine import VisionEngine
-from services.vision.observations import (
+from lanesight.vision.engine import VisionEngine
+from lanesight.vision.observations import (
     BarcodeDecoded,
     Direction,
     Health,
@@ -21,8 +20,8 @@ from services.vision.observations import (
     ZoneCountChanged,
     ZoneCrossingSeen,
 )
-from services.vision.stream import FrameIn, InvalidRequest, StreamIdentity, StreamOutput
-from services.vision.zones import Zone, ZoneError, ZoneMap
+from lanesight.vision.stream import FrameIn, InvalidRequest, StreamIdentity, StreamOutput
+from lanesight.vision.zones import Zone, ZoneError, ZoneMap
 
 log = logging.getLogger(__name__)
 

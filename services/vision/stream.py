@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from services.vision.analyzer import CropRequest, FrameDecodeError, LaneAnalyzer
-from services.vision.batcher import BatcherClosed, BatcherOverloaded
-from services.vision.observations import Health, ItemSeen, Observation
-from services.vision.recognition import TrackRecognitions
-from services.vision.stats import RateMeter, StreamSnapshot
-from services.vision.zones import ZoneMap
+from lanesight.vision.analyzer import CropRequest, FrameDecodeError, LaneAnalyzer
+from lanesight.vision.batcher import BatcherClosed, BatcherOverloaded
+from lanesight.vision.observations import Health, ItemSeen, Observation
+from lanesight.vision.recognition import TrackRecognitions
+from lanesight.vision.stats import RateMeter, StreamSnapshot
+from lanesight.vision.zones import ZoneMap
 
 if TYPE_CHECKING:
-    from services.vision.engine import VisionEngine
+    from lanesight.vision.engine import VisionEngine
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-
-from services.vision.config import TrackerConfig
-from services.vision.observations import Direction, ZoneCountChanged, ZoneCrossingSeen
-from services.vision.zones import Zone, ZoneMap
+from lanesight.vision.config import TrackerConfig
+from lanesight.vision.observations import Direction, ZoneCountChanged, ZoneCrossingSeen
+from lanesight.vision.zones import Zone, ZoneMap
 
 
 @dataclass(frozen=True)

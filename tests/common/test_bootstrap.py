@@ -9,10 +9,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from lanesight.common.cli import create_app
+from lanesight.common.config import load_config
+from lanesight.common.server import start_server
 
-from services.common.cli import create_app
-from services.common.config import load_config
-from services.common.server import start_server
 from tests.conftest import start_service_process
 
 SERVICES = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from lanesight.common.config import ConfigError, load_config
 
-from services.common.config import ConfigError, load_config
 from tests.conftest import LANESIGHT, REPO_ROOT
 
 

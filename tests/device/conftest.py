@@ -8,13 +8,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-
+from lanesight.common.app import ServiceApp
+from lanesight.common.config import LanesightConfig, PeersConfig, ServerConfig
+from lanesight.common.server import RunningServer, start_server
+from lanesight.device.app import create_app
+from lanesight.device.config import DeviceConfig, OutboxConfig
 from lanesight.v1 import fusion_pb2, fusion_pb2_grpc, vision_pb2, vision_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.config import LanesightConfig, PeersConfig, ServerConfig
-from services.common.server import RunningServer, start_server
-from services.device.app import create_app
-from services.device.config import DeviceConfig, OutboxConfig
 
 
 class FakeFusion(fusion_pb2_grpc.FusionServiceServicer):

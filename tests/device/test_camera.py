@@ -8,12 +8,12 @@ import cv2
 import grpc
 import numpy as np
 import pytest
-
+from lanesight.device.camera.motion import MotionGate, encode_jpeg, zone_mask
+from lanesight.device.camera.pipeline import CameraPipeline
+from lanesight.device.camera.sources import LoopingCapture, SourceUnavailable, open_frame_source
+from lanesight.device.config import CameraConfig, ZoneConfig
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc, events_pb2
-from services.device.camera.motion import MotionGate, encode_jpeg, zone_mask
-from services.device.camera.pipeline import CameraPipeline
-from services.device.camera.sources import LoopingCapture, SourceUnavailable, open_frame_source
-from services.device.config import CameraConfig, ZoneConfig
+
 from tests.conftest import assert_eventually
 from tests.device.conftest import FakeVision, agent_config, start_agent, start_fake_vision
 

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import grpc
-
+from lanesight.common.cli import build_parser
 from lanesight.v1 import device_pb2, device_pb2_grpc, events_pb2
-from services.common.cli import build_parser
+
 from tests.conftest import REPO_ROOT, assert_eventually
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import grpc
 import pytest
-
+from lanesight.simulation.devices import LaneSimulators
 from lanesight.v1 import (
     alerts_pb2,
     common_pb2,
@@ -15,7 +15,7 @@ from lanesight.v1 import (
     device_pb2_grpc,
     events_pb2,
 )
-from services.device.simulators import LaneSimulators
+
 from tests.conftest import assert_eventually
 from tests.device.conftest import agent_config, start_agent, start_fake_fusion
 

@@ -6,16 +6,15 @@ import asyncio
 import logging
 
 import pytest
-
-from services.common.channels import Backoff
-from services.device.drivers.base import CommandNotSupported, DeviceUnavailable
-from services.device.drivers.printer import PrinterDriver
-from services.device.drivers.scale import ScaleDriver, scale_kind
-from services.device.drivers.scanner import ScannerDriver
-from services.device.drivers.transport import SerialSettings, redact
-from services.device.protocols.escpos_status import DrawerOpenLevel, PaperState
-from services.device.protocols.scale_types import ScaleStatus
-from services.device.readings import (
+from lanesight.common.channels import Backoff
+from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable
+from lanesight.device.drivers.printer import PrinterDriver
+from lanesight.device.drivers.scale import ScaleDriver, scale_kind
+from lanesight.device.drivers.scanner import ScannerDriver
+from lanesight.device.drivers.transport import SerialSettings, redact
+from lanesight.device.protocols.escpos_status import DrawerOpenLevel, PaperState
+from lanesight.device.protocols.scale_types import ScaleStatus
+from lanesight.device.readings import (
     BarcodeScanned,
     DeviceKindName,
     DocumentPrinted,
@@ -26,12 +25,13 @@ from services.device.readings import (
     ProtocolErrorReported,
     ScaleReported,
 )
-from services.device.simulators import (
+from lanesight.simulation.devices import (
     SimulatedPrinter,
     SimulatedScale,
     SimulatedScanner,
     make_endpoint,
 )
+
 from tests.conftest import assert_eventually
 
 

@@ -11,13 +11,10 @@ from pathlib import Path
 import cv2
 import grpc
 import numpy as np
-from skimage import data as skimage_data
-
-from lanesight.v1 import alerts_pb2, device_pb2, device_pb2_grpc
-from services.device.camera.motion import MotionGate, encode_jpeg
-from services.device.camera.pipeline import CameraPipeline
-from services.device.config import CameraConfig
-from services.device.evidence import (
+from lanesight.device.camera.motion import MotionGate, encode_jpeg
+from lanesight.device.camera.pipeline import CameraPipeline
+from lanesight.device.config import CameraConfig
+from lanesight.device.evidence import (
     MANIFEST,
     EvidenceRecorder,
     EvidenceSettings,
@@ -25,7 +22,10 @@ from services.device.evidence import (
     folder_name,
     purge_expired,
 )
-from services.vision.privacy import FaceBlurrer
+from lanesight.device.privacy import FaceBlurrer
+from lanesight.v1 import alerts_pb2, device_pb2, device_pb2_grpc
+from skimage import data as skimage_data
+
 from tests.conftest import assert_eventually
 from tests.device.conftest import agent_config, start_agent
 
@@ -200,7 +200,7 @@ async def test_write_failures_are_counted_and_logged_once(tmp_path, caplog):
     blocker.write_text("a file where the evidence folder should be")
     recorder = EvidenceRecorder(_settings(tmp_path, directory=blocker), "s", "l")
     _fill(recorder, "cam-1", grocery_bgr(), 1)
-    with caplog.at_level(logging.WARNING, logger="services.device.evidence"):
+    with caplog.at_level(logging.WARNING, logger="lanesight.device.evidence"):
         assert await recorder.capture("a-1", time.time_ns()) is None
         assert await recorder.capture("a-2", time.time_ns()) is None
     assert recorder.counters.errors == 2 and recorder.counters.alerts_written == 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from services.device.protocols import magellan, mettler_8217, nci
-from services.device.protocols.framing import MAX_RAW_KEPT, DelimitedFrameReader, ParseError
-from services.device.protocols.scale_types import ScaleObservation
-from services.device.protocols.scanner import LineScannerParser, ScanFrame
+from lanesight.device.protocols import magellan, mettler_8217, nci
+from lanesight.device.protocols.framing import MAX_RAW_KEPT, DelimitedFrameReader, ParseError
+from lanesight.device.protocols.scale_types import ScaleObservation
+from lanesight.device.protocols.scanner import LineScannerParser, ScanFrame
 
 PARSERS = {
     "8217": mettler_8217.Mettler8217Parser,

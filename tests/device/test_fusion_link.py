@@ -6,9 +6,9 @@ import asyncio
 import uuid
 
 import grpc
-
+from lanesight.simulation.devices import LaneSimulators, ScaleSpec
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc, events_pb2
-from services.device.simulators import LaneSimulators, ScaleSpec
+
 from tests.conftest import assert_eventually
 from tests.device.conftest import FakeFusion, agent_config, start_agent, start_fake_fusion
 
@@ -152,11 +152,10 @@ async def test_agent_restart_resends_unacked_events_and_keeps_counting(tmp_path)
 async def test_against_the_real_fusion_service_when_it_is_built(tmp_path, monkeypatch):
     """The agent against services/fusion (skipped while fusion answers UNIMPLEMENTED)."""
     import pytest
-
+    from lanesight.common.config import LanesightConfig, ServerConfig
+    from lanesight.common.server import start_server
+    from lanesight.fusion.app import create_app as create_fusion
     from lanesight.v1 import fusion_pb2, fusion_pb2_grpc
-    from services.common.config import LanesightConfig, ServerConfig
-    from services.common.server import start_server
-    from services.fusion.app import create_app as create_fusion
 
     monkeypatch.chdir(tmp_path)  # fusion's relative default paths land here
     fusion_config = LanesightConfig(server=ServerConfig(grace_s=0.2))

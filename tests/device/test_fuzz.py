@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lanesight.device.protocols import escpos_status, magellan, mettler_8217, nci
+from lanesight.device.protocols.barcodes import decode_barcode
+from lanesight.device.protocols.framing import MAX_RAW_KEPT, ParseError
+from lanesight.device.protocols.scanner import LineScannerParser
 
-from services.device.protocols import escpos_status, magellan, mettler_8217, nci
-from services.device.protocols.barcodes import decode_barcode
-from services.device.protocols.framing import MAX_RAW_KEPT, ParseError
-from services.device.protocols.scanner import LineScannerParser
 from tests.device.test_framing import PARSERS, VECTORS
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-
+from lanesight.device.links.fusion import encode_ingest_request
+from lanesight.device.outbox import Outbox, OutboxLimits
+from lanesight.device.recorder import EventRecorder
 from lanesight.v1 import events_pb2, fusion_pb2
-from services.device.links.fusion import encode_ingest_request
-from services.device.outbox import Outbox, OutboxLimits
-from services.device.recorder import EventRecorder
 
 
 def _event(operator: str = "op-1") -> events_pb2.LaneEvent:
@@ -117,7 +116,7 @@ async def test_size_bound_warns_first_then_drops_oldest(tmp_path, caplog):
     await box.open()
     recorder = EventRecorder(box, "s", "l")
     try:
-        with caplog.at_level(logging.WARNING, logger="services.device.outbox"):
+        with caplog.at_level(logging.WARNING, logger="lanesight.device.outbox"):
             for count in range(1, 11):
                 await recorder.record(_event())
                 if count == 7:
@@ -203,7 +202,7 @@ def test_ingest_request_encoding_matches_protobuf():
 
 
 async def test_outbox_belongs_to_one_lane(tmp_path):
-    from services.device.outbox import OutboxOwnedElsewhere
+    from lanesight.device.outbox import OutboxOwnedElsewhere
 
     path = tmp_path / "o.db"
     box = Outbox(path)

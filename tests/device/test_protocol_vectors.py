@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from services.device.drivers.printer import render_drawer_kick
-from services.device.protocols import escpos_status, magellan, mettler_8217, nci
-from services.device.protocols.barcodes import classify_plu, decode_barcode
-from services.device.protocols.escpos_status import DrawerOpenLevel, PaperState
-from services.device.protocols.framing import ParseError
-from services.device.protocols.scale_types import (
+from lanesight.device.drivers.printer import render_drawer_kick
+from lanesight.device.protocols import escpos_status, magellan, mettler_8217, nci
+from lanesight.device.protocols.barcodes import classify_plu, decode_barcode
+from lanesight.device.protocols.escpos_status import DrawerOpenLevel, PaperState
+from lanesight.device.protocols.framing import ParseError
+from lanesight.device.protocols.scale_types import (
     EchoAck,
     EchoData,
     ScaleFlag,
@@ -17,7 +16,7 @@ from services.device.protocols.scale_types import (
     ScaleStatus,
     UnknownCommand,
 )
-from services.device.protocols.scanner import LineScannerParser, ScanFrame
+from lanesight.device.protocols.scanner import LineScannerParser, ScanFrame
 
 # -- Mettler Toledo 8217 ---------------------------------------------------------------------
 
@@ -82,7 +81,7 @@ def test_8217_echo_probe():
 
 
 def test_8217_serial_line_is_9600_7e1():
-    from services.device.simulators.lane import SCALE_LINE
+    from lanesight.simulation.devices.lane import SCALE_LINE
 
     assert SCALE_LINE["8217"] == (7, "E")
 

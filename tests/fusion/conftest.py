@@ -6,18 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
-
-from services.common.config import load_config
-from services.common.server import start_server
-from services.fusion.alertbook import AlertUpdate
-from services.fusion.alerts import Alert, AlertType, LaneCommand
-from services.fusion.app import create_app
-from services.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
-from services.fusion.config import FusionConfig
-from services.fusion.engine import FusionEngine
-from services.fusion.events import LaneEvent
-from services.fusion.simulator.actions import Action
-from services.fusion.simulator.scenario import Scenario, TimedAction, lane_events
+from lanesight.common.config import load_config
+from lanesight.common.server import start_server
+from lanesight.fusion.alertbook import AlertUpdate
+from lanesight.fusion.alerts import Alert, AlertType, LaneCommand
+from lanesight.fusion.app import create_app
+from lanesight.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.engine import FusionEngine
+from lanesight.fusion.events import LaneEvent
+from lanesight.simulation.scenarios.actions import Action
+from lanesight.simulation.scenarios.scenario import Scenario, TimedAction, lane_events
 
 START_MS = 1_750_000_000_000
 

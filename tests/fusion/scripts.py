@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.fusion import events as ev
-from services.fusion.catalog import CatalogItem
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     SCAN,
@@ -21,7 +21,7 @@ from services.fusion.simulator.actions import (
     StartTender,
     StartTransaction,
 )
-from services.fusion.simulator.barcodes import ean13_scan
+from lanesight.simulation.scenarios.barcodes import ean13_scan
 
 from .conftest import script_events
 

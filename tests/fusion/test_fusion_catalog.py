@@ -7,18 +7,17 @@ import json
 import statistics
 
 import pytest
-from stdnum import ean
-
-from services.fusion.alerts import AlertType
-from services.fusion.catalog import (
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.catalog import (
     CatalogBook,
     CatalogError,
     CatalogItem,
     load_catalog_file,
     write_catalog_csv,
 )
-from services.fusion.events import Money, UnitOfMeasure
-from services.fusion.profiles import FusionStore, WeightProfiles
+from lanesight.fusion.events import Money, UnitOfMeasure
+from lanesight.fusion.profiles import FusionStore, WeightProfiles
+from stdnum import ean
 
 from .conftest import feed, make_engine
 from .scripts import Script

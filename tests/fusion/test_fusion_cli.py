@@ -6,7 +6,8 @@ import asyncio
 import json
 import sys
 
-from services.fusion.replay import batches, read_jsonl, write_jsonl
+from lanesight.fusion.replay import batches, read_jsonl, write_jsonl
+
 from tests.conftest import REPO_ROOT
 
 from .test_fusion_engine import _pass_around

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.fusion.alerts import CommandKind, LaneCommand
-from services.fusion.commands import CommandLedger
+from lanesight.fusion.alerts import CommandKind, LaneCommand
+from lanesight.fusion.commands import CommandLedger
 
 
 def _command(command_id: str, lane_id: str = "lane-1") -> LaneCommand:

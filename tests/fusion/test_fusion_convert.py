@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
+from lanesight.fusion import events as ev
+from lanesight.fusion.convert import event_from_pb, event_to_pb, events_from_pb
+from lanesight.fusion.validation import PAYLOAD_FIELD, validate_event
 from lanesight.v1 import events_pb2, fusion_pb2
-from services.fusion import events as ev
-from services.fusion.convert import event_from_pb, event_to_pb, events_from_pb
-from services.fusion.validation import PAYLOAD_FIELD, validate_event
 
 
 def _value(annotation: str, name: str, index: int):

@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-from services.fusion import events as ev
-from services.fusion.alerts import AlertState, AlertType, CommandKind, Disposition, Escalation
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertState, AlertType, CommandKind, Disposition, Escalation
+from lanesight.fusion.validation import StreamError, check_batch
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     CartItemCount,
     ItemCrossesZones,
     PeripheralHealth,
 )
-from services.fusion.validation import StreamError, check_batch
 
 from .conftest import feed, make_engine
 from .scripts import Script

@@ -6,7 +6,10 @@ import logging
 import time
 
 import grpc
-
+from lanesight.common.config import load_config
+from lanesight.common.server import start_server
+from lanesight.fusion.app import create_app
+from lanesight.fusion.forwarder import ReportingForwarder
 from lanesight.v1 import (
     alerts_pb2,
     events_pb2,
@@ -14,10 +17,7 @@ from lanesight.v1 import (
     reporting_pb2,
     reporting_pb2_grpc,
 )
-from services.common.config import load_config
-from services.common.server import start_server
-from services.fusion.app import create_app
-from services.fusion.forwarder import ReportingForwarder
+
 from tests.conftest import assert_eventually
 
 from .test_fusion_engine import _pass_around
@@ -131,7 +131,7 @@ async def test_fusion_runs_without_reporting(tmp_path, demo):
 async def test_queue_is_bounded_and_warns_before_dropping(tmp_path, caplog):
     config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
     forwarder = ReportingForwarder(config)
-    with caplog.at_level(logging.WARNING, logger="services.fusion.forwarder"):
+    with caplog.at_level(logging.WARNING, logger="lanesight.fusion.forwarder"):
         for number in range(25):
             forwarder.add_alert(alerts_pb2.Alert(alert_id=str(number)))
     assert forwarder.pending == 10 and forwarder.dropped == 15
@@ -194,7 +194,7 @@ def test_batches_that_fill_the_queue_drop_the_oldest_one_by_one(caplog):
     config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
     forwarder = ReportingForwarder(config)
     events = [_lane_event(n) for n in range(15)]
-    with caplog.at_level(logging.WARNING, logger="services.fusion.forwarder"):
+    with caplog.at_level(logging.WARNING, logger="lanesight.fusion.forwarder"):
         forwarder.add_events(events[:7])
         assert not caplog.records  # below 80 %: no warning yet
         forwarder.add_events(events[7:])

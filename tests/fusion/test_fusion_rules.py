@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from services.fusion import events as ev
-from services.fusion.alerts import FORBIDDEN_WORDS, AlertType, PosExceptionKind
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import FORBIDDEN_WORDS, AlertType, PosExceptionKind
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     SCAN,
@@ -23,7 +22,7 @@ from services.fusion.simulator.actions import (
     StartTransaction,
     VoidItem,
 )
-from services.fusion.simulator.barcodes import us_price_embedded
+from lanesight.simulation.scenarios.barcodes import us_price_embedded
 
 from .conftest import feed, make_engine, script_events
 from .scripts import Script

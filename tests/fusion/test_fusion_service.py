@@ -6,14 +6,14 @@ import asyncio
 
 import grpc
 import pytest
-
+from lanesight.common.config import load_config
+from lanesight.common.server import start_server
+from lanesight.fusion.app import create_app
+from lanesight.fusion.convert import catalog_item_to_pb, event_to_pb
+from lanesight.fusion.sharding import lane_shard
+from lanesight.simulation.scenarios.actions import OpenDrawerNoSale
 from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.config import load_config
-from services.common.server import start_server
-from services.fusion.app import create_app
-from services.fusion.convert import catalog_item_to_pb, event_to_pb
-from services.fusion.sharding import lane_shard
-from services.fusion.simulator.actions import OpenDrawerNoSale
+
 from tests.conftest import assert_eventually
 
 from .conftest import script_events

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     ItemCrossesZones,
     PlaceOnBaggingScale,
     ScanBarcode,
 )
-from services.fusion.simulator.barcodes import decode_scan, price_check_digit, us_price_embedded
-from services.fusion.simulator.quality import evaluate, format_report
-from services.fusion.simulator.scenario import Noise, lane_events
-from services.fusion.simulator.shoppers import generate_lanes
+from lanesight.simulation.scenarios.barcodes import (
+    decode_scan,
+    price_check_digit,
+    us_price_embedded,
+)
+from lanesight.simulation.scenarios.quality import evaluate, format_report
+from lanesight.simulation.scenarios.scenario import Noise, lane_events
+from lanesight.simulation.scenarios.shoppers import generate_lanes
 
 
 def test_actions_are_physical_and_convert_to_lane_events():
@@ -70,9 +74,9 @@ def test_quality_floor_every_staged_type_caught_with_few_false_alerts(demo_items
 
 
 def test_no_alert_in_a_simulated_day_accuses_anyone(demo_items):
-    from services.fusion.alerts import FORBIDDEN_WORDS
-    from services.fusion.config import FusionConfig
-    from services.fusion.simulator.quality import run_engine
+    from lanesight.fusion.alerts import FORBIDDEN_WORDS
+    from lanesight.fusion.config import FusionConfig
+    from lanesight.simulation.scenarios.quality import run_engine
 
     lanes = generate_lanes(3, 4, 20, demo_items, Noise(), loss_rate=0.6)
     engine, _, _ = run_engine(lanes, FusionConfig(), demo_items, Noise(), 3)

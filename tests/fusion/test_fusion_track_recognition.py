@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType, Disposition
-from services.fusion.lane import Track
-from services.fusion.simulator.actions import BAGGING, CART, SCAN, Emitted, ItemCrossesZones
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType, Disposition
+from lanesight.fusion.lane import Track
+from lanesight.simulation.scenarios.actions import BAGGING, CART, SCAN, Emitted, ItemCrossesZones
 
 from .conftest import feed
 from .scripts import Script

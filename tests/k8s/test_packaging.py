@@ -10,8 +10,8 @@ import subprocess
 from collections import Counter
 
 import pytest
+from lanesight.common.config import load_config
 
-from services.common.config import load_config
 from tests.conftest import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -44,7 +44,7 @@ def test_containerfile_builds_stubs_and_runs_unprivileged():
     ignore = (REPO_ROOT / ".containerignore").read_text().splitlines()
     assert ignore[[line.strip() for line in ignore].index("*")] == "*"  # allow-list
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "Makefile", "protos", "services"}
+    assert allowed == {"pyproject.toml", "setup.py", "README.md", "Makefile", "protos", "services"}
 
 
 def _unit() -> configparser.ConfigParser:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lanesight.common import cli
+from lanesight.common.config import LanesightConfig, load_config
 
-from services.common import cli
-from services.common.config import LanesightConfig, load_config
 from tests.k8s.conftest import OVERLAYS
 from tests.k8s.manifests import (
     container_env,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.store import ReportStore
 
-from services.reporting.reports import Reports
-from services.reporting.store import ReportStore
 from tests.reporting.reporting_builders import load_crafted, reporting_config
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import uuid
 
+from lanesight.common.config import LanesightConfig
+from lanesight.reporting import convert
+from lanesight.reporting.config import ReportingConfig
 from lanesight.v1 import alerts_pb2, common_pb2, events_pb2, reporting_pb2
-from services.common.config import LanesightConfig
-from services.reporting import convert
-from services.reporting.config import ReportingConfig
 
 # 2024-03-04T09:00:00Z, a Monday.
 T0_MS = 1_709_542_800_000

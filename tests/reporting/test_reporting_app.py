@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from lanesight.common.config import ConfigError, load_config
+from lanesight.common.server import start_server
+from lanesight.reporting.app import create_app
 
-from services.common.config import ConfigError, load_config
-from services.common.server import start_server
-from services.reporting.app import create_app
 from tests.conftest import assert_eventually
 
 

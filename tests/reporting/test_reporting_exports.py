@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
+from lanesight.common.cli import main
+from lanesight.reporting import convert
+from lanesight.reporting.exports import export_report
+from lanesight.reporting.model import InvalidArgument, ReportFilter
 from lanesight.v1 import alerts_pb2
-from services.common.cli import main
-from services.reporting import convert
-from services.reporting.exports import export_report
-from services.reporting.model import InvalidArgument, ReportFilter
+
 from tests.reporting.reporting_builders import T0_MS, alert, as_records
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,11 +7,11 @@ import sqlite3
 
 import grpc
 import pytest
-
+from lanesight.common.server import start_server
+from lanesight.reporting import convert, servicer
+from lanesight.reporting.app import create_app
 from lanesight.v1 import alerts_pb2, common_pb2, reporting_pb2, reporting_pb2_grpc
-from services.common.server import start_server
-from services.reporting import convert, servicer
-from services.reporting.app import create_app
+
 from tests.reporting.reporting_builders import T0_MS, crafted_records, service_config
 
 R = reporting_pb2
@@ -294,8 +294,8 @@ async def test_export_refuses_bad_kinds_and_formats(served, kind, fmt, field):
 async def test_cli_report_against_a_running_service(tmp_path):
     import argparse
 
-    from services.reporting.model import ReportFilter as DomainFilter
-    from services.reporting.remote import remote_report
+    from lanesight.reporting.model import ReportFilter as DomainFilter
+    from lanesight.reporting.remote import remote_report
 
     config = service_config(tmp_path)
     running = await start_server(create_app(config), config, port=0)

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import grpc
 import pytest
-
+from lanesight.common.cli import main
+from lanesight.common.server import start_server
+from lanesight.reporting.app import create_app
+from lanesight.reporting.importer import import_poslog
+from lanesight.reporting.model import PageRequest, ReportFilter
+from lanesight.reporting.poslog import PosLogError
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
-from services.common.cli import main
-from services.common.server import start_server
-from services.reporting.app import create_app
-from services.reporting.importer import import_poslog
-from services.reporting.model import PageRequest, ReportFilter
-from services.reporting.poslog import PosLogError
-from services.reporting.reports import Reports
-from services.reporting.store import ReportStore
+
 from tests.conftest import SHARED_DATA
 from tests.reporting.reporting_builders import reporting_config, service_config
 

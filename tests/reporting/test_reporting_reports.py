@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from lanesight.reporting.model import PageRequest, PosExceptionRow, ReportFilter
+from lanesight.reporting.reports import mark_outliers, percentile
 
-from services.reporting.model import PageRequest, PosExceptionRow, ReportFilter
-from services.reporting.reports import mark_outliers, percentile
 from tests.reporting.reporting_builders import DAY, G4, T0_MS
 
 ALL = PageRequest(page_size=1000)
@@ -188,9 +188,10 @@ def test_outliers_against_the_store_norm():
 
 
 async def test_outliers_keep_the_store_norm_under_a_lane_filter(store):
+    from lanesight.reporting import convert
+    from lanesight.reporting.reports import Reports
     from lanesight.v1 import events_pb2 as E
-    from services.reporting import convert
-    from services.reporting.reports import Reports
+
     from tests.reporting.reporting_builders import Lane, as_records
 
     events = []

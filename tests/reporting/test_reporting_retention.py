@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+from lanesight.reporting import convert
+from lanesight.reporting.model import PageRequest, ReportFilter
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.retention import apply_retention
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import events_pb2
-from services.reporting import convert
-from services.reporting.model import PageRequest, ReportFilter
-from services.reporting.reports import Reports
-from services.reporting.retention import apply_retention
-from services.reporting.store import ReportStore
+
 from tests.reporting.reporting_builders import (
     DAY,
     G1,

@@ -6,13 +6,13 @@ import sqlite3
 
 import aiosqlite
 import pytest
-
+from lanesight.reporting import convert
+from lanesight.reporting.model import PageRequest, ReportFilter
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.schema import LATEST_VERSION, SchemaError, migrate
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import alerts_pb2, events_pb2
-from services.reporting import convert
-from services.reporting.model import PageRequest, ReportFilter
-from services.reporting.reports import Reports
-from services.reporting.schema import LATEST_VERSION, SchemaError, migrate
-from services.reporting.store import ReportStore
+
 from tests.reporting.reporting_builders import (
     T0_MS,
     Lane,

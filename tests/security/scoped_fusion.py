@@ -1,5 +1,5 @@
 """A small FusionService for the security tests: it scopes every request to its store
-exactly the way the real servicers are expected to, via services.common.auth."""
+exactly the way the real servicers are expected to, via lanesight.common.auth."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
-from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.app import ServiceApp
-from services.common.auth import (
+from lanesight.common.app import ServiceApp
+from lanesight.common.auth import (
     authorize_all_stores,
     authorize_store,
     authorize_stores,
     caller_may_access_store,
     current_caller,
 )
-from services.common.config import LanesightConfig
-from services.common.server import RunningServer, start_server
+from lanesight.common.config import LanesightConfig
+from lanesight.common.server import RunningServer, start_server
+from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
 
 #: alert id -> store id of the alerts this servicer knows.
 ALERTS = {"alert-a1": "store-a", "alert-b1": "store-b"}

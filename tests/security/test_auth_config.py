@@ -7,9 +7,7 @@ import os
 import grpc
 import pytest
 import yaml
-
-from lanesight.v1 import device_pb2, fusion_pb2, reporting_pb2, vision_pb2
-from services.common.auth import (
+from lanesight.common.auth import (
     METHOD_ROLES,
     ROLES,
     TokenRegistry,
@@ -19,8 +17,9 @@ from services.common.auth import (
     load_tokens,
     read_client_token,
 )
-from services.common.channels import open_channel
-from services.common.config import AuthConfig, ConfigError, load_config
+from lanesight.common.channels import open_channel
+from lanesight.common.config import AuthConfig, ConfigError, load_config
+from lanesight.v1 import device_pb2, fusion_pb2, reporting_pb2, vision_pb2
 
 DIGEST = hash_token("lst_example")
 

@@ -12,7 +12,17 @@ import asyncio
 from pathlib import Path
 
 import grpc
-
+from lanesight.common.auth import bearer_token_interceptors, hash_token
+from lanesight.common.config import AuthConfig, LanesightConfig, ServerConfig
+from lanesight.common.server import start_server
+from lanesight.device.app import create_app as create_device
+from lanesight.fusion.app import create_app as create_fusion
+from lanesight.fusion.catalog import DEMO_CATALOG, load_catalog_file
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.convert import catalog_item_to_pb, event_to_pb
+from lanesight.reporting.app import create_app as create_reporting
+from lanesight.reporting.config import ReportingConfig
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg
 from lanesight.v1 import (
     alerts_pb2,
     common_pb2,
@@ -26,19 +36,9 @@ from lanesight.v1 import (
     vision_pb2,
     vision_pb2_grpc,
 )
-from services.common.auth import bearer_token_interceptors, hash_token
-from services.common.config import AuthConfig, LanesightConfig, ServerConfig
-from services.common.server import start_server
-from services.device.app import create_app as create_device
-from services.fusion.app import create_app as create_fusion
-from services.fusion.catalog import DEMO_CATALOG, load_catalog_file
-from services.fusion.config import FusionConfig
-from services.fusion.convert import catalog_item_to_pb, event_to_pb
-from services.reporting.app import create_app as create_reporting
-from services.reporting.config import ReportingConfig
-from services.vision.app import create_app as create_vision
-from services.vision.config import VisionConfig
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg
+from lanesight.vision.app import create_app as create_vision
+from lanesight.vision.config import VisionConfig
+
 from tests.conftest import assert_eventually
 from tests.device.conftest import agent_config
 from tests.fusion.scripts import Script

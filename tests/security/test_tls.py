@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from lanesight.common.channels import open_channel
 from lanesight.v1 import common_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.channels import open_channel
+
 from tests.security.scoped_fusion import make_config, running_fusion
 
 LANE_A = fusion_pb2.GetLaneStateRequest(lane=common_pb2.LaneRef(store_id="store-a", lane_id="1"))

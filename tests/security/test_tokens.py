@@ -9,11 +9,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
+from lanesight.common.auth import TokensFileError, hash_token
+from lanesight.common.channels import open_channel
+from lanesight.common.server import start_server
 from lanesight.v1 import common_pb2, events_pb2, fusion_pb2, fusion_pb2_grpc
-from services.common.auth import TokensFileError, hash_token
-from services.common.channels import open_channel
-from services.common.server import start_server
+
 from tests.security.conftest import TOKENS, token
 from tests.security.scoped_fusion import ScopedFusionApp, make_config, running_fusion
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from services.vision.synthetic import SyntheticLaneCamera
-from services.vision.zones import Zone, ZoneMap
+from lanesight.simulation.camera import SyntheticLaneCamera
+from lanesight.vision.zones import Zone, ZoneMap
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"

@@ -6,9 +6,8 @@ import shutil
 
 import cv2
 import pytest
-
-from services.common.cli import main as lanesight
-from services.vision.barcodes import (
+from lanesight.common.cli import main as lanesight
+from lanesight.vision.barcodes import (
     decode_barcodes,
     evaluate_barcode_folder,
     find_labelled_images,

@@ -7,8 +7,7 @@ import threading
 import time
 
 import pytest
-
-from services.vision.batcher import BatcherClosed, BatcherOverloaded, DynamicBatcher
+from lanesight.vision.batcher import BatcherClosed, BatcherOverloaded, DynamicBatcher
 
 
 class RecordingModel:

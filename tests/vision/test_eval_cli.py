@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.common.cli import main as lanesight
+from lanesight.common.cli import main as lanesight
 
 from .conftest import GROCERY_DIR
 

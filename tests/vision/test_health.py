@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from services.vision.config import HealthConfig
-from services.vision.health import CameraHealthMonitor
-from services.vision.observations import Health
-from services.vision.synthetic import SyntheticLaneCamera
+from lanesight.simulation.camera import SyntheticLaneCamera
+from lanesight.vision.config import HealthConfig
+from lanesight.vision.health import CameraHealthMonitor
+from lanesight.vision.observations import Health
 
 
 def health_changes(camera: SyntheticLaneCamera, until_s: float, config: HealthConfig | None = None):

@@ -8,15 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from services.vision.model_tools import (
+from lanesight.vision.model_tools import (
     GroceryClassifier,
     PrototypeIndex,
     evaluate_dataset,
     format_report,
 )
-from services.vision.model_tools.__main__ import main as model_tools_main
-from services.vision.model_tools.evaluate import read_split_file
+from lanesight.vision.model_tools.__main__ import main as model_tools_main
+from lanesight.vision.model_tools.evaluate import read_split_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASET_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"

@@ -7,9 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from lanesight.device.privacy import FaceBlurrer, obliterate
 from skimage import data as skimage_data
-
-from services.vision.privacy import FaceBlurrer, obliterate
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 import pytest_asyncio
-
-from services.vision.config import VisionConfig
-from services.vision.engine import VisionEngine
-from services.vision.observations import ItemSeen, Label
-from services.vision.recognition import TrackRecognitions
-from services.vision.recognizer import CropScores
-from services.vision.stream import FrameIn, StreamIdentity
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg
-from services.vision.zones import Zone
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg
+from lanesight.vision.config import VisionConfig
+from lanesight.vision.engine import VisionEngine
+from lanesight.vision.observations import ItemSeen, Label
+from lanesight.vision.recognition import TrackRecognitions
+from lanesight.vision.recognizer import CropScores
+from lanesight.vision.stream import FrameIn, StreamIdentity
+from lanesight.vision.zones import Zone
 
 from .conftest import GROCERY_DIR, zone_map_of
 

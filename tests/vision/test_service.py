@@ -11,13 +11,13 @@ import grpc
 import pytest
 import pytest_asyncio
 from google.protobuf.timestamp_pb2 import Timestamp
-
+from lanesight.common.config import LanesightConfig
+from lanesight.common.server import RunningServer, start_server
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg
 from lanesight.v1 import common_pb2, events_pb2, vision_pb2, vision_pb2_grpc
-from services.common.config import LanesightConfig
-from services.common.server import RunningServer, start_server
-from services.vision.app import create_app
-from services.vision.config import VisionConfig
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg
+from lanesight.vision.app import create_app
+from lanesight.vision.config import VisionConfig
+
 from tests.conftest import assert_eventually
 
 from .conftest import GROCERY_DIR

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from services.vision.barcodes import decode_barcodes
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg
+from lanesight.vision.barcodes import decode_barcodes
 
 
 def test_read_advances_one_frame_at_a_time_like_video_capture(grocery_dir) -> None:

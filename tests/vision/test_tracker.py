@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from services.vision.analyzer import LaneAnalyzer
-from services.vision.config import TrackerConfig, VisionConfig
-from services.vision.observations import Direction, ZoneCountChanged, ZoneCrossingSeen
-from services.vision.synthetic import SyntheticLaneCamera, encode_jpeg
-from services.vision.tracker import Box, ZoneTracker
-from services.vision.zones import Zone, ZoneError, ZoneMap
+from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg
+from lanesight.vision.analyzer import LaneAnalyzer
+from lanesight.vision.config import TrackerConfig, VisionConfig
+from lanesight.vision.observations import Direction, ZoneCountChanged, ZoneCrossingSeen
+from lanesight.vision.tracker import Box, ZoneTracker
+from lanesight.vision.zones import Zone, ZoneError, ZoneMap
 
 from .conftest import zone_map_of
 

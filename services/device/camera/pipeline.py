@@ -14,18 +14,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from services.common.channels import Backoff
-from services.device.camera.motion import MotionGate, encode_jpeg
-from services.device.camera.sources import (
+from lanesight.common.channels import Backoff
+from lanesight.device.camera.motion import MotionGate, encode_jpeg
+from lanesight.device.camera.sources import (
     FrameSource,
     SourceUnavailable,
     open_frame_source,
     release_source,
 )
-from services.device.config import CameraConfig
-from services.device.drivers.base import HealthTracker
-from services.device.evidence import FrameRingBuffer
-from services.device.readings import DeviceKindName, HealthState, ReadingSink
+from lanesight.device.config import CameraConfig
+from lanesight.device.drivers.base import HealthTracker
+from lanesight.device.evidence import FrameRingBuffer
+from lanesight.device.readings import DeviceKindName, HealthState, ReadingSink
 
 log = logging.getLogger(__name__)
 

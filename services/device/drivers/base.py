@@ -8,8 +8,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from services.common.channels import Backoff
-from services.device.drivers.transport import (
+from lanesight.common.channels import Backoff
+from lanesight.device.drivers.transport import (
     DEFAULT_SETTINGS,
     LINK_ERRORS,
     SerialSettings,
@@ -17,8 +17,8 @@ from services.device.drivers.transport import (
     open_byte_stream,
     redact,
 )
-from services.device.protocols.framing import ParseError
-from services.device.readings import (
+from lanesight.device.protocols.framing import ParseError
+from lanesight.device.readings import (
     DeviceKindName,
     HealthChanged,
     HealthState,

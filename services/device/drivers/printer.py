@@ -7,16 +7,15 @@ import asyncio
 import logging
 
 from escpos.printer import Dummy
-
-from services.device.drivers.base import DeviceUnavailable, HealthTracker, PeripheralDriver
-from services.device.protocols import escpos_status
-from services.device.protocols.escpos_status import (
+from lanesight.device.drivers.base import DeviceUnavailable, HealthTracker, PeripheralDriver
+from lanesight.device.protocols import escpos_status
+from lanesight.device.protocols.escpos_status import (
     DrawerOpenLevel,
     PrinterStatus,
     StatusReplyError,
 )
-from services.device.protocols.framing import parse_error
-from services.device.readings import (
+from lanesight.device.protocols.framing import parse_error
+from lanesight.device.readings import (
     DeviceKindName,
     DocumentPrinted,
     DrawerReported,

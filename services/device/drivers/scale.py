@@ -11,19 +11,19 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from services.device.drivers.base import CommandNotSupported, DeviceUnavailable, PeripheralDriver
-from services.device.drivers.scanner import handle_scan
-from services.device.protocols import magellan, mettler_8217, nci
-from services.device.protocols.framing import ParseError
-from services.device.protocols.scale_types import (
+from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable, PeripheralDriver
+from lanesight.device.drivers.scanner import handle_scan
+from lanesight.device.protocols import magellan, mettler_8217, nci
+from lanesight.device.protocols.framing import ParseError
+from lanesight.device.protocols.scale_types import (
     EchoAck,
     EchoData,
     ScaleObservation,
     ScaleStatus,
     UnknownCommand,
 )
-from services.device.protocols.scanner import ScanFrame
-from services.device.readings import DeviceKindName, ScaleReported
+from lanesight.device.protocols.scanner import ScanFrame
+from lanesight.device.readings import DeviceKindName, ScaleReported
 
 log = logging.getLogger(__name__)
 

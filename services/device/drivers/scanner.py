@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.device.drivers.base import PeripheralDriver
-from services.device.protocols.barcodes import decode_barcode
-from services.device.protocols.framing import ParseError, parse_error
-from services.device.protocols.magellan import MagellanParser
-from services.device.protocols.scanner import LineScannerParser, ScanFrame
-from services.device.readings import BarcodeScanned, DeviceKindName
+from lanesight.device.drivers.base import PeripheralDriver
+from lanesight.device.protocols.barcodes import decode_barcode
+from lanesight.device.protocols.framing import ParseError, parse_error
+from lanesight.device.protocols.magellan import MagellanParser
+from lanesight.device.protocols.scanner import LineScannerParser, ScanFrame
+from lanesight.device.readings import BarcodeScanned, DeviceKindName
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
-
+from lanesight.common.channels import Backoff
+from lanesight.device.drivers.base import HealthTracker
+from lanesight.device.links.streams import run_until_either_ends
+from lanesight.device.outbox import Outbox
+from lanesight.device.readings import HealthState
 from lanesight.v1 import alerts_pb2, fusion_pb2
-from services.common.channels import Backoff
-from services.device.drivers.base import HealthTracker
-from services.device.links.streams import run_until_either_ends
-from services.device.outbox import Outbox
-from services.device.readings import HealthState
 
 log = logging.getLogger(__name__)
 

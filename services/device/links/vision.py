@@ -8,14 +8,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
-
+from lanesight.common.channels import Backoff
+from lanesight.device.camera.pipeline import CameraPipeline
+from lanesight.device.config import CameraConfig
+from lanesight.device.drivers.base import HealthTracker
+from lanesight.device.links.streams import run_until_either_ends
+from lanesight.device.readings import HealthState
 from lanesight.v1 import common_pb2, events_pb2, vision_pb2, vision_pb2_grpc
-from services.common.channels import Backoff
-from services.device.camera.pipeline import CameraPipeline
-from services.device.config import CameraConfig
-from services.device.drivers.base import HealthTracker
-from services.device.links.streams import run_until_either_ends
-from services.device.readings import HealthState
 
 log = logging.getLogger(__name__)
 

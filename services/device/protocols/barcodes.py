@@ -13,11 +13,10 @@ from decimal import Decimal
 import biip
 from biip.checksums import gs1_price_weight_check_digit
 from biip.rcn import Rcn, RcnRegion
+from lanesight.device.protocols.scale_types import MG_PER_KG, MG_PER_LB, to_mg
 from stdnum import ean as stdnum_ean
 from stdnum import gs1_128 as stdnum_gs1_128
 from stdnum.exceptions import InvalidChecksum, ValidationError
-
-from services.device.protocols.scale_types import MG_PER_KG, MG_PER_LB, to_mg
 
 #: Regions the agent can be configured for: "us" plus biip's European rule sets.
 REGIONS = ("us", *(region.value for region in RcnRegion))

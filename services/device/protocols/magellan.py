@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.device.protocols.framing import DelimitedFrameReader, ParseError, parse_error
-from services.device.protocols.scale_types import (
+from lanesight.device.protocols.framing import DelimitedFrameReader, ParseError, parse_error
+from lanesight.device.protocols.scale_types import (
     MG_PER_G,
     MG_PER_LB,
     ScaleFlag,
@@ -13,7 +13,7 @@ from services.device.protocols.scale_types import (
     ScaleStatus,
     to_mg,
 )
-from services.device.protocols.scanner import ScanFrame, split_scan_text
+from lanesight.device.protocols.scanner import ScanFrame, split_scan_text
 
 DEFAULT_PREFIX = b"S"
 DEFAULT_SUFFIX = b"\r"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from services.device.protocols.framing import (
+from lanesight.device.protocols.framing import (
     DelimitedFrameReader,
     Frame,
     ParseError,
     parse_error,
 )
-from services.device.protocols.scale_types import (
+from lanesight.device.protocols.scale_types import (
     MG_PER_KG,
     MG_PER_LB,
     EchoAck,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from services.device.protocols.framing import DelimitedFrameReader, ParseError, parse_error
-from services.device.protocols.scale_types import (
+from lanesight.device.protocols.framing import DelimitedFrameReader, ParseError, parse_error
+from lanesight.device.protocols.scale_types import (
     MG_PER_G,
     MG_PER_KG,
     MG_PER_LB,

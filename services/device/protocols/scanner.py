@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.device.protocols.framing import (
+from lanesight.device.protocols.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     DelimitedFrameReader,
     Frame,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.fusion.alertbook import AlertBook
-from services.fusion.alerts import ItemRef
-from services.fusion.catalog import CatalogBook, CatalogItem
-from services.fusion.config import FusionConfig
-from services.fusion.lane import Lane, Line
-from services.fusion.signals import Signal
+from lanesight.fusion.alertbook import AlertBook
+from lanesight.fusion.alerts import ItemRef
+from lanesight.fusion.catalog import CatalogBook, CatalogItem
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.signals import Signal
 
 
 class RuleHost(Protocol):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.fusion.alerts import AlertType, ItemRef
-from services.fusion.events import LaneEvent, ScaleReading
-from services.fusion.lane import Lane, Line, Transaction
-from services.fusion.ledger import Candidate, Match, WeightChange
-from services.fusion.rules import RuleHost, item_ref_of_line, unit_price_minor
-from services.fusion.signals import Correction, Signal, clamp
+from lanesight.fusion.alerts import AlertType, ItemRef
+from lanesight.fusion.events import LaneEvent, ScaleReading
+from lanesight.fusion.lane import Lane, Line, Transaction
+from lanesight.fusion.ledger import Candidate, Match, WeightChange
+from lanesight.fusion.rules import RuleHost, item_ref_of_line, unit_price_minor
+from lanesight.fusion.signals import Correction, Signal, clamp
 
 # Scanned items are usually bagged within this long; older unbagged lines are not blamed.
 _RECENT_LINE_MS = 20_000

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from services.fusion.alerts import AlertType
-from services.fusion.events import BarcodeRead
-from services.fusion.lane import Lane, Line
-from services.fusion.rules import RuleHost, item_ref_of_line
-from services.fusion.signals import Signal, clamp
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.events import BarcodeRead
+from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.rules import RuleHost, item_ref_of_line
+from lanesight.fusion.signals import Signal, clamp
 
 # A produce-scale reading this recent belongs to the item being scanned.
 _SCALE_LINK_MS = 5_000

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from services.fusion.alerts import AlertType, ItemRef, PosExceptionKind
-from services.fusion.events import (
+from lanesight.fusion.alerts import AlertType, ItemRef, PosExceptionKind
+from lanesight.fusion.events import (
     LaneEvent,
     NoSaleDrawerOpen,
     PriceOverride,
     RefundIssued,
 )
-from services.fusion.lane import Lane, Line
-from services.fusion.rules import RuleHost, item_ref_of_line
-from services.fusion.signals import Signal
+from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.rules import RuleHost, item_ref_of_line
+from lanesight.fusion.signals import Signal
 
 
 class PosRules:

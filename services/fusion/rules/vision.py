@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.fusion.alerts import AlertType
-from services.fusion.catalog import CatalogItem
-from services.fusion.events import (
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.fusion.events import (
     BarcodeSeen,
     CameraHealth,
     CameraHealthChanged,
@@ -17,9 +17,9 @@ from services.fusion.events import (
     ZoneDirection,
     ZoneItemCount,
 )
-from services.fusion.lane import Lane, Line, Recognition, ScanToken, Track, Transaction
-from services.fusion.rules import RuleHost, item_ref_of, item_ref_of_line
-from services.fusion.signals import Correction, Signal, clamp
+from lanesight.fusion.lane import Lane, Line, Recognition, ScanToken, Track, Transaction
+from lanesight.fusion.rules import RuleHost, item_ref_of, item_ref_of_line
+from lanesight.fusion.signals import Correction, Signal, clamp
 
 _TAMPER_CONFIDENCE = {
     CameraHealth.BLOCKED: 0.92,

@@ -1,4 +1,4 @@
-"""Command line: `python -m services.vision.model_tools --dataset DIR --split FILE`."""
+"""Command line: `python -m lanesight.vision.model_tools --dataset DIR --split FILE`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .evaluate import evaluate_dataset, evaluate_prototypes, format_report, icon
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.vision.model_tools",
+        prog="python -m lanesight.vision.model_tools",
         description="Evaluate the grocery classifier on a folder in GroceryStoreDataset layout.",
     )
     parser.add_argument(

@@ -1,1 +1,1 @@
-"""The trained grocery model (ONNX and metadata) and the script that trains it."""
+"""The trained grocery model (ONNX and metadata); training lives in training/train_vision.py."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from lanesight.fusion.events import BarcodeRead, Money
 from stdnum import ean
-
-from services.fusion.events import BarcodeRead, Money
 
 # GS1 price check digit weights for a 4-digit price (GS1 General Specifications 7.9.3).
 _W2MINUS = (0, 2, 4, 6, 8, 9, 1, 3, 5, 7)

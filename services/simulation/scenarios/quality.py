@@ -7,12 +7,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from services.fusion.alerts import Alert, AlertType
-from services.fusion.catalog import CatalogBook, CatalogItem
-from services.fusion.config import FusionConfig
-from services.fusion.engine import FusionEngine
-from services.fusion.simulator.scenario import Noise, Scenario, lane_events
-from services.fusion.simulator.shoppers import generate_lanes
+from lanesight.fusion.alerts import Alert, AlertType
+from lanesight.fusion.catalog import CatalogBook, CatalogItem
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.engine import FusionEngine
+from lanesight.simulation.scenarios.scenario import Noise, Scenario, lane_events
+from lanesight.simulation.scenarios.shoppers import generate_lanes
 
 BATCH = 16
 

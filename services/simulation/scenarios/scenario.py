@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType, PosExceptionKind
-from services.fusion.simulator.actions import Action, EndTransaction
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType, PosExceptionKind
+from lanesight.simulation.scenarios.actions import Action, EndTransaction
 
 
 @dataclass(frozen=True)

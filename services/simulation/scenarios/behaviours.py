@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType, PosExceptionKind
-from services.fusion.catalog import CatalogItem
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType, PosExceptionKind
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     SCAN,
@@ -23,8 +23,8 @@ from services.fusion.simulator.actions import (
     StartTransaction,
     VoidItem,
 )
-from services.fusion.simulator.barcodes import us_price_embedded
-from services.fusion.simulator.basket import UNSPECIFIED_ZONE, BasketItem, TransactionBuilder
+from lanesight.simulation.scenarios.barcodes import us_price_embedded
+from lanesight.simulation.scenarios.basket import UNSPECIFIED_ZONE, BasketItem, TransactionBuilder
 
 
 def _dearer(items: list[CatalogItem], than: int) -> list[CatalogItem]:

@@ -22,7 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
-from services.device.simulators.lane import LaneSimulators, ScaleSpec, peripherals_toml
+from lanesight.simulation.devices.lane import LaneSimulators, ScaleSpec, peripherals_toml
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _start_agent(args: argparse.Namespace, peripherals):
-    from services.common.cli import load_config_or_exit
-    from services.common.server import start_server
-    from services.device.app import create_app
+    from lanesight.common.cli import load_config_or_exit
+    from lanesight.common.server import start_server
+    from lanesight.device.app import create_app
 
     config = load_config_or_exit(args.config)
     device = config.device.model_copy(

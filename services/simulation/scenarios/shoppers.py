@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import random
 
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType, PosExceptionKind
-from services.fusion.catalog import CatalogItem
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType, PosExceptionKind
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.simulation.scenarios.actions import (
     PeripheralHealth,
     VoidItem,
 )
-from services.fusion.simulator.basket import Catalogue, TransactionBuilder
-from services.fusion.simulator.behaviours import POS_ONLY, VISION_ONLY, honest_variation, stage_loss
-from services.fusion.simulator.scenario import Noise, Scenario
+from lanesight.simulation.scenarios.basket import Catalogue, TransactionBuilder
+from lanesight.simulation.scenarios.behaviours import (
+    POS_ONLY,
+    VISION_ONLY,
+    honest_variation,
+    stage_loss,
+)
+from lanesight.simulation.scenarios.scenario import Noise, Scenario
 
 # Loss behaviours by lane kind; each stages one exception type.
 SELF_CHECKOUT_LOSSES = (

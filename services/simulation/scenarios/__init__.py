@@ -64,15 +64,15 @@ unscanned item in the bagging area). ``Scenario.faults`` lists the honest quirks
 (own bag, rescan after a no-read, lift and replace, vision down, camera flicker, ...).
 """
 
-from services.fusion.simulator.actions import BAGGING, CART, SCAN
-from services.fusion.simulator.scenario import (
+from lanesight.simulation.scenarios.actions import BAGGING, CART, SCAN
+from lanesight.simulation.scenarios.scenario import (
     Noise,
     Scenario,
     StagedLoss,
     TimedAction,
     lane_events,
 )
-from services.fusion.simulator.shoppers import (
+from lanesight.simulation.scenarios.shoppers import (
     SELF_CHECKOUT_LOSSES,
     STAFFED_LOSSES,
     generate_lanes,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.device.protocols import escpos_status, magellan, mettler_8217, nci
-from services.device.protocols.escpos_status import PaperState
-from services.device.protocols.scale_types import ScaleFlag
-from services.device.protocols.scanner import frame_scan
-from services.device.simulators.endpoints import Endpoint
+from lanesight.device.protocols import escpos_status, magellan, mettler_8217, nci
+from lanesight.device.protocols.escpos_status import PaperState
+from lanesight.device.protocols.scale_types import ScaleFlag
+from lanesight.device.protocols.scanner import frame_scan
+from lanesight.simulation.devices.endpoints import Endpoint
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.fusion import events as ev
-from services.fusion.events import LaneZone
-from services.fusion.simulator.barcodes import decode_scan
+from lanesight.fusion import events as ev
+from lanesight.fusion.events import LaneZone
+from lanesight.simulation.scenarios.barcodes import decode_scan
 
 CART, SCAN, BAGGING = LaneZone.CART, LaneZone.SCAN, LaneZone.BAGGING
 

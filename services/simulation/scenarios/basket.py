@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from services.fusion import events as ev
-from services.fusion.alerts import AlertType
-from services.fusion.catalog import CatalogItem
-from services.fusion.simulator.actions import (
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.simulation.scenarios.actions import (
     BAGGING,
     CART,
     SCAN,
@@ -31,8 +31,8 @@ from services.fusion.simulator.actions import (
     StartTender,
     StartTransaction,
 )
-from services.fusion.simulator.barcodes import ean13_scan, us_price_embedded
-from services.fusion.simulator.scenario import Noise, Scenario, StagedLoss, TimedAction
+from lanesight.simulation.scenarios.barcodes import ean13_scan, us_price_embedded
+from lanesight.simulation.scenarios.scenario import Noise, Scenario, StagedLoss, TimedAction
 
 UNSPECIFIED_ZONE = ev.LaneZone.UNSPECIFIED
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.device.config import PeripheralConfig
-from services.device.simulators.devices import SimulatedPrinter, SimulatedScale, SimulatedScanner
-from services.device.simulators.endpoints import make_endpoint
+from lanesight.device.config import PeripheralConfig
+from lanesight.simulation.devices.devices import SimulatedPrinter, SimulatedScale, SimulatedScanner
+from lanesight.simulation.devices.endpoints import make_endpoint
 
 #: Serial settings each simulated scale protocol uses (7-bit ones need socket://).
 SCALE_LINE = {"8217": (7, "E"), "nci": (7, "E"), "magellan": (8, "N")}

@@ -2,7 +2,7 @@
 
 Python API for tests, the demo and the fusion simulator's scenarios::
 
-    from services.device.simulators import LaneSimulators, ScaleSpec
+    from lanesight.simulation.devices import LaneSimulators, ScaleSpec
 
     sims = await LaneSimulators.start(scanner="pty", scales=[ScaleSpec("scale-bagging")])
     sims.peripherals()            # PeripheralConfig entries for the agent
@@ -11,9 +11,9 @@ Python API for tests, the demo and the fusion simulator's scenarios::
     sims.printer.set_paper("out")
 """
 
-from services.device.simulators.devices import SimulatedPrinter, SimulatedScale, SimulatedScanner
-from services.device.simulators.endpoints import PtyEndpoint, SocketEndpoint, make_endpoint
-from services.device.simulators.lane import LaneSimulators, ScaleSpec, peripherals_toml
+from lanesight.simulation.devices.devices import SimulatedPrinter, SimulatedScale, SimulatedScanner
+from lanesight.simulation.devices.endpoints import PtyEndpoint, SocketEndpoint, make_endpoint
+from lanesight.simulation.devices.lane import LaneSimulators, ScaleSpec, peripherals_toml
 
 __all__ = [
     "LaneSimulators",
