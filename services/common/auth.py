@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 import grpc
 import yaml
+from lanesight.common import registry
 from lanesight.common.config import AuthConfig
 from opentelemetry import metrics
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -68,44 +69,20 @@ Role = Literal["lane_agent", "pos", "attendant", "manager", "service"]
 ROLES: tuple[Role, ...] = ("lane_agent", "pos", "attendant", "manager", "service")
 ALL_STORES = "*"
 
-_FUSION = "lanesight.v1.FusionService"
-_VISION = "lanesight.v1.VisionService"
-_DEVICE = "lanesight.v1.DeviceService"
-_REPORTING = "lanesight.v1.ReportingService"
+
+def _table(rows: Mapping[str, Iterable[str]]) -> dict[str, frozenset[Role]]:
+    table: dict[str, frozenset[Role]] = {}
+    for method, roles in rows.items():
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"{method}: unknown roles {sorted(unknown)}; roles are {ROLES}")
+        table[method] = frozenset(role for role in ROLES if role in roles)
+    return table
 
 
-def _table(rows: Mapping[str, Iterable[Role]]) -> dict[str, frozenset[Role]]:
-    return {f"/{method}": frozenset(roles) for method, roles in rows.items()}
-
-
-#: Which roles may call which RPC. A method missing here is denied to everyone.
-METHOD_ROLES: Mapping[str, frozenset[Role]] = _table(
-    {
-        f"{_FUSION}/Ingest": ["lane_agent"],
-        f"{_FUSION}/WatchAlerts": ["lane_agent", "attendant", "manager"],
-        f"{_FUSION}/AcknowledgeAlert": ["attendant", "manager"],
-        f"{_FUSION}/ResolveAlert": ["attendant", "manager"],
-        f"{_FUSION}/GetLaneState": ["lane_agent", "attendant", "manager"],
-        f"{_FUSION}/AcknowledgeLaneCommand": ["lane_agent"],
-        f"{_FUSION}/UpsertCatalogItems": ["pos", "service"],
-        f"{_VISION}/Analyze": ["lane_agent"],
-        f"{_VISION}/ClassifyImages": ["lane_agent", "manager", "service"],
-        f"{_VISION}/EnrolProduct": ["manager", "service"],
-        f"{_VISION}/GetVisionStats": ["lane_agent", "manager", "service"],
-        f"{_DEVICE}/SubmitPosEvents": ["pos", "lane_agent"],
-        f"{_DEVICE}/GetDeviceStatus": ["lane_agent", "pos", "attendant", "manager", "service"],
-        f"{_DEVICE}/ExecuteLaneCommand": ["lane_agent", "attendant"],
-        f"{_DEVICE}/WatchLaneCommands": ["lane_agent", "pos"],
-        f"{_REPORTING}/IngestRecords": ["service"],
-        f"{_REPORTING}/ListAlerts": ["manager"],
-        f"{_REPORTING}/GetShrinkReport": ["manager"],
-        f"{_REPORTING}/GetAlertQualityReport": ["manager"],
-        f"{_REPORTING}/GetLaneHealthReport": ["manager"],
-        f"{_REPORTING}/GetPosExceptionReport": ["manager"],
-        f"{_REPORTING}/ExportReport": ["manager"],
-        f"{_REPORTING}/ImportPosLog": ["manager", "service"],
-    }
-)
+#: Which roles may call which RPC, as each service declares it (ServiceSpec.method_roles).
+#: A method missing here is denied to everyone.
+METHOD_ROLES: Mapping[str, frozenset[Role]] = _table(registry.method_roles())
 
 #: Services every caller may use without a token: probes and API discovery.
 OPEN_SERVICES = frozenset(

@@ -8,23 +8,19 @@ import random
 from dataclasses import dataclass, field
 
 import grpc
+from lanesight.common import registry
 from lanesight.common.auth import bearer_token_interceptors, read_client_token
 from lanesight.common.config import LanesightConfig, is_loopback_host
 
 log = logging.getLogger(__name__)
 
-# Retries only for idempotent unary calls on UNAVAILABLE (style.md principle 5).
+# Retries only for idempotent unary calls on UNAVAILABLE (style.md principle 5); each
+# service names its idempotent RPCs (ServiceSpec.retryable_methods).
 _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
             {
-                "name": [
-                    {"service": "lanesight.v1.FusionService", "method": "GetLaneState"},
-                    {"service": "lanesight.v1.FusionService", "method": "UpsertCatalogItems"},
-                    {"service": "lanesight.v1.DeviceService", "method": "GetDeviceStatus"},
-                    {"service": "lanesight.v1.VisionService", "method": "GetVisionStats"},
-                    {"service": "lanesight.v1.ReportingService"},
-                ],
+                "name": registry.retryable_methods(),
                 "retryPolicy": {
                     "maxAttempts": 4,
                     "initialBackoff": "0.2s",

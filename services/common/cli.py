@@ -9,26 +9,21 @@ import logging
 import sys
 from collections.abc import Callable
 
+from lanesight.common import registry
+from lanesight.common.app import ServiceApp
 from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
 from lanesight.common.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
-# Each module may define register(subparsers) to add its own subcommands, and
-# register_eval(subparsers) to add targets under `lanesight eval`.
-_COMMAND_MODULES = (
-    "lanesight.device.cli",
-    "lanesight.vision.cli",
-    "lanesight.fusion.cli",
-    "lanesight.reporting.cli",
-    "lanesight.demo.cli",
-)
 
-
-def create_app(service: str, config: LanesightConfig):
-    """Import a service's package and build its ServiceApp."""
-    module = importlib.import_module(f"lanesight.{service}.app")
-    return module.create_app(config)
+def create_app(service: str, config: LanesightConfig) -> ServiceApp:
+    """Build the named service's ServiceApp with its declared factory."""
+    factory = registry.load_object(registry.service(service).create_app)
+    app = factory(config)
+    if not isinstance(app, ServiceApp):
+        raise TypeError(f"{registry.service(service).create_app} returned {app!r}")
+    return app
 
 
 def load_config_or_exit(path: str | None) -> LanesightConfig:
@@ -88,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_validate)
     evaluate = sub.add_parser("eval", help="measure quality: vision, barcodes, fusion rules")
     eval_targets = evaluate.add_subparsers(dest="eval_target", required=True)
-    for name in _COMMAND_MODULES:
+    # Each service's CLI module and each "lanesight.cli" entry point may define
+    # register(subparsers) and register_eval(eval_targets).
+    for name in registry.cli_modules():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -8,25 +8,24 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from lanesight.device.config import DeviceConfig
-from lanesight.fusion.config import FusionConfig
-from lanesight.reporting.config import ReportingConfig
-from lanesight.vision.config import VisionConfig
+from lanesight.common import registry
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
 ENV_PREFIX = "LANESIGHT_"
-SERVICE_NAMES = ("device", "vision", "fusion", "reporting")
+#: The installed services (entry points "lanesight.services"), each with its config section.
+SERVICE_NAMES = tuple(registry.services())
 
 
 class StrictModel(BaseModel):
@@ -99,21 +98,23 @@ class LoggingConfig(StrictModel):
     format: Literal["text", "json"] = "text"
 
 
-class PeersConfig(StrictModel):
-    """Where each service listens, as host:port; also the default listen port of each."""
+class _Peers(StrictModel):
+    """Where each service listens, as host:port; also the default listen port of each.
 
-    device: str = "127.0.0.1:50061"
-    vision: str = "127.0.0.1:50062"
-    fusion: str = "127.0.0.1:50063"
-    reporting: str = "127.0.0.1:50064"
+    One key per installed service (its ServiceSpec.default_address); see PeersConfig.
+    """
 
     def address_of(self, service: str) -> str:
         """The configured address of a service by name."""
         return str(getattr(self, service))
 
 
-class LanesightConfig(StrictModel):
-    """The whole configuration; every service reads the sections it needs."""
+class _Config(StrictModel):
+    """The whole configuration; every service reads the sections it needs.
+
+    The shared sections are declared here; each installed service adds its own section
+    (ServiceSpec.config_model) in LanesightConfig below.
+    """
 
     store_id: str = Field(default="store-1", min_length=1)
     server: ServerConfig = ServerConfig()
@@ -121,11 +122,7 @@ class LanesightConfig(StrictModel):
     auth: AuthConfig = AuthConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()
-    peers: PeersConfig = PeersConfig()
-    device: DeviceConfig = DeviceConfig()
-    vision: VisionConfig = VisionConfig()
-    fusion: FusionConfig = FusionConfig()
-    reporting: ReportingConfig = ReportingConfig()
+    peers: _Peers = _Peers()
 
     @field_validator("tls")
     @classmethod
@@ -148,6 +145,43 @@ class LanesightConfig(StrictModel):
         if self.server.port is not None:
             return self.server.port
         return int(self.peers.address_of(service).rsplit(":", 1)[1])
+
+
+if TYPE_CHECKING:
+    # Service sections are added at run time, so a type checker sees them as Any.
+
+    class PeersConfig(_Peers):
+        def __getattr__(self, name: str) -> str: ...
+
+    class LanesightConfig(_Config):
+        peers: PeersConfig
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+
+    def _service_sections() -> tuple[dict[str, Any], dict[str, Any]]:
+        """The [peers] keys and the config sections the installed services declare."""
+        peers: dict[str, Any] = {}
+        sections: dict[str, Any] = {}
+        for name, spec in registry.services().items():
+            model = registry.load_object(spec.config_model)
+            peers[name] = (str, spec.default_address)
+            sections[name] = (model, model())
+        return peers, sections
+
+    _peer_fields, _section_fields = _service_sections()
+    PeersConfig = create_model(
+        "PeersConfig", __base__=_Peers, __module__=__name__, __doc__=_Peers.__doc__, **_peer_fields
+    )
+    LanesightConfig = create_model(
+        "LanesightConfig",
+        __base__=_Config,
+        __module__=__name__,
+        __doc__=_Config.__doc__,
+        peers=(PeersConfig, PeersConfig()),
+        **_section_fields,
+    )
 
 
 class ConfigError(Exception):

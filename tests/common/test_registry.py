@@ -1,0 +1,63 @@
+"""The service registry: each service declares its RPCs, roles, retries and config section."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import descriptor_pool
+from lanesight.common import registry
+from lanesight.common.auth import METHOD_ROLES
+from lanesight.common.cli import build_parser, create_app
+from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
+from lanesight.v1 import device_pb2, fusion_pb2, reporting_pb2, vision_pb2  # noqa: F401 - pool
+
+
+def test_the_four_services_are_installed():
+    assert SERVICE_NAMES == ("device", "fusion", "reporting", "vision")
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_a_service_declares_roles_for_exactly_its_rpcs(name):
+    spec = registry.service(name)
+    service = descriptor_pool.Default().FindServiceByName(spec.grpc_service)
+    methods = {method.name: method for method in service.methods}
+    assert set(spec.method_roles) == set(methods), f"{name}: roles for every RPC, no strays"
+    for method in spec.retryable_methods:
+        if method == "*":
+            continue
+        rpc = methods[method]
+        assert not rpc.client_streaming and not rpc.server_streaming, f"{method} is a stream"
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_a_service_app_serves_its_declared_grpc_service(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative default paths land in tmp
+    app = create_app(name, load_config(None, environ={}))
+    assert list(app.service_names()) == [registry.service(name).grpc_service]
+    assert app.name == name
+
+
+def test_auth_table_is_the_union_of_the_declarations():
+    assert METHOD_ROLES["/lanesight.v1.FusionService/Ingest"] == frozenset({"lane_agent"})
+    assert len(METHOD_ROLES) == sum(
+        len(spec.method_roles) for spec in registry.services().values()
+    )
+
+
+def test_config_sections_and_peers_come_from_the_services():
+    config = LanesightConfig()
+    for name in SERVICE_NAMES:
+        model = registry.load_object(registry.service(name).config_model)
+        assert isinstance(getattr(config, name), model)
+        assert config.peers.address_of(name) == registry.service(name).default_address
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, environ={"LANESIGHT_BILLING__X": "1", "LANESIGHT_PEERS__BILLING": "a:1"})
+    assert "billing: unknown key" in raised.value.errors
+    assert "peers.billing: unknown key [from LANESIGHT_PEERS__BILLING]" in raised.value.errors
+
+
+def test_simulation_and_demo_add_their_subcommands():
+    parser = build_parser()
+    for argv in (["simulate", "--lanes", "1"], ["simulate-devices"], ["demo"], ["eval", "fusion"]):
+        assert parser.parse_args(argv).handler is not None
+    with pytest.raises(KeyError, match="installed: device, fusion, reporting, vision"):
+        registry.service("billing")
