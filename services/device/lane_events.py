@@ -73,6 +73,7 @@ def _barcode(reading: BarcodeScanned) -> events_pb2.LaneEvent:
     payload.check_digit_valid = code.check_digit_valid
     payload.variable_measure = code.variable_measure
     payload.variable_measure_item = code.variable_measure_item
+    payload.add_on = code.add_on
     return event
 
 

@@ -218,8 +218,10 @@ def test_upc_a_arrives_as_13_digits_with_e0():
     ("aim", "data", "symbology"),
     [
         ("]E0", "4006381333931", "EAN-13"),
-        ("]E1", "400638133393112", "EAN-13 + 2-digit add-on"),
-        ("]E2", "400638133393112345", "EAN-13 + 5-digit add-on"),
+        # ISO/IEC 15424: ]E1/]E2 carry the add-on alone, ]E3 main code + add-on.
+        ("]E1", "12", "EAN/UPC 2-digit add-on"),
+        ("]E2", "12345", "EAN/UPC 5-digit add-on"),
+        ("]E3", "400638133393112", "EAN-13 + 2-digit add-on"),
         ("]E4", "96385074", "EAN-8"),
         ("]I1", "10012345678902", "ITF-14"),
         ("]Q1", "https://example.com", "QR Code"),

@@ -8,7 +8,7 @@ import logging
 from lanesight.device.drivers.base import PeripheralDriver
 from lanesight.device.protocols.barcodes import decode_barcode
 from lanesight.device.protocols.framing import ParseError, parse_error
-from lanesight.device.protocols.magellan import MagellanParser
+from lanesight.device.protocols.magellan import LABEL_IDS, MagellanParser
 from lanesight.device.protocols.scanner import LineScannerParser, ScanFrame
 from lanesight.device.readings import BarcodeScanned, DeviceKindName
 
@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 async def handle_scan(driver: PeripheralDriver, frame: ScanFrame, region: str) -> None:
     """Decode a framed label and record it; a failed check also records a parse error."""
-    barcode = decode_barcode(frame.data, frame.symbology_identifier, region)
+    # A Magellan label id names the EAN/UPC form, so what follows the main code is its add-on.
+    form = LABEL_IDS[frame.magellan_label_id][0] if frame.magellan_label_id else ""
+    barcode = decode_barcode(frame.data, frame.symbology_identifier, region, symbology=form)
     if barcode.problem:
         raw = (frame.symbology_identifier + frame.data).encode("utf-8", "replace")
         await driver.report_errors([parse_error(frame.offset, raw, barcode.problem)])

@@ -1,8 +1,9 @@
-"""Barcode data -> GTIN, GS1 elements, PLU and variable-measure price/weight.
+"""Barcode data -> GTIN, add-on, GS1 elements, PLU and variable-measure price/weight.
 
-Structure is parsed with biip; check digits are validated with python-stdnum (GTINs,
-GS1-128 element strings) and biip's GS1 price/weight check digit. US price-embedded
-codes (`2 IIIII V PPPP C`), which biip lacks, are decoded here.
+Structure is parsed with biip (GS1 element strings, UPC-E expansion, European RCN
+rules); check digits are validated with python-stdnum (GTINs, GS1-128 element strings)
+and biip's GS1 price check digit. Variable-measure rules biip lacks (US, GS1 UK 28)
+are in variable_measure.py; docs/device.md lists every form and its source.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import biip
-from biip.checksums import gs1_price_weight_check_digit
 from biip.rcn import Rcn, RcnRegion
+from biip.upc import Upc
 from lanesight.device.protocols.scale_types import MG_PER_KG, MG_PER_LB, to_mg
+from lanesight.device.protocols.variable_measure import (
+    MARKET_RULES,
+    match_rule,
+    read_variable_measure,
+)
 from stdnum import ean as stdnum_ean
 from stdnum import gs1_128 as stdnum_gs1_128
 from stdnum.exceptions import InvalidChecksum, ValidationError
@@ -46,12 +52,14 @@ _NUMERIC_CURRENCY = {
 }
 _MINOR_DIGITS = 2  # every currency above has two minor digits
 
-# AIM identifier -> symbology name, for what matters at a checkout.
+# AIM identifier -> symbology name, for what matters at a checkout (ISO/IEC 15424; the
+# E modifiers as biip.symbology lists them: E0 EAN-13/UPC-A/UPC-E, E1 and E2 the 2- and
+# 5-digit add-on alone, E3 main code with add-on, E4 EAN-8).
 _SYMBOLOGY_BY_AIM = {
     "]E0": "EAN-13",
-    "]E1": "EAN-13 + 2-digit add-on",
-    "]E2": "EAN-13 + 5-digit add-on",
-    "]E3": "EAN-13 with add-on",
+    "]E1": "EAN/UPC 2-digit add-on",
+    "]E2": "EAN/UPC 5-digit add-on",
+    "]E3": "EAN/UPC with add-on",
     "]E4": "EAN-8",
     "]C0": "Code 128",
     "]C1": "GS1-128",
@@ -67,10 +75,20 @@ _SYMBOLOGY_BY_AIM = {
 _GS1_CARRIERS = {"]C1", "]e0", "]d2", "]Q3", "]J1"}
 _EAN_UPC = {"]E0", "]E1", "]E2", "]E3", "]E4"}
 
+#: Digits of each EAN/UPC main code as scanners send it (UPC-E: number system, 6, check).
+MAIN_LENGTHS = {"EAN-13": 13, "UPC-A": 12, "UPC-E": 8, "EAN-8": 8}
+# Datalogic: a Code 128 supplement after the main code starts with 8100, 8101 or 8102
+# (the GS1 coupon extended codes); the digits after the AI have these fixed lengths.
+_SUPPLEMENT_LENGTHS = {"8100": 6, "8101": 10, "8102": 2}
+
 
 @dataclass(frozen=True, slots=True)
 class DecodedBarcode:
-    """What a label carries; ``problem`` says why it failed validation (empty when valid)."""
+    """What a label carries; ``problem`` says why it failed validation (empty when valid).
+
+    A label that fails validation carries nothing but what was read (raw data,
+    identifier, symbology): no GTIN, price, weight or add-on.
+    """
 
     raw_data: str
     symbology_identifier: str = ""
@@ -85,6 +103,8 @@ class DecodedBarcode:
     check_digit_valid: bool = True
     variable_measure: bool = False
     variable_measure_item: str = ""
+    #: The 2- or 5-digit add-on (supplement) read with or instead of the main code.
+    add_on: str = ""
     problem: str = ""
 
 
@@ -126,26 +146,6 @@ def _symbology_name(aim: str, digits: str) -> str:
     return _SYMBOLOGY_BY_AIM.get(aim, "")
 
 
-def decode_us_price_embedded(upc12: str) -> DecodedBarcode | None:
-    """Decode a US `2 IIIII V PPPP C` label; None when it is not number system 2."""
-    if len(upc12) != 12 or not upc12.isdigit() or upc12[0] != "2":
-        return None
-    item, verifier, price = upc12[1:6], upc12[6], upc12[7:11]
-    base = DecodedBarcode(
-        raw_data=upc12,
-        symbology="UPC-A",
-        gtin=upc12.zfill(14),
-        variable_measure=True,
-        variable_measure_item=item,
-        currency_code="USD",
-    )
-    if not stdnum_ean.is_valid(upc12):
-        return _invalid(base, "invalid check digit")
-    if gs1_price_weight_check_digit(price) != int(verifier):
-        return _invalid(base, "invalid price check digit")
-    return _replace(base, label_price_minor=int(price))
-
-
 def _replace(base: DecodedBarcode, **changes) -> DecodedBarcode:
     values = {name: getattr(base, name) for name in DecodedBarcode.__slots__}
     values.update(changes)
@@ -153,30 +153,71 @@ def _replace(base: DecodedBarcode, **changes) -> DecodedBarcode:
 
 
 def _invalid(base: DecodedBarcode, problem: str) -> DecodedBarcode:
-    return _replace(base, check_digit_valid=False, problem=problem, gtin="", label_price_minor=None)
+    """A rejected label: only what was read, nothing decoded."""
+    return DecodedBarcode(
+        base.raw_data,
+        base.symbology_identifier,
+        base.symbology,
+        check_digit_valid=False,
+        problem=problem,
+    )
 
 
-def _decode_gtin(digits: str, aim: str, region: str) -> DecodedBarcode:
-    symbology = _symbology_name(aim, digits)
-    base = DecodedBarcode(raw_data=digits, symbology_identifier=aim, symbology=symbology)
+def _rejected(data: str, aim: str, symbology: str, problem: str) -> DecodedBarcode:
+    return DecodedBarcode(data, aim, symbology, check_digit_valid=False, problem=problem)
+
+
+def decode_us_price_embedded(upc12: str) -> DecodedBarcode | None:
+    """Decode a US `2 IIIII V PPPP C` label; None when it is not number system 2."""
+    if len(upc12) != 12 or not upc12.isdigit() or upc12[0] != "2":
+        return None
+    return _replace(_decode_gtin(upc12, "", "us"), symbology="UPC-A")
+
+
+def _decode_gtin(digits: str, aim: str, region: str, symbology: str = "") -> DecodedBarcode:
+    base = DecodedBarcode(
+        raw_data=digits,
+        symbology_identifier=aim,
+        symbology=symbology or _symbology_name(aim, digits),
+    )
     if not stdnum_ean.is_valid(digits):
         return _invalid(base, "invalid check digit")
     gtin = digits.zfill(14)
     base = _replace(base, gtin=gtin)
-    if region == "us":
-        upc = gtin[2:]
-        if gtin.startswith("00") and upc[0] == "2":
-            decoded = decode_us_price_embedded(upc)
-            assert decoded is not None
-            return _replace(decoded, raw_data=digits, symbology_identifier=aim)
+    if len(digits) not in (12, 13):
+        return base  # GTIN-8 RCNs are company-internal; a GTIN-14 is never variable measure
+    rules = MARKET_RULES.get(region)
+    if rules is not None:
+        return _apply_market_rule(base, gtin, region, rules)
+    return _apply_biip_rcn(base, digits, region)
+
+
+def _apply_market_rule(base: DecodedBarcode, gtin: str, region: str, rules) -> DecodedBarcode:
+    matched = match_rule(gtin, rules)
+    if matched is None:
         return base
+    rule, gtin13 = matched
+    measure = read_variable_measure(rule, gtin13)
+    base = _replace(base, variable_measure=True, variable_measure_item=measure.item_reference)
+    if measure.problem:
+        return _invalid(base, measure.problem)
+    if measure.measure == "price":
+        return _replace(
+            base,
+            label_price_minor=_to_minor(measure.value),
+            currency_code=CURRENCY_BY_REGION.get(region, ""),
+        )
+    return _replace(base, label_weight_mg=to_mg(measure.value, MG_PER_KG))
+
+
+def _apply_biip_rcn(base: DecodedBarcode, digits: str, region: str) -> DecodedBarcode:
     try:
         parsed = biip.parse(digits, config=biip.ParseConfig(rcn_region=region))
     except biip.ParseError as exc:
-        return _replace(base, problem=str(exc), check_digit_valid=False, gtin="")
+        return _invalid(base, str(exc))
     rcn = parsed.gtin
     if parsed.gtin_error:
-        return _replace(base, problem=parsed.gtin_error, check_digit_valid=False, gtin="")
+        return _invalid(base, parsed.gtin_error)
     if not isinstance(rcn, Rcn):
         return base
     weight_mg = to_mg(rcn.weight, MG_PER_KG) if rcn.weight is not None else 0
@@ -244,36 +285,39 @@ def _decode_gs1(data: str, aim: str, currency_code: str) -> DecodedBarcode:
 
 
 def decode_barcode(
-    data: str, symbology_identifier: str = "", region: str = "us", currency_code: str = ""
+    data: str,
+    symbology_identifier: str = "",
+    region: str = "us",
+    currency_code: str = "",
+    *,
+    symbology: str = "",
 ) -> DecodedBarcode:
-    """Decode one label's data (framing and AIM identifier already split off)."""
+    """Decode one label's data (framing and AIM identifier already split off).
+
+    ``symbology`` names the EAN/UPC main code when the framing says which it is
+    (Magellan label ids: "UPC-A", "UPC-E", "EAN-13", "EAN-8"); whatever follows
+    the main code is then its add-on.
+    """
     aim = symbology_identifier
     currency = currency_code or CURRENCY_BY_REGION.get(region, "")
     digits = data.isascii() and data.isdigit()
+    if symbology in MAIN_LENGTHS:
+        return _decode_framed_ean_upc(data, aim, symbology, region)
     if aim in _GS1_CARRIERS:
         return _decode_gs1(data, aim, currency)
     if aim in _EAN_UPC or aim == "]I1" or (not aim and digits and len(data) in (8, 12, 13, 14)):
         if not digits:
-            return DecodedBarcode(
-                raw_data=data,
-                symbology_identifier=aim,
-                symbology=_SYMBOLOGY_BY_AIM.get(aim, ""),
-                check_digit_valid=False,
-                problem="EAN/UPC data must be digits",
+            return _rejected(
+                data, aim, _SYMBOLOGY_BY_AIM.get(aim, ""), "EAN/UPC data must be digits"
             )
-        if aim in ("]E1", "]E2", "]E3"):
-            return _decode_add_on(data, aim, region)
-        if aim == "]E4" and len(data) != 8:
-            return DecodedBarcode(
-                data, aim, "EAN-8", check_digit_valid=False, problem="not 8 digits"
-            )
+        if aim in _EAN_UPC:
+            return _decode_aim_ean_upc(data, aim, region)
         if len(data) not in (8, 12, 13, 14):
-            return DecodedBarcode(
+            return _rejected(
                 data,
                 aim,
                 _SYMBOLOGY_BY_AIM.get(aim, ""),
-                check_digit_valid=False,
-                problem="GTIN must have 8, 12, 13 or 14 digits",
+                "GTIN must have 8, 12, 13 or 14 digits",
             )
         decoded = _decode_gtin(data, aim, region)
         if aim == "]I1":
@@ -282,18 +326,89 @@ def decode_barcode(
     if not aim and digits and len(data) in (4, 5):
         organic, problem = classify_plu(data)
         if problem:
-            return DecodedBarcode(data, symbology="PLU", check_digit_valid=False, problem=problem)
+            return _rejected(data, "", "PLU", problem)
         return DecodedBarcode(data, symbology="PLU", plu=data, plu_organic=organic)
     return DecodedBarcode(data, aim, _SYMBOLOGY_BY_AIM.get(aim, ""))
 
 
-def _decode_add_on(data: str, aim: str, region: str) -> DecodedBarcode:
-    """EAN/UPC with a 2- or 5-digit add-on: the main code is the first 12/13 digits."""
-    for main_length in (13, 12, 8):
-        add_on = len(data) - main_length
-        if add_on in (2, 5):
-            decoded = _decode_gtin(data[:main_length], aim, region)
-            return _replace(decoded, raw_data=data, symbology=_SYMBOLOGY_BY_AIM[aim])
-    return DecodedBarcode(
-        data, aim, _SYMBOLOGY_BY_AIM[aim], check_digit_valid=False, problem="bad add-on length"
+def _decode_aim_ean_upc(data: str, aim: str, region: str) -> DecodedBarcode:
+    """]E0-]E4 per ISO/IEC 15424: lengths decide the main form, never guesses past them."""
+    name = _SYMBOLOGY_BY_AIM[aim]
+    size = len(data)
+    if aim in ("]E1", "]E2"):
+        want = 2 if aim == "]E1" else 5
+        if size != want:
+            return _rejected(
+                data, aim, name, f"{aim} carries a {want}-digit add-on alone, not {size} digits"
+            )
+        return DecodedBarcode(data, aim, name, add_on=data)
+    if aim == "]E4":
+        if size != 8:
+            return _rejected(data, aim, name, f"]E4 (EAN-8) carries 8 digits, not {size}")
+        return _decode_main(data, "", "EAN-8", aim, region, data)
+    if aim == "]E0":
+        form = {13: "EAN-13", 12: "UPC-A", 8: "UPC-E"}.get(size)
+        if form is None:
+            return _rejected(
+                data,
+                aim,
+                name,
+                f"]E0 carries EAN-13/UPC-A (13 or 12 digits) or UPC-E (8), not {size}",
+            )
+        return _decode_main(data, "", form, aim, region, data)
+    # ]E3: a 13-digit (EAN-13, UPC-A), 12-digit (UPC-A) or 8-digit (UPC-E) main code and
+    # a 2- or 5-digit add-on; the lengths never overlap.
+    for main_length, form in ((13, "EAN-13"), (12, "UPC-A"), (8, "UPC-E")):
+        if size - main_length in (2, 5):
+            return _decode_main(data[:main_length], data[main_length:], form, aim, region, data)
+    return _rejected(
+        data, aim, name, f"]E3 needs a main code plus a 2- or 5-digit add-on, not {size} digits"
     )
+
+
+def _decode_framed_ean_upc(data: str, aim: str, form: str, region: str) -> DecodedBarcode:
+    """A main code of a known form, then nothing, a 2/5-digit add-on or a Code 128 supplement."""
+    main_length = MAIN_LENGTHS[form]
+    if not data.isascii() or not data.isdigit():
+        return _rejected(data, aim, form, "EAN/UPC data must be digits")
+    main, rest = data[:main_length], data[main_length:]
+    if len(main) < main_length:
+        return _rejected(data, aim, form, f"{form} needs {main_length} digits, got {len(data)}")
+    if rest and len(rest) not in (2, 5):
+        ai = rest[:4]
+        if _SUPPLEMENT_LENGTHS.get(ai) != len(rest) - 4:
+            return _rejected(
+                data,
+                aim,
+                form,
+                f"{len(rest)} digits after the {form}: not a 2/5-digit add-on"
+                " or an 8100-8102 supplement",
+            )
+        decoded = _decode_main(main, "", form, aim, region, data)
+        if decoded.problem:
+            return decoded
+        return _replace(
+            decoded, gs1_elements=((ai, rest[4:]),), symbology=form + " + Code 128 supplement"
+        )
+    return _decode_main(main, rest, form, "]E3" if rest else aim, region, data)
+
+
+def _decode_main(
+    main: str, add_on: str, form: str, aim: str, region: str, raw: str
+) -> DecodedBarcode:
+    """Validate the main code (UPC-E expanded to UPC-A by biip) and attach the add-on."""
+    name = form
+    if form == "EAN-13" and main.startswith("0"):
+        name = "UPC-A"  # UPC-A sent as 13 digits
+    if add_on:
+        name += f" + {len(add_on)}-digit add-on"
+    digits = main
+    if form == "UPC-E":
+        try:
+            digits = Upc.parse(main).as_upc_a()
+        except biip.ParseError as exc:
+            return _rejected(raw, aim, name, f"invalid UPC-E: {exc}")
+    decoded = _replace(_decode_gtin(digits, aim, region, name), raw_data=raw)
+    if decoded.problem:
+        return decoded
+    return _replace(decoded, add_on=add_on)

@@ -19,6 +19,9 @@ DEFAULT_PREFIX = b"S"
 DEFAULT_SUFFIX = b"\r"
 
 #: Magellan label id -> (symbology name, the AIM identifier it corresponds to).
+#: A, E, F, FF and R4 as Datalogic's Magellan "Data Format Requirements" tables give them
+#: (UPC-E is number system + 6 digits + check, 8 in all; a 2/5-digit add-on or a Code 128
+#: 8100-8102 supplement follows the main code). Label ids are configurable on the scanner.
 LABEL_IDS: dict[str, tuple[str, str]] = {
     "FF": ("EAN-8", "]E4"),
     "B1": ("Code 39", "]A0"),

@@ -34,9 +34,13 @@ CMD_CLEAR_TARE = b"C"
 CMD_ECHO = b"E"
 CMD_END_ECHO = b"F"
 
-_POUNDS = re.compile(rb"0\d\d\.\d\d")  # 0dd.dd
-_KILOGRAMS = re.compile(rb"\d\d\.\d\d\d")  # dd.ddd
-# Decide on byte & 0x1F only (protocols.md).
+# Mettler Toledo DIVA service manual, 8217 command tables: pounds "WW.WW" (5 characters)
+# or "0WW.WW" (6), kilograms "WW.WWW"; an "N" after the weight marks net.
+_POUNDS = re.compile(rb"0?\d\d\.\d\d")
+_KILOGRAMS = re.compile(rb"\d\d\.\d\d\d")
+# Decide the conditions on byte & 0x1F only (protocols.md); bit 5 is net weight and
+# bit 6 always 1 (DIVA service manual, "Scale Status Byte Bit Definitions").
+_STATUS_NET = 0x20
 _STATUS_BITS = (
     (0x01, ScaleFlag.MOTION),
     (0x02, ScaleFlag.OVER_CAPACITY),
@@ -65,7 +69,8 @@ def decode_frame(offset: int, payload: bytes) -> Mettler8217Item:
         problem = contradiction(flags)
         if problem:
             return parse_error(offset, raw, problem)
-        return ScaleObservation(offset, status_from_flags(flags, None), None, False, flags)
+        net = bool(payload[1] & _STATUS_NET)
+        return ScaleObservation(offset, status_from_flags(flags, None), None, net, flags)
     net = payload.endswith(b"N")
     weight = payload[:-1] if net else payload
     if _KILOGRAMS.fullmatch(weight):
@@ -73,7 +78,7 @@ def decode_frame(offset: int, payload: bytes) -> Mettler8217Item:
     elif _POUNDS.fullmatch(weight):
         weight_mg = to_mg(Decimal(weight.decode()), MG_PER_LB)
     else:
-        return parse_error(offset, raw, "weight reply is neither dd.ddd kg nor 0dd.dd lb")
+        return parse_error(offset, raw, "weight reply is neither dd.ddd kg nor dd.dd / 0dd.dd lb")
     return ScaleObservation(offset, status_from_flags(frozenset(), weight_mg), weight_mg, net)
 
 
@@ -122,9 +127,14 @@ class Mettler8217Parser:
 
 
 def encode_weight(weight_mg: int, unit: str = "kg", net: bool = False) -> bytes:
-    """The weight reply an 8217 scale sends (simulator and tests)."""
+    """The weight reply an 8217 scale sends (simulator and tests).
+
+    ``unit``: "kg" (WW.WWW), "lb" (0WW.WW) or "lb5" (the 5-character WW.WW field).
+    """
     if unit == "kg":
         text = f"{Decimal(weight_mg) / MG_PER_KG:06.3f}"
+    elif unit == "lb5":
+        text = f"{Decimal(weight_mg) / MG_PER_LB:05.2f}"
     else:
         text = f"{Decimal(weight_mg) / MG_PER_LB:06.2f}"
     return STX + text.encode() + (b"N" if net else b"") + CR

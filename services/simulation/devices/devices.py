@@ -21,8 +21,10 @@ _LABEL_BY_AIM = {
     "]I1": "B2",
     "]C0": "B3",
     "]C1": "B3",
-    "]e0": "RX",
+    "]e0": "R4",  # Datalogic sends DataBar and DataBar Expanded under R4
 }
+# ]E3 data length -> the main code's length (the rest is a 2/5-digit add-on).
+_E3_MAIN_LENGTH = {15: 13, 18: 13, 14: 12, 17: 12, 10: 8, 13: 8}
 
 
 def magellan_label(data: str) -> tuple[str, str]:
@@ -30,6 +32,15 @@ def magellan_label(data: str) -> tuple[str, str]:
     aim, body = (data[:3], data[3:]) if data.startswith("]") else ("", data)
     if aim in _LABEL_BY_AIM:
         return _LABEL_BY_AIM[aim], body
+    if aim == "]E0" and len(body) == 8:
+        return "E", body  # UPC-E: number system, 6 digits, check
+    if aim == "]E3" and len(body) in _E3_MAIN_LENGTH:
+        main = _E3_MAIN_LENGTH[len(body)]
+        if main == 8:
+            return "E", body
+        if main == 12 or body.startswith("0"):
+            return "A", body[-(12 + len(body) - main) :]
+        return "F", body
     if len(body) == 13 and body.startswith("0"):
         return "A", body[1:]  # UPC-A travels as 12 digits
     if len(body) == 12:
@@ -110,6 +121,8 @@ class SimulatedScale(_Device):
         self.stable = True
         self.flags: set[ScaleFlag] = set()
         self.responsive = True
+        #: NCI: send "S" before the status bytes (False: the SCP-01 form without it).
+        self.nci_status_prefix = True
         self.commands: list[bytes] = []
         self.requests = 0
         self._buffer = bytearray()
@@ -224,9 +237,16 @@ class SimulatedScale(_Device):
         self.requests += 1
         if self.displayed_mg == 0 and not flags:
             flags.add(ScaleFlag.AT_ZERO)
+        net = self.tare_mg != 0
+        prefix = self.nci_status_prefix
         if line == b"S" or flags:
-            return nci.encode_reply(None, frozenset(flags - {ScaleFlag.OUTSIDE_ZERO_RANGE}))
-        return nci.encode_reply(self.displayed_mg, frozenset(), self.unit)
+            # NCI reports a zero it cannot capture as "initial zero error" (status byte 3).
+            if ScaleFlag.OUTSIDE_ZERO_RANGE in flags:
+                flags = (flags - {ScaleFlag.OUTSIDE_ZERO_RANGE}) | {ScaleFlag.CANNOT_FIND_ZERO}
+            return nci.encode_reply(None, frozenset(flags), net=net, status_prefix=prefix)
+        return nci.encode_reply(
+            self.displayed_mg, frozenset(), self.unit, net=net, status_prefix=prefix
+        )
 
     def _magellan(self, line: bytes) -> bytes:
         flags = self._current_flags()
