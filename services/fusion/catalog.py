@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lanesight.fusion.currencies import is_known_currency
+from lanesight.common.money import is_known_currency
 from lanesight.fusion.events import Money, UnitOfMeasure
 from stdnum import ean
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from lanesight.common import schema
+from lanesight.common.validation import DEFAULT as _VALIDATOR
 from lanesight.fusion import events as ev
 from lanesight.fusion.alerts import Alert, CommandKind, LaneCommand
 from lanesight.fusion.catalog import CatalogItem
@@ -40,6 +44,16 @@ def _set_money(target: common_pb2.Money, money: ev.Money | None) -> None:
 
 
 # ---- lane events: protobuf -> domain ------------------------------------------------
+
+# Each payload's dataclass is named like its protobuf message (ItemAdded for item_added).
+PAYLOAD_TYPE: dict[str, type] = {}
+for _kind in schema.PAYLOADS.values():
+    _type = getattr(ev, _kind.message.name, None)
+    if _type is None:
+        raise RuntimeError(f"fusion.events has no dataclass for {_kind.message.name}")
+    PAYLOAD_TYPE[_kind.name] = _type
+#: The protobuf payload field of each domain payload type (for field paths and encoding).
+PAYLOAD_NAME: dict[type, str] = {t: name for name, t in PAYLOAD_TYPE.items()}
 #
 # The hot path of Ingest: one small function per payload type, chosen by the oneof's
 # name, each reading every field of its payload once (no reflection, no per-field
@@ -61,29 +75,23 @@ def _money(m: common_pb2.Money) -> ev.Money:
 
 
 # Enum lookups by protobuf number (a dict lookup is many times faster than Enum(value));
-# an unknown number raises KeyError, which becomes a data-quality rejection.
+# the shared validator has already refused numbers this build does not know.
 _TRANSACTION_KIND = {m.value: m for m in ev.TransactionKind}
 _ENTRY_METHOD = {m.value: m for m in ev.EntryMethod}
 _UNIT_OF_MEASURE = {m.value: m for m in ev.UnitOfMeasure}
-_DISCOUNT_KIND = {m.value: m for m in ev.DiscountKind}
 _TENDER_TYPE = {m.value: m for m in ev.TenderType}
-_TRANSACTION_OUTCOME = {m.value: m for m in ev.TransactionOutcome}
 _SCALE_ROLE = {m.value: m for m in ev.ScaleRole}
 _SCALE_STATUS = {m.value: m for m in ev.ScaleStatus}
 _LANE_ZONE = {m.value: m for m in ev.LaneZone}
 _ZONE_DIRECTION = {m.value: m for m in ev.ZoneDirection}
-_CAMERA_HEALTH = {m.value: m for m in ev.CameraHealth}
-_PAPER_STATUS = {m.value: m for m in ev.PaperStatus}
-_DRAWER_STATE = {m.value: m for m in ev.DrawerState}
-_DEVICE_KIND = {m.value: m for m in ev.DeviceKind}
-_PERIPHERAL_STATE = {m.value: m for m in ev.PeripheralState}
 
 
 def _item_added(p) -> ev.ItemAdded:
     has = p.HasField
+    gtin = p.gtin
     return ev.ItemAdded(
         p.line_id,
-        p.gtin,
+        gtin.zfill(14) if gtin else gtin,  # GS1 8/12/13 digits are kept as GTIN-14
         p.plu,
         p.description,
         p.quantity,
@@ -134,9 +142,10 @@ def _tender_completed(p) -> ev.TenderCompleted:
 
 
 def _refund_issued(p) -> ev.RefundIssued:
+    gtin = p.gtin
     return ev.RefundIssued(
         p.line_id,
-        p.gtin,
+        gtin.zfill(14) if gtin else gtin,
         _money(p.amount) if p.HasField("amount") else None,
         p.with_receipt,
         p.original_transaction_id,
@@ -144,44 +153,38 @@ def _refund_issued(p) -> ev.RefundIssued:
     )
 
 
-_FROM_PB: dict[str, Callable[[Any], ev.Payload]] = {
+def _generic(kind: schema.PayloadKind) -> Callable[[Any], ev.Payload]:
+    """A converter read off the descriptor for a payload without a hand-written one: the
+    dataclass named like the message, its fields read by name (Money, enums, scalars)."""
+    make = PAYLOAD_TYPE[kind.name]
+    readers: list[Callable[[Any], object]] = []
+    for f in dataclasses.fields(make):
+        proto_field = kind.message.fields_by_name[f.name]
+        name = f.name
+        if proto_field.message_type is schema.MONEY:
+            readers.append(lambda p, n=name: _money(getattr(p, n)) if p.HasField(n) else None)
+        elif proto_field.enum_type is not None:
+            lookup = {m.value: m for m in getattr(ev, proto_field.enum_type.name)}
+            readers.append(lambda p, n=name, table=lookup: table[getattr(p, n)])
+        else:
+            readers.append(lambda p, n=name: getattr(p, n))
+
+    def convert(p) -> ev.Payload:
+        return make(*[read(p) for read in readers])
+
+    return convert
+
+
+# Hand-written converters for the hot payloads; every other payload is read generically.
+_FAST: dict[str, Callable[[Any], ev.Payload]] = {
     "transaction_started": lambda p: ev.TransactionStarted(
         p.operator_id, p.self_checkout, _TRANSACTION_KIND[p.kind]
     ),
     "item_added": _item_added,
-    "item_voided": lambda p: ev.ItemVoided(
-        p.line_id, p.operator_id, _money(p.amount) if p.HasField("amount") else None
-    ),
-    "quantity_changed": lambda p: ev.QuantityChanged(
-        p.line_id,
-        p.old_quantity,
-        p.new_quantity,
-        _money(p.new_extended_price) if p.HasField("new_extended_price") else None,
-    ),
     "price_override": _price_override,
-    "discount_applied": lambda p: ev.DiscountApplied(
-        p.line_id,
-        _money(p.amount) if p.HasField("amount") else None,
-        _DISCOUNT_KIND[p.kind],
-        p.code,
-        p.operator_id,
-    ),
-    "transaction_suspended": lambda p: ev.TransactionSuspended(p.operator_id),
-    "transaction_resumed": lambda p: ev.TransactionResumed(p.operator_id),
-    "tender_started": lambda p: ev.TenderStarted(_money(p.total) if p.HasField("total") else None),
     "tender_completed": _tender_completed,
-    "transaction_ended": lambda p: ev.TransactionEnded(
-        _money(p.total) if p.HasField("total") else None,
-        p.item_count,
-        _TRANSACTION_OUTCOME[p.outcome],
-    ),
-    "no_sale_drawer_open": lambda p: ev.NoSaleDrawerOpen(p.operator_id),
     "refund_issued": _refund_issued,
-    "operator_sign_on": lambda p: ev.OperatorSignOn(p.operator_id),
-    "operator_sign_off": lambda p: ev.OperatorSignOff(p.operator_id),
-    "attendant_override": lambda p: ev.AttendantOverride(p.attendant_id, p.alert_id, p.reason_code),
     "barcode_read": _barcode_read,
-    "scanner_no_read": lambda p: ev.ScannerNoRead(p.scanner_id, p.detail),
     "scale_reading": lambda p: ev.ScaleReading(
         p.scale_id, _SCALE_ROLE[p.role], _SCALE_STATUS[p.status], p.weight_mg, p.net
     ),
@@ -191,38 +194,36 @@ _FROM_PB: dict[str, Callable[[Any], ev.Payload]] = {
     "item_recognized": lambda p: ev.ItemRecognized(
         p.camera_id, p.track_id, _LANE_ZONE[p.zone], _labels(p)
     ),
-    "barcode_seen": lambda p: ev.BarcodeSeen(p.camera_id, p.track_id, p.data, p.symbology, p.gtin),
     "zone_item_count": lambda p: ev.ZoneItemCount(p.camera_id, _LANE_ZONE[p.zone], p.count),
-    "camera_health_changed": lambda p: ev.CameraHealthChanged(
-        p.camera_id, _CAMERA_HEALTH[p.health], p.reason
-    ),
-    "receipt_printed": lambda p: ev.ReceiptPrinted(p.printer_id, p.document_kind),
-    "printer_status_changed": lambda p: ev.PrinterStatusChanged(
-        p.printer_id, p.reachable, p.offline, p.cover_open, _PAPER_STATUS[p.paper], p.error
-    ),
-    "drawer_state_changed": lambda p: ev.DrawerStateChanged(p.drawer_id, _DRAWER_STATE[p.state]),
-    "peripheral_health_changed": lambda p: ev.PeripheralHealthChanged(
-        p.device_id, _DEVICE_KIND[p.kind], _PERIPHERAL_STATE[p.state], p.detail
-    ),
+}
+# Every payload of the API converts (a test walks the descriptors to keep it so).
+_FROM_PB: dict[str, Callable[[Any], ev.Payload]] = {
+    name: _FAST.get(name) or _generic(kind) for name, kind in schema.PAYLOADS.items()
 }
 
 
-def events_from_pb(messages: Iterable[events_pb2.LaneEvent]) -> list[ev.LaneEvent]:
-    """Domain events of a batch of protobufs, in order (payload None when unset or when an
-    enum value is unknown to this build: a data-quality rejection)."""
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def events_from_pb(
+    messages: Iterable[events_pb2.LaneEvent], now_ms: int | None = None
+) -> list[ev.LaneEvent]:
+    """Domain events of a batch of protobufs, in order, each checked by the shared validator
+    against the wall clock (``now_ms``, default now): an event with a problem carries its
+    first one in ``problem`` and becomes a data-quality rejection."""
     table = _FROM_PB
     make = ev.LaneEvent
+    validate = _VALIDATOR.validate
+    now = _now_ms() if now_ms is None else now_ms
     out: list[ev.LaneEvent] = []
     append = out.append
     for msg in messages:
+        problems = validate(msg, now)
         name = msg.WhichOneof("payload")
         payload = None
-        if name is not None:
-            build = table[name]
-            try:
-                payload = build(getattr(msg, name))
-            except (KeyError, ValueError):
-                pass
+        if name is not None and not problems:
+            payload = table[name](getattr(msg, name))
         ts = msg.lane_time
         append(
             make(
@@ -230,39 +231,26 @@ def events_from_pb(messages: Iterable[events_pb2.LaneEvent]) -> list[ev.LaneEven
                 msg.store_id,
                 msg.lane_id,
                 msg.sequence,
-                ts.seconds * 1000 + ts.nanos // 1_000_000,  # 0 when unset: rejected as missing
+                ts.seconds * 1000 + ts.nanos // 1_000_000,
                 payload,
                 msg.transaction_id,
                 msg.source_device_id,
+                (problems[0].field, problems[0].message) if problems else None,
             )
         )
     return out
 
 
-def event_from_pb(msg: events_pb2.LaneEvent) -> ev.LaneEvent:
-    """A domain event from its protobuf (payload None when unset or not understood)."""
-    return events_from_pb((msg,))[0]
+def event_from_pb(msg: events_pb2.LaneEvent, now_ms: int | None = None) -> ev.LaneEvent:
+    """A domain event from its protobuf (payload None when it has a problem)."""
+    return events_from_pb((msg,), now_ms)[0]
 
 
 # ---- lane events: domain -> protobuf ------------------------------------------------
 
-_MONEY_FIELDS = {
-    "unit_price",
-    "extended_price",
-    "amount",
-    "new_extended_price",
-    "original_unit_price",
-    "new_unit_price",
-    "total",
-    "change",
-    "label_price",
-}
-
 
 def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
     """The protobuf of a domain event (for replay files and the simulator)."""
-    from lanesight.fusion.validation import PAYLOAD_FIELD
-
     msg = events_pb2.LaneEvent(
         event_id=event.event_id,
         store_id=event.store_id,
@@ -275,22 +263,24 @@ def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
     payload = event.payload
     if payload is None:
         return msg
-    target = getattr(msg, PAYLOAD_FIELD[type(payload)])
+    name = PAYLOAD_NAME[type(payload)]
+    money_fields = schema.PAYLOADS[name].money_fields
+    target = getattr(msg, name)
     target.SetInParent()
-    for name in payload.__slots__:  # type: ignore[union-attr]
-        value = getattr(payload, name)
-        if name in _MONEY_FIELDS:
-            _set_money(getattr(target, name), value)
-        elif name == "labels":
+    for field_name in payload.__slots__:  # type: ignore[union-attr]
+        value = getattr(payload, field_name)
+        if field_name in money_fields:
+            _set_money(getattr(target, field_name), value)
+        elif field_name == "labels":
             for label in value:
                 target.labels.add(
                     label=label.label, score=label.score, coarse_label=label.coarse_label
                 )
-        elif name == "gs1_elements":
+        elif field_name == "gs1_elements":
             for ai, raw in value:
                 target.gs1_elements.add(ai=ai, value=raw)
         else:
-            setattr(target, name, int(value) if isinstance(value, int) else value)
+            setattr(target, field_name, int(value) if isinstance(value, int) else value)
     return msg
 
 
@@ -317,6 +307,7 @@ def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
         acknowledged_by=alert.acknowledged_by,
         resolved_by=alert.resolved_by,
         resolution_note=alert.resolution_note,
+        withdrawn_reason=alert.withdrawn_reason,
         vision_available=alert.vision_available,
         gtin=alert.item.gtin,
         plu=alert.item.plu,

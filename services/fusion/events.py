@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -252,6 +252,21 @@ class AttendantOverride:
     reason_code: str = ""
 
 
+@dataclass(slots=True)
+class BaggingSkipped:
+    """The shopper chose "skip bagging" for a line (empty line_id: the last added line)."""
+
+    line_id: str = ""
+    attendant_id: str = ""
+
+
+@dataclass(slots=True)
+class OwnBagDeclared:
+    """The shopper declared their own bag; the bagging weight that follows is the bag."""
+
+    bag_weight_mg: int = 0
+
+
 # ---- scanner and scales -------------------------------------------------------------
 
 
@@ -369,6 +384,18 @@ class PeripheralHealthChanged:
     detail: str = ""
 
 
+@dataclass(slots=True)
+class PeripheralParseError:
+    """A peripheral sent bytes the agent could not parse; the driver carried on."""
+
+    device_id: str = ""
+    kind: DeviceKind = DeviceKind.UNSPECIFIED
+    offset: int = 0
+    raw_hex: str = ""
+    raw_length: int = 0
+    reason: str = ""
+
+
 Payload = (
     TransactionStarted
     | ItemAdded
@@ -386,6 +413,8 @@ Payload = (
     | OperatorSignOn
     | OperatorSignOff
     | AttendantOverride
+    | BaggingSkipped
+    | OwnBagDeclared
     | BarcodeRead
     | ScannerNoRead
     | ScaleReading
@@ -398,9 +427,13 @@ Payload = (
     | PrinterStatusChanged
     | DrawerStateChanged
     | PeripheralHealthChanged
+    | PeripheralParseError
 )
 
 VISION_PAYLOADS = (ZoneCrossing, ItemRecognized, BarcodeSeen, ZoneItemCount, CameraHealthChanged)
+
+# LaneEvent.problem before anything checked the event (see fusion.validation.validate_event).
+UNCHECKED: tuple[str, str] = ("", "unchecked")
 
 
 @dataclass(slots=True)
@@ -415,6 +448,9 @@ class LaneEvent:
     payload: Payload | None
     transaction_id: str = ""
     source_device_id: str = ""
+    # The first (field, problem) the shared validator found when the event was decoded from
+    # protobuf, None when it found none, UNCHECKED for events built in process.
+    problem: tuple[str, str] | None = field(default=UNCHECKED, compare=False, repr=False)
 
     @property
     def lane_key(self) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from lanesight.fusion.convert import (
     events_from_pb,
     lane_state_to_pb,
 )
-from lanesight.fusion.currencies import is_known_currency
+from lanesight.common.money import is_known_currency
 from lanesight.fusion.validation import StreamError, check_batch
 from lanesight.fusion.watch import Gap, WatchFilter
 from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html import escape
 
+from lanesight.common.money import format_minor
 from lanesight.reporting import charts
 from lanesight.reporting.model import (
     AlertQualityRow,
@@ -21,7 +22,6 @@ from lanesight.reporting.model import (
     ReportFilter,
     ShrinkRow,
 )
-from lanesight.reporting.money import format_minor
 from lanesight.reporting.reports import Reports
 from lanesight.reporting.tables import (
     Table,

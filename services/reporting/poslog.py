@@ -17,9 +17,9 @@ from typing import BinaryIO
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
+from lanesight.common.money import parse_minor
 from lanesight.reporting.localtime import LocalTime
 from lanesight.reporting.model import LaneEventRecord
-from lanesight.reporting.money import parse_minor
 
 _CHUNK_BYTES = 64 * 1024
 # Milligrams per unit of the weight units POSLog quantities use.

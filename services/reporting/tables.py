@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lanesight.common.money import format_minor
 from lanesight.reporting.model import (
     POS_MEASURES,
     AlertQualityRow,
@@ -16,7 +17,6 @@ from lanesight.reporting.model import (
     PosExceptionRow,
     ShrinkRow,
 )
-from lanesight.reporting.money import format_minor
 
 
 @dataclass(slots=True)

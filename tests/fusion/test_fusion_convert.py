@@ -13,6 +13,10 @@ from lanesight.v1 import events_pb2, fusion_pb2
 
 def _value(annotation: str, name: str, index: int):
     """A value unlike the field's default and unlike the payload's other fields."""
+    if name == "gtin":
+        return "00012345678905"
+    if name == "plu":
+        return "4011"
     if annotation == "str":
         return f"x-{name}"
     if annotation == "int":
@@ -50,24 +54,26 @@ def test_every_payload_decodes_to_what_was_encoded(kind):
 
 
 def test_a_batch_decodes_in_order_and_what_cannot_be_understood_is_left_out():
-    good = ev.LaneEvent("e1", "s", "l", 1, 1_000, ev.ZoneItemCount("cam", ev.LaneZone.CART, 2))
+    at_ms = 1_760_000_000_000
+    good = ev.LaneEvent("e1", "s", "l", 1, at_ms, ev.ZoneItemCount("cam", ev.LaneZone.CART, 2))
     no_payload = events_pb2.LaneEvent(event_id="e2", store_id="s", lane_id="l", sequence=2)
-    no_payload.lane_time.seconds = 2
+    no_payload.lane_time.seconds = at_ms // 1000 + 2
     unknown_enum = events_pb2.LaneEvent(event_id="e3", store_id="s", lane_id="l", sequence=3)
+    unknown_enum.zone_crossing.track_id = "t-1"
     unknown_enum.zone_crossing.zone = 77  # a zone a newer agent knows
-    unknown_enum.lane_time.seconds = 3
+    unknown_enum.lane_time.seconds = at_ms // 1000 + 3
     no_time = event_to_pb(dataclasses.replace(good, event_id="e4", sequence=4))
     no_time.ClearField("lane_time")
     decoded = events_from_pb(_wire([event_to_pb(good), no_payload, unknown_enum, no_time]))
     assert [e.event_id for e in decoded] == ["e1", "e2", "e3", "e4"]
     assert decoded[0] == good
-    assert decoded[1].payload is None and decoded[1].lane_time_ms == 2_000
+    assert decoded[1].payload is None and decoded[1].lane_time_ms == at_ms + 2_000
     assert decoded[2].payload is None
-    assert decoded[3].lane_time_ms == 0 and decoded[3].payload == good.payload
+    assert decoded[3].lane_time_ms == 0 and decoded[3].payload is None
     assert [validate_event(e) for e in decoded] == [
         None,
         ("payload", "exactly one payload must be set"),
-        ("payload", "exactly one payload must be set"),
+        ("zone_crossing.zone", "77 is not a known LaneZone value"),
         ("lane_time", "is required"),
     ]
 
@@ -91,7 +97,7 @@ _MONEY_FIELDS = [
 
 
 def _event(payload: object) -> ev.LaneEvent:
-    return ev.LaneEvent("e1", "s", "l", 1, 1_000, payload)
+    return ev.LaneEvent("e1", "s", "l", 1, 1_000, payload, transaction_id="t")
 
 
 @pytest.mark.parametrize("kind,name", _MONEY_FIELDS, ids=lambda x: getattr(x, "__name__", x))
@@ -115,7 +121,7 @@ def test_payload_checks_are_named_after_the_payload_field():
     cases = [
         (ev.ItemAdded("", extended_price=ev.Money(1)), "item_added.line_id"),
         (ev.ItemAdded("1", quantity=0, extended_price=ev.Money(1)), "item_added.quantity"),
-        (ev.ItemAdded("1"), "item_added.extended_price"),
+        (ev.ItemAdded("1", gtin="00012345678905"), "item_added.unit_price"),
         (ev.QuantityChanged("1", 1, -1), "quantity_changed.new_quantity"),
         (ev.ItemVoided(""), "item_voided.line_id"),
         (ev.PriceOverride(""), "price_override.line_id"),
@@ -130,12 +136,14 @@ def test_payload_checks_are_named_after_the_payload_field():
             "item_recognized.labels[1].score",
         ),
         (ev.ZoneItemCount(count=-1), "zone_item_count.count"),
-        (ev.ScaleReading(weight_mg=-1), "scale_reading.weight_mg"),
+        (ev.ScaleReading(role=ev.ScaleRole.BAGGING, weight_mg=-1), "scale_reading.weight_mg"),
         (ev.ScaleReading(role=ev.ScaleRole.UNSPECIFIED), "scale_reading.role"),
     ]
     for payload, field in cases:
         problem = validate_event(_event(payload))
         assert problem is not None and problem[0] == field, (payload, problem)
-    under_zero = ev.ScaleReading(status=ev.ScaleStatus.UNDER_ZERO, weight_mg=-1)
+    under_zero = ev.ScaleReading(
+        role=ev.ScaleRole.BAGGING, status=ev.ScaleStatus.UNDER_ZERO, weight_mg=-1
+    )
     assert validate_event(_event(under_zero)) is None
     assert validate_event(_event(ev.ReceiptPrinted())) is None

@@ -130,6 +130,7 @@ def test_invalid_events_are_rejected_naming_the_field_and_still_acked(engine):
         2,
         1_100,
         ev.ItemAdded("1", unit_price=ev.Money(100, "XXQ"), extended_price=ev.Money(100, "USD")),
+        transaction_id="t-1",
     )
     no_id = dataclasses.replace(base, event_id="", sequence=3)
     no_payload = dataclasses.replace(base, event_id="e4", sequence=4, payload=None)

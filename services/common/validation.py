@@ -1,0 +1,313 @@
+"""The one validator of a LaneEvent: every problem, named by field path, for device, fusion and reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from lanesight.common import schema
+from lanesight.common.money import is_known_currency
+from lanesight.v1 import common_pb2, events_pb2
+from stdnum import ean
+
+MAX_SEQUENCE = 2**63 - 1  # SQLite and most stores keep a signed 64-bit integer
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an event: the field path inside the LaneEvent and what is wrong."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The limits every lane event must keep; the defaults are documented in contributing.md."""
+
+    max_future_ms: int = _DAY_MS  # lane clocks run a little ahead; a day ahead is a bad clock
+    max_past_ms: int = 3653 * _DAY_MS  # ten years: older than any retention or replay
+    max_id_length: int = 128  # ids and codes (UUIDs are 36)
+    max_text_length: int = 512  # descriptions, details, raw barcode data
+    max_count: int = 10_000  # quantities and item counts
+    max_weight_mg: int = 1_000_000_000  # one tonne, far over any lane scale's capacity
+    max_amount_minor: int = 10**12  # ten billion in a 2-digit currency
+    max_repeated: int = 64  # labels, GS1 elements
+
+
+_Check = Callable[[Message, str, list[Problem]], None]
+
+
+def _is_gtin(code: str) -> bool:
+    return len(code) in (8, 12, 13, 14) and code.isascii() and code.isdigit() and ean.is_valid(code)
+
+
+def _plu_problem(plu: str, price_embedded: bool) -> str:
+    """Why a PLU is not acceptable, or "" (IFPS ranges, loosely: stores keep own 4-digit PLUs)."""
+    if not (plu.isascii() and plu.isdigit()):
+        return "must be digits"
+    if price_embedded:
+        # A variable-measure label carries the store's item reference, not an IFPS PLU.
+        return "" if 4 <= len(plu) <= 6 else "a price-embedded item reference is 4-6 digits"
+    if len(plu) == 4:
+        return ""
+    if len(plu) == 5 and plu[0] == "9" and 3000 <= int(plu[1:]) <= 4999:
+        return ""
+    return "must be 4 digits, or 5 digits 93000-94999 (organic)"
+
+
+class LaneEventValidator:
+    """Checks compiled once per payload kind from the schema, applied per event."""
+
+    def __init__(self, bounds: Bounds | None = None) -> None:
+        self.bounds = bounds or Bounds()
+        self._checks: dict[str, tuple[_Check, ...]] = {
+            kind.name: self._compile(kind) for kind in schema.PAYLOADS.values()
+        }
+
+    # ---- per event ------------------------------------------------------------------
+
+    def validate(
+        self, event: events_pb2.LaneEvent, now_ms: int | None = None, stamped: bool = True
+    ) -> list[Problem]:
+        """Every problem of ``event``, envelope first.
+
+        ``stamped`` is False at POS ingress, where the agent has yet to set store, lane,
+        sequence and lane time; ``now_ms`` (wall clock) enables the lane-time window.
+        """
+        problems: list[Problem] = []
+        self._envelope(event, now_ms, stamped, problems)
+        kind = event.WhichOneof("payload")
+        if kind is None:
+            problems.append(Problem("payload", "exactly one payload must be set"))
+            return problems
+        if kind in schema.TRANSACTION_PAYLOADS and not event.transaction_id:
+            problems.append(Problem("transaction_id", f"is required for {kind}"))
+        payload = getattr(event, kind)
+        for check in self._checks[kind]:
+            check(payload, kind, problems)
+        return problems
+
+    def _envelope(
+        self, event: events_pb2.LaneEvent, now_ms: int | None, stamped: bool, out: list[Problem]
+    ) -> None:
+        # Written out field by field: this runs for every event fusion receives.
+        b = self.bounds
+        id_max = b.max_id_length
+        event_id = event.event_id
+        if not event_id:
+            if stamped:
+                out.append(Problem("event_id", "is required"))
+        elif len(event_id) > id_max or not event_id.isprintable():
+            out.append(Problem("event_id", f"must be printable, at most {id_max} characters"))
+        if len(event.transaction_id) > id_max:
+            out.append(Problem("transaction_id", f"must be at most {id_max} characters"))
+        if len(event.source_device_id) > id_max:
+            out.append(Problem("source_device_id", f"must be at most {id_max} characters"))
+        if not stamped:
+            return
+        if len(event.store_id) > id_max:
+            out.append(Problem("store_id", f"must be at most {id_max} characters"))
+        if len(event.lane_id) > id_max:
+            out.append(Problem("lane_id", f"must be at most {id_max} characters"))
+        if event.sequence > MAX_SEQUENCE:
+            out.append(Problem("sequence", "must be below 2^63"))
+        ts = event.lane_time
+        seconds, nanos = ts.seconds, ts.nanos
+        if seconds <= 0 and nanos <= 0:
+            out.append(Problem("lane_time", "is required"))
+        elif not 0 <= nanos < 1_000_000_000:
+            out.append(Problem("lane_time.nanos", "must be in 0..999999999"))
+        elif now_ms is not None:
+            at_ms = seconds * 1000 + nanos // 1_000_000
+            if at_ms > now_ms + b.max_future_ms:
+                out.append(
+                    Problem("lane_time", f"is more than {b.max_future_ms // 1000} s in the future")
+                )
+            elif at_ms < now_ms - b.max_past_ms:
+                out.append(
+                    Problem(
+                        "lane_time", f"is more than {b.max_past_ms // _DAY_MS} days in the past"
+                    )
+                )
+
+    # ---- compiled per payload kind ----------------------------------------------------
+
+    def _compile(self, kind: schema.PayloadKind) -> tuple[_Check, ...]:
+        checks: list[_Check] = []
+        for field in kind.message.fields:
+            check = self._field_check(kind, field)
+            if check is not None:
+                checks.append(check)
+        special = _SPECIAL.get(kind.name)
+        if special is not None:
+            checks.append(special)
+        return tuple(checks)
+
+    def _field_check(self, kind: schema.PayloadKind, field: FieldDescriptor) -> _Check | None:
+        b = self.bounds
+        name = field.name
+        key = (kind.name, name)
+        if field.is_repeated:
+            return self._repeated_check(field)
+        if field.message_type is schema.MONEY:
+            return _money_check(
+                name,
+                key in schema.NON_NEGATIVE_MONEY,
+                name in schema.REQUIRED_MONEY.get(kind.name, ()),
+                b.max_amount_minor,
+            )
+        if field.enum_type is not None:
+            known = kind.enum_fields[name]
+            required = key in schema.REQUIRED_ENUMS
+            enum_name = field.enum_type.name
+
+            def enum_check(p: Message, k: str, out: list[Problem]) -> None:
+                value = getattr(p, name)
+                if value not in known:
+                    out.append(Problem(f"{k}.{name}", f"{value} is not a known {enum_name} value"))
+                elif required and value == 0:
+                    out.append(Problem(f"{k}.{name}", "must be set"))
+
+            return enum_check
+        if field.type == field.TYPE_STRING:
+            limit = b.max_id_length if name.endswith("_id") else b.max_text_length
+            required = key in schema.REQUIRED_TEXT
+            gtin = key in schema.GTIN_FIELDS
+
+            def text_check(p: Message, k: str, out: list[Problem]) -> None:
+                value = getattr(p, name)
+                if not value:
+                    if required:
+                        out.append(Problem(f"{k}.{name}", "is required"))
+                elif len(value) > limit:
+                    out.append(Problem(f"{k}.{name}", f"must be at most {limit} characters"))
+                elif gtin and not _is_gtin(value):
+                    out.append(
+                        Problem(
+                            f"{k}.{name}",
+                            "must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit",
+                        )
+                    )
+
+            return text_check
+        if name in kind.weight_fields:
+            signed = kind.name == "scale_reading"  # UNDER_ZERO readings: checked below
+            return _range_check(name, -b.max_weight_mg if signed else 0, b.max_weight_mg)
+        if key in schema.COUNTS:
+            return _range_check(name, schema.COUNTS[key], b.max_count)
+        if field.type in (field.TYPE_UINT64, field.TYPE_INT64):
+            return _range_check(
+                name, 0 if field.type == field.TYPE_UINT64 else -MAX_SEQUENCE, MAX_SEQUENCE
+            )
+        if field.type == field.TYPE_INT32:
+            return _range_check(name, 0, b.max_count)
+        return None  # bools
+
+    def _repeated_check(self, field: FieldDescriptor) -> _Check:
+        b = self.bounds
+        name = field.name
+        inner = field.message_type.fields
+        texts = tuple(f.name for f in inner if f.type == f.TYPE_STRING)
+        scores = tuple(f.name for f in inner if f.type == f.TYPE_FLOAT)
+        most, text_max = b.max_repeated, b.max_text_length
+
+        def repeated_check(p: Message, k: str, out: list[Problem]) -> None:
+            values = getattr(p, name)
+            if len(values) > most:
+                out.append(Problem(f"{k}.{name}", f"must have at most {most} entries"))
+                return
+            for i, value in enumerate(values):
+                for sub in texts:
+                    if len(getattr(value, sub)) > text_max:
+                        out.append(
+                            Problem(
+                                f"{k}.{name}[{i}].{sub}", f"must be at most {text_max} characters"
+                            )
+                        )
+                for sub in scores:
+                    v = getattr(value, sub)
+                    if not (0.0 <= v <= 1.0):  # also false for NaN
+                        out.append(Problem(f"{k}.{name}[{i}].{sub}", "must be in 0..1"))
+
+        return repeated_check
+
+
+def _money_check(name: str, non_negative: bool, required: bool, limit: int) -> _Check:
+    def money_check(p: Message, k: str, out: list[Problem]) -> None:
+        if not p.HasField(name):
+            if required:
+                out.append(Problem(f"{k}.{name}", "is required"))
+            return
+        money = getattr(p, name)
+        if not is_known_currency(money.currency_code):
+            out.append(
+                Problem(
+                    f"{k}.{name}.currency_code",
+                    f"{money.currency_code[:8]!r} is not an ISO 4217 currency code",
+                )
+            )
+        amount = money.amount_minor
+        if non_negative and amount < 0:
+            out.append(Problem(f"{k}.{name}.amount_minor", "must not be negative"))
+        elif abs(amount) > limit:
+            out.append(Problem(f"{k}.{name}.amount_minor", f"must be within ±{limit}"))
+
+    return money_check
+
+
+def _range_check(name: str, low: int, high: int) -> _Check:
+    def range_check(p: Message, k: str, out: list[Problem]) -> None:
+        value = getattr(p, name)
+        if value < low:
+            out.append(
+                Problem(
+                    f"{k}.{name}", "must not be negative" if low == 0 else f"must be at least {low}"
+                )
+            )
+        elif value > high:
+            out.append(Problem(f"{k}.{name}", f"must be at most {high}"))
+
+    return range_check
+
+
+# ---- rules across fields of one payload ---------------------------------------------
+
+
+def _item_added(p: events_pb2.ItemAdded, k: str, out: list[Problem]) -> None:
+    if not p.gtin and not p.plu:
+        out.append(Problem(f"{k}.gtin", "an item needs a gtin or a plu"))
+    if p.plu:
+        problem = _plu_problem(p.plu, p.entry_method == events_pb2.ENTRY_METHOD_PRICE_EMBEDDED)
+        if problem:
+            out.append(Problem(f"{k}.plu", problem))
+    if p.unit_of_measure == common_pb2.UNIT_OF_MEASURE_KILOGRAM and p.weight_mg <= 0:
+        out.append(Problem(f"{k}.weight_mg", "must be more than 0 for an item sold by weight"))
+    if (
+        p.HasField("unit_price")
+        and p.HasField("extended_price")
+        and p.unit_price.currency_code != p.extended_price.currency_code
+    ):
+        out.append(
+            Problem(f"{k}.extended_price.currency_code", "must match unit_price.currency_code")
+        )
+
+
+def _scale_reading(p: events_pb2.ScaleReading, k: str, out: list[Problem]) -> None:
+    if p.weight_mg < 0 and p.status != events_pb2.SCALE_STATUS_UNDER_ZERO:
+        out.append(Problem(f"{k}.weight_mg", "must not be negative unless status is UNDER_ZERO"))
+
+
+_SPECIAL: dict[str, _Check] = {"item_added": _item_added, "scale_reading": _scale_reading}
+
+DEFAULT = LaneEventValidator()
+
+
+def validate_lane_event(
+    event: events_pb2.LaneEvent, now_ms: int | None = None, stamped: bool = True
+) -> list[Problem]:
+    """Every problem of a LaneEvent under the default bounds (see LaneEventValidator.validate)."""
+    return DEFAULT.validate(event, now_ms, stamped)
