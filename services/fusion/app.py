@@ -17,13 +17,13 @@ from lanesight.fusion.alertbook import AlertUpdate
 from lanesight.fusion.alerts import Alert, AlertState, Disposition
 from lanesight.fusion.catalog import DEMO_CATALOG, CatalogBook, CatalogItem, load_catalog_file
 from lanesight.fusion.commands import CommandLedger
-from lanesight.fusion.convert import alert_to_pb, command_to_pb
+from lanesight.fusion.convert import alert_to_pb, command_to_pb, lane_state_to_pb
 from lanesight.fusion.engine import FusionEngine, IngestResult
 from lanesight.fusion.forwarder import ReportingForwarder
 from lanesight.fusion.profiles import FusionStore
 from lanesight.fusion.servicer import FusionServicer
 from lanesight.fusion.sharding import lane_shard
-from lanesight.fusion.watch import WatchHub
+from lanesight.fusion.watch import Watcher, WatchFilter, WatchHub
 from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ class FusionApp(ServiceApp):
         self.hub = WatchHub(self.settings.watch_buffer)
         self.commands = CommandLedger()
         self.forwarder: ReportingForwarder | None = (
-            ReportingForwarder(config) if self.settings.forward_to_reporting else None
+            ReportingForwarder(config, outbox_path=forward_outbox_path(self.settings.store_path))
+            if self.settings.forward_to_reporting
+            else None
         )
         self.store: FusionStore | None = None
         self._resolved: dict[str, None] = {}  # alert ids counted as resolved
@@ -148,6 +150,17 @@ class FusionApp(ServiceApp):
         lane = self.engine.lanes.get(lane_key)
         return lane.last_sequence if lane else 0
 
+    async def wait_for_forward_room(self) -> None:
+        """Backpressure: wait while the queue to reporting is full (nothing is dropped)."""
+        if self.forwarder is not None and not self.forwarder.has_room:
+            await self.forwarder.wait_for_room()
+
+    async def durable(self) -> None:
+        """Wait until everything processed so far is committed for reporting; only then
+        may a lane (or an attendant) be told it is acknowledged."""
+        if self.forwarder is not None:
+            await self.forwarder.durable()
+
     def ingest(
         self, events: list[ev.LaneEvent], messages: list[events_pb2.LaneEvent]
     ) -> IngestResult:
@@ -173,6 +186,35 @@ class FusionApp(ServiceApp):
             )
         self._publish(self.engine.take_outputs(), received)
         return result
+
+    def alert(self, alert_id: str) -> Alert | None:
+        """The alert with this id, open or closed; None when there is none."""
+        return self.engine.alerts.alerts.get(alert_id)
+
+    def lane_state(self, lane_key: tuple[str, str]) -> fusion_pb2.LaneState | None:
+        """What fusion knows of a lane now, with its open alerts and command counts; None
+        before the lane's first event."""
+        lane = self.engine.lanes.get(lane_key)
+        if lane is None:
+            return None
+        state = lane_state_to_pb(self.engine, lane, self.engine.alerts.open_alerts(lane))
+        state.pending_commands = self.commands.pending(*lane_key)
+        state.failed_commands = self.commands.failed(*lane_key)
+        return state
+
+    def acknowledge_command(
+        self, store_id: str, lane_id: str, command_id: str, done: bool, detail: str
+    ) -> bool:
+        """Record a lane's answer to a command; False when the command is unknown."""
+        return self.commands.acknowledge(store_id, lane_id, command_id, done, detail)
+
+    def subscribe(self, watch_filter: WatchFilter) -> Watcher:
+        """A new watcher of alerts and commands matching the filter."""
+        return self.hub.subscribe(watch_filter)
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        """Stop a watcher."""
+        self.hub.unsubscribe(watcher)
 
     def acknowledge(self, alert_id: str, attendant_id: str) -> Alert:
         now = _now_ms()
@@ -223,6 +265,12 @@ class FusionApp(ServiceApp):
                 message = fusion_pb2.WatchAlertsResponse(command=command_to_pb(output))
                 self.commands.issued(output)
                 self.hub.publish_command(output, message)
+
+
+def forward_outbox_path(store_path: Path | str) -> Path:
+    """Where fusion keeps records for reporting: next to its profile store."""
+    path = Path(store_path)
+    return path.with_name(f"{path.stem}-forward{path.suffix or '.sqlite'}")
 
 
 def create_app(config: LanesightConfig) -> FusionApp:

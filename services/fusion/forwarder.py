@@ -9,10 +9,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 
 import grpc
 from lanesight.common.channels import Backoff, open_channel
 from lanesight.common.config import LanesightConfig
+from lanesight.fusion.outbox import ForwardOutbox
 from lanesight.v1 import alerts_pb2, events_pb2, reporting_pb2
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,17 @@ def _varint(value: int) -> bytes:
 
 
 class ReportingForwarder:
-    """A bounded queue of records for reporting, sent over one stream and resent until acked.
+    """A bounded, durable queue of records for reporting, sent over one stream and resent
+    until acked.
 
-    Records are numbered from the start time in microseconds, so a restarted replica
-    numbers above anything it sent before. The queue warns at 80 % and then drops the
-    oldest record (counted in ``dropped``) rather than growing without bound.
+    With an outbox path every queued record is also written to a ``ForwardOutbox``
+    (SQLite) and ``durable()`` waits for its commit: fusion acknowledges a lane only after
+    that, and deletes records only when reporting acknowledges them, so nothing fusion
+    acknowledged is lost when it is killed. Records are numbered on from the outbox (from
+    the start time in microseconds for a new one), so a restarted replica numbers above
+    anything it sent before. Nothing is ever dropped: at ``capacity`` records ``has_room``
+    turns false and ingest waits (``wait_for_room``), which backs pressure up to the lanes'
+    own outboxes.
 
     Each record is encoded once, when it is queued, straight into the bytes it takes in
     an IngestRecordsRequest (the event's or alert's own serialisation, framed with its
@@ -60,7 +68,12 @@ class ReportingForwarder:
     consecutive sequences, so the record at ``queue[i]`` is ``first_sequence + i``.
     """
 
-    def __init__(self, config: LanesightConfig, address: str | None = None) -> None:
+    def __init__(
+        self,
+        config: LanesightConfig,
+        address: str | None = None,
+        outbox_path: str | Path | None = None,
+    ) -> None:
         self.config = config
         self.address = address or config.peers.reporting
         fusion = config.fusion
@@ -71,10 +84,12 @@ class ReportingForwarder:
         self.next_sequence = time.time_ns() // 1000
         self.acked = self.next_sequence - 1
         self.sent_upto = self.acked
-        self.dropped = 0
         self.connected = False
         self._warned = False
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.outbox = ForwardOutbox(outbox_path) if outbox_path is not None else None
         self._task: asyncio.Task | None = None
 
     # ---- queueing -------------------------------------------------------------------
@@ -133,37 +148,43 @@ class ReportingForwarder:
                 )
             )
             sequence += 1
-        queue = self.queue
-        if len(queue) + len(framed) < self.capacity * 0.8:  # the usual case: room to spare
-            queue.extend(framed)
-            self.next_sequence = sequence
-        else:
-            for record in framed:
-                self._add(record)
+        if self.outbox is not None:
+            self.outbox.append(self.next_sequence, framed)
+        self.queue.extend(framed)
+        self.next_sequence = sequence
+        self._check_room()
         self._wake.set()
 
-    def _add(self, record: bytes) -> None:
-        if len(self.queue) >= self.capacity:
-            self.queue.popleft()
-            self.dropped += 1
-            self.sent_upto = max(self.sent_upto, self.next_sequence - len(self.queue) - 1)
-            if self.dropped == 1 or self.dropped % 10_000 == 0:
-                log.error(
-                    "reporting queue full (%d records): dropped %d oldest records so far",
-                    self.capacity,
-                    self.dropped,
-                )
-        elif len(self.queue) >= self.capacity * 0.8 and not self._warned:
+    # ---- durability and backpressure ------------------------------------------------
+
+    @property
+    def has_room(self) -> bool:
+        """False once the queue holds capacity records (ingest then waits)."""
+        return len(self.queue) < self.capacity
+
+    async def wait_for_room(self) -> None:
+        """Wait until the queue is below capacity (reporting acknowledged enough)."""
+        while not self.has_room:
+            self._room.clear()
+            await self._room.wait()
+
+    async def durable(self) -> None:
+        """Wait until every record queued so far is committed to the outbox (if any)."""
+        if self.outbox is not None:
+            await self.outbox.flushed()
+
+    def _check_room(self) -> None:
+        size = len(self.queue)
+        if size >= self.capacity * 0.8 and not self._warned:
             self._warned = True
             log.warning(
                 "reporting queue at %d of %d records: reporting at %s is not keeping up or"
-                " is down; the oldest records will be dropped when the queue is full",
-                len(self.queue),
+                " is down; lanes are acknowledged more slowly and then not at all when it"
+                " is full (nothing is dropped: lanes keep their events)",
+                size,
                 self.capacity,
                 self.address,
             )
-        self.queue.append(record)
-        self.next_sequence += 1
 
     def records(self) -> list[reporting_pb2.ReportRecord]:
         """The queued records as messages (for inspection and tests; not on a hot path)."""
@@ -171,8 +192,14 @@ class ReportingForwarder:
 
     def _ack(self, sequence: int) -> None:
         self.acked = max(self.acked, sequence)
-        for _ in range(min(len(self.queue), self.acked - self.first_sequence + 1)):
+        removed = min(len(self.queue), self.acked - self.first_sequence + 1)
+        for _ in range(removed):
             self.queue.popleft()
+        if removed > 0:
+            if self.outbox is not None:
+                self.outbox.delete_upto(self.acked)
+            if self.has_room:
+                self._room.set()
         if self._warned and len(self.queue) < self.capacity * 0.5:
             self._warned = False
             log.info("reporting queue drained to %d records", len(self.queue))
@@ -185,17 +212,29 @@ class ReportingForwarder:
     # ---- the link -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the link in the background."""
+        """Load what the outbox holds and start the link in the background."""
+        if self.outbox is not None and self._task is None:
+            records, next_sequence = await self.outbox.open()
+            if records:
+                log.info("resending %d records fusion stored before it stopped", len(records))
+            self.queue.extendleft(reversed(records))
+            if next_sequence:
+                # Continue the numbering: the loaded records are consecutive up to it.
+                self.next_sequence = next_sequence
+                self.acked = self.sent_upto = self.first_sequence - 1
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="fusion-reporting-forwarder")
 
     async def stop(self) -> None:
-        """Stop the link; idempotent. Unacked records stay in memory until the process ends."""
+        """Stop the link and commit the outbox; idempotent. Unacked records stay in the
+        outbox for the next start (in memory only, without one)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.outbox is not None:
+            await self.outbox.close()
 
     async def _run(self) -> None:
         backoff = Backoff(initial_s=0.2, max_s=5.0)

@@ -13,6 +13,7 @@ from lanesight.common.auth import (
     caller_may_access_store,
     current_caller,
 )
+from lanesight.common.money import is_known_currency
 from lanesight.fusion import events as ev
 from lanesight.fusion import metrics
 from lanesight.fusion.alerts import Disposition
@@ -21,9 +22,7 @@ from lanesight.fusion.convert import (
     alert_to_pb,
     catalog_item_from_pb,
     events_from_pb,
-    lane_state_to_pb,
 )
-from lanesight.common.money import is_known_currency
 from lanesight.fusion.validation import StreamError, check_batch
 from lanesight.fusion.watch import Gap, WatchFilter
 from lanesight.v1 import alerts_pb2, fusion_pb2, fusion_pb2_grpc
@@ -75,7 +74,10 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                         grpc.StatusCode.FAILED_PRECONDITION,
                         f"lane {lane_key[0]}/{lane_key[1]} belongs to fusion replica {owner}",
                     )
+            await self.app.wait_for_forward_room()
             result = self.app.ingest(events, request.events)
+            # Acknowledged means durable: ack only what is committed for reporting.
+            await self.app.durable()
             response = fusion_pb2.IngestResponse(
                 acked_sequence=result.acked_sequence,
                 duplicates=result.duplicates,
@@ -104,7 +106,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             include_commands=request.include_commands,
             include_updates=request.include_updates,
         )
-        watcher = self.app.hub.subscribe(watch_filter)
+        watcher = self.app.subscribe(watch_filter)
         metrics.watchers.add(1)
         try:
             # Tell the client the watch is in place before anything is published to it.
@@ -119,7 +121,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                     yield message
         finally:
             metrics.watchers.add(-1)
-            self.app.hub.unsubscribe(watcher)
+            self.app.unsubscribe(watcher)
 
     async def AcknowledgeAlert(self, request, context: grpc.aio.ServicerContext):
         if not request.alert_id:
@@ -131,6 +133,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}"
             )
+        await self.app.durable()
         return fusion_pb2.AcknowledgeAlertResponse(alert=alert_to_pb(alert))
 
     async def ResolveAlert(self, request, context: grpc.aio.ServicerContext):
@@ -176,11 +179,12 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {request.alert_id!r}"
             )
+        await self.app.durable()
         return fusion_pb2.ResolveAlertResponse(alert=alert_to_pb(alert))
 
     async def _authorize_alert(self, alert_id: str, context: grpc.aio.ServicerContext) -> None:
         """NOT_FOUND for an unknown alert, PERMISSION_DENIED for another store's."""
-        alert = self.app.engine.alerts.alerts.get(alert_id)
+        alert = self.app.alert(alert_id)
         if alert is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
         await authorize_store(context, alert.store_id)
@@ -213,16 +217,12 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         if not lane_ref.lane_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lane.lane_id: is required")
         await authorize_store(context, lane_ref.store_id)
-        engine = self.app.engine
-        lane = engine.lanes.get((lane_ref.store_id, lane_ref.lane_id))
-        if lane is None:
+        state = self.app.lane_state((lane_ref.store_id, lane_ref.lane_id))
+        if state is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 f"lane: no events from {lane_ref.store_id}/{lane_ref.lane_id} yet",
             )
-        state = lane_state_to_pb(engine, lane, engine.alerts.open_alerts(lane))
-        state.pending_commands = self.app.commands.pending(lane_ref.store_id, lane_ref.lane_id)
-        state.failed_commands = self.app.commands.failed(lane_ref.store_id, lane_ref.lane_id)
         return fusion_pb2.GetLaneStateResponse(state=state)
 
     async def AcknowledgeLaneCommand(self, request, context: grpc.aio.ServicerContext):
@@ -230,7 +230,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
             if not getattr(request, name):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: is required")
         await authorize_store(context, request.store_id)
-        known = self.app.commands.acknowledge(
+        known = self.app.acknowledge_command(
             request.store_id, request.lane_id, request.command_id, request.done, request.detail
         )
         return fusion_pb2.AcknowledgeLaneCommandResponse(known=known)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -128,22 +129,26 @@ async def test_fusion_runs_without_reporting(tmp_path, demo):
         await running.stop()
 
 
-async def test_queue_is_bounded_and_warns_before_dropping(tmp_path, caplog):
+async def test_full_queue_applies_backpressure_and_drops_nothing(tmp_path, caplog):
     config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
     forwarder = ReportingForwarder(config)
     with caplog.at_level(logging.WARNING, logger="lanesight.fusion.forwarder"):
         for number in range(25):
             forwarder.add_alert(alerts_pb2.Alert(alert_id=str(number)))
-    assert forwarder.pending == 10 and forwarder.dropped == 15
-    messages = [r.getMessage() for r in caplog.records]
-    warn = next(i for i, m in enumerate(messages) if "will be dropped" in m)
-    drop = next(i for i, m in enumerate(messages) if "queue full" in m)
-    assert warn < drop
+    assert forwarder.pending == 25 and not forwarder.has_room  # alerts are never dropped
+    assert any("nothing is dropped" in r.getMessage() for r in caplog.records)
     records = forwarder.records()
-    assert [r.alert.alert_id for r in records] == [str(n) for n in range(15, 25)]
+    assert [r.alert.alert_id for r in records] == [str(n) for n in range(25)]
     assert [r.record_sequence for r in records] == list(
-        range(forwarder.next_sequence - 10, forwarder.next_sequence)
+        range(forwarder.next_sequence - 25, forwarder.next_sequence)
     )
+    waiting = asyncio.create_task(forwarder.wait_for_room())
+    await asyncio.sleep(0)
+    forwarder._ack(forwarder.first_sequence + 10)  # reporting stored 11: 14 left
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    forwarder._ack(forwarder.first_sequence + 4)  # 9 left: room again
+    await asyncio.wait_for(waiting, timeout=5)
 
 
 def _lane_event(number: int) -> events_pb2.LaneEvent:
@@ -188,20 +193,3 @@ async def test_queued_records_are_the_protobuf_reporting_parses(tmp_path):
         assert forwarder.pending == len(expected) - 10
         assert forwarder.records() == expected[10:]
         await requests.aclose()
-
-
-def test_batches_that_fill_the_queue_drop_the_oldest_one_by_one(caplog):
-    config = load_config(None, environ={"LANESIGHT_FUSION__FORWARD_QUEUE_MAX": "10"})
-    forwarder = ReportingForwarder(config)
-    events = [_lane_event(n) for n in range(15)]
-    with caplog.at_level(logging.WARNING, logger="lanesight.fusion.forwarder"):
-        forwarder.add_events(events[:7])
-        assert not caplog.records  # below 80 %: no warning yet
-        forwarder.add_events(events[7:])
-    assert forwarder.pending == 10 and forwarder.dropped == 5
-    assert [r.event.event_id for r in forwarder.records()] == [f"e{n}" for n in range(5, 15)]
-    assert forwarder.sent_upto == forwarder.next_sequence - 11  # the dropped ones count as gone
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("will be dropped" in m for m in messages) and any(
-        "queue full" in m for m in messages
-    )

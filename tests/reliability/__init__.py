@@ -1,0 +1,1 @@
+"""Reliability: acknowledged means durable, links heal, sequences and ids cannot be poisoned."""
