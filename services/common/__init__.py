@@ -1,6 +1,6 @@
-"""The bootstrap every lanesight service shares: config, logging, telemetry, gRPC server, CLI."""
+"""The bootstrap every lanesight service shares: config, logging, telemetry, gRPC server, CLI.
 
-from lanesight.common.app import ServiceApp, unimplemented
-from lanesight.common.config import ConfigError, LanesightConfig, load_config
-
-__all__ = ["ConfigError", "LanesightConfig", "ServiceApp", "load_config", "unimplemented"]
+Import what you need from its modules (lanesight.common.config, .app, .server ...): this
+package imports nothing, so a service package can declare itself with
+lanesight.common.registry before the config, which is built from those declarations.
+"""

@@ -11,16 +11,8 @@ from pathlib import Path
 from lanesight.reporting.localtime import LocalTime, now_ms
 from lanesight.reporting.model import ALERT_STATES, ALERT_TYPES, SHRINK_DIMENSIONS, InvalidArgument
 from lanesight.reporting.model import ReportFilter as Filter
+from lanesight.reporting.render import REPORT_KINDS, describe_import, render_text
 
-# CLI report name -> export kind.
-_REPORTS = {
-    "shrink": "shrink",
-    "alert-quality": "alert_quality",
-    "lane-health": "lane_health",
-    "pos-exceptions": "pos_exceptions",
-    "alerts": "alerts",
-    "html": "all",
-}
 _DEADLINE_S = 120.0
 
 
@@ -39,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the reporting commands to the lanesight CLI."""
     report = subparsers.add_parser("report", help="print or export a report")
     kinds = report.add_subparsers(dest="report", required=True)
-    for name in _REPORTS:
+    for name in REPORT_KINDS:
         sub = kinds.add_parser(
             name,
             help=f"the {name} report"
@@ -167,7 +159,7 @@ async def _local_report(args, config, db: Path, f: Filter, group_by: list[str]) 
     from lanesight.reporting.store import ReportStore
     from lanesight.reporting.tables import alerts_table, keyed_table, to_csv, to_text
 
-    kind = _REPORTS[args.report]
+    kind = REPORT_KINDS[args.report]
     fmt = getattr(args, "format", "html")
     store = await ReportStore.open(config.reporting, db)
     try:
@@ -188,25 +180,6 @@ async def _local_report(args, config, db: Path, f: Filter, group_by: list[str]) 
         return render_text(bundle, kind, keyed_only).encode()
     finally:
         await store.close()
-
-
-def render_text(bundle, kind: str, keyed_only: bool = False) -> str:
-    """A report bundle as terminal tables."""
-    from lanesight.reporting import tables
-
-    if kind == "shrink":
-        return tables.to_text(tables.shrink_table(bundle.shrink, bundle.group_by))
-    if kind == "alert_quality":
-        text = tables.to_text(tables.quality_table(bundle.quality))
-        return text + f"\n{bundle.transactions} transactions in range\n"
-    if kind == "lane_health":
-        keyed = tables.to_text(tables.keyed_table(bundle.keyed))
-        if keyed_only:
-            return keyed
-        return tables.to_text(tables.lane_table(bundle.lanes)) + "\n" + keyed
-    if kind == "pos_exceptions":
-        return tables.to_text(tables.pos_table(bundle.pos))
-    return tables.to_text(tables.alerts_table(bundle.alerts))
 
 
 def _import(args) -> int:
@@ -238,12 +211,3 @@ async def _local_import(args, config) -> int:
     finally:
         await store.close()
     return 1 if failures else 0
-
-
-def describe_import(name: str, result) -> str:
-    """One line about an import."""
-    skipped = ", ".join(f"{k} x{v}" for k, v in sorted(result.skipped_elements.items()))
-    return (
-        f"{name}: {result.transactions} transactions imported, {result.duplicates} already "
-        f"imported; unknown elements skipped: {skipped or 'none'}"
-    )

@@ -9,6 +9,7 @@ from lanesight.common.channels import open_channel
 from lanesight.reporting import convert
 from lanesight.reporting.exports import ReportBundle
 from lanesight.reporting.model import InvalidArgument, PosLogImportResult, ReportFilter
+from lanesight.reporting.render import REPORT_KINDS, describe_import, render_text
 from lanesight.reporting.tables import alerts_table, keyed_table, to_csv, to_text
 from lanesight.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
 
@@ -36,9 +37,7 @@ async def _pages(call, request, deadline_s: float):
 
 async def remote_report(args, config, f: ReportFilter, group_by: list[str], deadline_s: float):
     """The bytes the report command prints, fetched from the service."""
-    from lanesight.reporting.cli import _REPORTS, render_text
-
-    kind = _REPORTS[args.report]
+    kind = REPORT_KINDS[args.report]
     fmt = getattr(args, "format", "html")
     keyed_only = getattr(args, "keyed_items", False)
     message_filter = convert.filter_to_proto(f)
@@ -111,8 +110,6 @@ async def _bundle(stub, kind, message_filter, f, group_by, deadline_s) -> Report
 
 async def remote_import(args, config, deadline_s: float) -> int:
     """Send each file to ImportPosLog; returns the exit code."""
-    from lanesight.reporting.cli import describe_import
-
     failures = 0
     async with open_channel(args.reporting, config) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from google.protobuf import descriptor_pool
 from lanesight.common import registry
@@ -61,3 +64,14 @@ def test_simulation_and_demo_add_their_subcommands():
         assert parser.parse_args(argv).handler is not None
     with pytest.raises(KeyError, match="installed: device, fusion, reporting, vision"):
         registry.service("billing")
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_a_service_module_imports_first_in_a_fresh_process(name):
+    """The config is built from the services' declarations: importing a service module
+    first (its package declares it, then its modules load the config) must not loop."""
+    module = f"lanesight.{name}.app"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
