@@ -24,6 +24,9 @@ VECTORS = {
         b"\x02?H\r",
         b"\x02?P\r",
         b"\x02?Q\r",
+        b"\x0201.25\r",  # 5-character pounds (DIVA service manual)
+        b"\x0201.25N\r",
+        b"\x02?q\r",
     ],
     "nci": [
         b"\n00.250LB\r\nS00\r\x03",
@@ -31,6 +34,10 @@ VECTORS = {
         b"\nS20\r\x03",
         b"\nS02\r\x03",
         b"\n?\r\x03",
+        b"\n0001.25LB\r\n00\r\x03",  # SCP-01 without "S"
+        b"\n1LB 04.5OZ\r\nS00\r\x03",  # lb-oz
+        b"\n01.250LB\r\nS0pt0\r\x03",  # four status bytes
+        b"\nS0p8\r\x03",
     ],
     "magellan": [
         b"S08B39289510002308107\r",
@@ -42,6 +49,9 @@ VECTORS = {
         b"S143\r",
         b"S14400260\r",
         b"S145\r",
+        b"S08E09988750\r",  # UPC-E
+        b"S08F110123456789112345\r",  # EAN-13 + 5-digit add-on
+        b"S08A0609920111878100000951\r",  # UPC-A + Code 128 supplement
     ],
     "scanner": [
         b"]E00123601057072\r",
@@ -50,6 +60,8 @@ VECTORS = {
         b"]e00100012345678905310300125039220499\r",
         b"]C10100012345678905\x1d10ABC\r\n",
         b"4011\n",
+        b"]E3400638133393112\r",
+        b"]E112\r",
     ],
 }
 CASES = [(name, vector) for name, vectors in VECTORS.items() for vector in vectors]

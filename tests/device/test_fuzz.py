@@ -63,10 +63,17 @@ def test_any_split_of_valid_frames_and_junk_matches_the_whole(name, picks, cuts,
 
 
 @FUZZ
-@given(data=st.text(max_size=40), aim=st.sampled_from(["", "]E0", "]E4", "]C1", "]e0", "]Q1"]))
-def test_barcode_decoding_never_raises(data, aim):
+@given(
+    data=st.one_of(st.text(max_size=40), st.text("0123456789", max_size=24)),
+    aim=st.sampled_from(["", "]E0", "]E1", "]E2", "]E3", "]E4", "]C1", "]e0", "]Q1"]),
+    form=st.sampled_from(["", "UPC-A", "UPC-E", "EAN-13", "EAN-8"]),
+)
+def test_barcode_decoding_never_raises(data, aim, form):
     for region in ("us", "gb", "de", "se"):
-        decoded = decode_barcode(data, aim, region)
+        decoded = decode_barcode(data, aim, region, symbology=form)
+        if decoded.problem:
+            assert not (decoded.gtin or decoded.add_on or decoded.label_weight_mg)
+            assert decoded.label_price_minor is None
         if not decoded.problem:
             assert decoded.check_digit_valid
         if decoded.gtin:

@@ -78,8 +78,8 @@ _EAN_UPC = {"]E0", "]E1", "]E2", "]E3", "]E4"}
 #: Digits of each EAN/UPC main code as scanners send it (UPC-E: number system, 6, check).
 MAIN_LENGTHS = {"EAN-13": 13, "UPC-A": 12, "UPC-E": 8, "EAN-8": 8}
 # Datalogic: a Code 128 supplement after the main code starts with 8100, 8101 or 8102
-# (the GS1 coupon extended codes); the digits after the AI have these fixed lengths.
-_SUPPLEMENT_LENGTHS = {"8100": 6, "8101": 10, "8102": 2}
+# (the GS1 coupon extended codes) and has at least 2 data characters after them.
+_SUPPLEMENT_AIS = ("8100", "8101", "8102")
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +376,7 @@ def _decode_framed_ean_upc(data: str, aim: str, form: str, region: str) -> Decod
         return _rejected(data, aim, form, f"{form} needs {main_length} digits, got {len(data)}")
     if rest and len(rest) not in (2, 5):
         ai = rest[:4]
-        if _SUPPLEMENT_LENGTHS.get(ai) != len(rest) - 4:
+        if ai not in _SUPPLEMENT_AIS or len(rest) < 6:
             return _rejected(
                 data,
                 aim,
