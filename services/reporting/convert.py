@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from lanesight.common import schema
+from lanesight.common.validation import MAX_SEQUENCE, Problem, validate_lane_event
 from lanesight.reporting import model
+from lanesight.reporting.facts import HANDLED_KINDS, OWN_KINDS, REJECTED_KIND
 from lanesight.reporting.model import InvalidArgument
 from lanesight.v1 import alerts_pb2, common_pb2, events_pb2, reporting_pb2
 
@@ -71,7 +76,7 @@ def _transaction_started(p, data) -> None:
 def _item_added(p, data) -> None:
     data.update(
         line_id=p.line_id,
-        gtin=p.gtin,
+        gtin=schema.normalize_gtin(p.gtin),
         plu=p.plu,
         description=p.description,
         quantity=p.quantity,
@@ -116,7 +121,7 @@ def _transaction_ended(p, data) -> None:
 def _refund_issued(p, data) -> None:
     data.update(
         line_id=p.line_id,
-        gtin=p.gtin,
+        gtin=schema.normalize_gtin(p.gtin),
         with_receipt=p.with_receipt,
         original_transaction_id=p.original_transaction_id,
         operator_id=p.operator_id,
@@ -156,8 +161,37 @@ def _peripheral_health(p, data) -> None:
     )
 
 
-# Payload name -> what the store needs from it; payloads not listed carry no facts.
-_EVENT_FIELDS: dict[str, Callable[[Message, dict[str, Any]], None]] = {
+def _generic(kind: schema.PayloadKind) -> Callable[[Message, dict[str, Any]], None]:
+    """Every scalar field of a payload by name, enums as lower-case names and money as
+    ``<field>_minor`` plus ``currency``: for payloads without a hand-written extractor."""
+    scalars: list[str] = []
+    enums: list[tuple[str, Any, str]] = []
+    money: list[str] = []
+    for field in kind.message.fields:
+        if field.is_repeated:
+            continue
+        if field.message_type is schema.MONEY:
+            money.append(field.name)
+        elif field.enum_type is not None:
+            values = field.enum_type.values_by_number
+            prefix = field.enum_type.values_by_number[0].name.removesuffix("UNSPECIFIED")
+            enums.append((field.name, values, prefix))
+        elif field.message_type is None:
+            scalars.append(field.name)
+
+    def extract(payload: Message, data: dict[str, Any]) -> None:
+        for name in scalars:
+            data[name] = getattr(payload, name)
+        for name, values, prefix in enums:
+            value = values.get(getattr(payload, name))
+            data[name] = value.name[len(prefix) :].lower() if value else "unspecified"
+        for name in money:
+            _money(payload, name, data, name)
+
+    return extract
+
+
+_HAND_WRITTEN: dict[str, Callable[[Message, dict[str, Any]], None]] = {
     "transaction_started": _transaction_started,
     "item_added": _item_added,
     "item_voided": _item_voided,
@@ -175,6 +209,12 @@ _EVENT_FIELDS: dict[str, Callable[[Message, dict[str, Any]], None]] = {
     "printer_status_changed": _printer_status,
     "peripheral_health_changed": _peripheral_health,
 }
+# Payload name -> what the store needs from it; every payload of the API has an entry.
+_EVENT_FIELDS: dict[str, Callable[[Message, dict[str, Any]], None]] = {
+    name: _HAND_WRITTEN.get(name) or _generic(kind) for name, kind in schema.PAYLOADS.items()
+}
+if not HANDLED_KINDS <= set(schema.PAYLOAD_NAMES) | OWN_KINDS:
+    raise RuntimeError(f"reporting facts handle kinds the API lacks: {sorted(HANDLED_KINDS)}")
 
 
 def event_from_proto(event: events_pb2.LaneEvent) -> model.LaneEventRecord:
@@ -298,12 +338,51 @@ def money_to_proto(money: model.Money) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=money.amount_minor, currency_code=money.currency)
 
 
-def record_from_proto(record: reporting_pb2.ReportRecord) -> model.IngestRecord:
-    """One fed record; a record with neither event nor alert carries only its sequence."""
+def rejected_event(
+    event: events_pb2.LaneEvent, problem: Problem, now_ms: int
+) -> model.LaneEventRecord:
+    """An event the shared validator refused, as a data-quality record: stored at the time
+    it arrived, keyed by its bytes (a resend is the same record), nothing taken from it
+    unbounded."""
+    limit = 128
+    digest = hashlib.sha256(event.SerializeToString()).hexdigest()[:32]
+    return model.LaneEventRecord(
+        event_id=f"rejected:{digest}",
+        store_id=event.store_id[:limit],
+        lane_id=event.lane_id[:limit],
+        sequence=min(event.sequence, MAX_SEQUENCE),
+        time_ms=now_ms,
+        transaction_id="",
+        kind=REJECTED_KIND,
+        data={
+            "field": problem.field,
+            "message": problem.message,
+            "event_id": event.event_id[:limit],
+        },
+        source_device_id=event.source_device_id[:limit],
+    )
+
+
+def record_from_proto(
+    record: reporting_pb2.ReportRecord, now_ms: int | None = None
+) -> model.IngestRecord:
+    """One fed record; a record with neither event nor alert carries only its sequence.
+
+    Events pass the shared validator first (lane time against ``now_ms``, default now);
+    one it refuses becomes a data-quality record instead of blocking the feed."""
     which = record.WhichOneof("record")
+    event = None
+    if which == "event":
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        problems = validate_lane_event(record.event, now)
+        event = (
+            rejected_event(record.event, problems[0], now)
+            if problems
+            else event_from_proto(record.event)
+        )
     return model.IngestRecord(
         record_sequence=record.record_sequence,
-        event=event_from_proto(record.event) if which == "event" else None,
+        event=event,
         alert=alert_from_proto(record.alert) if which == "alert" else None,
     )
 

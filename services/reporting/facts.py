@@ -13,6 +13,8 @@ from typing import Any
 from lanesight.reporting.localtime import LocalTime
 from lanesight.reporting.model import LaneEventRecord
 
+#: The kind of a record standing for an event the shared validator refused (a lane incident).
+REJECTED_KIND = "data_quality_rejected"
 # Scale statuses that count as a fault episode, and the good readings that end one.
 _SCALE_FAULTS = {"not_zeroed": "scale_not_zeroed", "over_capacity": "scale_over_capacity"}
 _SCALE_GOOD = {"stable", "zero"}
@@ -131,6 +133,11 @@ class FactBuilder:
         batch = FactBatch()
         for event in events:
             lane = (event.store_id, event.lane_id)
+            if event.kind == REJECTED_KIND:
+                # Timed by its arrival, not by the lane's clock, which it must not move.
+                day = self.local_time.day(event.time_ms)
+                self._incident(batch, event, day, event.source_device_id, REJECTED_KIND)
+                continue
             state = states.get(lane)
             if state is None:
                 state = states[lane] = LaneState()
@@ -308,6 +315,10 @@ class FactBuilder:
             self._incident(batch, event, day, device, "device_disconnected")
         state.faults[key] = new_state
 
+    def _parse_error(self, batch, event, day, state, txn) -> None:
+        device = event.data.get("device_id", "") or event.source_device_id
+        self._incident(batch, event, day, device, "peripheral_parse_error")
+
     def _camera_health(self, batch, event, day, state, txn) -> None:
         health = event.data.get("health", "unspecified")
         batch.camera_changes.append(
@@ -378,4 +389,9 @@ _HANDLERS: dict[str, Any] = {
     "printer_status_changed": FactBuilder._printer_status,
     "peripheral_health_changed": FactBuilder._peripheral_health,
     "camera_health_changed": FactBuilder._camera_health,
+    "peripheral_parse_error": FactBuilder._parse_error,
 }
+#: Event kinds that yield facts (convert.py checks each is a payload of the API or our own).
+HANDLED_KINDS = frozenset(_HANDLERS) | {REJECTED_KIND}
+#: Kinds reporting makes itself: from POSLog import, and events the validator refused.
+OWN_KINDS = frozenset({"transaction_post_voided", REJECTED_KIND})

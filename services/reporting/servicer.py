@@ -13,6 +13,7 @@ import grpc
 from lanesight.common.auth import authorize_stores, caller_may_access_store
 from lanesight.reporting import convert, model
 from lanesight.reporting.exports import export_report
+from lanesight.reporting.facts import REJECTED_KIND
 from lanesight.reporting.importer import StoreNotAllowed, import_poslog
 from lanesight.reporting.localtime import now_ms
 from lanesight.reporting.model import InvalidArgument
@@ -73,6 +74,15 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 records = [convert.record_from_proto(r) for r in request.records]
                 for record in records:
                     fed = record.event or record.alert
+                    if record.event is not None and record.event.kind == REJECTED_KIND:
+                        # Stored as a data-quality incident and acked: never resent forever.
+                        log.warning(
+                            "data-quality: record %d from %s refused: %s: %s",
+                            record.record_sequence,
+                            request.sender_id,
+                            record.event.data["field"],
+                            record.event.data["message"],
+                        )
                     if fed is not None and not caller_may_access_store(fed.store_id):
                         await context.abort(
                             grpc.StatusCode.PERMISSION_DENIED,

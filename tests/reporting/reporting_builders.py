@@ -54,12 +54,14 @@ class Lane:
 
 
 def item(line: str, gtin: str = "", method=events_pb2.ENTRY_METHOD_SCANNED, **extra):
+    price = extra.pop("price", 199)
+    extra.setdefault("unit_price", money(price))
     return events_pb2.ItemAdded(
         line_id=line,
         gtin=gtin,
         quantity=1,
         entry_method=method,
-        extended_price=money(extra.pop("price", 199)),
+        extended_price=money(price),
         **extra,
     )
 
@@ -195,7 +197,9 @@ def crafted_events() -> list[events_pb2.LaneEvent]:
         a.event(
             t + 33 * s,
             "t2",
-            transaction_ended=E.TransactionEnded(outcome=E.TRANSACTION_OUTCOME_CANCELLED),
+            transaction_ended=E.TransactionEnded(
+                total=money(0), outcome=E.TRANSACTION_OUTCOME_CANCELLED
+            ),
         ),
         a.event(t + 40 * s, no_sale_drawer_open=E.NoSaleDrawerOpen(operator_id="op-a")),
         a.event(
@@ -213,7 +217,10 @@ def crafted_events() -> list[events_pb2.LaneEvent]:
         # Devices: 2 not-zeroed episodes, 1 over capacity, 1 paper out, 2 cover opens,
         # 2 disconnections, cameras unhealthy 60 s + 90 s (open until the lane's last event).
         *(
-            a.event(t + (60 + i) * s, scale_reading=E.ScaleReading(scale_id="sc", status=st))
+            a.event(
+                t + (60 + i) * s,
+                scale_reading=E.ScaleReading(scale_id="sc", role=E.SCALE_ROLE_BAGGING, status=st),
+            )
             for i, st in enumerate(
                 [
                     E.SCALE_STATUS_NOT_ZEROED,

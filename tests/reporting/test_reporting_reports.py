@@ -192,7 +192,7 @@ async def test_outliers_keep_the_store_norm_under_a_lane_filter(store):
     from lanesight.reporting.reports import Reports
     from lanesight.v1 import events_pb2 as E
 
-    from tests.reporting.reporting_builders import Lane, as_records
+    from tests.reporting.reporting_builders import Lane, as_records, money
 
     events = []
     for lane_no in range(1, 7):
@@ -206,7 +206,8 @@ async def test_outliers_keep_the_store_norm_under_a_lane_filter(store):
                 )
             )
             if lane_no == 1 and n < 5:
-                events.append(lane.event(t + 1, txn, item_voided=E.ItemVoided(line_id="1")))
+                voided = E.ItemVoided(line_id="1", amount=money(199))
+                events.append(lane.event(t + 1, txn, item_voided=voided))
     await store.ingest("f", [convert.record_from_proto(r) for r in as_records(events)])
     reports = Reports(store.reader, store.config)
     rows, page = await reports.pos_exceptions(ReportFilter(lane_ids=("1",)), ALL)

@@ -19,6 +19,8 @@ from tests.reporting.reporting_builders import (
     alert,
     as_records,
     crafted_records,
+    item,
+    money,
     reporting_config,
 )
 
@@ -91,7 +93,7 @@ async def test_the_same_records_twice_are_stored_once(store, tmp_path):
 
 async def test_duplicate_event_within_one_batch_is_stored_once(store):
     lane = Lane("s1", "1")
-    event = lane.event(T0_MS, "t", item_added=events_pb2.ItemAdded(line_id="1", gtin="1"))
+    event = lane.event(T0_MS, "t", item_added=item("1", gtin="00012345678905"))
     await store.ingest("f", domain(as_records([event, event, event])))
     assert count(store.config.db_path, "SELECT COUNT(*) FROM items") == 1
 
@@ -181,9 +183,9 @@ async def test_lane_state_survives_a_restart(tmp_path):
     E = events_pb2
     before = [
         lane.event(T0_MS, "t", transaction_started=E.TransactionStarted(operator_id="op")),
-        lane.event(T0_MS + 1, "t", tender_started=E.TenderStarted()),
+        lane.event(T0_MS + 1, "t", tender_started=E.TenderStarted(total=money(199))),
     ]
-    after = [lane.event(T0_MS + 2, "t", item_voided=E.ItemVoided(line_id="1"))]
+    after = [lane.event(T0_MS + 2, "t", item_voided=E.ItemVoided(line_id="1", amount=money(199)))]
     store = await ReportStore.open(config)
     await store.ingest("f", domain(as_records(before)))
     await store.close()
