@@ -31,6 +31,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from lanesight.common.config import data_dir  # noqa: E402
 from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg  # noqa: E402
 from lanesight.v1 import common_pb2, vision_pb2, vision_pb2_grpc  # noqa: E402
 from lanesight.vision.analyzer import LaneAnalyzer, decode_image  # noqa: E402
@@ -39,7 +40,7 @@ from lanesight.vision.config import VisionConfig  # noqa: E402
 from lanesight.vision.recognizer import Recognizer  # noqa: E402
 from lanesight.vision.zones import Zone, ZoneMap  # noqa: E402
 
-GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
+GROCERY_DIR = data_dir("grocery", "dataset")
 TARGET_FPS = 15.0
 PASS_FRACTION = 0.95
 ITEMS = ["Granny-Smith", "Banana", "Oatly-Oat-Milk", "Red-Bell-Pepper", "Lemon", "Cucumber"]

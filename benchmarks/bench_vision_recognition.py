@@ -30,6 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from lanesight.common.config import data_dir  # noqa: E402
 from lanesight.device.camera.motion import MotionGate  # noqa: E402
 from lanesight.simulation.camera import SyntheticLaneCamera, encode_jpeg  # noqa: E402
 from lanesight.vision.analyzer import decode_image  # noqa: E402
@@ -39,7 +40,7 @@ from lanesight.vision.observations import ItemSeen  # noqa: E402
 from lanesight.vision.stream import FrameIn, StreamIdentity  # noqa: E402
 from lanesight.vision.zones import Zone, ZoneMap  # noqa: E402
 
-GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
+GROCERY_DIR = data_dir("grocery", "dataset")
 LABELS = [
     "Valio-Vanilla-Yoghurt",
     "Kaiser",

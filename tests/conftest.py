@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from lanesight.common.config import data_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The data folder: $LANESIGHT_DATA_DIR, default ../shared/data.
+SHARED_DATA = data_dir()
 LANESIGHT = [sys.executable, "-m", "lanesight"]
 _SERVING = re.compile(r"lanesight (\w+) serving on ([\d.]+):(\d+)")
 

@@ -38,6 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO_ROOT / "services" / "vision" / "models"
 sys.path.insert(0, str(REPO_ROOT))
 
+from lanesight.common.config import data_dir  # noqa: E402
 from lanesight.vision.model_tools.preprocessing import (  # noqa: E402
     INPUT_MEAN,
     INPUT_SCALE,
@@ -431,7 +432,7 @@ def main() -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset",
+        default=data_dir("grocery", "dataset"),
     )
     parser.add_argument("--out-dir", type=Path, default=MODELS_DIR)
     parser.add_argument(

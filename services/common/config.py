@@ -24,6 +24,19 @@ from pydantic import (
 )
 
 ENV_PREFIX = "LANESIGHT_"
+#: The folder of real data (images, POSLog files, barcodes) that tests, benchmarks, the
+#: demo and training read; not a config key (services never read it).
+DATA_DIR_ENV = "LANESIGHT_DATA_DIR"
+# A source checkout's root: services/common/config.py -> the folder above services/.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir(*parts: str) -> Path:
+    """The data folder ($LANESIGHT_DATA_DIR, default ../shared/data beside the repository),
+    or a path inside it."""
+    configured = os.environ.get(DATA_DIR_ENV)
+    root = Path(configured) if configured else _REPO_ROOT.parent / "shared" / "data"
+    return root.joinpath(*parts)
 #: The installed services (entry points "lanesight.services"), each with its config section.
 SERVICE_NAMES = tuple(registry.services())
 
@@ -216,7 +229,7 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, st
     """Merge LANESIGHT_SECTION__KEY=value overrides into data; returns key -> variable name."""
     origins: dict[str, str] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name == DATA_DIR_ENV:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if not path:

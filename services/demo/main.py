@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import grpc
+from lanesight.common.config import data_dir
 from lanesight.common.logs import setup_logging
 from lanesight.demo.attendant import Attendant
 from lanesight.demo.camera import SCRIPT_ENV
@@ -35,7 +36,7 @@ from lanesight.v1 import fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
 log = logging.getLogger(__name__)
 CORE_SERVICES = ("reporting", "fusion", "vision")
-GROCERY_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grocery" / "dataset"
+GROCERY_DIR = data_dir("grocery", "dataset")
 
 
 def free_port() -> int:

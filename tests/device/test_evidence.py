@@ -26,11 +26,11 @@ from lanesight.device.privacy import FaceBlurrer
 from lanesight.v1 import alerts_pb2, device_pb2, device_pb2_grpc
 from skimage import data as skimage_data
 
-from tests.conftest import assert_eventually
+from tests.conftest import SHARED_DATA, assert_eventually
 from tests.device.conftest import agent_config, start_agent
 
 NS = 1_000_000_000
-GROCERY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grocery" / "dataset"
+GROCERY = SHARED_DATA / "grocery" / "dataset"
 
 
 def astronaut_bgr() -> np.ndarray:

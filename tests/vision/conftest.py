@@ -8,9 +8,10 @@ import pytest
 from lanesight.simulation.camera import SyntheticLaneCamera
 from lanesight.vision.zones import Zone, ZoneMap
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GROCERY_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
-BARCODES_DIR = REPO_ROOT.parent / "shared" / "data" / "barcodes"
+from tests.conftest import SHARED_DATA
+
+GROCERY_DIR = SHARED_DATA / "grocery" / "dataset"
+BARCODES_DIR = SHARED_DATA / "barcodes"
 
 
 @pytest.fixture

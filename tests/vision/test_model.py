@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,8 +16,9 @@ from lanesight.vision.model_tools import (
 from lanesight.vision.model_tools.__main__ import main as model_tools_main
 from lanesight.vision.model_tools.evaluate import read_split_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATASET_DIR = REPO_ROOT.parent / "shared" / "data" / "grocery" / "dataset"
+from tests.conftest import SHARED_DATA
+
+DATASET_DIR = SHARED_DATA / "grocery" / "dataset"
 
 # Every 7th val image: 43 photos from the held-out photo session.
 VAL_SUBSET_STEP = 7
