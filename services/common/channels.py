@@ -14,7 +14,7 @@ from lanesight.common.config import LanesightConfig, is_loopback_host
 
 log = logging.getLogger(__name__)
 
-# Retries only for idempotent unary calls on UNAVAILABLE (style.md principle 5); each
+# Retries only for idempotent unary calls on UNAVAILABLE (a retried write must be harmless); each
 # service names its idempotent RPCs (ServiceSpec.retryable_methods).
 _SERVICE_CONFIG = json.dumps(
     {
