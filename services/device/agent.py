@@ -110,7 +110,7 @@ class LaneAgent:
                 DeviceKindName.SCANNER,
                 peripheral.url,
                 protocol=peripheral.protocol,
-                region=self.device.scanner_region,
+                region=self.device.barcode_market(),
                 **common,
             )
         if peripheral.kind in ("scale", "scanner_scale"):
@@ -123,7 +123,8 @@ class LaneAgent:
                 poll_interval_s=peripheral.poll_interval_s,
                 response_timeout_s=peripheral.response_timeout_s,
                 stable_change_mg=peripheral.stable_change_mg,
-                region=self.device.scanner_region,
+                nci_status_prefix=peripheral.nci_status_prefix,
+                region=self.device.barcode_market(),
                 **common,
             )
         return PrinterDriver(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from lanesight.device.protocols.barcodes import Market
+from lanesight.device.protocols.variable_measure import VariableMeasureRule
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PeripheralKind = Literal["scanner", "scale", "scanner_scale", "printer"]
@@ -46,6 +48,8 @@ class PeripheralConfig(_Section):
     drawer_id: str = ""
     #: Scales: the change in stable weight (mg) below which no new reading is recorded.
     stable_change_mg: int = Field(default=0, ge=0)
+    #: NCI scales: whether status lines start with "S"; "auto" accepts both (SCP-01 omits it).
+    nci_status_prefix: Literal["auto", "S", "none"] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> PeripheralConfig:
@@ -56,6 +60,8 @@ class PeripheralConfig(_Section):
             raise ValueError("scales need a role: produce or bagging")
         if self.kind in ("scanner", "printer") and self.role:
             raise ValueError("role applies to scales only")
+        if self.nci_status_prefix != "auto" and self.protocol != "nci":
+            raise ValueError("nci_status_prefix applies to NCI scales only")
         return self
 
 
@@ -99,6 +105,27 @@ class CameraConfig(_Section):
     top_k: int = Field(default=0, ge=0, le=20)
 
 
+class VariableMeasureRuleConfig(_Section):
+    """One variable-measure (price/weight-embedded) label format of the store's market."""
+
+    #: The first 1-3 digits of the label's GTIN-13 form ("02" is UPC-A number system 2).
+    prefix: str
+    measure: Literal["price", "weight"]
+    #: 12 characters over the GTIN-13 before its check digit: P item, C verifier, V value.
+    pattern: str
+    #: Decimal places of the value (prices in the market's currency, weights in kg).
+    decimals: int = Field(ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _check(self) -> VariableMeasureRuleConfig:
+        self.rule()  # raises ValueError naming what is wrong
+        return self
+
+    def rule(self) -> VariableMeasureRule:
+        """The rule the barcode decoder uses."""
+        return VariableMeasureRule(self.prefix, self.measure, self.pattern, self.decimals)
+
+
 class OutboxConfig(_Section):
     """The durable outbox every event is written to before it is sent to fusion."""
 
@@ -126,6 +153,8 @@ class DeviceConfig(_Section):
     drawer_open_level: Literal["high", "low"] = "high"
     #: Rules for price/weight-embedded barcodes: "us" or one of biip's European regions.
     scanner_region: Region = "us"
+    #: Variable-measure rules replacing the built-in ones of scanner_region (None: built-in).
+    variable_measure_rules: list[VariableMeasureRuleConfig] | None = None
     #: Send events to fusion (FusionService.Ingest).
     fusion_link: bool = True
     #: Watch fusion for lane commands (FusionService.WatchAlerts with commands).
@@ -149,6 +178,13 @@ class DeviceConfig(_Section):
     evidence_retention_days: float = Field(default=30.0, gt=0)
     #: Most frames per camera per alert (frames are sampled evenly over the window).
     evidence_max_frames: int = Field(default=45, ge=1, le=1000)
+
+    def barcode_market(self) -> Market:
+        """The market barcode decoding follows: scanner_region and its variable-measure rules."""
+        rules = self.variable_measure_rules
+        return Market(
+            self.scanner_region, None if rules is None else tuple(r.rule() for r in rules)
+        )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DeviceConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lanesight.device.config import DeviceConfig, PeripheralConfig
 from lanesight.device.drivers.scanner import ScannerDriver
 from lanesight.device.lane_events import to_lane_event
 from lanesight.device.protocols import magellan, mettler_8217, nci
@@ -10,8 +11,14 @@ from lanesight.device.protocols.barcodes import DecodedBarcode, decode_barcode
 from lanesight.device.protocols.framing import ParseError
 from lanesight.device.protocols.scale_types import ScaleFlag, ScaleStatus
 from lanesight.device.protocols.variable_measure import VariableMeasureRule
-from lanesight.device.readings import BarcodeScanned, DeviceKindName, ScaleReported
+from lanesight.device.readings import (
+    BarcodeScanned,
+    DeviceKindName,
+    ProtocolErrorReported,
+    ScaleReported,
+)
 from lanesight.simulation.devices import SimulatedScale, SimulatedScanner, make_endpoint
+from pydantic import ValidationError
 
 from tests.conftest import assert_eventually
 from tests.device.test_drivers import Readings, _backoff, _run, _scale_driver, _stop
@@ -341,6 +348,68 @@ async def test_nci_scale_without_s_prefix_and_lb_oz(status_prefix):
                 for r in readings.of(ScaleReported)
             )
         )
+    finally:
+        await _stop(task)
+        await sim.stop()
+
+
+# -- configuration: the market's rules and the NCI status form ---------------------------------
+
+
+def _with_check_digits(item: str, value: str) -> str:
+    """item + price/measure verifier + value + GTIN check digit (GS1 General Specifications)."""
+    from biip.checksums import gs1_price_weight_check_digit
+    from stdnum import ean
+
+    body = item + str(gs1_price_weight_check_digit(value)) + value
+    return body + ean.calc_check_digit(body)
+
+
+def test_configured_variable_measure_rules_replace_the_markets():
+    config = DeviceConfig(
+        scanner_region="gb",
+        variable_measure_rules=[
+            {"prefix": "29", "measure": "weight", "pattern": "PPPPPPPCVVVV", "decimals": 3}
+        ],
+    )
+    market = config.barcode_market()
+    weighed = decode_barcode(_with_check_digits("2912345", "1250"), region=market)
+    assert (weighed.label_weight_mg, weighed.variable_measure_item) == (1_250_000, "12345")
+    # The built-in GS1 UK rules no longer apply: 28 is an ordinary GTIN here.
+    plain = decode_barcode("2812345912348", region=market)
+    assert (plain.gtin, plain.variable_measure, plain.label_price_minor) == (
+        "02812345912348",
+        False,
+        None,
+    )
+    assert DeviceConfig(scanner_region="gb").barcode_market().rules is None
+
+
+def test_bad_configuration_names_the_field():
+    with pytest.raises(ValidationError, match=r"variable_measure_rules\.0"):
+        DeviceConfig(
+            variable_measure_rules=[
+                {"prefix": "29", "measure": "weight", "pattern": "PPPP", "decimals": 3}
+            ]
+        )
+    with pytest.raises(ValidationError, match="NCI scales only"):
+        PeripheralConfig(
+            id="s", kind="scale", role="bagging", protocol="8217", url="x", nci_status_prefix="S"
+        )
+
+
+async def test_nci_status_form_can_be_fixed_by_configuration():
+    sim = SimulatedScale(make_endpoint("socket", 7, "E"), "nci", unit="lb")
+    sim.nci_status_prefix = False
+    await sim.start()
+    readings = Readings()
+    driver = _scale_driver("nci", sim.url, readings, nci_status_prefix="S")
+    task = await _run(driver)
+    try:
+        sim.set_weight(113_398)
+        # The scale answers without "S" while the config demands it: every reply is an error.
+        await assert_eventually(lambda: len(readings.of(ProtocolErrorReported)) >= 2)
+        assert not any(r.weight_mg == 113_398 for r in readings.of(ScaleReported))
     finally:
         await _stop(task)
         await sim.stop()

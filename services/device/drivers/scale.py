@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable, PeripheralDriver
 from lanesight.device.drivers.scanner import handle_scan
 from lanesight.device.protocols import magellan, mettler_8217, nci
+from lanesight.device.protocols.barcodes import MarketLike
 from lanesight.device.protocols.framing import ParseError
 from lanesight.device.protocols.scale_types import (
     EchoAck,
@@ -52,11 +53,12 @@ COMMANDS = {
 _MISSED_REPLIES_BEFORE_LOST = 3
 
 
-def _new_parser(protocol: str):
+def _new_parser(protocol: str, nci_status_prefix: str = "auto"):
     if protocol == "8217":
         return mettler_8217.Mettler8217Parser()
     if protocol == "nci":
-        return nci.NciParser()
+        prefix = {"auto": None, "S": True, "none": False}[nci_status_prefix]
+        return nci.NciParser(status_prefix=prefix)
     return magellan.MagellanParser()
 
 
@@ -71,7 +73,8 @@ class ScaleDriver(PeripheralDriver):
         poll_interval_s: float = 0.2,
         response_timeout_s: float = 1.0,
         stable_change_mg: int = 0,
-        region: str = "us",
+        region: MarketLike = "us",
+        nci_status_prefix: str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -82,6 +85,7 @@ class ScaleDriver(PeripheralDriver):
         self.response_timeout_s = response_timeout_s
         self.stable_change_mg = stable_change_mg
         self.region = region
+        self.nci_status_prefix = nci_status_prefix
         self.last: ScaleObservation | None = None
         self._last_reported: tuple[ScaleStatus, int, bool] | None = None
         self._reply = asyncio.Event()
@@ -97,7 +101,7 @@ class ScaleDriver(PeripheralDriver):
         return self.protocol == "magellan"
 
     async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._parser = _new_parser(self.protocol)
+        self._parser = _new_parser(self.protocol, self.nci_status_prefix)
         self._last_reported = None
         read_task = asyncio.create_task(self._read_loop(reader), name=f"{self.device_id}-read")
         poll_task = asyncio.create_task(self._poll_loop(writer), name=f"{self.device_id}-poll")

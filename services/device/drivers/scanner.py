@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from lanesight.device.drivers.base import PeripheralDriver
-from lanesight.device.protocols.barcodes import decode_barcode
+from lanesight.device.protocols.barcodes import MarketLike, decode_barcode
 from lanesight.device.protocols.framing import ParseError, parse_error
 from lanesight.device.protocols.magellan import LABEL_IDS, MagellanParser
 from lanesight.device.protocols.scanner import LineScannerParser, ScanFrame
@@ -15,7 +15,7 @@ from lanesight.device.readings import BarcodeScanned, DeviceKindName
 log = logging.getLogger(__name__)
 
 
-async def handle_scan(driver: PeripheralDriver, frame: ScanFrame, region: str) -> None:
+async def handle_scan(driver: PeripheralDriver, frame: ScanFrame, region: MarketLike) -> None:
     """Decode a framed label and record it; a failed check also records a parse error."""
     # A Magellan label id names the EAN/UPC form, so what follows the main code is its add-on.
     form = LABEL_IDS[frame.magellan_label_id][0] if frame.magellan_label_id else ""
@@ -30,7 +30,12 @@ class ScannerDriver(PeripheralDriver):
     """Reads labels from a scanner; a partial label left after a quiet spell is an error."""
 
     def __init__(
-        self, *args, protocol: str = "cr", region: str = "us", idle_flush_s: float = 0.5, **kwargs
+        self,
+        *args,
+        protocol: str = "cr",
+        region: MarketLike = "us",
+        idle_flush_s: float = 0.5,
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         if self.kind is not DeviceKindName.SCANNER:

@@ -17,6 +17,7 @@ from biip.upc import Upc
 from lanesight.device.protocols.scale_types import MG_PER_KG, MG_PER_LB, to_mg
 from lanesight.device.protocols.variable_measure import (
     MARKET_RULES,
+    VariableMeasureRule,
     match_rule,
     read_variable_measure,
 )
@@ -80,6 +81,32 @@ MAIN_LENGTHS = {"EAN-13": 13, "UPC-A": 12, "UPC-E": 8, "EAN-8": 8}
 # Datalogic: a Code 128 supplement after the main code starts with 8100, 8101 or 8102
 # (the GS1 coupon extended codes) and has at least 2 data characters after them.
 _SUPPLEMENT_AIS = ("8100", "8101", "8102")
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """Where labels are read: the region (currency, biip's rules) and variable-measure rules.
+
+    ``rules`` replaces the region's built-in variable-measure rules when given (a
+    market whose GS1 member organisation defines other prefixes); None keeps them.
+    """
+
+    region: str = "us"
+    rules: tuple[VariableMeasureRule, ...] | None = None
+
+
+#: A region code ("us", "gb", ...) or a Market.
+MarketLike = str | Market
+
+
+def _region_code(region: MarketLike) -> str:
+    return region.region if isinstance(region, Market) else region
+
+
+def _rules_for(region: MarketLike) -> tuple[VariableMeasureRule, ...] | None:
+    if isinstance(region, Market) and region.rules is not None:
+        return region.rules
+    return MARKET_RULES.get(_region_code(region))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +201,7 @@ def decode_us_price_embedded(upc12: str) -> DecodedBarcode | None:
     return _replace(_decode_gtin(upc12, "", "us"), symbology="UPC-A")
 
 
-def _decode_gtin(digits: str, aim: str, region: str, symbology: str = "") -> DecodedBarcode:
+def _decode_gtin(digits: str, aim: str, region: MarketLike, symbology: str = "") -> DecodedBarcode:
     base = DecodedBarcode(
         raw_data=digits,
         symbology_identifier=aim,
@@ -186,10 +213,10 @@ def _decode_gtin(digits: str, aim: str, region: str, symbology: str = "") -> Dec
     base = _replace(base, gtin=gtin)
     if len(digits) not in (12, 13):
         return base  # GTIN-8 RCNs are company-internal; a GTIN-14 is never variable measure
-    rules = MARKET_RULES.get(region)
+    rules = _rules_for(region)
     if rules is not None:
-        return _apply_market_rule(base, gtin, region, rules)
-    return _apply_biip_rcn(base, digits, region)
+        return _apply_market_rule(base, gtin, _region_code(region), rules)
+    return _apply_biip_rcn(base, digits, _region_code(region))
 
 
 def _apply_market_rule(base: DecodedBarcode, gtin: str, region: str, rules) -> DecodedBarcode:
@@ -287,7 +314,7 @@ def _decode_gs1(data: str, aim: str, currency_code: str) -> DecodedBarcode:
 def decode_barcode(
     data: str,
     symbology_identifier: str = "",
-    region: str = "us",
+    region: MarketLike = "us",
     currency_code: str = "",
     *,
     symbology: str = "",
@@ -296,10 +323,10 @@ def decode_barcode(
 
     ``symbology`` names the EAN/UPC main code when the framing says which it is
     (Magellan label ids: "UPC-A", "UPC-E", "EAN-13", "EAN-8"); whatever follows
-    the main code is then its add-on.
+    the main code is then its add-on. ``region`` is a region code or a Market.
     """
     aim = symbology_identifier
-    currency = currency_code or CURRENCY_BY_REGION.get(region, "")
+    currency = currency_code or CURRENCY_BY_REGION.get(_region_code(region), "")
     digits = data.isascii() and data.isdigit()
     if symbology in MAIN_LENGTHS:
         return _decode_framed_ean_upc(data, aim, symbology, region)
@@ -331,7 +358,7 @@ def decode_barcode(
     return DecodedBarcode(data, aim, _SYMBOLOGY_BY_AIM.get(aim, ""))
 
 
-def _decode_aim_ean_upc(data: str, aim: str, region: str) -> DecodedBarcode:
+def _decode_aim_ean_upc(data: str, aim: str, region: MarketLike) -> DecodedBarcode:
     """]E0-]E4 per ISO/IEC 15424: lengths decide the main form, never guesses past them."""
     name = _SYMBOLOGY_BY_AIM[aim]
     size = len(data)
@@ -366,7 +393,7 @@ def _decode_aim_ean_upc(data: str, aim: str, region: str) -> DecodedBarcode:
     )
 
 
-def _decode_framed_ean_upc(data: str, aim: str, form: str, region: str) -> DecodedBarcode:
+def _decode_framed_ean_upc(data: str, aim: str, form: str, region: MarketLike) -> DecodedBarcode:
     """A main code of a known form, then nothing, a 2/5-digit add-on or a Code 128 supplement."""
     main_length = MAIN_LENGTHS[form]
     if not data.isascii() or not data.isdigit():
@@ -394,7 +421,7 @@ def _decode_framed_ean_upc(data: str, aim: str, form: str, region: str) -> Decod
 
 
 def _decode_main(
-    main: str, add_on: str, form: str, aim: str, region: str, raw: str
+    main: str, add_on: str, form: str, aim: str, region: MarketLike, raw: str
 ) -> DecodedBarcode:
     """Validate the main code (UPC-E expanded to UPC-A by biip) and attach the add-on."""
     name = form
