@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
 from pathlib import Path
 
 import grpc
+from lanesight.common.schema import POS_PAYLOADS
 from lanesight.demo.plan import STORE_ID, LanePlan
 from lanesight.demo.screen import LaneView
 from lanesight.fusion import events as ev
-from lanesight.fusion.convert import event_to_pb
+from lanesight.fusion.convert import PAYLOAD_TYPE, event_to_pb
 from lanesight.simulation.camera import SyntheticLaneCamera
 from lanesight.simulation.devices import LaneSimulators, ScaleSpec
 from lanesight.simulation.devices.lane import peripherals_toml
@@ -23,18 +23,8 @@ from lanesight.v1 import device_pb2, device_pb2_grpc
 log = logging.getLogger(__name__)
 BAGGING_SCALE = "bagging-scale-1"
 PRODUCE_SCALE = "produce-scale-1"
-_POS_PAYLOADS = (
-    ev.TransactionStarted,
-    ev.ItemAdded,
-    ev.ItemVoided,
-    ev.QuantityChanged,
-    ev.PriceOverride,
-    ev.TenderStarted,
-    ev.TenderCompleted,
-    ev.TransactionEnded,
-    ev.NoSaleDrawerOpen,
-    ev.RefundIssued,
-)
+# What the simulated POS submits to the agent: every POS payload of the API.
+_POS_PAYLOADS = tuple(PAYLOAD_TYPE[name] for name in sorted(POS_PAYLOADS))
 
 
 class SimulatedLane:
@@ -155,10 +145,7 @@ class SimulatedLane:
             self.transaction_id = ""
 
     def _pos_event(self, payload: ev.Payload, transaction_id: str):
-        # The POS sends GTINs as 14 digits, as the API asks.
-        gtin = getattr(payload, "gtin", "")
-        if gtin and len(gtin) < 14:
-            payload = dataclasses.replace(payload, gtin=gtin.zfill(14))
+        # GTINs of 8, 12 or 13 digits are fine: the agent normalises them to 14.
         event = ev.LaneEvent(
             event_id=str(uuid.uuid4()),
             store_id=STORE_ID,

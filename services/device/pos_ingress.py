@@ -6,9 +6,6 @@ from lanesight.common import schema
 from lanesight.common.validation import Problem, validate_lane_event
 from lanesight.v1 import events_pb2
 
-# Kept for the agent's modules that ask "is this a POS payload?" (derived from the schema).
-POS_PAYLOADS = schema.POS_PAYLOADS
-
 
 class InvalidPosEvent(ValueError):
     """Submitted events are not valid; ``problems`` name each bad field ("events[i]. ...")."""
@@ -23,7 +20,7 @@ class InvalidPosEvent(ValueError):
 def pos_event_problems(event: events_pb2.LaneEvent) -> list[Problem]:
     """What is wrong with one submitted event, with the field paths fusion would report."""
     kind = event.WhichOneof("payload")
-    if kind is not None and kind not in POS_PAYLOADS:
+    if kind is not None and kind not in schema.POS_PAYLOADS:
         return [Problem(kind, "is not a POS payload; POS ingress takes transaction events only")]
     # The agent stamps store, lane, sequence and lane time after this check.
     return validate_lane_event(event, stamped=False)

@@ -7,9 +7,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+from lanesight.common.schema import POS_PAYLOADS
 from lanesight.device.lane_events import to_lane_event
 from lanesight.device.outbox import Outbox, OutboxRow
-from lanesight.device.pos_ingress import POS_PAYLOADS
 from lanesight.device.readings import Reading
 from lanesight.v1 import events_pb2
 

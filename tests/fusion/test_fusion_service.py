@@ -12,7 +12,14 @@ from lanesight.fusion.app import create_app
 from lanesight.fusion.convert import catalog_item_to_pb, event_to_pb
 from lanesight.fusion.sharding import lane_shard
 from lanesight.simulation.scenarios.actions import OpenDrawerNoSale
-from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, fusion_pb2, fusion_pb2_grpc
+from lanesight.v1 import (
+    alerts_pb2,
+    catalog_pb2,
+    common_pb2,
+    events_pb2,
+    fusion_pb2,
+    fusion_pb2_grpc,
+)
 
 from tests.conftest import assert_eventually
 
@@ -78,6 +85,35 @@ async def test_invalid_stream_is_invalid_argument_naming_the_field(fusion_server
         with pytest.raises(grpc.aio.AioRpcError) as backwards:
             await ingest(stub, [messages[1], messages[0]])
         assert "events[1].sequence" in backwards.value.details()
+
+
+async def test_poison_events_are_refused_at_the_first_hop_and_never_block_the_lane(fusion_server):
+    """A scanner parse error converts (it once raised KeyError and blocked the outbox); an
+    event from the year 33658 is rejected and acked; a sequence of 2^63 or more is refused."""
+    messages = _pb(Script().events())
+    parse_error = events_pb2.LaneEvent()
+    parse_error.CopyFrom(messages[1])
+    parse_error.peripheral_parse_error.CopyFrom(
+        events_pb2.PeripheralParseError(device_id="scanner-1", offset=7, raw_hex="ff", reason="x")
+    )
+    far_future = messages[2]
+    far_future.lane_time.seconds = 10**12
+    async with grpc.aio.insecure_channel(_address(fusion_server)) as channel:
+        stub = fusion_pb2_grpc.FusionServiceStub(channel)
+        [response] = await ingest(
+            stub, [messages[0], parse_error, *messages[2:]], batch=len(messages)
+        )
+        assert [(r.sequence, r.field) for r in response.rejections] == [
+            (far_future.sequence, "lane_time")
+        ]
+        assert response.acked_sequence == messages[-1].sequence
+        huge = events_pb2.LaneEvent()
+        huge.CopyFrom(messages[-1])
+        huge.sequence = 2**64 - 1
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await ingest(stub, [huge])
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("events[0].sequence:")
 
 
 async def test_invalid_events_come_back_as_rejections_and_are_acked(fusion_server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import grpc
 import pytest
@@ -12,7 +13,15 @@ from lanesight.reporting import convert, servicer
 from lanesight.reporting.app import create_app
 from lanesight.v1 import alerts_pb2, common_pb2, reporting_pb2, reporting_pb2_grpc
 
-from tests.reporting.reporting_builders import T0_MS, crafted_records, service_config
+from tests.reporting.reporting_builders import (
+    G1,
+    T0_MS,
+    Lane,
+    as_records,
+    crafted_records,
+    item,
+    service_config,
+)
 
 R = reporting_pb2
 
@@ -79,6 +88,34 @@ async def test_ingest_resumes_after_a_restart_without_gaps_or_duplicates(tmp_pat
     finally:
         await running.stop()
     assert counts(config.reporting.db_path) == (events_total, 7)
+
+
+async def test_out_of_range_events_become_data_quality_issues_not_a_blocked_feed(tmp_path):
+    config = service_config(tmp_path)
+    lane = Lane("s1", "1")
+    now_ms = time.time_ns() // 1_000_000
+    good = lane.event(now_ms, "t", item_added=item("1", gtin=G1))
+    far_future = lane.event(now_ms, "t", item_added=item("2", gtin=G1))
+    far_future.lane_time.seconds = 10**12  # the year 33658
+    huge_sequence = lane.event(now_ms, "t", item_added=item("3", gtin=G1))
+    huge_sequence.sequence = 2**64 - 1
+    after = lane.event(now_ms + 1, "t", item_added=item("4", gtin=G1))
+    records = as_records([good, far_future, huge_sequence, after])
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+            await ingest(stub, "fusion-1", records, 4)
+            await ingest(stub, "fusion-1", records, 4)  # resent: stored once
+    finally:
+        await running.stop()
+    with sqlite3.connect(config.reporting.db_path) as conn:
+        items = conn.execute("SELECT line_id FROM items ORDER BY line_id").fetchall()
+        issues = conn.execute("SELECT kind FROM lane_incidents").fetchall()
+        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert items == [("1",), ("4",)]
+    assert issues == [("data_quality_rejected",)] * 2
+    assert events == 4
 
 
 async def test_shutdown_ends_ingest_streams_with_unavailable(tmp_path):

@@ -1,0 +1,153 @@
+"""The lane-event schema read off the descriptors, the shared validator's bounds, and every
+payload kind of the API converting in fusion, reporting and device POS ingress."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lanesight.common import schema
+from lanesight.common.money import exponent, format_minor, is_known_currency
+from lanesight.common.validation import MAX_SEQUENCE, validate_lane_event
+from lanesight.device.pos_ingress import pos_event_problems
+from lanesight.fusion.convert import PAYLOAD_TYPE, event_to_pb, events_from_pb
+from lanesight.fusion.engine import FusionEngine
+from lanesight.reporting import convert as reporting_convert
+from lanesight.reporting.facts import REJECTED_KIND
+from lanesight.v1 import common_pb2, events_pb2, reporting_pb2
+
+from tests.common.lane_event_samples import sample
+
+ONEOF = events_pb2.LaneEvent.DESCRIPTOR.oneofs_by_name["payload"]
+
+
+def test_the_schema_is_read_off_the_descriptors():
+    assert list(schema.PAYLOAD_NAMES) == [
+        f.name for f in sorted(ONEOF.fields, key=lambda f: f.number)
+    ]
+    assert schema.POS_PAYLOADS == {f.name for f in ONEOF.fields if 10 <= f.number <= 39}
+    assert {"bagging_skipped", "own_bag_declared", "item_added"} <= schema.POS_PAYLOADS
+    assert "barcode_read" not in schema.POS_PAYLOADS
+    item = schema.PAYLOADS["item_added"]
+    assert item.money_fields == ("unit_price", "extended_price")
+    assert item.weight_fields == ("weight_mg",)
+    assert set(item.enum_fields) == {"entry_method", "unit_of_measure"}
+    assert schema.PAYLOADS["own_bag_declared"].weight_fields == ("bag_weight_mg",)
+    assert schema.PAYLOADS["scale_reading"].enum_fields["role"] == {0, 1, 2}
+    assert "own_bag_declared" not in schema.TRANSACTION_PAYLOADS
+    assert "bagging_skipped" in schema.TRANSACTION_PAYLOADS
+
+
+def test_one_currency_table_from_iso_4217():
+    assert is_known_currency("EUR") and is_known_currency("JPY")
+    assert not is_known_currency("XYZ") and not is_known_currency("usd")
+    assert not is_known_currency("XAU")  # gold has no minor unit: not a payment currency
+    assert (exponent("JPY"), exponent("USD"), exponent("KWD"), exponent("CLF")) == (0, 2, 3, 4)
+    assert format_minor(-1234, "KWD") == "-1.234"
+
+
+@pytest.mark.parametrize("kind", schema.PAYLOAD_NAMES)
+def test_every_payload_kind_converts_in_every_service(kind):
+    event = sample(kind, sequence=5)
+    assert validate_lane_event(event, time.time_ns() // 10**6) == []
+    # Fusion: decoded to its dataclass, applied by the engine without error, and encoded back.
+    [decoded] = events_from_pb([event])
+    assert decoded.problem is None
+    assert type(decoded.payload) is PAYLOAD_TYPE[kind]
+    assert events_from_pb([event_to_pb(decoded)]) == [decoded]
+    engine = FusionEngine()
+    result = engine.ingest([decoded])
+    assert result.rejections == [] and result.applied == [0]
+    # Reporting: stored under its own kind, with its payload's fields.
+    record = reporting_convert.record_from_proto(
+        reporting_pb2.ReportRecord(record_sequence=1, event=event)
+    )
+    assert record.event is not None and record.event.kind == kind
+    assert record.event.data or not schema.PAYLOADS[kind].message.fields
+    # Device: POS ingress takes every POS payload and only those.
+    pos = events_pb2.LaneEvent(transaction_id="t-1")
+    getattr(pos, kind).CopyFrom(getattr(event, kind))
+    problems = pos_event_problems(pos)
+    if kind in schema.POS_PAYLOADS:
+        assert problems == []
+    else:
+        assert [p.field for p in problems] == [kind]
+
+
+def _item(**fields) -> events_pb2.LaneEvent:
+    event = sample("item_added")
+    event.item_added.entry_method = events_pb2.ENTRY_METHOD_SCANNED
+    event.item_added.unit_of_measure = common_pb2.UNIT_OF_MEASURE_EACH
+    event.item_added.plu = ""
+    for name, value in fields.items():
+        setattr(event.item_added, name, value)
+    return event
+
+
+def _with(event: events_pb2.LaneEvent, **envelope) -> events_pb2.LaneEvent:
+    for name, value in envelope.items():
+        if name == "lane_time_s":
+            event.lane_time.seconds = value
+        else:
+            setattr(event, name, value)
+    return event
+
+
+_NOW_S = time.time_ns() // 10**9
+_BAD = [
+    (_with(_item(), lane_time_s=10**12), "lane_time"),
+    (_with(_item(), lane_time_s=_NOW_S + 2 * 86_400), "lane_time"),
+    (_with(_item(), lane_time_s=_NOW_S - 11 * 365 * 86_400), "lane_time"),
+    (_with(_item(), sequence=MAX_SEQUENCE + 1), "sequence"),
+    (_with(_item(), event_id="e" * 129), "event_id"),
+    (_with(_item(), transaction_id="t" * 3_000_000), "transaction_id"),
+    (_with(_item(), store_id="s" * 129), "store_id"),
+    (_item(description="d" * 513), "item_added.description"),
+    (_item(entry_method=99), "item_added.entry_method"),
+    (_item(quantity=10_001), "item_added.quantity"),
+    (_item(weight_mg=2 * 10**9), "item_added.weight_mg"),
+    (
+        _item(unit_of_measure=common_pb2.UNIT_OF_MEASURE_KILOGRAM, weight_mg=0),
+        "item_added.weight_mg",
+    ),
+    (_item(gtin="00012345678906"), "item_added.gtin"),
+    (_item(gtin="1234567890"), "item_added.gtin"),
+]
+
+
+@pytest.mark.parametrize(("event", "field"), _BAD, ids=[f for _, f in _BAD])
+def test_bounds_on_every_field_name_the_field(event, field):
+    problems = validate_lane_event(event, time.time_ns() // 10**6)
+    assert problems and problems[0].field == field, problems
+
+
+def test_repeated_fields_and_scores_are_bounded():
+    event = sample("item_recognized")
+    event.item_recognized.labels[0].score = float("nan")
+    assert [p.field for p in validate_lane_event(event)] == ["item_recognized.labels[0].score"]
+    for _ in range(64):
+        event.item_recognized.labels.add(label="x", score=0.1)
+    assert [p.field for p in validate_lane_event(event)] == ["item_recognized.labels"]
+
+
+@pytest.mark.parametrize("gtin", ["96385074", "036000291452", "4006381333931", "00012345678905"])
+def test_gs1_lengths_are_accepted_and_normalised_to_gtin_14(gtin):
+    event = _item(gtin=gtin)
+    assert validate_lane_event(event) == []
+    assert events_from_pb([event])[0].payload.gtin == gtin.zfill(14)
+    record = reporting_convert.event_from_proto(event)
+    assert record.data["gtin"] == gtin.zfill(14)
+
+
+def test_reporting_turns_a_refused_event_into_a_data_quality_record():
+    event = _with(_item(), lane_time_s=10**12)
+    record = reporting_convert.record_from_proto(
+        reporting_pb2.ReportRecord(record_sequence=9, event=event), now_ms=1_800_000_000_000
+    )
+    assert record.event is not None and record.event.kind == REJECTED_KIND
+    assert record.event.time_ms == 1_800_000_000_000
+    assert record.event.data["field"] == "lane_time"
+    again = reporting_convert.record_from_proto(
+        reporting_pb2.ReportRecord(record_sequence=9, event=event), now_ms=1_800_000_000_001
+    )
+    assert again.event is not None and again.event.event_id == record.event.event_id
