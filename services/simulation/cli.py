@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from lanesight.simulation.robustness import cli as robustness
 from lanesight.simulation.scenarios.scenario import Noise
 
 
@@ -62,6 +63,7 @@ def register_eval(which: argparse._SubParsersAction) -> None:
         "fusion", help="detection quality per exception type on simulated shoppers"
     )
     _add_simulate_arguments(evaluate)
+    robustness.add_arguments(evaluate)
 
 
 def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
@@ -88,6 +90,8 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if getattr(args, "robustness", False):
+        return robustness.run(args)
     from lanesight.common.cli import load_config_or_exit
     from lanesight.fusion.catalog import DEMO_CATALOG, load_catalog_file
     from lanesight.fusion.replay import write_jsonl

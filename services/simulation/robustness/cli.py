@@ -1,0 +1,67 @@
+"""`lanesight eval fusion --robustness`: the robustness matrix on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `--robustness` adds to `lanesight eval fusion`."""
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="run the independent corpus under each perturbation and print the matrix "
+        "(real model labels, then stress mode); --transactions is per lane (8 lanes)",
+    )
+    parser.add_argument("--seeds", type=int, default=2, help="with --robustness: seeds to run")
+    parser.add_argument(
+        "--grpc",
+        action="store_true",
+        help="with --robustness: send events through a real FusionService.Ingest stream",
+    )
+    parser.add_argument(
+        "--stress",
+        type=float,
+        default=0.1,
+        help="with --robustness: share of confident wrong labels in the stress table (0 skips it)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the matrix for the real model's labels and for stress mode."""
+    from lanesight.common.cli import load_config_or_exit
+    from lanesight.simulation.robustness.labels import LabelSampler, load_val_outputs
+    from lanesight.simulation.robustness.matrix import (
+        format_false_alerts,
+        format_matrix,
+        run_matrix,
+    )
+    from lanesight.simulation.robustness.scoring import run_in_process
+    from lanesight.simulation.robustness.service import run_over_grpc
+
+    config = load_config_or_exit(args.config).fusion
+    try:
+        sampler = LabelSampler(load_val_outputs())
+    except FileNotFoundError as exc:
+        print(exc)
+        return 2
+    runner = run_over_grpc if args.grpc else run_in_process
+    modes = [0.0] + ([args.stress] if args.stress else [])
+    for stress in modes:
+        started = time.perf_counter()
+        matrix = run_matrix(
+            args.seeds,
+            args.transactions,
+            stress,
+            config,
+            runner=runner,
+            sampler=sampler,
+            first_seed=args.seed,
+        )
+        print(format_matrix(matrix))
+        print()
+        print(format_false_alerts(matrix))
+        print(f"({time.perf_counter() - started:.0f} s{', over gRPC' if args.grpc else ''})")
+        print()
+    return 0

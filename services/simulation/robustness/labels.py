@@ -1,0 +1,135 @@
+"""Vision labels drawn from the shipped model's real outputs on held-out (val) grocery photos."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from lanesight.common.config import data_dir
+
+log = logging.getLogger(__name__)
+
+GROCERY_DIR = data_dir("grocery", "dataset")
+# Only the val split: the model was trained on train.txt, so its outputs there are not
+# what a lane camera would get.
+VAL_SPLIT = "val.txt"
+TOP_K = 5
+
+Recognition = tuple[tuple[str, float], ...]
+
+
+def default_cache_dir() -> Path:
+    """Where model outputs are cached (never committed): $LANESIGHT_CACHE or ~/.cache."""
+    root = os.environ.get("LANESIGHT_CACHE") or Path.home() / ".cache" / "lanesight"
+    return Path(root) / "robustness"
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A hash of the model file and its labels, so a new model gets new cached outputs."""
+    digest = hashlib.sha256()
+    for name in ("grocery_effnet_lite0.onnx", "labels.json", "preprocess.json"):
+        digest.update((model_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """The model's top-k on one val photo whose true class is ``true_label``."""
+
+    path: str
+    true_label: str
+    top_k: Recognition
+
+
+def run_model_on_val(dataset_dir: Path, model_dir: Path | None = None) -> list[ImageOutput]:
+    """Classify every val photo once with the shipped model (a few seconds on CPU)."""
+    from lanesight.vision.model_tools import GroceryClassifier
+    from lanesight.vision.model_tools.evaluate import read_image, read_split_file
+
+    classifier = GroceryClassifier(model_dir, intra_op_threads=2)
+    entries = read_split_file(dataset_dir, dataset_dir / VAL_SPLIT)
+    outputs: list[ImageOutput] = []
+    for start in range(0, len(entries), 32):
+        chunk = entries[start : start + 32]
+        probs, _ = classifier.classify([read_image(e.path) for e in chunk])
+        for entry, ranked in zip(chunk, classifier.top_k(probs, TOP_K), strict=True):
+            outputs.append(
+                ImageOutput(
+                    str(entry.path.relative_to(dataset_dir)),
+                    classifier.labels[entry.fine_id].name,
+                    tuple((s.name, round(s.score, 4)) for s in ranked),
+                )
+            )
+    return outputs
+
+
+def load_val_outputs(
+    dataset_dir: Path = GROCERY_DIR,
+    model_dir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> list[ImageOutput]:
+    """The model's outputs on the val split, from the cache or computed and cached."""
+    from lanesight.vision.model_tools.classifier import DEFAULT_MODEL_DIR
+
+    model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
+    cache = (
+        cache_dir or default_cache_dir()
+    ) / f"val-top{TOP_K}-{model_fingerprint(model_dir)}.json"
+    if cache.is_file():
+        rows = json.loads(cache.read_text())
+        return [
+            ImageOutput(r["path"], r["true_label"], tuple(map(tuple, r["top_k"]))) for r in rows
+        ]
+    if not (dataset_dir / VAL_SPLIT).is_file():
+        raise FileNotFoundError(f"the grocery val split is missing: {dataset_dir / VAL_SPLIT}")
+    outputs = run_model_on_val(dataset_dir, model_dir)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps([o.__dict__ for o in outputs]))
+    os.replace(temporary, cache)
+    log.info("cached the model's outputs on %d val photos in %s", len(outputs), cache)
+    return outputs
+
+
+class LabelSampler:
+    """What the camera reports for an item: a real val photo's top-k for its class.
+
+    An item of class C gets the model's output on a random val photo of C (its real
+    scores and confusions). An item with no class (coffee, batteries: the model was
+    never taught them) gets the output on a random val photo: the model names one of
+    its classes for anything it sees. A class the model knows but has no val photo of
+    gets no recognition at all (the crossing is still reported): its outputs on unseen
+    photos are unknown, and inventing them would test the harness, not fusion.
+    ``stress`` replaces that share of recognitions with a confident wrong label (a
+    class other than the item's, scored 0.75..0.97).
+    """
+
+    def __init__(self, outputs: list[ImageOutput], stress: float = 0.0) -> None:
+        if not outputs:
+            raise ValueError("no model outputs to sample from")
+        self.by_class: dict[str, list[ImageOutput]] = defaultdict(list)
+        for output in outputs:
+            self.by_class[output.true_label].append(output)
+        self.outputs = outputs
+        self.stress = stress
+        self.labels = sorted({label for o in outputs for label, _ in o.top_k})
+
+    def has_class(self, label: str) -> bool:
+        """True when a val photo of this class exists (its recognitions are real)."""
+        return label in self.by_class
+
+    def draw(self, rng: random.Random, label: str) -> Recognition:
+        """One recognition of an item whose true class is ``label`` ("" for none)."""
+        if label and label not in self.by_class:
+            return ()
+        if self.stress and rng.random() < self.stress:
+            wrong = rng.choice([name for name in self.labels if name != label])
+            top = round(rng.uniform(0.75, 0.97), 4)
+            return ((wrong, top), (label or rng.choice(self.labels), round((1 - top) / 2, 4)))
+        return rng.choice(self.by_class[label] if label else self.outputs).top_k

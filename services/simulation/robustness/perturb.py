@@ -1,0 +1,414 @@
+"""Perturbations of a lane's event stream: what real lanes do that simulators forget.
+
+Each perturbation takes a lane (its visits, each with tagged events) and a seeded
+``random.Random`` and returns the lane's whole stream, changed; ground truth stays as
+the visits say (a perturbation never stages or hides a loss).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+from lanesight.fusion import events as ev
+from lanesight.simulation.robustness.stream import (
+    BAGGING_SCALE,
+    CAMERA,
+    POS,
+    SENSOR_SOURCES,
+    Emitted,
+    Lane,
+    Visit,
+)
+
+Perturbation = Callable[[Lane, random.Random], list[Emitted]]
+Z = ev.LaneZone
+_BAGGING_SKIPPED = getattr(ev, "BaggingSkipped", None)
+_OWN_BAG_DECLARED = getattr(ev, "OwnBagDeclared", None)
+
+
+def _reading(weight_mg: int, status: ev.ScaleStatus | None = None) -> ev.ScaleReading:
+    if status is None:
+        status = (
+            ev.ScaleStatus.STABLE
+            if weight_mg > 0
+            else ev.ScaleStatus.ZERO
+            if weight_mg == 0
+            else ev.ScaleStatus.UNDER_ZERO
+        )
+    return ev.ScaleReading(BAGGING_SCALE, ev.ScaleRole.BAGGING, status, weight_mg)
+
+
+def _shift_weight(e: Emitted, delta_mg: int) -> Emitted:
+    """A bagging reading showing ``delta_mg`` more (a motion reading keeps its status)."""
+    p = e.payload
+    assert isinstance(p, ev.ScaleReading)
+    weight = p.weight_mg + delta_mg
+    if p.status is ev.ScaleStatus.IN_MOTION:
+        return replace(e, payload=_reading(max(weight, 0), ev.ScaleStatus.IN_MOTION))
+    return replace(e, payload=_reading(weight))
+
+
+def _stable_before(events: list[Emitted], at_ms: int) -> int:
+    """The last settled bagging weight shown before ``at_ms`` (0 when none)."""
+    value = 0
+    for e in events:
+        if e.at_ms >= at_ms:
+            break
+        p = e.payload
+        if e.is_bagging_weight and p.status is not ev.ScaleStatus.IN_MOTION:
+            value = p.weight_mg
+    return value
+
+
+def _is_sale(visit: Visit) -> bool:
+    return any(isinstance(e.payload, ev.ItemAdded) for e in visit.events)
+
+
+# ---- lost, late, duplicated, jittered --------------------------------------------------
+
+
+def none(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The corpus as generated."""
+    return lane.stream()
+
+
+def lost_readings(lane: Lane, rng: random.Random, share: float = 0.15) -> list[Emitted]:
+    """A share of scale readings and camera events never arrive (POS events always do).
+
+    A lost settled scale reading is not lost information for long: the agent polls the
+    scale, so the same weight arrives with the next poll (0.5-2.5 s later) unless the
+    scale moved again before that.
+    """
+    out: list[Emitted] = []
+    stream = lane.stream()
+    for index, e in enumerate(stream):
+        if e.source not in SENSOR_SOURCES or rng.random() >= share:
+            out.append(e)
+            continue
+        p = e.payload
+        if isinstance(p, ev.ScaleReading) and p.status is not ev.ScaleStatus.IN_MOTION:
+            poll = e.at_ms + rng.randint(500, 2_500)
+            moved = any(
+                later.source == e.source and later.at_ms <= poll
+                for later in stream[index + 1 : index + 40]
+            )
+            if not moved:
+                out.append(e.moved(poll - e.at_ms))
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def late_readings(lane: Lane, rng: random.Random, bound_ms: int = 1_500) -> list[Emitted]:
+    """Scale and camera events arrive up to ``bound_ms`` late, stamped when they happened.
+
+    Each source's own events stay in order (one serial line, one camera stream); they
+    only move behind POS events and each other's.
+    """
+    out: list[Emitted] = []
+    last_arrival: dict[str, int] = {}
+    for e in lane.stream():
+        if e.source in SENSOR_SOURCES:
+            arrival = max(e.at_ms + rng.randint(0, bound_ms), last_arrival.get(e.source, 0))
+            last_arrival[e.source] = arrival
+            e = replace(e, at_ms=arrival, stamp_ms=e.at_ms if e.stamp_ms is None else e.stamp_ms)
+        out.append(e)
+    return out
+
+
+def duplicates(lane: Lane, rng: random.Random, share: float = 0.05) -> list[Emitted]:
+    """Resends of events already sent, and sources repeating a reading as a new event."""
+    out: list[Emitted] = []
+    for e in lane.stream():
+        out.append(e)
+        roll = rng.random()
+        if roll < share:
+            out.append(replace(e, resend=True))
+        elif roll < 2 * share and (e.is_bagging_weight or isinstance(e.payload, ev.ItemRecognized)):
+            # The scale re-sends its settled weight; the camera re-recognises the track.
+            out.append(replace(e, at_ms=e.at_ms + rng.randint(50, 600)))
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def clock_jitter(lane: Lane, rng: random.Random, bound_ms: int = 300) -> list[Emitted]:
+    """The camera's and the scales' clocks are off the POS clock by up to ``bound_ms``."""
+    offsets = {source: rng.randint(-bound_ms, bound_ms) for source in SENSOR_SOURCES}
+    out = []
+    for e in lane.stream():
+        if e.source in offsets:
+            stamp = e.at_ms + offsets[e.source] + rng.randint(-40, 40)
+            e = replace(e, stamp_ms=stamp)
+        out.append(e)
+    return out
+
+
+def long_pauses(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emitted]:
+    """Some shoppers stop mid-transaction for 45 s to 4 min (a phone call, a forgotten item)."""
+    shift = 0
+    out: list[Emitted] = []
+    for visit in lane.visits:
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        pause_at, pause = 1 << 62, 0
+        if len(events) > 4 and rng.random() < share:
+            pause_at = events[rng.randint(len(events) // 4, 3 * len(events) // 4)].at_ms
+            pause = rng.randint(45_000, 240_000)
+        out.extend(e.moved(shift + (pause if e.at_ms >= pause_at else 0)) for e in events)
+        shift += pause
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+# ---- the bagging scale ------------------------------------------------------------------
+
+
+def _lift_moved(lane: Lane, rng: random.Random, after_start: bool) -> list[Emitted]:
+    visits = lane.visits
+    if not lane.self_checkout:
+        return lane.stream()
+    out: list[Emitted] = []
+    for index, visit in enumerate(visits):
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        nxt = visits[index + 1] if index + 1 < len(visits) else None
+        lift = [e for e in events if e.tag == "lift"]
+        if nxt is None or not lift or not _is_sale(nxt):
+            out.extend(events)
+            continue
+        keep = [e for e in events if e.tag != "lift"]
+        carry = _stable_before(events, lift[0].at_ms)
+        start = min(e.at_ms for e in nxt.events if e.tag == "start")
+        if not after_start:
+            ended = max(e.at_ms for e in keep)
+            at = max(start - rng.randint(100, 1_500), ended + 100)
+            out.extend(keep)
+            out.extend(replace(e, at_ms=at + (e.at_ms - lift[0].at_ms)) for e in lift)
+            continue
+        # The bags stay until just after the next start, or until its first item is bagged.
+        first_bag = [e.at_ms for e in nxt.events if e.tag.startswith("bag:")]
+        if first_bag and rng.random() < 0.5:
+            at = first_bag[0] + rng.randint(300, 1_500)
+        else:
+            at = start + rng.randint(200, 5_000)
+        out.extend(keep)
+        next_events = sorted(nxt.events, key=lambda e: e.at_ms)
+        shifted = [
+            _shift_weight(e, carry) if e.is_bagging_weight and e.at_ms < at else e
+            for e in next_events
+        ]
+        remaining = _stable_before(next_events, at)
+        out.append(
+            Emitted(
+                at,
+                _reading(carry + remaining, ev.ScaleStatus.IN_MOTION),
+                BAGGING_SCALE,
+                nxt.transaction_id,
+                "lift-late",
+            )
+        )
+        out.append(
+            Emitted(
+                at + rng.randint(300, 800),
+                _reading(remaining),
+                BAGGING_SCALE,
+                nxt.transaction_id,
+                "lift-late",
+            )
+        )
+        nxt.events[:] = shifted  # the next visit's readings now carry the old bags
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def bags_lifted_before_start(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The previous shopper lifts their bags only just before the next one starts."""
+    return _lift_moved(_copy(lane), rng, after_start=False)
+
+
+def bags_lifted_after_start(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The previous shopper's bags leave the scale after the next transaction started."""
+    return _lift_moved(_copy(lane), rng, after_start=True)
+
+
+def _copy(lane: Lane) -> Lane:
+    """A lane whose visits' event lists can be changed without touching the original."""
+    visits = [replace(v, events=list(v.events)) for v in lane.visits]
+    return replace(lane, visits=visits)
+
+
+def own_bags(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted]:
+    """Shoppers put their own bag down at the start, half of them declaring it on the POS."""
+    if not lane.self_checkout:
+        return lane.stream()
+    out: list[Emitted] = []
+    for visit in lane.visits:
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        starts = [e.at_ms for e in events if e.tag == "start"]
+        if not starts or not _is_sale(visit) or rng.random() >= share:
+            out.extend(events)
+            continue
+        at = starts[0] + rng.randint(300, 2_500)
+        bag_mg = rng.choice(
+            (rng.randint(8_000, 30_000), rng.randint(40_000, 75_000), rng.randint(120_000, 350_000))
+        )
+        ended = [e.at_ms for e in events if e.tag == "lift"]
+        until = ended[0] if ended else 1 << 62
+        for e in events:
+            if e.is_bagging_weight and at <= e.at_ms < until:
+                e = _shift_weight(e, bag_mg)
+            out.append(e)
+        out.append(
+            Emitted(
+                at,
+                _reading(bag_mg, ev.ScaleStatus.IN_MOTION),
+                BAGGING_SCALE,
+                visit.transaction_id,
+                "ownbag",
+            )
+        )
+        base = _stable_before(events, at)
+        out.append(
+            Emitted(
+                at + rng.randint(300, 800),
+                _reading(base + bag_mg),
+                BAGGING_SCALE,
+                visit.transaction_id,
+                "ownbag",
+            )
+        )
+        if _OWN_BAG_DECLARED is not None and rng.random() < 0.5:
+            measured = bag_mg if rng.random() < 0.5 else 0
+            out.append(
+                Emitted(
+                    at + rng.randint(900, 2_000),
+                    _OWN_BAG_DECLARED(measured),
+                    POS,
+                    visit.transaction_id,
+                    "ownbag",
+                )
+            )
+        if rng.random() < 0.4:
+            out.append(
+                Emitted(
+                    at + 50,
+                    ev.ZoneCrossing(
+                        CAMERA, f"{visit.transaction_id}.bag", Z.BAGGING, ev.ZoneDirection.ENTERED
+                    ),
+                    CAMERA,
+                    visit.transaction_id,
+                    "ownbag",
+                )
+            )
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def skip_bagging(lane: Lane, rng: random.Random, heavy_mg: int = 1_800_000) -> list[Emitted]:
+    """Heavy items stay in the cart: the shopper presses "skip bagging" after the scan."""
+    if not lane.self_checkout or _BAGGING_SKIPPED is None:
+        return lane.stream()
+    out: list[Emitted] = []
+    for visit in lane.visits:
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        placed: dict[str, tuple[int, int]] = {}  # line -> (when, weight) of skipped lines
+        # Goods that leave the scale again (a void, lift and replace) are not skipped.
+        moved = {e.tag.partition(":")[2] for e in events if e.tag.startswith(("unbag:", "lift:"))}
+        previous = 0
+        for e in events:
+            if not e.is_bagging_weight or e.payload.status is ev.ScaleStatus.IN_MOTION:
+                continue
+            line = e.tag[4:] if e.tag.startswith("bag:") else ""
+            delta = e.payload.weight_mg - previous
+            previous = e.payload.weight_mg
+            if line in visit.loss_lines or line in moved:
+                continue
+            if line and line not in placed and delta >= heavy_mg and rng.random() < 0.8:
+                placed[line] = (e.at_ms, delta)
+        if not placed:
+            out.extend(events)
+            continue
+        added = {e.tag[4:]: e.at_ms for e in events if e.tag.startswith("add:")}
+        for line, (at, _) in placed.items():
+            start = added.get(line, at - 1_000)
+            press = start + rng.randint(200, max(at - start - 50, 250))
+            out.append(
+                Emitted(press, _BAGGING_SKIPPED(line), POS, visit.transaction_id, f"skip:{line}")
+            )
+        for e in events:
+            line = e.tag.partition(":")[2]
+            if line in placed and e.tag.split(":")[0] in ("bag", "vbag", "unbag", "lift"):
+                continue  # it never went to the bagging area
+            gone = [w for at, w in placed.values() if at <= e.at_ms]
+            if e.is_bagging_weight and e.tag != "lift" and gone:
+                e = _shift_weight(e, -sum(gone))
+            elif isinstance(e.payload, ev.ZoneItemCount) and gone:
+                e = replace(
+                    e, payload=ev.ZoneItemCount(CAMERA, Z.CART, e.payload.count + len(gone))
+                )
+            out.append(e)
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def scale_drift(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The bagging scale drifts by a few grams over a transaction (temperature, a leaning hand)."""
+    out = []
+    rate = rng.uniform(1_000, 4_000) * rng.choice((-1, 1))  # mg per minute
+    for visit in lane.visits:
+        for e in visit.events:
+            if e.is_bagging_weight:
+                drift = int(max(min(rate * (e.at_ms - visit.start_ms) / 60_000, 8_000), -8_000))
+                e = _shift_weight(e, drift)
+            out.append(e)
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def negative_readings(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """An emptied bagging area reads a few grams under zero (UNDER_ZERO), not zero."""
+    out = []
+    for e in lane.stream():
+        p = e.payload
+        if e.is_bagging_weight and p.status is ev.ScaleStatus.ZERO:
+            e = replace(e, payload=_reading(-rng.randint(1_000, 6_000)))
+        out.append(e)
+    return out
+
+
+def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """Every perturbation at once, at lower rates."""
+    lane = _copy(lane)
+    steps: list[Perturbation] = [
+        lambda ln, r: bags_lifted_after_start(ln, r),
+        own_bags,
+        skip_bagging,
+        scale_drift,
+        negative_readings,
+        lambda ln, r: lost_readings(ln, r, 0.05),
+        lambda ln, r: late_readings(ln, r, 800),
+        clock_jitter,
+        lambda ln, r: duplicates(ln, r, 0.02),
+    ]
+    for step in steps:
+        stream = step(lane, rng)
+        lane = _as_one_visit(lane, stream)
+    return lane.stream()
+
+
+def _as_one_visit(lane: Lane, stream: list[Emitted]) -> Lane:
+    """Re-split a perturbed stream into the lane's visits (by transaction id) for the next step."""
+    by_txn: dict[str, list[Emitted]] = {v.transaction_id: [] for v in lane.visits}
+    for e in stream:
+        by_txn.setdefault(e.transaction_id, []).append(e)
+    visits = [replace(v, events=by_txn[v.transaction_id]) for v in lane.visits]
+    return replace(lane, visits=visits)
+
+
+PERTURBATIONS: dict[str, Perturbation] = {
+    "none": none,
+    "lost readings 15%": lost_readings,
+    "late readings <=1.5 s": late_readings,
+    "bags lifted before next start": bags_lifted_before_start,
+    "bags lifted after next start": bags_lifted_after_start,
+    "own bags (half declared)": own_bags,
+    "skip bagging heavy items": skip_bagging,
+    "scale drift": scale_drift,
+    "negative readings": negative_readings,
+    "long pauses": long_pauses,
+    "duplicates": duplicates,
+    "clock jitter +-300 ms": clock_jitter,
+    "all at once": everything,
+}

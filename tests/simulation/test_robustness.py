@@ -1,0 +1,335 @@
+"""The robustness harness: perturbations do what they say, labels are real, scores can fail."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from lanesight.fusion import events as ev
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.config import FusionConfig
+from lanesight.simulation.robustness import perturb
+from lanesight.simulation.robustness.corpus import generate
+from lanesight.simulation.robustness.labels import (
+    GROCERY_DIR,
+    LabelSampler,
+    load_val_outputs,
+)
+from lanesight.simulation.robustness.matrix import format_matrix, run_matrix
+from lanesight.simulation.robustness.scoring import TYPES, run_in_process, score
+from lanesight.simulation.robustness.service import run_over_grpc
+from lanesight.simulation.robustness.stream import (
+    BAGGING_SCALE,
+    CAMERA,
+    POS,
+    SENSOR_SOURCES,
+    Lane,
+    to_lane_events,
+)
+
+pytestmark = pytest.mark.skipif(
+    not (GROCERY_DIR / "val.txt").is_file(), reason="the grocery images are not here"
+)
+
+
+@pytest.fixture(scope="module")
+def sampler() -> LabelSampler:
+    return LabelSampler(load_val_outputs())
+
+
+@pytest.fixture(scope="module")
+def lanes(sampler) -> list[Lane]:
+    return generate(3, 8, sampler)
+
+
+def _sco(lanes: list[Lane]) -> Lane:
+    return next(lane for lane in lanes if lane.self_checkout and len(lane.visits) > 3)
+
+
+def _bagging(stream) -> list[ev.ScaleReading]:
+    return [e.payload for e in stream if e.is_bagging_weight]
+
+
+def _key(e) -> tuple:
+    return (e.source, e.tag, repr(e.payload))
+
+
+# ---- real model labels ----------------------------------------------------------------
+
+
+def test_the_sampler_reads_only_held_out_val_photos(sampler):
+    val = {
+        line.split(",")[0].strip()
+        for line in (GROCERY_DIR / "val.txt").read_text().split("\n")
+        if line.strip()
+    }
+    train = {
+        line.split(",")[0].strip()
+        for line in (GROCERY_DIR / "train.txt").read_text().split("\n")
+        if line.strip()
+    }
+    paths = {o.path for o in sampler.outputs}
+    assert paths == val
+    assert not paths & train
+    # 60 classes have val photos; their outputs include the model's real confusions.
+    assert len(sampler.by_class) == 60
+    assert any(o.top_k[0][0] != o.true_label for o in sampler.outputs)
+
+
+def test_a_recognition_is_a_real_val_photos_output_for_its_class(sampler):
+    rng = random.Random(1)
+    outputs = {o.top_k: o.true_label for o in sampler.outputs}
+    for _ in range(50):
+        ranked = sampler.draw(rng, "Banana")
+        assert outputs[ranked] == "Banana"
+    # A class without val photos gets no recognition; an item without a class, any photo's.
+    assert not sampler.has_class("Plum")
+    assert sampler.draw(rng, "Plum") == ()
+    assert sampler.draw(rng, "") in outputs
+
+
+def test_stress_mode_gives_confident_wrong_labels_at_its_rate(sampler):
+    stressed = LabelSampler(sampler.outputs, stress=0.1)
+    rng = random.Random(2)
+    draws = [stressed.draw(rng, "Banana") for _ in range(2_000)]
+    wrong = [d for d in draws if d[0][0] != "Banana" and d[0][1] >= 0.75]
+    real = {o.top_k for o in sampler.outputs}
+    invented = [d for d in draws if d not in real]
+    assert 150 <= len(invented) <= 250
+    assert all(d[0][0] != "Banana" and d[0][1] >= 0.75 for d in invented)
+    assert len(wrong) >= len(invented)
+
+
+# ---- perturbations --------------------------------------------------------------------
+
+
+def test_lost_readings_drop_sensor_events_but_never_pos_events(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    after = perturb.lost_readings(lane, random.Random(1), share=0.3)
+    assert [_key(e) for e in after if e.source == POS] == [
+        _key(e) for e in before if e.source == POS
+    ]
+    camera_before = Counter(_key(e) for e in before if e.source == CAMERA)
+    camera_after = Counter(_key(e) for e in after if e.source == CAMERA)
+    assert not camera_after - camera_before  # nothing invented
+    assert sum(camera_after.values()) < 0.8 * sum(camera_before.values())
+    # A lost settled weight comes back with the next poll unless the scale moved first.
+    assert len(_bagging(after)) < len(_bagging(before))
+    assert set(map(repr, _bagging(after))) <= set(map(repr, _bagging(before)))
+
+
+def test_late_readings_move_behind_pos_events_but_keep_each_sources_order(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    after = perturb.late_readings(lane, random.Random(1), bound_ms=1_500)
+    for source in (*SENSOR_SOURCES, POS):
+        assert [_key(e) for e in after if e.source == source] == [
+            _key(e) for e in before if e.source == source
+        ]
+    moved = [e for e in after if e.source in SENSOR_SOURCES]
+    assert all(0 <= e.at_ms - e.stamp_ms <= 1_500 for e in moved)
+    assert any(e.at_ms - e.stamp_ms > 500 for e in moved)
+    # Stamped when they happened: some sensor events now arrive after later POS events.
+    events = to_lane_events(after, lane.store_id, lane.lane_id)
+    times = [e.lane_time_ms for e in events]
+    assert times != sorted(times)
+
+
+def test_bags_lifted_after_the_next_start_stay_on_the_scale_into_it(lanes):
+    lane = _sco(lanes)
+    after = perturb.bags_lifted_after_start(lane, random.Random(4))
+    late = [e for e in after if e.tag == "lift-late"]
+    assert late, "some lift moved into the next transaction"
+    starts = {e.transaction_id: e.at_ms for e in after if e.tag == "start"}
+    for e in late:
+        assert e.at_ms > starts[e.transaction_id]
+    # The next shopper's first bagging readings include the old bags (a higher total).
+    original = {
+        (e.transaction_id, e.at_ms): e.payload.weight_mg
+        for e in lane.stream()
+        if e.is_bagging_weight
+    }
+    raised = [
+        e
+        for e in after
+        if e.is_bagging_weight
+        and e.tag.startswith("bag:")
+        and e.payload.weight_mg > original.get((e.transaction_id, e.at_ms), 1 << 62)
+    ]
+    assert raised
+    # No lift is left between the transactions: the old "lift" readings are gone.
+    assert len([e for e in after if e.tag == "lift"]) < len(
+        [e for e in lane.stream() if e.tag == "lift"]
+    )
+
+
+def test_own_bags_add_their_weight_until_the_bags_leave(lanes):
+    lane = _sco(lanes)
+    after = perturb.own_bags(lane, random.Random(2), share=1.0)
+    bags = [e for e in after if e.tag == "ownbag" and e.is_bagging_weight]
+    assert bags
+    declared = [e for e in after if isinstance(e.payload, ev.OwnBagDeclared)]
+    assert declared and len(declared) < len(bags)
+    # Readings at the end (the bags lifted off) still read zero.
+    assert all(
+        e.payload.weight_mg == 0
+        for e in after
+        if e.tag == "lift" and e.payload.status is not ev.ScaleStatus.IN_MOTION
+    )
+
+
+def test_skip_bagging_keeps_heavy_items_off_the_scale_and_says_so(sampler):
+    lanes = generate(5, 20, sampler)
+    skipped_any = False
+    for lane in (ln for ln in lanes if ln.self_checkout):
+        after = perturb.skip_bagging(lane, random.Random(3))
+        skips = [e for e in after if isinstance(e.payload, ev.BaggingSkipped)]
+        for skip in skips:
+            skipped_any = True
+            line = skip.payload.line_id
+            txn = skip.transaction_id
+            assert not [e for e in after if e.transaction_id == txn and e.tag == f"bag:{line}"]
+            added = [e for e in after if e.transaction_id == txn and e.tag == f"add:{line}"]
+            assert added and added[0].at_ms < skip.at_ms
+        # Settled readings never go below zero because an item was taken off twice.
+        assert all(p.weight_mg >= 0 for p in _bagging(after))
+    assert skipped_any
+
+
+def test_negative_readings_replace_zero_with_a_few_grams_under(lanes):
+    lane = _sco(lanes)
+    after = perturb.negative_readings(lane, random.Random(1))
+    readings = _bagging(after)
+    assert not [p for p in readings if p.status is ev.ScaleStatus.ZERO]
+    under = [p for p in readings if p.status is ev.ScaleStatus.UNDER_ZERO]
+    assert under and all(-6_000 <= p.weight_mg < 0 for p in under)
+
+
+def test_duplicates_resend_the_same_event_and_repeat_readings_as_new_ones(lanes):
+    lane = _sco(lanes)
+    events = to_lane_events(perturb.duplicates(lane, random.Random(1), 0.1), "s", "l")
+    ids = Counter(e.event_id for e in events)
+    assert any(n > 1 for n in ids.values())
+    sequences = [e.sequence for e in events]
+    assert len(set(sequences)) < len(sequences)
+    assert len(set(sequences)) > len(lane.stream())  # plus repeated readings
+
+
+def test_clock_jitter_offsets_sensor_stamps_only(lanes):
+    lane = _sco(lanes)
+    after = perturb.clock_jitter(lane, random.Random(1), bound_ms=300)
+    assert [e.at_ms for e in after] == [e.at_ms for e in lane.stream()]
+    for e in after:
+        if e.source in SENSOR_SOURCES:
+            assert abs(e.stamp_ms - e.at_ms) <= 340
+        else:
+            assert e.stamp_ms is None
+
+
+def test_long_pauses_stretch_transactions_without_reordering_them(lanes):
+    lane = _sco(lanes)
+    after = perturb.long_pauses(lane, random.Random(1), share=1.0)
+    assert [_key(e) for e in after] == [_key(e) for e in lane.stream()]
+    assert (
+        after[-1].at_ms - after[0].at_ms > lane.stream()[-1].at_ms - lane.stream()[0].at_ms + 45_000
+    )
+
+
+def test_every_perturbation_keeps_the_scale_source_and_numbers_events(lanes):
+    for name, step in perturb.PERTURBATIONS.items():
+        for lane in lanes:
+            stream = step(lane, random.Random(name))
+            events = to_lane_events(stream, lane.store_id, lane.lane_id)
+            assert events, name
+            assert all(
+                e.source_device_id != BAGGING_SCALE or isinstance(e.payload, ev.ScaleReading)
+                for e in events
+            )
+
+
+# ---- the matrix -----------------------------------------------------------------------
+
+
+def test_a_small_matrix_runs_and_its_numbers_are_consistent(sampler):
+    rows = {name: perturb.PERTURBATIONS[name] for name in ("none", "all at once")}
+    matrix = run_matrix(1, 8, perturbations=rows, sampler=sampler, first_seed=7)
+    assert list(matrix.rows) == ["none", "all at once"]
+    for s in matrix.rows.values():
+        assert s.transactions == 64
+        assert s.rejected == 0
+        staged = sum(c.staged for c in s.by_type.values())
+        assert staged > 10
+        for cell in s.by_type.values():
+            assert 0 <= cell.caught <= cell.staged
+        assert s.true_alerts + s.false_alerts == s.alerts
+        assert s.precision is None or 0 <= s.precision <= 1
+    text = format_matrix(matrix)
+    assert "FA/100" in text and "all at once" in text
+
+
+def test_an_engine_that_raises_nothing_scores_zero_recall(lanes):
+    silent = FusionConfig(rules={"min_confidence": {t.rule_name: 1.0 for t in TYPES}})
+    streams = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]
+    alerts, _ = run_in_process(streams, silent)
+    result = score(lanes, [a for a in alerts if a.confidence < 1.0])
+    assert result.alerts == 0
+    assert all(c.caught == 0 for c in result.by_type.values())
+    assert sum(c.staged for c in result.by_type.values()) > 10
+
+
+def test_without_scale_and_camera_only_pos_exceptions_are_caught(lanes):
+    pos_only = [
+        [
+            e
+            for e in to_lane_events(lane.stream(), lane.store_id, lane.lane_id)
+            if e.source_device_id in (POS, "scanner-1")
+        ]
+        for lane in lanes
+    ]
+    blind = score(lanes, run_in_process(pos_only)[0])
+    seeing = score(
+        lanes,
+        run_in_process([to_lane_events(ln.stream(), ln.store_id, ln.lane_id) for ln in lanes])[0],
+    )
+    for kind in (
+        AlertType.ITEM_REMOVED_FROM_BAGGING,
+        AlertType.MISSED_SCAN,
+        AlertType.CAMERA_TAMPER,
+    ):
+        assert blind.by_type[kind].staged > 0
+        assert blind.by_type[kind].caught == 0, kind
+        assert seeing.by_type[kind].caught > 0, kind
+    assert blind.by_type[AlertType.POS_EXCEPTION].caught > 0
+
+
+def test_false_alerts_on_honest_transactions_count_against_the_engine(lanes):
+    streams = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]
+    alerts, _ = run_in_process(streams)
+    honest = {v.transaction_id for lane in lanes for v in lane.visits if v.honest}
+    clean = score(lanes, [a for a in alerts if a.transaction_id not in honest])
+    # Pretend the engine also flagged every honest transaction once.
+    template = next(iter(alerts))
+    extra = []
+    for lane in lanes:
+        for v in lane.visits:
+            if v.honest:
+                fake = type(template)(**{s: getattr(template, s) for s in template.__slots__})
+                fake.alert_id, fake.store_id, fake.lane_id = v.transaction_id, v.store_id, v.lane_id
+                fake.transaction_id = v.transaction_id
+                extra.append(fake)
+    noisy = score(lanes, [a for a in alerts if a.transaction_id not in honest] + extra)
+    assert clean.false_on_honest == 0
+    assert noisy.false_on_honest == len(honest)
+    assert noisy.false_per_100_honest == pytest.approx(100.0)
+
+
+@pytest.mark.slow
+def test_the_matrix_over_grpc_matches_the_engine_in_process(lanes):
+    streams = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]
+    over_grpc, rejected = run_over_grpc(streams)
+    in_process, _ = run_in_process(streams)
+    assert rejected == 0
+    summary = lambda alerts: Counter((a.transaction_id, a.type) for a in alerts)  # noqa: E731
+    assert summary(over_grpc) == summary(in_process)
