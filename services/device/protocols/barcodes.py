@@ -435,7 +435,9 @@ def _decode_main(
             digits = Upc.parse(main).as_upc_a()
         except biip.ParseError as exc:
             return _rejected(raw, aim, name, f"invalid UPC-E: {exc}")
-    decoded = _replace(_decode_gtin(digits, aim, region, name), raw_data=raw)
-    if decoded.problem:
+    decoded = _decode_gtin(digits, aim, region, name)
+    if raw == digits and not add_on:
         return decoded
-    return _replace(decoded, add_on=add_on)
+    if decoded.problem:
+        return _replace(decoded, raw_data=raw)
+    return _replace(decoded, raw_data=raw, add_on=add_on)
