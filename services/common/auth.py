@@ -467,7 +467,7 @@ class _BearerMetadata:
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         metadata.add(*self._header)
-        return details._replace(metadata=metadata)  # type: ignore[attr-defined]
+        return details._replace(metadata=metadata)
 
 
 class _UnaryUnary(_BearerMetadata, grpc.aio.UnaryUnaryClientInterceptor):

@@ -114,7 +114,7 @@ class SimulatedLane:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    async def _perform(self, action: object, scenario_txn: str) -> None:
+    async def _perform(self, action: act.Action, scenario_txn: str) -> None:
         assert self.sims is not None
         if isinstance(action, act.StartTransaction):
             self.transaction_id = action.transaction_id

@@ -40,7 +40,7 @@ class LiveAction:
     """One action to play at ``at_s`` seconds after the demo starts."""
 
     at_s: float
-    action: object
+    action: act.Action
     scenario: Scenario
 
 

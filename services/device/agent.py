@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from lanesight.common.channels import Backoff, open_channel
@@ -99,7 +100,7 @@ class LaneAgent:
         settings = SerialSettings(
             peripheral.baudrate, peripheral.bytesize, peripheral.parity, peripheral.stopbits
         )
-        common = {
+        common: dict[str, Any] = {
             "sink": self.recorder.record_reading,
             "settings": settings,
             "backoff": self._backoff(),
@@ -218,7 +219,7 @@ class LaneAgent:
                     camera,
                     sink,
                     self._executor,
-                    (lambda s=source: s) if source is not None else None,
+                    _opener(source),
                     self._backoff(),
                     release_source=source is None,  # objects handed in belong to the caller
                 )
@@ -348,3 +349,8 @@ class LaneAgent:
             cameras={camera_id: p.counters for camera_id, p in self.cameras.items()},
             paused=bool(self.commands and self.commands.paused),
         )
+
+
+def _opener(source: FrameSource | None) -> Callable[[], FrameSource] | None:
+    """Hands back a caller's frame source; None: the pipeline opens the configured one."""
+    return None if source is None else (lambda: source)

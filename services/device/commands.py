@@ -86,6 +86,8 @@ class LaneCommandExecutor:
             self._in_progress.discard(command.command_id)
 
     def _note_alert(self, command: alerts_pb2.LaneCommand) -> None:
+        if self.on_alert is None:
+            return
         issued_ns = command.issued_at.ToNanoseconds() if command.HasField("issued_at") else None
         try:
             self.on_alert(command.alert_id, issued_ns)

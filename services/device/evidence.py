@@ -308,7 +308,7 @@ class EvidenceRecorder:
             self.counters.alerts_skipped += 1
             log.info("evidence for alert %s: no camera frames around it", alert_id)
             return None
-        details = {
+        details: dict[str, object] = {
             "store_id": self.store_id,
             "lane_id": self.lane_id,
             "alert_time": _iso(moment_ns),

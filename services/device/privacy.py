@@ -32,7 +32,8 @@ class FaceBox:
 
 
 def _load_cascade(name: str) -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / name
+    # cv2's bundled stubs omit the cv2.data module that ships the cascades.
+    path = Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise RuntimeError(f"cannot load the Haar cascade {path}")
@@ -99,7 +100,7 @@ class FaceBlurrer:
         boxes = cascade.detectMultiScale(
             grey, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=min_size
         )
-        return [tuple(int(v) for v in box) for box in boxes]
+        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
 
     def _to_frame(
         self, box: tuple[int, int, int, int], scale: float, width: int, height: int

@@ -95,6 +95,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command.command_id: is required")
         if request.command.WhichOneof("action") is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command.action: none is set")
+        assert commands is not None  # context.abort raised above
         result = await commands.execute(request.command)
         return device_pb2.ExecuteLaneCommandResponse(done=result.done, detail=result.detail)
 
@@ -103,5 +104,6 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         commands = self.agent.commands
         if commands is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the lane agent is starting")
+        assert commands is not None  # context.abort raised above
         async for command in commands.subscribe():
             yield device_pb2.WatchLaneCommandsResponse(command=command)

@@ -267,7 +267,7 @@ def event_to_pb(event: ev.LaneEvent) -> events_pb2.LaneEvent:
     money_fields = schema.PAYLOADS[name].money_fields
     target = getattr(msg, name)
     target.SetInParent()
-    for field_name in payload.__slots__:  # type: ignore[union-attr]
+    for field_name in payload.__slots__:
         value = getattr(payload, field_name)
         if field_name in money_fields:
             _set_money(getattr(target, field_name), value)

@@ -82,8 +82,8 @@ _SOURCES.update(
         ev.PeripheralHealthChanged: "device",
     }
 )
-for _kind in ev.VISION_PAYLOADS:
-    _SOURCES[_kind] = "vision"
+for _vision_kind in ev.VISION_PAYLOADS:
+    _SOURCES[_vision_kind] = "vision"
 
 
 def record_processed(by_type: dict[type, int]) -> None:

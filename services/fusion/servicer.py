@@ -187,6 +187,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         alert = self.app.alert(alert_id)
         if alert is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
+        assert alert is not None  # context.abort raised above
         await authorize_store(context, alert.store_id)
 
     async def UpsertCatalogItems(self, request, context: grpc.aio.ServicerContext):

@@ -47,6 +47,7 @@ class ReportingApp(ServiceApp):
         interval = self.config.reporting.retention_interval_s
         while True:
             try:
+                assert self.store is not None  # opened in start()
                 await apply_retention(self.store, now_ms())
             except asyncio.CancelledError:
                 raise

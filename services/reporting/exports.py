@@ -97,13 +97,13 @@ async def gather(reports: Reports, kind: str, f: ReportFilter, group_by: list[st
                 break
         bundle.quality = rows
     if kind in ("lane_health", "all"):
-        rows, token = [], ""
+        lanes, token = [], ""
         while True:
-            chunk, bundle.keyed, info = await reports.lane_health(f, PageRequest(size, token))
-            rows.extend(chunk)
+            lane_page, bundle.keyed, info = await reports.lane_health(f, PageRequest(size, token))
+            lanes.extend(lane_page)
             if not (token := info.next_page_token):
                 break
-        bundle.lanes = rows
+        bundle.lanes = lanes
     if kind in ("pos_exceptions", "all"):
         bundle.pos = await all_pages(lambda p: reports.pos_exceptions(f, p), size)
     if kind == "alerts":

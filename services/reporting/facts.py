@@ -215,7 +215,7 @@ class FactBuilder:
                 data.get("extended_minor"),
                 data.get("currency"),
                 first_pass,
-                int(has_printed_label(code, plu, weighed)),
+                int(has_printed_label(code, plu, bool(weighed))),
             )
         )
 

@@ -56,9 +56,10 @@ def paginate(
     offset = 0
     if page.page_token:
         position = decode_token(page.page_token, query)
-        offset = position.get("o")
-        if not isinstance(offset, int) or offset < 0:
+        stored = position.get("o")
+        if not isinstance(stored, int) or stored < 0:
             raise InvalidArgument("page.page_token", "not a page token this server issued")
+        offset = stored
     chunk = list(rows[offset : offset + size])
     following = offset + size
     token = encode_token(query, {"o": following}) if following < len(rows) else ""

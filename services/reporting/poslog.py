@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
@@ -110,7 +110,7 @@ class _Builder:
 
     def __init__(self, file_name: str, on_transaction, on_skip) -> None:
         self.file_name = file_name
-        self.expat = None
+        self.expat: Any = None  # the expat parser, set before the first feed
         self.root: _Node | None = None
         self.stack: list[_Node] = []
         self.on_transaction = on_transaction

@@ -60,7 +60,7 @@ class Reports:
         self.config = config
         self.local_time = LocalTime(config.timezone)
 
-    async def _all(self, sql: str, params: list[Any]) -> list[tuple]:
+    async def _all(self, sql: str, params: list[Any]) -> list[Any]:
         async with self.db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
@@ -71,7 +71,8 @@ class Reports:
 
     @staticmethod
     def _detail_where(f: ReportFilter, time_col: str = "time_ms") -> tuple[str, list[Any]]:
-        clauses, params = ["1"], []
+        clauses: list[str] = ["1"]
+        params: list[Any] = []
         if f.start_ms is not None:
             clauses.append(f"{time_col} >= ?")
             params.append(f.start_ms)
@@ -318,7 +319,8 @@ class Reports:
                 r[0],
                 r[1],
                 r[2],
-                **{c: int(v or 0) for c, v in zip(OPERATOR_COUNTERS, r[3:], strict=True)},
+                # The keys are PosExceptionRow's int counters, which mypy cannot tell apart.
+                **{c: int(v or 0) for c, v in zip(OPERATOR_COUNTERS, r[3:], strict=True)},  # type: ignore[arg-type]
             )
             for r in raw
         ]
@@ -458,7 +460,7 @@ def _merge_moneyless(rows: list[ShrinkRow]) -> list[ShrinkRow]:
 
 def _alert_from_row(r: dict[str, Any]) -> AlertRecord:
     def money(amount: int | None, currency: str | None) -> Money | None:
-        return Money(int(amount), currency) if currency else None
+        return Money(int(amount), currency) if currency and amount is not None else None
 
     return AlertRecord(
         alert_id=r["alert_id"],

@@ -277,6 +277,7 @@ async def current_version(conn: aiosqlite.Connection) -> int:
             return 0
     async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
         row = await cursor.fetchone()
+    assert row is not None  # an aggregate always returns one row
     return int(row[0])
 
 

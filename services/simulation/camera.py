@@ -270,7 +270,7 @@ class SyntheticLaneCamera:
                 frame = cv2.convertScaleAbs(frame, alpha=effect.amount[0])
             elif effect.kind == "move":
                 dx, dy = effect.amount[0] * self.width, effect.amount[1] * self.height
-                matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+                matrix = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
                 frame = cv2.warpAffine(
                     frame, matrix, (self.width, self.height), borderMode=cv2.BORDER_REFLECT
                 )

@@ -74,7 +74,8 @@ def decode_barcodes(image: np.ndarray, effort: str = "normal") -> list[DecodedBa
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     found: dict[DecodedBarcode, None] = {}
     for attempt, options in _attempts(grey):
-        results = zxingcpp.read_barcodes(attempt, formats=RETAIL_FORMATS, **options)
+        # zxing-cpp's stubs want BarcodeFormats; the AllRetail flag set is accepted as is.
+        results = zxingcpp.read_barcodes(attempt, formats=RETAIL_FORMATS, **options)  # type: ignore[arg-type]
         found.update(dict.fromkeys(_normalise(result) for result in results))
         if effort == "fast" or (found and effort == "normal"):
             break

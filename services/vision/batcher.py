@@ -145,7 +145,7 @@ class DynamicBatcher(Generic[In, Out]):
         if self._collector is None or self._queue is None:
             raise BatcherClosed(f"{self.name} is not running")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        pending = _Pending(item, future)
+        pending: _Pending[In, Out] = _Pending(item, future)
         if wait_for_room:
             await self._queue.put(pending)
         else:

@@ -146,7 +146,7 @@ class CameraHealthMonitor:
         if shift_fraction >= config.moved_shift_fraction_min:
             # A real move lines the whole picture up again once shifted back; an item
             # moving over a still counter does not.
-            matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+            matrix = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
             shifted = cv2.warpAffine(
                 reference_edges, matrix, (width, height), borderMode=cv2.BORDER_REFLECT
             )

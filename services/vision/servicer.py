@@ -30,7 +30,8 @@ _ZONE_FROM_PROTO = {
     common_pb2.LANE_ZONE_SCAN: Zone.SCAN,
     common_pb2.LANE_ZONE_BAGGING: Zone.BAGGING,
 }
-_ZONE_TO_PROTO = {zone: value for value, zone in _ZONE_FROM_PROTO.items()}
+# Keyed by Zone | None so an observation's optional zone can be looked up as is.
+_ZONE_TO_PROTO: dict[Zone | None, int] = {zone: value for value, zone in _ZONE_FROM_PROTO.items()}
 _DIRECTION_TO_PROTO = {
     Direction.ENTERED: events_pb2.ZONE_DIRECTION_ENTERED,
     Direction.LEFT: events_pb2.ZONE_DIRECTION_LEFT,

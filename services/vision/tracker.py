@@ -71,19 +71,18 @@ class MotionDetector:
     def _new_subtractor(self) -> cv2.BackgroundSubtractor:
         config = self.config
         if config.subtractor == "knn":
-            subtractor = cv2.createBackgroundSubtractorKNN(
+            return cv2.createBackgroundSubtractorKNN(
                 history=config.history_frames, detectShadows=False
             )
-        else:
-            subtractor = cv2.createBackgroundSubtractorMOG2(
-                history=config.history_frames,
-                varThreshold=config.var_threshold,
-                detectShadows=False,
-            )
-            # A resting item becomes background only once it outweighs the old background
-            # (about ln 2 / learning_rate frames), and the counter shows again at once
-            # when it is taken away.
-            subtractor.setBackgroundRatio(0.5)
+        subtractor = cv2.createBackgroundSubtractorMOG2(
+            history=config.history_frames,
+            varThreshold=config.var_threshold,
+            detectShadows=False,
+        )
+        # A resting item becomes background only once it outweighs the old background
+        # (about ln 2 / learning_rate frames), and the counter shows again at once
+        # when it is taken away.
+        subtractor.setBackgroundRatio(0.5)
         return subtractor
 
     def relearn(self) -> None:

@@ -71,7 +71,7 @@ class MotionGate:
     def update(self, frame_bgr: np.ndarray) -> MotionResult:
         """Compare a frame with the background and fold it into the background."""
         grey = self._prepare(frame_bgr)
-        if self._average is None or self._average.shape != grey.shape:
+        if self._average is None or self._mask is None or self._average.shape != grey.shape:
             self._average = grey.astype(np.float32)
             self._mask = zone_mask(self.zones, grey.shape[1], grey.shape[0])
             self._mask_pixels = max(1, int(self._mask.sum()))

@@ -111,8 +111,8 @@ class PrinterDriver(PeripheralDriver):
     async def _drain_stale(self, reader: asyncio.StreamReader) -> None:
         """Discard bytes that arrived unasked (late replies, automatic status back)."""
         # StreamReader has no public peek; its buffer holds what already arrived.
-        while reader._buffer:
-            self._bytes_read += len(await reader.read(len(reader._buffer)))
+        while reader._buffer:  # type: ignore[attr-defined]  # private: no public peek
+            self._bytes_read += len(await reader.read(len(reader._buffer)))  # type: ignore[attr-defined]
 
     async def query_status(self) -> PrinterStatus:
         """Ask DLE EOT 1..4 and decode; any missing answer makes the status unknown."""

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable, PeripheralDriver
 from lanesight.device.drivers.scanner import handle_scan
@@ -92,7 +93,7 @@ class ScaleDriver(PeripheralDriver):
         self._io_lock = asyncio.Lock()
         self._echo = bytearray()
         self._echo_acked = False
-        self._parser = None
+        self._parser: Any = None  # the protocol's parser, new each session
         self.replies = 0
 
     @property

@@ -99,7 +99,7 @@ def decode_status_replies(replies: dict[int, int | None]) -> PrinterStatus:
     printer, offline, errors, paper = (replies[n] for n in ALL_STATUS_QUERIES)
     assert printer is not None and offline is not None and errors is not None and paper is not None
     for n in ALL_STATUS_QUERIES:
-        _check(n, replies[n])  # type: ignore[arg-type]
+        _check(n, replies[n])  # type: ignore[arg-type]  # present: missing returned above
     if paper & 0x60:
         paper_state = PaperState.OUT
     elif paper & 0x0C:

@@ -189,7 +189,10 @@ class SimulatedScale(_Device):
             self._buffer = bytearray(rest)
             self.commands.append(bytes(line) + b"\r")
             if self.responsive:
-                reply = self._nci_reply(line) if self.protocol == "nci" else self._magellan(line)
+                command = bytes(line)
+                reply = (
+                    self._nci_reply(command) if self.protocol == "nci" else self._magellan(command)
+                )
                 if reply:
                     self.endpoint.write(reply)
 

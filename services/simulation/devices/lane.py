@@ -96,27 +96,32 @@ class LaneSimulators:
         out: list[PeripheralConfig] = []
         if self.scanner is not None:
             out.append(
-                PeripheralConfig(
-                    id=self.scanner_id,
-                    kind="scanner",
-                    protocol=self.scanner_framing if self.scanner_framing != "lf" else "cr",
-                    url=self.scanner.url,
+                # model_validate: the framing is a str here; the model checks the Literal.
+                PeripheralConfig.model_validate(
+                    {
+                        "id": self.scanner_id,
+                        "kind": "scanner",
+                        "protocol": self.scanner_framing if self.scanner_framing != "lf" else "cr",
+                        "url": self.scanner.url,
+                    }
                 )
             )
         for device_id, scale in self.scales.items():
             spec = self._specs[device_id]
             bytesize, parity = SCALE_LINE[spec.protocol]
             out.append(
-                PeripheralConfig(
-                    id=device_id,
-                    kind="scanner_scale" if spec.protocol == "magellan" else "scale",
-                    role=spec.role,
-                    protocol=spec.protocol,
-                    url=scale.url,
-                    bytesize=bytesize,
-                    parity=parity,
-                    poll_interval_s=poll_interval_s,
-                    response_timeout_s=response_timeout_s,
+                PeripheralConfig.model_validate(
+                    {
+                        "id": device_id,
+                        "kind": "scanner_scale" if spec.protocol == "magellan" else "scale",
+                        "role": spec.role,
+                        "protocol": spec.protocol,
+                        "url": scale.url,
+                        "bytesize": bytesize,
+                        "parity": parity,
+                        "poll_interval_s": poll_interval_s,
+                        "response_timeout_s": response_timeout_s,
+                    }
                 )
             )
         if self.printer is not None:

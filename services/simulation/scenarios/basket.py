@@ -37,6 +37,13 @@ from lanesight.simulation.scenarios.scenario import Noise, Scenario, StagedLoss,
 UNSPECIFIED_ZONE = ev.LaneZone.UNSPECIFIED
 
 
+def price_minor(price: ev.Money | None) -> int:
+    """A catalog price's amount; the simulated catalogs price every item they sell."""
+    if price is None:
+        raise ValueError("a simulated item has no price for how it is sold")
+    return price.amount_minor
+
+
 @dataclass
 class Catalogue:
     """The demo catalog split the way shoppers pick from it."""
@@ -277,12 +284,12 @@ class TransactionBuilder:
             weight = b.weight_mg if weight_mg is None else weight_mg
             if item.sold_by_weight:
                 self.do(PlaceOnProduceScale(weight), rng.randint(2000, 5000))
-                price = item.price_per_kg.amount_minor * weight // 1_000_000
+                price = price_minor(item.price_per_kg) * weight // 1_000_000
                 self.do(
                     AddItem(
                         line,
                         item.description,
-                        item.price_per_kg.amount_minor,
+                        price_minor(item.price_per_kg),
                         price,
                         plu=item.plu,
                         weight_mg=weight,
@@ -294,12 +301,12 @@ class TransactionBuilder:
                 self.do(ClearProduceScale(), 300)
             else:
                 self.wait(1500, 4000)
-                price = item.unit_price.amount_minor * b.quantity
+                price = price_minor(item.unit_price) * b.quantity
                 self.do(
                     AddItem(
                         line,
                         item.description,
-                        item.unit_price.amount_minor,
+                        price_minor(item.unit_price),
                         price,
                         quantity=b.quantity,
                         plu=item.plu,
@@ -309,7 +316,7 @@ class TransactionBuilder:
                 )
         elif not item.gtins:
             # A weighed pack with a price-embedded label printed at the deli counter.
-            price = item.price_per_kg.amount_minor * b.weight_mg // 1_000_000
+            price = price_minor(item.price_per_kg) * b.weight_mg // 1_000_000
             data = us_price_embedded(item.plu, price)
             self.sc.faults.append("price_embedded_label")
             self.do(ScanBarcode(data), rng.randint(100, 500))
@@ -331,7 +338,7 @@ class TransactionBuilder:
                 self.do(ScannerNoRead(), rng.randint(600, 1500))
             data = ean13_scan(item.gtins[0])
             self.do(ScanBarcode(data), rng.randint(80, 700) if rng.random() < 0.9 else 1400)
-            price = item.unit_price.amount_minor
+            price = price_minor(item.unit_price)
             self.do(
                 AddItem(
                     line,

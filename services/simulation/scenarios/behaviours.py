@@ -24,7 +24,12 @@ from lanesight.simulation.scenarios.actions import (
     VoidItem,
 )
 from lanesight.simulation.scenarios.barcodes import us_price_embedded
-from lanesight.simulation.scenarios.basket import UNSPECIFIED_ZONE, BasketItem, TransactionBuilder
+from lanesight.simulation.scenarios.basket import (
+    UNSPECIFIED_ZONE,
+    BasketItem,
+    TransactionBuilder,
+    price_minor,
+)
 
 
 def _dearer(items: list[CatalogItem], than: int) -> list[CatalogItem]:
@@ -119,16 +124,16 @@ def stage_loss(tb: TransactionBuilder, behaviour: str, basket: list[BasketItem])
         tb.see(b, b.track_id, SCAN, BAGGING)
         tb.bag(b.weight_mg)
     elif behaviour == "wrong_produce_plu":
-        cheap = min(cat.produce_kg, key=lambda i: i.price_per_kg.amount_minor)
+        cheap = min(cat.produce_kg, key=lambda i: price_minor(i.price_per_kg))
         dear = rng.choice(_dearer(cat.produce_kg, 0))
-        while dear.price_per_kg.amount_minor < cheap.price_per_kg.amount_minor * 2:
+        while price_minor(dear.price_per_kg) < price_minor(cheap.price_per_kg) * 2:
             dear = rng.choice(cat.produce_kg)
         b = tb.make_basket_item(dear)
         tb.cart_left += 1
         tb.wait(1000, 3000)
         tb.leave_cart(b)
         tb.wait(300, 900)
-        diff = (dear.price_per_kg.amount_minor - cheap.price_per_kg.amount_minor) * b.weight_mg
+        diff = (price_minor(dear.price_per_kg) - price_minor(cheap.price_per_kg)) * b.weight_mg
         tb.charge(b, item=cheap)
         tb.stage(
             AlertType.WRONG_PRODUCE_PLU,
@@ -141,10 +146,10 @@ def stage_loss(tb: TransactionBuilder, behaviour: str, basket: list[BasketItem])
         tb.see(b, b.track_id, SCAN, BAGGING)
         tb.bag(b.weight_mg)
     elif behaviour == "price_label_swap":
-        meat = max(cat.meat, key=lambda i: i.price_per_kg.amount_minor)
+        meat = max(cat.meat, key=lambda i: price_minor(i.price_per_kg))
         actual = rng.randint(520_000, 700_000)
         label_weight = rng.randint(200_000, 300_000)
-        per_kg = meat.price_per_kg.amount_minor
+        per_kg = price_minor(meat.price_per_kg)
         label_price = per_kg * label_weight // 1_000_000
         tb.wait(1000, 3000)
         track = tb.new_track()
