@@ -25,22 +25,23 @@ node_modules/.installed: package.json
 setup: $(VENV)/.installed node_modules/.installed services/v1/__init__.py
 
 # Generate the Python stubs (with .pyi) for lanesight.v1 from protos/ into services/v1
-# (the import package lanesight is the folder services/; see pyproject.toml).
+# (the import package lanesight is the folder services/; see pyproject.toml). protoc's
+# .pyi types an enum field as its enum class only; protobuf takes plain ints too (what
+# our IntEnums and enum fields hold), so sed lets the stubs say so for mypy.
 stubs services/v1/__init__.py: $(PROTOS)
 	rm -rf services/v1 build/stubs
 	mkdir -p build/stubs
 	$(PY) -m grpc_tools.protoc -I protos --python_out=build/stubs --pyi_out=build/stubs --grpc_python_out=build/stubs $(PROTOS)
 	mv build/stubs/lanesight/v1 services/v1
-	# protoc's .pyi types an enum field as its enum class only; protobuf takes plain ints too
-	# (what our IntEnums and enum fields hold), so the stubs say so for the type checker.
 	sed -i -E 's/_Union\[([A-Za-z0-9_.]+), str\]/_Union[\1, str, int]/g' services/v1/*.pyi
 	rm -rf build/stubs
 	printf '"""Generated stubs for lanesight.v1; do not edit (make stubs)."""\n' > services/v1/__init__.py
 
+# mypy cannot follow the editable install's import hook: build/mypy/lanesight links to
+# services/ so it checks the package under its import name (pyproject.toml [tool.mypy]).
 lint: setup
 	cd protos && ../$(BUF) lint
 	$(VENV)/bin/ruff check services tests benchmarks training
-	# mypy cannot follow the editable install's import hook: it checks lanesight here.
 	mkdir -p build/mypy && ln -sfn ../../services build/mypy/lanesight
 	$(VENV)/bin/mypy
 
