@@ -124,6 +124,27 @@ def test_nothing_imports_the_old_package_name_services():
     assert offenders == []
 
 
+def test_no_package_imports_another_packages_private_names():
+    """The demo and simulation use the services' public names only (and so does everyone)."""
+    offenders = []
+    for path in SOURCE.rglob("*.py"):
+        package = path.relative_to(SOURCE).parts[0]
+        if package == "v1":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                "lanesight."
+            ):
+                continue
+            target = (node.module or "").split(".")[1]
+            offenders += [
+                f"{_module_name(path)} imports {node.module}.{alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and target != package
+            ]
+    assert offenders == []
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
@@ -171,6 +192,15 @@ def test_no_import_cycles_at_module_level():
         if (SOURCE / Path(*module.split(".")[1:]) / "__init__.py").exists():
             graph[module] = {t for t in targets if not t.startswith(module + ".")}
     assert _cycles(graph) == []
+
+
+def test_the_walk_sees_imports_at_every_level():
+    # simulation imports fusion at module level, demo.cli imports demo.main in a function.
+    assert _offenders("simulation", ("lanesight.fusion",))
+    assert "lanesight.demo.main" in _imports_of("demo")["lanesight.demo.cli"]
+    assert "lanesight.demo.main" not in _imports_of("demo", top_level=True)["lanesight.demo.cli"]
+    # a TYPE_CHECKING import is not a module-level edge
+    assert "lanesight.fusion.app" not in _graph(top_level=True)["lanesight.fusion.servicer"]
 
 
 def test_the_cycle_finder_finds_a_cycle():
