@@ -40,7 +40,7 @@ def sampler() -> LabelSampler:
 
 @pytest.fixture(scope="module")
 def lanes(sampler) -> list[Lane]:
-    return generate(3, 8, sampler)
+    return generate(3, 12, sampler)
 
 
 def _sco(lanes: list[Lane]) -> Lane:
@@ -325,7 +325,6 @@ def test_false_alerts_on_honest_transactions_count_against_the_engine(lanes):
     assert noisy.false_per_100_honest == pytest.approx(100.0)
 
 
-@pytest.mark.slow
 def test_the_matrix_over_grpc_matches_the_engine_in_process(lanes):
     streams = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]
     over_grpc, rejected = run_over_grpc(streams)
@@ -333,3 +332,23 @@ def test_the_matrix_over_grpc_matches_the_engine_in_process(lanes):
     assert rejected == 0
     summary = lambda alerts: Counter((a.transaction_id, a.type) for a in alerts)  # noqa: E731
     assert summary(over_grpc) == summary(in_process)
+
+
+def test_stress_mode_stages_the_same_shoppers_with_other_labels(sampler):
+    real = generate(9, 4, sampler)
+    stressed = generate(9, 4, LabelSampler(sampler.outputs, stress=0.5))
+    behaviours = [(v.transaction_id, v.behaviour, v.losses) for ln in real for v in ln.visits]
+    assert behaviours == [
+        (v.transaction_id, v.behaviour, v.losses) for ln in stressed for v in ln.visits
+    ]
+
+    def labels(lanes):
+        return [
+            e.payload.labels
+            for ln in lanes
+            for e in ln.stream()
+            if isinstance(e.payload, ev.ItemRecognized)
+        ]
+
+    assert len(labels(real)) == len(labels(stressed))
+    assert labels(real) != labels(stressed)

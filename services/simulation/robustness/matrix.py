@@ -84,7 +84,7 @@ def format_matrix(matrix: Matrix) -> str:
     header = (
         f"{'perturbation':<31}"
         + "".join(f"{SHORT[t]:>6}" for t in types)
-        + f"{'no-ev':>6}{'FA/100':>8}{'prec':>6}{'wdrawn':>7}{'rej':>5}"
+        + f"{'no-ev':>6}{'FA/100':>8}{'prec':>6}{'wdrawn':>7}{'closed':>7}{'cur':>5}{'rej':>5}"
     )
     lines = [
         f"{matrix.mode}: {first.transactions} transactions per row "
@@ -92,19 +92,33 @@ def format_matrix(matrix: Matrix) -> str:
         f"losses with evidence, {first.no_evidence.staged} without)",
         header,
     ]
+    lines.append(
+        f"{'(staged per row)':<31}"
+        + "".join(f"{first.by_type[t].staged:>6}" for t in types)
+        + f"{first.no_evidence.staged:>6}"
+    )
     for name, s in matrix.rows.items():
         lines.append(
             f"{name:<31}"
             + "".join(f"{_cell(s.by_type[t].recall):>6}" for t in types)
             + f"{_cell(s.no_evidence.recall):>6}{s.false_per_100_honest:>8.1f}"
-            + f"{_cell(s.precision):>6}{s.withdrawn:>7}{s.rejected:>5}"
+            + f"{_cell(s.precision):>6}{s.withdrawn:>7}{s.self_closed:>7}{s.wrong_currency:>5}"
+            + f"{s.rejected:>5}"
         )
     lines.append("")
+    without = ", ".join(
+        f"{t.rule_name} {c.staged}" for t, c in first.no_evidence_by_type.items() if c.staged
+    )
+    if without:
+        lines.append(f"losses without evidence per row: {without}")
     lines.append(
         "recall per staged type (an alert of any type fair for the act counts); no-ev: "
         "recall on losses the lane holds no evidence of; FA/100: false alerts on honest "
         "transactions (or outside any) per 100 honest; prec: true alerts / all alerts; "
-        "wdrawn: alerts fusion withdrew (neither raised nor false); rej: events rejected"
+        "wdrawn: alerts fusion withdrew (neither raised nor false); closed: true alerts that "
+        "closed themselves as shopper-corrected (no shopper in the corpus corrects a loss); "
+        "cur: alerts with an amount in another currency than the store's; rej: events "
+        "rejected or failing inside the engine"
     )
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lanesight.fusion import events as ev
-from lanesight.fusion.alerts import Alert, AlertState, AlertType
+from lanesight.fusion.alerts import Alert, AlertState, AlertType, Disposition
 from lanesight.fusion.catalog import CatalogBook
 from lanesight.fusion.config import FusionConfig
 from lanesight.fusion.engine import FusionEngine
@@ -36,7 +36,10 @@ class Score:
     """The quality of one run: per-type recall, false alerts, precision, withdrawals."""
 
     by_type: dict[AlertType, Cell] = field(default_factory=lambda: {t: Cell() for t in TYPES})
-    no_evidence: Cell = field(default_factory=Cell)
+    # Losses the lane holds no evidence of, by type (reported apart, never in recall).
+    no_evidence_by_type: dict[AlertType, Cell] = field(
+        default_factory=lambda: {t: Cell() for t in TYPES}
+    )
     transactions: int = 0
     honest: int = 0
     alerts: int = 0
@@ -46,8 +49,19 @@ class Score:
     false_outside: int = 0
     withdrawn: int = 0
     rejected: int = 0
+    # True alerts that closed as "shopper corrected": no shopper in the corpus corrects a
+    # staged loss, so each of these is a recovery that never happened.
+    self_closed: int = 0
+    # Alerts whose amount at risk is not in the store's currency.
+    wrong_currency: int = 0
     false_by_type: dict[AlertType, int] = field(default_factory=lambda: defaultdict(int))
     false_examples: list[str] = field(default_factory=list)
+
+    @property
+    def no_evidence(self) -> Cell:
+        """Every loss without evidence, of any type."""
+        cells = self.no_evidence_by_type.values()
+        return Cell(sum(c.staged for c in cells), sum(c.caught for c in cells))
 
     @property
     def false_alerts(self) -> int:
@@ -72,8 +86,9 @@ class Score:
         for t, cell in other.by_type.items():
             self.by_type[t].staged += cell.staged
             self.by_type[t].caught += cell.caught
-        self.no_evidence.staged += other.no_evidence.staged
-        self.no_evidence.caught += other.no_evidence.caught
+        for t, cell in other.no_evidence_by_type.items():
+            self.no_evidence_by_type[t].staged += cell.staged
+            self.no_evidence_by_type[t].caught += cell.caught
         for name in (
             "transactions",
             "honest",
@@ -130,6 +145,15 @@ def score(lanes: list[Lane], alerts: list[Alert], rejected: int = 0) -> Score:
             continue
         by_txn[(alert.store_id, alert.lane_id, alert.transaction_id)].append(alert)
     matched: set[tuple[str, str, str]] = set()
+    currency = {lane.store_id: lane.currency for lane in lanes}
+    for alert in alerts:
+        money = alert.amount_at_risk
+        if (
+            money is not None
+            and money.amount_minor
+            and money.currency_code != currency.get(alert.store_id, money.currency_code)
+        ):
+            result.wrong_currency += 1
     for lane in lanes:
         for visit in lane.visits:
             key = (visit.store_id, visit.lane_id, visit.transaction_id)
@@ -138,7 +162,8 @@ def score(lanes: list[Lane], alerts: list[Alert], rejected: int = 0) -> Score:
             result.transactions += 1
             result.honest += visit.honest
             for loss in visit.losses:
-                cell = result.by_type[loss.type] if loss.evidence else result.no_evidence
+                cells = result.by_type if loss.evidence else result.no_evidence_by_type
+                cell = cells[loss.type]
                 cell.staged += 1
                 if any(_fits(a, loss) for a in found):
                     cell.caught += 1
@@ -146,6 +171,7 @@ def score(lanes: list[Lane], alerts: list[Alert], rejected: int = 0) -> Score:
                 result.alerts += 1
                 if any(_fits(alert, loss) for loss in visit.losses):
                     result.true_alerts += 1
+                    result.self_closed += alert.disposition is Disposition.SHOPPER_CORRECTED
                     continue
                 if visit.honest:
                     result.false_on_honest += 1

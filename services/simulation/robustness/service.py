@@ -41,10 +41,16 @@ async def _run(
             environ={
                 "LANESIGHT_FUSION__STORE_PATH": str(Path(tmp) / "fusion.sqlite"),
                 "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
+                # Only the corpus stores' catalogs, as in process.
+                "LANESIGHT_FUSION__DEMO_CATALOG": "false",
             },
         )
         if fusion is not None:
-            kept = {"store_path": config.fusion.store_path, "forward_to_reporting": False}
+            kept = {
+                "store_path": config.fusion.store_path,
+                "forward_to_reporting": False,
+                "demo_catalog": False,
+            }
             config = config.model_copy(update={"fusion": fusion.model_copy(update=kept)})
         app = create_app(config)
         running = await start_server(app, config, port=0)

@@ -51,6 +51,8 @@ class Shopper:
         self.store = store
         self.visit = visit
         self.sampler = sampler
+        # Labels draw from their own stream, so the stress mode stages the same shoppers.
+        self.label_rng = random.Random(f"{visit.transaction_id}/labels")
         self.has_scale = visit.self_checkout
         self.operator_id = operator_id
         self.t = visit.start_ms
@@ -149,7 +151,7 @@ class Shopper:
         label = unit.si.vision_label if unit else ""
         for _ in range(views):
             self.t += rng.randint(60, 400)
-            ranked = self.sampler.draw(rng, label)
+            ranked = self.sampler.draw(self.label_rng, label)
             if not ranked:
                 continue
             labels = tuple(ev.LabelScore(name, score) for name, score in ranked)
