@@ -19,7 +19,7 @@ from lanesight.fusion.alerts import (
 from lanesight.fusion.config import FusionConfig
 from lanesight.fusion.escalation import Escalator, ThresholdTuner, severity_of
 from lanesight.fusion.events import Money
-from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.lane import Lane, Line, supports
 from lanesight.fusion.signals import PHYSICAL_TYPES, Correction, Signal, clamp, wording
 
 _NAMESPACE = uuid.UUID("0b8f7f5e-1d7a-4c4e-8f8e-6a3f4b1f9c21")
@@ -59,6 +59,7 @@ class AlertBook:
         self.outputs: list[AlertUpdate | LaneCommand] = []
         self.raised = 0
         self.merged = 0
+        self.withdrawn = 0
 
     # ---- raising and merging --------------------------------------------------------
 
@@ -261,7 +262,7 @@ class AlertBook:
         if disposition is Disposition.UNSPECIFIED:
             raise ValueError("disposition must not be UNSPECIFIED")
         alert = self.alerts[alert_id]
-        first_time = alert.state is not AlertState.RESOLVED
+        first_time = alert.state not in (AlertState.RESOLVED, AlertState.WITHDRAWN)
         alert.state = AlertState.RESOLVED
         alert.disposition = disposition
         alert.resolved_at_ms = at_ms
@@ -279,6 +280,24 @@ class AlertBook:
         if first_time:
             self.tuner.record(alert.store_id, alert.rule, disposition)
             self.outputs.extend(self.escalator.on_resolved(lane, alert, resolved_by))
+        return alert
+
+    def withdraw(self, lane: Lane, alert_id: str, reason: str) -> Alert | None:
+        """Later evidence contradicts an open alert: withdraw it (state WITHDRAWN), so the
+        attendant is told and reporting does not count it; None when it is not open."""
+        alert = self.alerts.get(alert_id)
+        if alert is None or not alert.is_open:
+            return None
+        alert.state = AlertState.WITHDRAWN
+        alert.withdrawn_reason = reason
+        alert.resolved_at_ms = lane.clock_ms
+        self.corrections.pop(alert_id, None)
+        open_alerts = self.open_by_lane.get(lane.key, [])
+        if alert in open_alerts:
+            open_alerts.remove(alert)
+        self.withdrawn += 1
+        self._revise(alert)
+        self.outputs.extend(self.escalator.on_resolved(lane, alert, "fusion"))
         return alert
 
     # ---- shopper corrections --------------------------------------------------------
@@ -300,9 +319,7 @@ class AlertBook:
     def on_line_added(self, lane: Lane, line: Line, fits) -> None:
         """A new POS line may be the shopper scanning the item an alert was about."""
         for alert_id, corr in self._candidates(lane):
-            if corr.kind == "any_scan" or (
-                corr.kind == "scan_weight" and fits(corr.low_mg, corr.high_mg)
-            ):
+            if corr.kind == "any_scan" or (corr.kind == "scan_item" and _is_item(corr, line, fits)):
                 self._corrected(lane, [alert_id], "item scanned after the prompt")
                 return
 
@@ -312,7 +329,11 @@ class AlertBook:
             if corr.kind == "weight_back" and fits(corr.low_mg, corr.high_mg, delta_mg):
                 self._corrected(lane, [alert_id], "item returned to the bagging area")
                 return
-            if corr.kind == "scan_weight" and fits(-corr.high_mg, -corr.low_mg, delta_mg):
+            if (
+                corr.kind == "scan_item"
+                and corr.high_mg
+                and fits(-corr.high_mg, -corr.low_mg, delta_mg)
+            ):
                 self._corrected(lane, [alert_id], "item taken out of the bagging area")
                 return
 
@@ -332,6 +353,14 @@ class AlertBook:
         """The alert revisions and commands produced since the last call."""
         outputs, self.outputs = self.outputs, []
         return outputs
+
+
+def _is_item(corr: Correction, line: Line, fits) -> bool:
+    """True when a new line is the alerted item: by its weight, or by what the camera saw."""
+    if corr.high_mg and fits(corr.low_mg, corr.high_mg):
+        return True
+    item = line.item
+    return bool(corr.labels and item is not None and supports(corr.labels, item.vision_labels))
 
 
 def _pos_severity(signal: Signal, amount_minor: int, high_minor: int) -> Severity:

@@ -59,6 +59,7 @@ class AlertState(IntEnum):
     OPEN = 1
     ACKNOWLEDGED = 2
     RESOLVED = 3
+    WITHDRAWN = 4
 
 
 class Disposition(IntEnum):
@@ -109,6 +110,7 @@ class Alert:
     acknowledged_by: str = ""
     resolved_by: str = ""
     resolution_note: str = ""
+    withdrawn_reason: str = ""
     amount_recovered: Money | None = None
     revision: int = 1
     merged_signals: int = 1
@@ -120,8 +122,8 @@ class Alert:
 
     @property
     def is_open(self) -> bool:
-        """True until the alert is resolved."""
-        return self.state is not AlertState.RESOLVED
+        """True until the alert is resolved or withdrawn."""
+        return self.state in (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
 
 class CommandKind(IntEnum):

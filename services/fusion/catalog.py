@@ -238,6 +238,14 @@ class CatalogBook:
                 return item
         return None
 
+    def currency(self, store_id: str) -> str:
+        """The currency the store's catalog prices in (its first item's); "" if unknown."""
+        for scope in self._scopes(store_id):
+            for item in scope.items.values():
+                if item.currency_code:
+                    return item.currency_code
+        return ""
+
     def lookup(self, store_id: str, gtin: str = "", plu: str = "") -> CatalogItem | None:
         """The item for a POS line: by GTIN, else by PLU."""
         return self.by_gtin(store_id, gtin) or self.by_plu(store_id, plu)

@@ -12,6 +12,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lanesight.fusion import events as ev
 from lanesight.fusion.alertbook import AlertBook, AlertUpdate
@@ -23,6 +24,7 @@ from lanesight.fusion.lane import RECENT_IDS, Lane, Line, Pending, ScanToken, Tr
 from lanesight.fusion.ledger import BaggingScaleLedger
 from lanesight.fusion.profiles import WeightProfiles
 from lanesight.fusion.rules.bagging import BaggingRules
+from lanesight.fusion.rules.identity import IdentityRules
 from lanesight.fusion.rules.labels import PACK_ALLOWANCE_MG, LabelRules
 from lanesight.fusion.rules.pos import PosRules
 from lanesight.fusion.rules.vision import VisionRules
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
 _PER_UNIT_MS = 2_000
+# A POS adds the line for a barcode read within this long of the read.
+_READ_TO_LINE_MS = 5_000
 
 
 @dataclass(slots=True)
@@ -67,6 +71,7 @@ class FusionEngine:
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.bagging = BaggingRules(self)
         self.vision = VisionRules(self)
+        self.identity = IdentityRules(self)
         self.labels = LabelRules(self)
         self.pos = PosRules(self)
         self.events_applied = 0
@@ -74,7 +79,8 @@ class FusionEngine:
         self.duplicates = 0
         self.rejected = 0
         self._price_per_g: float | None = None
-        self._handlers: dict[type, Callable[[Lane, ev.LaneEvent, object], None]] = {
+        # Each handler takes its own payload type: Any, as a dict cannot tie key to value.
+        self._handlers: dict[type, Callable[[Lane, ev.LaneEvent, Any], None]] = {
             ev.TransactionStarted: self._on_transaction_started,
             ev.ItemAdded: self._on_item_added,
             ev.ItemVoided: self._on_item_voided,
@@ -85,24 +91,27 @@ class FusionEngine:
             ev.TenderStarted: self._on_tender_started,
             ev.TenderCompleted: self._on_tender_completed,
             ev.TransactionEnded: self._on_transaction_ended,
-            ev.NoSaleDrawerOpen: self.pos.on_no_sale,  # type: ignore[dict-item]
-            ev.RefundIssued: self.pos.on_refund,  # type: ignore[dict-item]
+            ev.NoSaleDrawerOpen: self.pos.on_no_sale,
+            ev.RefundIssued: self.pos.on_refund,
             ev.AttendantOverride: self._on_attendant_override,
             ev.BarcodeRead: self._on_barcode_read,
             ev.ScaleReading: self._on_scale_reading,
-            ev.ZoneCrossing: self.vision.on_crossing,  # type: ignore[dict-item]
-            ev.ItemRecognized: self.vision.on_recognized,  # type: ignore[dict-item]
-            ev.BarcodeSeen: self.vision.on_barcode_seen,  # type: ignore[dict-item]
-            ev.ZoneItemCount: self.vision.on_zone_count,  # type: ignore[dict-item]
-            ev.CameraHealthChanged: self.vision.on_camera_health,  # type: ignore[dict-item]
+            ev.ZoneCrossing: self.vision.on_crossing,
+            ev.ItemRecognized: self._on_item_recognized,
+            ev.BarcodeSeen: self._on_barcode_seen,
+            ev.BaggingSkipped: self._on_bagging_skipped,
+            ev.OwnBagDeclared: self._on_own_bag_declared,
+            ev.ZoneItemCount: self.vision.on_zone_count,
+            ev.CameraHealthChanged: self.vision.on_camera_health,
             ev.PeripheralHealthChanged: self._on_peripheral_health,
         }
-        self._due: dict[str, Callable[[Lane, object], None]] = {
-            "increase": self.bagging.on_increase_due,  # type: ignore[dict-item]
-            "decrease": self.bagging.on_decrease_due,  # type: ignore[dict-item]
-            "crossing": self.vision.on_crossing_due,  # type: ignore[dict-item]
-            "camera": self.vision.on_camera_due,  # type: ignore[dict-item]
-            "prompt": self.alerts.escalate_prompt,  # type: ignore[dict-item]
+        self._due: dict[str, Callable[[Lane, Any], None]] = {
+            "increase": self.bagging.on_increase_due,
+            "decrease": self.bagging.on_decrease_due,
+            "crossing": self.vision.on_crossing_due,
+            "camera": self.vision.on_camera_due,
+            "identity": self.identity.on_judge_due,
+            "prompt": self.alerts.escalate_prompt,
         }
 
     # ---- lanes and ingest -----------------------------------------------------------
@@ -265,10 +274,10 @@ class FusionEngine:
 
     # ---- alerts ---------------------------------------------------------------------
 
-    def emit(self, lane: Lane, signal: Signal) -> None:
-        """Hand a rule's signal to the alert book."""
+    def emit(self, lane: Lane, signal: Signal) -> Alert | None:
+        """Hand a rule's signal to the alert book; the alert it raised or joined, if any."""
         self_checkout = lane.txn.self_checkout if lane.txn else False
-        self.alerts.submit(lane, signal, self_checkout)
+        return self.alerts.submit(lane, signal, self_checkout)
 
     def take_outputs(self) -> list[AlertUpdate | LaneCommand]:
         """Alert revisions and lane commands produced since the last call."""
@@ -315,6 +324,20 @@ class FusionEngine:
         """Forget what was derived from the catalog (call after an upsert)."""
         self._price_per_g = None
 
+    def vision_allows(self, lane: Lane, line: Line, change) -> bool:
+        """False when the camera surely saw another item reach the bag for this change."""
+        return self.vision.allows(lane, line, change)
+
+    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
+        """The labels of the named item that reached the bag around at_ms, if any."""
+        return self.vision.labels_near(lane, at_ms)
+
+    def currency_of(self, lane: Lane) -> str:
+        """The currency of the lane's transaction, else of its store's catalog."""
+        if lane.txn is not None and lane.txn.currency:
+            return lane.txn.currency
+        return self.catalog.currency(lane.store_id) or "USD"
+
     def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
         """What an unidentified item of this weight likely costs: vision's label, else the
         catalog's median price per gram."""
@@ -347,8 +370,11 @@ class FusionEngine:
             started_ms=event.lane_time_ms,
             self_checkout=self_checkout,
             operator_id=operator,
-            start_bagging_mg=lane.ledger.baseline_mg or 0,
+            currency=self.catalog.currency(lane.store_id),
         )
+        # Whatever is on the bagging scale now was put there before this transaction (the
+        # previous shopper's bags): lifting it off later is never a removal.
+        txn.bagging.carry_mg = max(lane.ledger.baseline_mg or 0, 0)
         lane.txn = txn
         for camera_id, health in lane.camera_health.items():
             if health not in (ev.CameraHealth.OK, ev.CameraHealth.UNSPECIFIED):
@@ -418,8 +444,12 @@ class FusionEngine:
     def _on_item_added(self, lane: Lane, event: ev.LaneEvent, p: ev.ItemAdded) -> None:
         txn = self._txn(lane, event)
         read = lane.last_read
-        if read is not None and p.barcode_data and read.raw_data != p.barcode_data:
-            read = None
+        if read is not None and (
+            (p.barcode_data and read.raw_data != p.barcode_data)
+            or p.entry_method in (ev.EntryMethod.PLU_LOOKUP, ev.EntryMethod.KEYED)
+            or not 0 <= event.lane_time_ms - lane.last_read_ms <= _READ_TO_LINE_MS
+        ):
+            read = None  # another item's read: an earlier line's, or before a PLU lookup
         label_price = 0
         item = self.catalog.by_gtin(lane.store_id, p.gtin) if p.gtin else None
         if p.entry_method is ev.EntryMethod.PRICE_EMBEDDED or (read and read.variable_measure):
@@ -439,7 +469,7 @@ class FusionEngine:
             quantity=p.quantity,
             unit_price_minor=p.unit_price.amount_minor if p.unit_price else 0,
             extended_minor=p.extended_price.amount_minor if p.extended_price else 0,
-            currency=money.currency_code if money else "USD",
+            currency=money.currency_code if money else (txn.currency or "USD"),
             weight_mg=p.weight_mg,
             entry_method=p.entry_method,
             sold_by_weight=p.unit_of_measure in _WEIGHED
@@ -448,6 +478,8 @@ class FusionEngine:
         )
         if line.sold_by_weight:
             line.quantity = 1
+        if money and not txn.currency:
+            txn.currency = money.currency_code
         self._set_expected_weight(line, item)
         txn.lines[line.line_id] = line
         txn.order.append(line)
@@ -457,13 +489,13 @@ class FusionEngine:
             self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
         self.labels.on_line_added(lane, line, read)
         self.bagging.on_line_added(lane, txn, line)
-        self.vision.on_line_added(lane, line)
+        self.identity.on_line_added(lane, line)
         self.alerts.on_line_added(lane, line, self._line_fits(lane, line))
 
     def _line_fits(self, lane: Lane, line: Line):
         def fits(low_mg: int, high_mg: int) -> bool:
             if not line.weight_known:
-                return True
+                return False  # nothing shows this is the alerted item
             middle = (low_mg + high_mg) // 2
             return any(
                 lane.ledger.fits(
@@ -530,10 +562,33 @@ class FusionEngine:
                 line.extended_minor = line.unit_price_minor * line.quantity
         self.pos.on_price_override(lane, event, p, line)
 
+    def _on_bagging_skipped(self, lane: Lane, event: ev.LaneEvent, p: ev.BaggingSkipped):
+        txn = self._txn(lane, event)
+        line = txn.lines.get(p.line_id) if p.line_id else (txn.order[-1] if txn.order else None)
+        if line is None:
+            lane.data_quality_issues += 1
+            return
+        self.bagging.on_bagging_skipped(lane, txn, line)
+
+    def _on_own_bag_declared(self, lane: Lane, event: ev.LaneEvent, p: ev.OwnBagDeclared):
+        self.bagging.on_own_bag_declared(lane, self._txn(lane, event), p.bag_weight_mg)
+
     # ---- devices --------------------------------------------------------------------
 
+    def _on_item_recognized(self, lane: Lane, event: ev.LaneEvent, p: ev.ItemRecognized):
+        track = self.vision.on_recognized(lane, event, p)
+        self.identity.on_recognized(lane, event, p, track)
+
+    def _on_barcode_seen(self, lane: Lane, event: ev.LaneEvent, p: ev.BarcodeSeen):
+        if p.track_id:
+            track = self.vision.on_barcode_seen(lane, event, p)
+            self.identity.on_barcode_seen(lane, event, p, track)
+
     def _on_barcode_read(self, lane: Lane, event: ev.LaneEvent, p: ev.BarcodeRead) -> None:
-        lane.last_read = p
+        # A read that names no item (an add-on alone, a rejected label) is no item's scan.
+        if p.gtin or p.variable_measure:
+            lane.last_read = p
+            lane.last_read_ms = event.lane_time_ms
 
     def _on_scale_reading(self, lane: Lane, event: ev.LaneEvent, p: ev.ScaleReading) -> None:
         if p.role is ev.ScaleRole.BAGGING:
@@ -556,7 +611,7 @@ class FusionEngine:
         txn = lane.txn
         if txn is None:
             return lane.ledger.baseline_mg or 0
-        total = txn.start_bagging_mg + txn.own_bag_mg
+        total = txn.bagging.carry_mg + txn.bagging.own_bag_mg
         for line in txn.order:
             if not line.voided and line.weight_known and not line.skip_bagging:
                 total += line.quantity * (line.unit_low_mg + line.unit_high_mg) // 2

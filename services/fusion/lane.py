@@ -10,7 +10,7 @@ from operator import itemgetter
 
 from lanesight.fusion.catalog import CatalogItem
 from lanesight.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
-from lanesight.fusion.ledger import BaggingScaleLedger, WeightChange
+from lanesight.fusion.ledger import BaggingScaleLedger, TransactionBagging, WeightChange
 
 # How many recent event ids each lane keeps for duplicate detection.
 RECENT_IDS = 4096
@@ -45,14 +45,9 @@ class Line:
     voided: bool = False
     bagged_units: int = 0
     bagged_weight_mg: int = 0
-    vision_linked: bool = False
-    # The vision track linked to this line (its item as seen at the scanner), if any.
-    vision_track: str = ""
-    # A vision label mismatch about this line is an open or raised alert: not judged again.
-    vision_alerted: bool = False
-    # The strongest label-mismatch signal emitted for this line (0 when none).
-    vision_confidence: float = 0.0
     label_price_minor: int = 0
+    # What the camera made of the line's item (the identity rules' state).
+    seen: LineIdentity = field(default_factory=lambda: LineIdentity())
 
     @property
     def unbagged_units(self) -> int:
@@ -63,6 +58,43 @@ class Line:
     def sku(self) -> str:
         """The catalog SKU, or the code the POS used when the item is unknown."""
         return self.item.sku if self.item else (self.gtin or self.plu or self.line_id)
+
+
+@dataclass(slots=True)
+class LineIdentity:
+    """Whether the item the camera saw at the scanner is the item the POS line charged.
+
+    Owned by the identity rules: the vision track linked to the line, the judgement
+    waiting for the track's views to settle, and the alert raised about it (withdrawn
+    again when later views agree with the line).
+    """
+
+    track_id: str = ""
+    judge_pending: bool = False
+    # The top label the line was last judged with.
+    judged: LabelScore | None = None
+    # The strongest mismatch signal emitted for the line (0 when none), and its alert.
+    confidence: float = 0.0
+    alert_id: str = ""
+    withdrawn: bool = False
+
+    @property
+    def linked(self) -> bool:
+        """True once a vision track is linked to the line."""
+        return bool(self.track_id)
+
+
+def supports(labels: tuple[LabelScore, ...], item_labels, floor: float = 0.15) -> bool:
+    """True when one of the item's labels is among ``labels`` with a real score.
+
+    A label counts only at ``floor`` or more and at a third of the top label's score: the
+    fifth guess at 0.07 says nothing about what the item is.
+    """
+    if not labels:
+        return False
+    own = {label.lower() for label in item_labels}
+    least = max(floor, 0.35 * labels[0].score)
+    return any(ls.label.lower() in own and ls.score >= least for ls in labels)
 
 
 @dataclass(slots=True)
@@ -82,9 +114,11 @@ class Transaction:
     scan_tokens: deque[ScanToken] = field(default_factory=deque)
     # Clean samples for the weight profiles: (sku, weight of one unit).
     weight_samples: list[tuple[str, int]] = field(default_factory=list)
-    own_bag_mg: int = 0
-    start_bagging_mg: int = 0
+    # What this transaction owns on the bagging scale (the bagging rules' state).
+    bagging: TransactionBagging = field(default_factory=TransactionBagging)
     camera_alerted: bool = False
+    # The transaction's currency: its first priced line's, else the store catalog's.
+    currency: str = ""
 
     @property
     def tendering(self) -> bool:
@@ -119,9 +153,10 @@ class Track:
     linked: bool = False
     score_sums: dict[str, float] = field(default_factory=dict)
     weight_sum: float = 0.0
-    # The POS line this track was linked to, and the top label it was last judged with.
+    # The POS line this track was linked to.
     line: Line | None = None
-    judged: LabelScore | None = None
+    # It reached the bag before vision named it: a scan covers it once it is named.
+    claim_deferred: bool = False
 
     @property
     def best(self) -> LabelScore | None:
@@ -203,6 +238,7 @@ class Lane:
     produce_weight_mg: int = 0
     produce_weight_ms: int = 0
     last_read: BarcodeRead | None = None
+    last_read_ms: int = 0
     camera_health: dict[str, CameraHealth] = field(default_factory=dict)
     vision_link_up: bool = True
     vision_seen: bool = False

@@ -46,6 +46,34 @@ class Match:
     error: float
 
 
+@dataclass(slots=True)
+class TransactionBagging:
+    """What one transaction owns on the bagging scale, and what was there before it.
+
+    ``carry_mg`` is weight that was on the scale when the transaction started (the
+    previous shopper's bags, not yet lifted off): a drop in it is never a removal.
+    ``own_bag_mg`` is the shopper's own bag; ``own_bag_declared`` is set by the POS's
+    OwnBagDeclared until the bag's weight arrives.
+    """
+
+    carry_mg: int = 0
+    own_bag_mg: int = 0
+    own_bag_declared: bool = False
+    # Weight of this transaction's items now on the scale (settled changes it accepted).
+    items_mg: int = 0
+
+    @property
+    def owned_mg(self) -> int:
+        """Everything on the scale that belongs to this transaction."""
+        return self.own_bag_mg + self.items_mg
+
+    def take_carry(self, drop_mg: int) -> int:
+        """Lift up to drop_mg off the carried-over weight; returns what it could not take."""
+        taken = min(drop_mg, self.carry_mg)
+        self.carry_mg -= taken
+        return drop_mg - taken
+
+
 class BaggingScaleLedger:
     """Turns bagging-scale readings into settled weight changes and matches them to items.
 
@@ -79,6 +107,10 @@ class BaggingScaleLedger:
             self.in_motion = True
             return None
         if status is ScaleStatus.ZERO:
+            weight_mg = 0
+        elif status is ScaleStatus.UNDER_ZERO and weight_mg >= -self.change_threshold_mg:
+            # A few grams under zero once a bag is emptied (or a little tare drift) is an
+            # empty scale; further under zero is a fault.
             weight_mg = 0
         elif status is not ScaleStatus.STABLE:
             # Over capacity, under zero, not zeroed: no judgement until it is stable again.

@@ -21,9 +21,12 @@ PHYSICAL_TYPES = frozenset(
 class Correction:
     """How the shopper can fix an alert at the lane before anyone comes.
 
-    kind: "scan_weight" (a new line whose unit weighs low..high), "any_scan" (any new
-    line), "weight_back" (the bagging weight returns by about delta), "quantity" (the
-    line's quantity reaches ``units``).
+    kind: "scan_item" (a new line for the alerted item: its unit weighs low..high, or
+    its catalog labels are among ``labels`` as the camera saw the item), "any_scan" (any
+    new line; only where nothing is known of the item), "weight_back" (the bagging weight
+    returns by about delta), "quantity" (the line's quantity reaches ``units``). Only an
+    action that matches the alerted item corrects it: the shopper's next, unrelated scan
+    does not.
     """
 
     kind: str
@@ -31,6 +34,7 @@ class Correction:
     high_mg: int = 0
     line_id: str = ""
     units: int = 0
+    labels: tuple = ()
 
 
 @dataclass(slots=True)

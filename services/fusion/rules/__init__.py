@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from lanesight.fusion.alertbook import AlertBook
-from lanesight.fusion.alerts import ItemRef
+from lanesight.fusion.alerts import Alert, ItemRef
 from lanesight.fusion.catalog import CatalogBook, CatalogItem
 from lanesight.fusion.config import FusionConfig
 from lanesight.fusion.lane import Lane, Line
+from lanesight.fusion.ledger import WeightChange
 from lanesight.fusion.signals import Signal
 
 
@@ -22,11 +23,20 @@ class RuleHost(Protocol):
     def alerts(self) -> AlertBook:
         """The alert book (for shopper corrections)."""
 
-    def emit(self, lane: Lane, signal: Signal) -> None:
-        """Hand a signal to the alert book."""
+    def emit(self, lane: Lane, signal: Signal) -> Alert | None:
+        """Hand a signal to the alert book; the alert it raised or joined, if any."""
 
     def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
         """An estimate of what an unidentified item of this weight costs."""
+
+    def vision_allows(self, lane: Lane, line: Line, change: WeightChange) -> bool:
+        """False when the camera surely saw another item reach the bag for this change."""
+
+    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
+        """The labels of the named item that reached the bag around at_ms, if any."""
+
+    def currency_of(self, lane: Lane) -> str:
+        """The currency of the lane's transaction (or its store's catalog)."""
 
 
 def item_ref_of_line(line: Line) -> ItemRef:

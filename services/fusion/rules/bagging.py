@@ -63,21 +63,30 @@ class BaggingRules:
             return
         change.previous_ms = previous_ms
         if change.delta_mg > 0:
+            txn.bagging.items_mg += change.delta_mg
             self._increase(lane, txn, change)
         else:
             self._decrease(lane, txn, change)
 
     def _increase(self, lane: Lane, txn: Transaction, change: WeightChange) -> None:
         ledger = lane.ledger
+        bag = txn.bagging
         delta = change.delta_mg
         self.host.alerts.on_weight_change(lane, delta, self._fits_back)
         for drop in lane.pending_decreases:
             if not drop.matched and ledger.fits(delta, -drop.delta_mg, -drop.delta_mg):
                 drop.matched = True  # lifted and put back
                 return
-        if not txn.order and delta <= self.settings.own_bag_max_mg:
-            txn.own_bag_mg += delta
-            return
+        if delta <= self.settings.own_bag_max_mg and (
+            bag.own_bag_declared or not any(line.bagged_units for line in txn.order)
+        ):
+            if bag.own_bag_declared or not self.unbagged(txn):
+                # The shopper's own bag: declared at the POS, or put down before anything
+                # scanned was bagged (and no scanned item waits for this weight).
+                bag.own_bag_declared = False
+                bag.own_bag_mg += delta
+                bag.items_mg -= delta
+                return
         candidates = self.unbagged(txn)
         match = ledger.best_match(delta, candidates) if candidates else None
         if match is not None:
@@ -85,14 +94,16 @@ class BaggingRules:
             return
         for line in reversed(txn.order):
             if line.unbagged_units > 0 and not line.weight_known:
-                if change.at_ms - line.added_ms <= _RECENT_LINE_MS:
+                if change.at_ms - line.added_ms <= _RECENT_LINE_MS and self.host.vision_allows(
+                    lane, line, change
+                ):
                     # No weight known yet for the item: accept it, and learn from it.
                     self._absorb_unknown(txn, line, delta)
                     return
         last = self._latest_line(txn, change.at_ms, _MULTIPLE_WINDOW_MS)
         if last is not None and not last.sold_by_weight and self._crossed_lately(lane, change):
             units = ledger.multiple_of(delta, self._candidate(last, 1))
-            if units > last.unbagged_units:
+            if units > last.unbagged_units and self.host.vision_allows(lane, last, change):
                 self._quantity_mismatch(lane, txn, last, units, change)
                 return
         lane.pending_increases.append(change)
@@ -170,12 +181,17 @@ class BaggingRules:
                 type=AlertType.UNSCANNED_ITEM_IN_BAGGING,
                 confidence=confidence,
                 amount_minor=self.host.amount_for_weight(lane, delta),
-                currency="USD",
+                currency=self.host.currency_of(lane),
                 event_ids=[change.event_id],
                 at_ms=change.at_ms,
                 item_keys={f"change:{change.event_id}"},
                 detail={"delta_mg": delta},
-                correction=Correction("scan_weight", low_mg=delta - tol, high_mg=delta + tol),
+                correction=Correction(
+                    "scan_item",
+                    low_mg=delta - tol,
+                    high_mg=delta + tol,
+                    labels=self.host.labels_near(lane, change.at_ms),
+                ),
             ),
         )
 
@@ -243,8 +259,28 @@ class BaggingRules:
 
     def _decrease(self, lane: Lane, txn: Transaction, change: WeightChange) -> None:
         ledger = lane.ledger
+        bag = txn.bagging
         drop = -change.delta_mg
         self.host.alerts.on_weight_change(lane, change.delta_mg, self._fits_back)
+        if bag.carry_mg and self._carry_lifted(lane, txn, change, drop):
+            drop = bag.take_carry(drop)
+            self._first_item_under_carry(lane, txn)
+            if drop <= ledger.change_threshold_mg:
+                return
+        # Only what this transaction put on the scale can be taken off it: more than that
+        # is the scale re-zeroing, or weight fusion never saw arrive.
+        owned = bag.items_mg
+        drop = min(drop, max(owned, 0))
+        bag.items_mg -= drop
+        if drop <= ledger.change_threshold_mg or txn.tendering:
+            # Nothing of this transaction left the scale, or the shopper is lifting their
+            # bags while paying.
+            return
+        if drop != -change.delta_mg:
+            change = WeightChange(
+                -drop, change.before_mg, change.before_mg - drop, change.at_ms, change.event_id,
+                previous_ms=change.previous_ms,
+            )
         for inc in reversed(lane.pending_increases):
             if not inc.matched and ledger.fits(drop, inc.delta_mg, inc.delta_mg):
                 inc.matched = True  # an unscanned item taken back out
@@ -267,9 +303,50 @@ class BaggingRules:
         match = ledger.best_match(drop, bagged) if bagged else None
         if match is not None:
             change.removed = list(match.picks)
+        elif bag.own_bag_mg and ledger.fits(drop, bag.own_bag_mg, bag.own_bag_mg):
+            bag.own_bag_mg = 0  # the shopper's own (empty) bag taken back
+            bag.items_mg += drop
+            return
         lane.pending_decreases.append(change)
         deadline = change.at_ms + self.settings.unmatched_decrease_window_ms + self.jitter_ms
         lane.schedule(deadline, "decrease", change)
+
+    def _carry_lifted(
+        self, lane: Lane, txn: Transaction, change: WeightChange, drop_mg: int
+    ) -> bool:
+        """True when a drop is (at least partly) the previous shopper's bags leaving.
+
+        Honest first: it is, unless the drop is exactly one of this transaction's bagged
+        items, late in the transaction, with more than the carried weight never in doubt.
+        """
+        bag = txn.bagging
+        if bag.items_mg <= lane.ledger.change_threshold_mg:
+            return True  # nothing of this transaction is on the scale to take off
+        if drop_mg > bag.carry_mg + lane.ledger.tolerance(bag.carry_mg):
+            return True  # more than this transaction's part: the carried bags went too
+        if change.at_ms - txn.started_ms <= self.settings.carry_lift_window_ms:
+            return True
+        bagged = [
+            self._candidate(line, line.bagged_units)
+            for line in reversed(txn.order)
+            if not line.voided and line.bagged_units > 0 and line.weight_known
+        ]
+        return not bagged or lane.ledger.best_match(drop_mg, bagged) is None
+
+    def _first_item_under_carry(self, lane: Lane, txn: Transaction) -> None:
+        """Bags lifted while the first item went down read as one smaller drop: what is
+        left of the carried weight may be a scanned item waiting for its weight."""
+        bag = txn.bagging
+        rest = bag.carry_mg
+        if rest <= lane.ledger.change_threshold_mg:
+            bag.carry_mg = 0 if rest < 0 else rest
+            return
+        candidates = self.unbagged(txn)
+        match = lane.ledger.best_match(rest, candidates) if candidates else None
+        if match is not None:
+            bag.carry_mg = 0
+            bag.items_mg += rest
+            self._bag(txn, match, rest)
 
     def on_decrease_due(self, lane: Lane, change: WeightChange) -> None:
         """A drop was neither put back nor voided in its window."""
@@ -299,7 +376,7 @@ class BaggingRules:
                 type=AlertType.ITEM_REMOVED_FROM_BAGGING,
                 confidence=confidence,
                 amount_minor=amount,
-                currency="USD",
+                currency=self.host.currency_of(lane),
                 event_ids=event_ids,
                 at_ms=change.at_ms,
                 item=item or ItemRef(),
@@ -316,7 +393,7 @@ class BaggingRules:
         ledger = lane.ledger
         if not line.weight_known:
             for inc in lane.pending_increases:
-                if not inc.matched:
+                if not inc.matched and self.host.vision_allows(lane, line, inc):
                     inc.matched = True
                     self._absorb_unknown(txn, line, inc.delta_mg)
                     return
@@ -336,6 +413,24 @@ class BaggingRules:
                     if not line.sold_by_weight and not line.label_price_minor:
                         txn.weight_samples.append((line.sku, inc.delta_mg // units))
                     return
+
+    def on_bagging_skipped(self, lane: Lane, txn: Transaction, line: Line) -> None:
+        """The shopper pressed "skip bagging": the line is not expected on the scale."""
+        line.skip_bagging = True
+
+    def on_own_bag_declared(self, lane: Lane, txn: Transaction, bag_weight_mg: int) -> None:
+        """The shopper declared their own bag: the weight already waiting for a scan is
+        the bag if it fits; otherwise the next small increase will be."""
+        bag = txn.bagging
+        for inc in lane.pending_increases:
+            if inc.matched or inc.delta_mg > self.settings.own_bag_max_mg:
+                continue
+            if bag_weight_mg <= 0 or lane.ledger.fits(inc.delta_mg, bag_weight_mg, bag_weight_mg):
+                inc.matched = True
+                bag.own_bag_mg += inc.delta_mg
+                bag.items_mg -= inc.delta_mg
+                return
+        bag.own_bag_declared = True
 
     def on_void(self, lane: Lane, line: Line) -> None:
         """A void explains a drop that is waiting for one."""

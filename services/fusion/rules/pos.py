@@ -94,12 +94,12 @@ class PosRules:
         if refund.with_receipt:
             return
         amount = refund.amount.amount_minor if refund.amount else 0
-        currency = refund.amount.currency_code if refund.amount else "USD"
+        currency = refund.amount.currency_code if refund.amount else self.host.currency_of(lane)
         self._emit(lane, event, PosExceptionKind.REFUND_WITHOUT_RECEIPT, amount, currency)
 
     def on_no_sale(self, lane: Lane, event: LaneEvent, no_sale: NoSaleDrawerOpen) -> None:
         """The drawer opened without a sale."""
-        self._emit(lane, event, PosExceptionKind.NO_SALE_DRAWER_OPEN, 0, "USD")
+        self._emit(lane, event, PosExceptionKind.NO_SALE_DRAWER_OPEN, 0, self.host.currency_of(lane))
 
     def on_price_override(
         self, lane: Lane, event: LaneEvent, override: PriceOverride, line: Line | None

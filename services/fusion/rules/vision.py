@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from lanesight.fusion.alerts import AlertType
-from lanesight.fusion.catalog import CatalogItem
 from lanesight.fusion.events import (
     BarcodeSeen,
     CameraHealth,
     CameraHealthChanged,
-    EntryMethod,
     ItemRecognized,
-    LabelScore,
     LaneEvent,
     LaneZone,
     ZoneCrossing,
     ZoneDirection,
     ZoneItemCount,
 )
-from lanesight.fusion.lane import Lane, Line, Recognition, ScanToken, Track, Transaction
-from lanesight.fusion.rules import RuleHost, item_ref_of, item_ref_of_line
+from lanesight.fusion.lane import Lane, Line, ScanToken, Track, Transaction, supports
+from lanesight.fusion.rules import RuleHost, item_ref_of
 from lanesight.fusion.signals import Correction, Signal, clamp
 
 _TAMPER_CONFIDENCE = {
@@ -38,9 +35,11 @@ _HEALTH_WORDS = {
 _MAX_TRACK_EVENTS = 8
 # A recognition this sure rules out that a scan of a different item covers the track.
 _SURE_SCORE = 0.6
-# A linked track's labels are judged again when its top label changes or its top score
-# moves this much (vision reports better views of a track later).
-_REJUDGE_CHANGE = 0.1
+# One view alone rules a scan out only when surer still (the model is confidently wrong
+# on about one view in twenty).
+_SURE_SINGLE_SCORE = 0.7
+# Weight changes look this far back for the item tracks that caused them.
+_BAG_LOOKBACK_MS = 8_000
 
 
 class VisionRules:
@@ -87,7 +86,10 @@ class VisionRules:
         if txn.tender_completed:
             return
         track.entered_bagging_ms = at
-        if not self._claim_token(txn, at, track):
+        # A track not yet named waits for its recognition (vision reports the crossing
+        # first) before a scan may cover it: a scan of another item must not.
+        track.claim_deferred = track.best is None
+        if track.claim_deferred or not self._claim_token(lane, txn, at, track):
             deadline = at + self.settings.missed_scan_after_ms + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
 
@@ -97,17 +99,46 @@ class VisionRules:
         ``linked``, the line linked to this very track is compatible whatever vision sees:
         if the item differs from what was charged, that is the line's item mismatch, not a
         missed scan."""
-        if linked and line is not None and line.vision_track == track.track_id:
+        if linked and line is not None and line.seen.track_id == track.track_id:
             return True
         best = track.best
         if line is None or line.item is None or not line.item.vision_labels or best is None:
             return True
-        if best.score < _SURE_SCORE:
+        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
             return True
-        own = {label.lower() for label in line.item.vision_labels}
-        return any(ls.label.lower() in own for ls in track.labels[:3])
+        return supports(track.labels, line.item.vision_labels)
 
-    def _claim_token(self, txn: Transaction, at_ms: int, track: Track, linked: bool = True) -> bool:
+    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
+        """The labels of the named item that reached the bag around at_ms, if any."""
+        window = self.host.config.rules.merge_window_ms
+        for track in lane.tracks.values():
+            best = track.best
+            if (
+                best is not None
+                and track.entered_bagging_ms
+                and abs(at_ms - track.entered_bagging_ms) <= window
+                and best.score >= self.settings.min_label_score
+            ):
+                return track.labels
+        return ()
+
+    def allows(self, lane: Lane, line: Line, change) -> bool:
+        """False when a track that surely is another item reached the bag just before a
+        weight change (the weight is that item's, not another unit of ``line``)."""
+        if not lane.vision_available:
+            return True
+        earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        for track in lane.tracks.values():
+            if earliest <= track.entered_bagging_ms <= latest and not self._compatible(
+                track, line
+            ):
+                return False
+        return True
+
+    def _claim_token(
+        self, lane: Lane, txn: Transaction, at_ms: int, track: Track, linked: bool = True
+    ) -> bool:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
         latest = at_ms + self.settings.missed_scan_after_ms
@@ -115,17 +146,32 @@ class VisionRules:
             tokens.popleft()
         found = None
         for token in tokens:
-            if not token.used and earliest <= token.at_ms <= latest:
-                line = token.line
-                if linked and line is not None and line.vision_track == track.track_id:
-                    found = token  # the track's own line comes first
-                    break
-                if found is None and self._compatible(track, line, linked):
-                    found = token
+            if token.used or token.at_ms > latest:
+                continue
+            line = token.line
+            if linked and line is not None and line.seen.track_id == track.track_id:
+                found = token  # the track's own line comes first, however slow the bagging
+                break
+            if earliest <= token.at_ms:
+                if found is None and not self._reserved(lane, line, track):
+                    if self._compatible(track, line, linked):
+                        found = token
         if found is None:
             return False
         found.used = True
         return True
+
+    @staticmethod
+    def _reserved(lane: Lane, line: Line | None, track: Track) -> bool:
+        """A scan the camera saw being made of another item, still on its way to the bag,
+        is that item's: it does not cover one that went around the scanner (a line of
+        several units has scans for items the camera did not see being scanned)."""
+        if track.visited_scan or line is None or line.quantity > 1:
+            return False
+        if line.seen.track_id in ("", track.track_id):
+            return False
+        other = lane.tracks.get(line.seen.track_id)
+        return other is not None and not other.entered_bagging_ms
 
     def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
         """A new scanned unit covers the oldest crossing still waiting for one."""
@@ -134,6 +180,7 @@ class VisionRules:
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
+            # A "crossing" timer's data is its Track (lane.pending holds every kind).
             track: Track = pending.data  # type: ignore[assignment]
             if earliest <= track.entered_bagging_ms <= latest and self._compatible(
                 track, token.line
@@ -150,8 +197,10 @@ class VisionRules:
         # A surer view since the crossing may show the item is what a scan was for after
         # all (its first view ruled that scan out). A link made only as the item reached
         # the bag is no such evidence: a passed-around item links to any unlinked line.
-        if self._claim_token(txn, track.entered_bagging_ms, track, linked=False):
-            return
+        if self._claim_token(
+            lane, txn, track.entered_bagging_ms, track, linked=track.claim_deferred
+        ):
+            return  # (still unnamed: it is claimed as at its crossing)
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone.
         recognized = best is not None and best.score >= self.settings.min_label_score
@@ -165,203 +214,42 @@ class VisionRules:
                 type=AlertType.MISSED_SCAN,
                 confidence=clamp(confidence),
                 amount_minor=item.price_minor() if item else 0,
-                currency=item.currency_code if item else "USD",
+                currency=item.currency_code if item else self.host.currency_of(lane),
                 event_ids=list(track.event_ids),
                 at_ms=track.entered_bagging_ms,
                 item=item_ref_of(item),
                 item_keys={f"track:{track.track_id}"},
-                correction=Correction("any_scan"),
+                # Only a scan of what the camera saw corrects it (nothing, if unnamed).
+                correction=Correction("scan_item", labels=track.labels) if recognized else None,
             ),
         )
 
-    # ---- recognition at the scanner -------------------------------------------------
+    # ---- what vision reports of tracks ----------------------------------------------
 
-    def on_recognized(self, lane: Lane, event: LaneEvent, rec: ItemRecognized) -> None:
-        """Keep the track's labels; link scan-zone recognitions to POS lines."""
+    def on_recognized(self, lane: Lane, event: LaneEvent, rec: ItemRecognized) -> Track:
+        """Fold a recognition into its track's labels; returns the track."""
         lane.vision_seen = True
-        at = event.lane_time_ms
-        track = self._track(lane, rec.track_id, at, event.event_id)
+        track = self._track(lane, rec.track_id, event.lane_time_ms, event.event_id)
         if rec.labels:
             track.add_recognition(rec.labels)
-        if rec.zone not in (LaneZone.SCAN, LaneZone.BAGGING) or not rec.labels:
-            return
-        if track.linked:
-            self._rejudge(lane, track, event)
-            return
-        recognition = Recognition(at, rec.track_id, rec.labels, event.event_id)
-        if rec.zone is LaneZone.BAGGING:
-            # Seen only on its way into the bag (the scan-zone view was missed): it
-            # belongs to a line scanned just before, if one is still unlinked.
-            self._link_waiting(lane, recognition, bagging=True)
-            return
-        if self._link_waiting(lane, recognition, bagging=False):
-            return
-        lane.scan_recognitions.append(recognition)
-        while len(lane.scan_recognitions) > 32:
-            lane.scan_recognitions.popleft()
+            if track.claim_deferred:
+                self._claim_named(lane, track)
+        return track
 
-    def _link_waiting(self, lane: Lane, recognition: Recognition, bagging: bool) -> bool:
-        at = recognition.at_ms
-        waiting = lane.lines_awaiting_vision
-        while waiting and waiting[0].added_ms < at - 60_000:
-            waiting.popleft()
-        best_line = None
-        for line in waiting:
-            if line.vision_linked:
-                continue
-            if bagging:
-                fits = (
-                    line.added_ms - self.jitter_ms
-                    <= at
-                    <= line.added_ms + self.settings.missed_scan_before_ms
-                )
-            else:
-                fits = self._linkable(line, at)
-            if fits and (best_line is None or line.added_ms < best_line.added_ms):
-                best_line = line
-        if best_line is None:
-            return False
-        self._link(lane, best_line, recognition)
-        return True
-
-    def _rejudge(self, lane: Lane, track: Track, event: LaneEvent) -> None:
-        """Judge a linked line again when vision's view of its track changed enough (a
-        better view after the line was linked, such as the settled item)."""
-        line, best, judged = track.line, track.best, track.judged
-        if line is None or best is None or line.item is None or line.voided:
+    def _claim_named(self, lane: Lane, track: Track) -> None:
+        """A track that reached the bag unnamed is named now: a compatible scan covers it."""
+        track.claim_deferred = False
+        txn = lane.txn
+        if txn is None or not self._claim_token(lane, txn, track.entered_bagging_ms, track):
             return
-        if line.vision_alerted or (track.barcode_gtin and line.gtin):
-            return  # already raised, or the camera's barcode read decided
-        if (
-            judged is not None
-            and best.label == judged.label
-            and abs(best.score - judged.score) < _REJUDGE_CHANGE
-        ):
-            return
-        rec = Recognition(event.lane_time_ms, track.track_id, track.labels, event.event_id, True)
-        self._judge_labels(lane, line, rec)
+        for _, _, pending in lane.pending:
+            if pending.kind == "crossing" and pending.data is track:
+                pending.done = True
 
-    def _linkable(self, line: Line, rec_ms: int) -> bool:
-        """True when a recognition at rec_ms can be of the item on this line."""
-        weighed = line.entry_method in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
-        before = (
-            self.settings.produce_link_window_ms if weighed else self.settings.scan_link_window_ms
-        )
-        return line.added_ms - before <= rec_ms <= line.added_ms + self.settings.scan_link_after_ms
-
-    def on_barcode_seen(self, lane: Lane, event: LaneEvent, seen: BarcodeSeen) -> None:
-        """Remember a barcode the camera read on a track."""
+    def on_barcode_seen(self, lane: Lane, event: LaneEvent, seen: BarcodeSeen) -> Track:
+        """Note the track a barcode was seen on; returns the track."""
         lane.vision_seen = True
-        if seen.track_id and seen.gtin:
-            track = self._track(lane, seen.track_id, event.lane_time_ms, event.event_id)
-            track.barcode_gtin = seen.gtin.zfill(14)
-
-    def on_line_added(self, lane: Lane, line: Line) -> None:
-        """Link a new line to the latest recognition at the scanner that can be its item."""
-        best = None
-        tracks = lane.tracks
-        for rec in lane.scan_recognitions:
-            if rec.linked or not self._linkable(line, rec.at_ms):
-                continue
-            track = tracks.get(rec.track_id)
-            if track is not None and track.linked:
-                continue  # an earlier view of a track already linked to another line
-            if best is None or rec.at_ms > best.at_ms:
-                best = rec
-        if best is not None:
-            self._link(lane, line, best)
-        else:
-            lane.lines_awaiting_vision.append(line)
-
-    def _link(self, lane: Lane, line: Line, rec: Recognition) -> None:
-        line.vision_linked = True
-        line.vision_track = rec.track_id
-        rec.linked = True
-        track = lane.tracks.get(rec.track_id)
-        if track is not None:
-            track.linked = True
-            track.line = line
-        if line.item is None:
-            return
-        if track is not None and track.barcode_gtin and line.gtin:
-            if track.barcode_gtin != line.gtin.zfill(14):
-                seen = self.host.catalog.by_gtin(lane.store_id, track.barcode_gtin)
-                self._mismatch(lane, line, rec, seen, 0.9, seen.description if seen else "")
-            return
-        self._judge_labels(lane, line, rec)
-
-    def _judge_labels(self, lane: Lane, line: Line, rec: Recognition) -> None:
-        item = line.item
-        assert item is not None
-        track = lane.tracks.get(rec.track_id)
-        labels = track.labels if track is not None and track.labels else rec.labels
-        own = {label.lower() for label in item.vision_labels}
-        top: LabelScore = labels[0]
-        if track is not None:
-            track.judged = top
-        if top.label.lower() in own or top.score < self.settings.min_label_score:
-            return
-        own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
-        margin = top.score - own_score
-        if margin < self.settings.label_margin:
-            return
-        seen = self.host.catalog.by_label(lane.store_id, top.label)
-        if seen is None:
-            return
-        confidence = top.score * (0.55 + 0.45 * min(1.0, margin / 0.7))
-        if item.vision_labels and own_score == 0.0 and top.coarse_label:
-            confidence += 0.03
-        self._mismatch(lane, line, rec, seen, clamp(confidence), top.label)
-
-    def _mismatch(
-        self,
-        lane: Lane,
-        line: Line,
-        rec: Recognition,
-        seen: CatalogItem | None,
-        confidence: float,
-        seen_name: str,
-    ) -> None:
-        weight = line.weight_mg if line.sold_by_weight else 0
-        seen_minor = seen.price_minor(weight_mg=weight, quantity=line.quantity) if seen else 0
-        if seen is not None and seen_minor <= line.extended_minor:
-            return  # what vision sees costs no more than what was charged
-        produce = line.plu != "" and line.entry_method in (
-            EntryMethod.PLU_LOOKUP,
-            EntryMethod.KEYED,
-            EntryMethod.VISION_SUGGESTION,
-        )
-        alert_type = AlertType.WRONG_PRODUCE_PLU if produce else AlertType.ITEM_MISMATCH
-        if line.vision_alerted:
-            return  # one alert per line, however many better views follow
-        if line.vision_confidence:
-            # A weaker signal about the line was held: a later view signals again only
-            # when clearly stronger, and strong enough alone (it supersedes the first).
-            threshold = self.host.alerts.tuner.threshold(lane.store_id, alert_type.rule_name)
-            if confidence < max(line.vision_confidence + _REJUDGE_CHANGE, threshold):
-                return
-        line.vision_confidence = confidence
-        self.host.emit(
-            lane,
-            Signal(
-                type=alert_type,
-                confidence=confidence,
-                amount_minor=max(seen_minor - line.extended_minor, 0),
-                currency=line.currency,
-                event_ids=[line.event_id, rec.event_id],
-                at_ms=max(line.added_ms, rec.at_ms),
-                item=item_ref_of_line(line),
-                item_keys={f"line:{line.line_id}", f"track:{rec.track_id}"},
-                detail={"seen": seen.description if seen else seen_name},
-            ),
-        )
-        # Raised, or merged into an alert about the line: later views do not signal again.
-        key = f"line:{line.line_id}"
-        txn_id = lane.txn.transaction_id if lane.txn else None
-        line.vision_alerted = any(
-            key in alert.item_keys and alert_type in alert.merged_types
-            for alert in self.host.alerts.open_alerts(lane, txn_id)
-        )
+        return self._track(lane, seen.track_id, event.lane_time_ms, event.event_id)
 
     # ---- the cart at tender, and the camera -----------------------------------------
 
@@ -404,7 +292,7 @@ class VisionRules:
                 type=AlertType.ITEM_LEFT_IN_CART,
                 confidence=confidence,
                 amount_minor=amount,
-                currency=item.currency_code if item else "USD",
+                currency=item.currency_code if item else self.host.currency_of(lane),
                 event_ids=event_ids,
                 at_ms=event.lane_time_ms,
                 item=item_ref_of(item),
@@ -444,7 +332,7 @@ class VisionRules:
                 type=AlertType.CAMERA_TAMPER,
                 confidence=_TAMPER_CONFIDENCE[health],
                 amount_minor=0,
-                currency="USD",
+                currency=self.host.currency_of(lane),
                 event_ids=[event_id],
                 at_ms=lane.clock_ms,
                 item_keys={f"camera:{camera_id}"},

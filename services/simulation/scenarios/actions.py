@@ -53,8 +53,10 @@ class AddItem:
     entry_method: ev.EntryMethod = ev.EntryMethod.SCANNED
     unit_of_measure: ev.UnitOfMeasure = ev.UnitOfMeasure.EACH
     barcode_data: str = ""
+    currency_code: str = "USD"
 
     def payloads(self) -> Emitted:
+        money = _usd if self.currency_code == "USD" else self._money
         return [
             (
                 0,
@@ -64,8 +66,8 @@ class AddItem:
                     plu=self.plu,
                     description=self.description,
                     quantity=self.quantity,
-                    unit_price=_usd(self.unit_price_minor),
-                    extended_price=_usd(self.extended_price_minor),
+                    unit_price=money(self.unit_price_minor),
+                    extended_price=money(self.extended_price_minor),
                     weight_mg=self.weight_mg,
                     entry_method=self.entry_method,
                     unit_of_measure=self.unit_of_measure,
@@ -74,6 +76,30 @@ class AddItem:
                 "pos",
             )
         ]
+
+
+    def _money(self, amount_minor: int) -> ev.Money:
+        return ev.Money(amount_minor, self.currency_code)
+
+
+@dataclass(frozen=True)
+class SkipBagging:
+    """The shopper presses "skip bagging" for a line (empty: the last line)."""
+
+    line_id: str = ""
+
+    def payloads(self) -> Emitted:
+        return [(0, ev.BaggingSkipped(self.line_id), "pos")]
+
+
+@dataclass(frozen=True)
+class DeclareOwnBag:
+    """The shopper tells the lane they brought their own bag."""
+
+    bag_weight_mg: int = 0
+
+    def payloads(self) -> Emitted:
+        return [(0, ev.OwnBagDeclared(self.bag_weight_mg), "pos")]
 
 
 @dataclass(frozen=True)
@@ -276,6 +302,8 @@ class PlaceOnBaggingScale:
     total_weight_mg: int
     settle_ms: int = 400
     scale_id: str = "bagging-scale-1"
+    # What the settled reading says (UNDER_ZERO for a few grams below an emptied scale).
+    status: ev.ScaleStatus = ev.ScaleStatus.STABLE
 
     def payloads(self) -> Emitted:
         role = ev.ScaleRole.BAGGING
@@ -283,7 +311,7 @@ class PlaceOnBaggingScale:
             (0, ev.ScaleReading(self.scale_id, role, ev.ScaleStatus.IN_MOTION, 0), self.scale_id),
             (
                 self.settle_ms,
-                ev.ScaleReading(self.scale_id, role, ev.ScaleStatus.STABLE, self.total_weight_mg),
+                ev.ScaleReading(self.scale_id, role, self.status, self.total_weight_mg),
                 self.scale_id,
             ),
         ]

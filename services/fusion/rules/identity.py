@@ -1,0 +1,276 @@
+"""Identity rules: is the item the camera saw at the scanner the item the POS charged?
+
+Item mismatch (barcode switching) and wrong produce PLU. A recognition is linked to the
+POS line it belongs to; the line is judged only once the track's views have settled
+(``label_settle_ms``), on the track's accumulated labels, never on one frame; and a
+raised alert is withdrawn when later views of the same track agree with the line.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+from lanesight.fusion.alerts import AlertType
+from lanesight.fusion.catalog import CatalogItem
+from lanesight.fusion.events import BarcodeSeen, EntryMethod, ItemRecognized, LaneEvent, LaneZone
+from lanesight.fusion.lane import LabelScore, Lane, Line, Recognition, Track, supports
+from lanesight.fusion.rules import RuleHost, item_ref_of_line
+from lanesight.fusion.signals import Signal, clamp
+
+# A weaker signal about a line is superseded only by one this much stronger.
+_REJUDGE_CHANGE = 0.1
+_MISMATCH_TYPES = frozenset({AlertType.ITEM_MISMATCH, AlertType.WRONG_PRODUCE_PLU})
+_PRODUCE_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED, EntryMethod.VISION_SUGGESTION)
+
+
+@cache
+def _model_kinds() -> dict[str, str]:
+    """The shipped model's kind (coarse class) of each label: Cantaloupe -> Melon."""
+    try:
+        text = resources.files("lanesight.vision.models").joinpath("labels.json").read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+    return {entry["name"].lower(): entry["coarse_name"] for entry in json.loads(text)}
+
+
+def kind_of(label: LabelScore | str) -> str:
+    """The kind of item a label names (vision's coarse label, else the model's table)."""
+    if isinstance(label, LabelScore):
+        if label.coarse_label:
+            return label.coarse_label.lower()
+        label = label.label
+    return _model_kinds().get(label.lower(), "").lower()
+
+
+class IdentityRules:
+    """Links scan-zone recognitions to POS lines and judges them on settled evidence."""
+
+    def __init__(self, host: RuleHost) -> None:
+        self.host = host
+        self.settings = host.config.vision
+        self.jitter_ms = host.config.rules.jitter_ms
+
+    # ---- linking --------------------------------------------------------------------
+
+    def on_recognized(self, lane: Lane, event: LaneEvent, rec: ItemRecognized, track: Track):
+        """Link a scan- or bagging-zone recognition to its line, or judge its line again."""
+        if rec.zone not in (LaneZone.SCAN, LaneZone.BAGGING) or not rec.labels:
+            return
+        if track.linked:
+            self._rejudge(lane, track, event)
+            return
+        recognition = Recognition(event.lane_time_ms, rec.track_id, rec.labels, event.event_id)
+        if rec.zone is LaneZone.BAGGING:
+            # Seen only on its way into the bag (the scan-zone view was missed): it
+            # belongs to a line scanned while the item was in hand, if one is unlinked.
+            self._link_waiting(lane, recognition, track, bagging=True)
+            return
+        if self._link_waiting(lane, recognition, track, bagging=False):
+            return
+        lane.scan_recognitions.append(recognition)
+        while len(lane.scan_recognitions) > 32:
+            lane.scan_recognitions.popleft()
+
+    def _link_waiting(
+        self, lane: Lane, recognition: Recognition, track: Track, bagging: bool
+    ) -> bool:
+        at = recognition.at_ms
+        waiting = lane.lines_awaiting_vision
+        while waiting and waiting[0].added_ms < at - 60_000:
+            waiting.popleft()
+        best_line = None
+        for line in waiting:
+            if line.seen.linked:
+                continue
+            if bagging:
+                # The track must have been in view when the line was scanned: a later
+                # item's first view on its way to the bag is not the earlier line's item.
+                fits = (
+                    track.first_seen_ms <= line.added_ms + self.jitter_ms
+                    and line.added_ms - self.jitter_ms
+                    <= at
+                    <= line.added_ms + self.settings.missed_scan_before_ms
+                )
+            else:
+                fits = self._linkable(line, at)
+            if fits and (best_line is None or line.added_ms < best_line.added_ms):
+                best_line = line
+        if best_line is None:
+            return False
+        self._link(lane, best_line, recognition)
+        return True
+
+    def _linkable(self, line: Line, rec_ms: int) -> bool:
+        """True when a recognition at rec_ms can be of the item on this line."""
+        weighed = line.entry_method in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
+        before = (
+            self.settings.produce_link_window_ms if weighed else self.settings.scan_link_window_ms
+        )
+        return line.added_ms - before <= rec_ms <= line.added_ms + self.settings.scan_link_after_ms
+
+    def on_barcode_seen(self, lane: Lane, event: LaneEvent, seen: BarcodeSeen, track: Track):
+        """Remember a barcode the camera read on a track."""
+        if seen.gtin:
+            track.barcode_gtin = seen.gtin.zfill(14)
+
+    def on_line_added(self, lane: Lane, line: Line) -> None:
+        """Link a new line to the latest recognition at the scanner that can be its item."""
+        best = None
+        tracks = lane.tracks
+        for rec in lane.scan_recognitions:
+            if rec.linked or not self._linkable(line, rec.at_ms):
+                continue
+            track = tracks.get(rec.track_id)
+            if track is not None and track.linked:
+                continue  # an earlier view of a track already linked to another line
+            if best is None or rec.at_ms > best.at_ms:
+                best = rec
+        if best is not None:
+            self._link(lane, line, best)
+        else:
+            lane.lines_awaiting_vision.append(line)
+
+    def _link(self, lane: Lane, line: Line, rec: Recognition) -> None:
+        line.seen.track_id = rec.track_id
+        rec.linked = True
+        track = lane.tracks.get(rec.track_id)
+        if track is not None:
+            track.linked = True
+            track.line = line
+        if line.item is None:
+            return
+        if track is not None and track.barcode_gtin and line.gtin:
+            # The camera read the item's own barcode: that decides, no settling needed.
+            if track.barcode_gtin != line.gtin.zfill(14):
+                seen = self.host.catalog.by_gtin(lane.store_id, track.barcode_gtin)
+                self._mismatch(lane, line, rec, seen, 0.9, seen.description if seen else "")
+            return
+        # Judge once the track's views have settled: one frame's confusion rarely repeats.
+        line.seen.judge_pending = True
+        deadline = max(rec.at_ms, line.added_ms) + self.settings.label_settle_ms
+        lane.schedule(deadline, "identity", (line, rec))
+
+    def on_judge_due(self, lane: Lane, data: tuple[Line, Recognition]) -> None:
+        """The track's views have settled: judge its line on everything seen so far."""
+        line, rec = data
+        line.seen.judge_pending = False
+        if line.item is None or line.voided:
+            return
+        self._judge(lane, line, rec)
+
+    # ---- judging --------------------------------------------------------------------
+
+    def _rejudge(self, lane: Lane, track: Track, event: LaneEvent) -> None:
+        """A linked track was seen again: withdraw or (re)judge its line."""
+        line, best = track.line, track.best
+        if line is None or best is None or line.item is None or line.voided:
+            return
+        seen = line.seen
+        if seen.judge_pending or (track.barcode_gtin and line.gtin):
+            return  # still settling, or the camera's barcode read decided
+        if seen.alert_id:
+            if self._agrees(track.labels, line.item):
+                self._withdraw(lane, line, track)
+            return
+        rec = Recognition(event.lane_time_ms, track.track_id, track.labels, event.event_id, True)
+        self._judge(lane, line, rec)
+
+    @staticmethod
+    def _agrees(labels: tuple[LabelScore, ...], item: CatalogItem) -> bool:
+        """The track's evidence now names the line's own item first, or close to it."""
+        if not labels:
+            return False
+        own = {label.lower() for label in item.vision_labels}
+        if labels[0].label.lower() in own:
+            return True
+        return supports(labels, item.vision_labels, floor=0.25)
+
+    def _judge(self, lane: Lane, line: Line, rec: Recognition) -> None:
+        item = line.item
+        assert item is not None
+        track = lane.tracks.get(rec.track_id)
+        labels = track.labels if track is not None and track.labels else rec.labels
+        views = track.recognitions if track is not None else 1
+        top: LabelScore = labels[0]
+        line.seen.judged = top
+        own = {label.lower() for label in item.vision_labels}
+        if not own or top.label.lower() in own:
+            return
+        s = self.settings
+        same_kind = kind_of(top) != "" and kind_of(top) in {kind_of(x) for x in own}
+        # Varieties of one kind (two melons, two apples) are where the model errs most:
+        # telling them apart takes a near-certain view.
+        least = s.same_kind_min_score if same_kind else s.min_label_score
+        if top.score < least:
+            return
+        own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
+        if own_score > s.max_own_label_score or top.score - own_score < s.label_margin:
+            return  # the camera also sees the scanned item: no case to answer
+        found = self.host.catalog.by_label(lane.store_id, top.label)
+        if found is None:
+            return
+        margin = top.score - own_score
+        confidence = 0.45 + 0.35 * min(1.0, margin / 0.6) + 0.05 * min(views - 1, 3)
+        self._mismatch(lane, line, rec, found, clamp(confidence, 0.0, 0.95), top.label)
+
+    def _mismatch(
+        self,
+        lane: Lane,
+        line: Line,
+        rec: Recognition,
+        seen_item: CatalogItem | None,
+        confidence: float,
+        seen_name: str,
+    ) -> None:
+        seen = line.seen
+        if seen.alert_id or seen.withdrawn:
+            return  # one alert per line, however many views follow
+        weight = line.weight_mg if line.sold_by_weight else 0
+        seen_minor = (
+            seen_item.price_minor(weight_mg=weight, quantity=line.quantity) if seen_item else 0
+        )
+        if seen_item is not None and seen_minor <= line.extended_minor:
+            return  # what vision sees costs no more than what was charged
+        produce = line.plu != "" and line.entry_method in _PRODUCE_ENTRY
+        alert_type = AlertType.WRONG_PRODUCE_PLU if produce else AlertType.ITEM_MISMATCH
+        if seen.confidence:
+            # A weaker signal about the line was held: a later view signals again only
+            # when clearly stronger, and strong enough alone (it supersedes the first).
+            threshold = self.host.alerts.tuner.threshold(lane.store_id, alert_type.rule_name)
+            if confidence < max(seen.confidence + _REJUDGE_CHANGE, threshold):
+                return
+        seen.confidence = confidence
+        alert = self.host.emit(
+            lane,
+            Signal(
+                type=alert_type,
+                confidence=confidence,
+                amount_minor=max(seen_minor - line.extended_minor, 0),
+                currency=line.currency,
+                event_ids=[line.event_id, rec.event_id],
+                at_ms=max(line.added_ms, rec.at_ms),
+                item=item_ref_of_line(line),
+                item_keys={f"line:{line.line_id}", f"track:{rec.track_id}"},
+                detail={"seen": seen_item.description if seen_item else seen_name},
+            ),
+        )
+        if alert is not None:
+            seen.alert_id = alert.alert_id
+
+    def _withdraw(self, lane: Lane, line: Line, track: Track) -> None:
+        """Later views of the track agree with the line: the mismatch was one bad view."""
+        seen = line.seen
+        alert = self.host.alerts.alerts.get(seen.alert_id)
+        seen.alert_id = ""
+        seen.withdrawn = True
+        if alert is None or not set(alert.merged_types) <= _MISMATCH_TYPES:
+            return  # other evidence was merged into the alert: it stands
+        best = track.best
+        self.host.alerts.withdraw(
+            lane,
+            alert.alert_id,
+            "Later views of the item match the scanned product"
+            + (f" ({best.label}, {best.score:.2f})" if best else ""),
+        )
