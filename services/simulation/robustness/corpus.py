@@ -53,6 +53,11 @@ def _loss(shopper: Shopper, kind: A, also: set[A], evidence: bool = True, **kw) 
     )
 
 
+def _more_of(s: Shopper, unit: Unit) -> set[A]:
+    """Quantity mismatch describes an unscanned item only if the same item was scanned."""
+    return {A.QUANTITY_MISMATCH} if unit.si.item.sku in s.rung_skus else set()
+
+
 def _pick_basket(rng: random.Random, store: Store, shopper: Shopper, size: int) -> list[Unit]:
     packs, kg, each = store.of_kind("pack"), store.of_kind("kg"), store.of_kind("each")
     basket = []
@@ -82,7 +87,7 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
         s.wait(1_000, 4_000)
         s.take_from_cart(unit)
         s.wait(300, 1_200)
-        _loss(s, A.MISSED_SCAN, {A.UNSCANNED_ITEM_IN_BAGGING, A.QUANTITY_MISMATCH}, seen)
+        _loss(s, A.MISSED_SCAN, {A.UNSCANNED_ITEM_IN_BAGGING} | _more_of(s, unit), seen)
         s.t += rng.randint(200, 900)
         s.see(unit, unit.track, Z.SCAN, Z.BAGGING)
         s.t += rng.randint(100, 600)
@@ -92,7 +97,7 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
         s.wait(1_500, 5_000)
         if rng.random() < 0.5:
             s.see(unit, unit.track, Z.UNSPECIFIED, Z.BAGGING)  # straight from the basket
-        _loss(s, A.UNSCANNED_ITEM_IN_BAGGING, {A.MISSED_SCAN, A.QUANTITY_MISMATCH})
+        _loss(s, A.UNSCANNED_ITEM_IN_BAGGING, {A.MISSED_SCAN} | _more_of(s, unit))
         s.bag(unit.bagged_mg, "loss")
     elif behaviour == "removed_from_bag":
         if not s.bagged:
@@ -142,7 +147,7 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
         _loss(
             s,
             A.ITEM_MISMATCH,
-            {A.WEIGHT_MISMATCH} if by_weight else set(),
+            {A.WEIGHT_MISMATCH, A.UNSCANNED_ITEM_IN_BAGGING} if by_weight else set(),
             by_vision or by_weight,
             sku=dear.item.sku,
         )
@@ -206,13 +211,15 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
             label_weight = int(unit.weight_mg * rng.uniform(0.35, 0.6))
             label_price = per_kg * label_weight // 1_000_000
             evidence = self_checkout
+            also = {A.WEIGHT_MISMATCH, A.UNSCANNED_ITEM_IN_BAGGING}
         else:
             # A cheaper item's label on this pack (its weight, a lower price).
             label_weight = unit.weight_mg
             label_price = per_kg * label_weight // 1_000_000 * rng.randint(35, 60) // 100
             evidence = True
+            also = {A.WEIGHT_MISMATCH}
         line = s.scan_label(s.next_line(), si, label_price, label_weight)
-        _loss(s, A.PRICE_EMBEDDED_LABEL_MISMATCH, {A.WEIGHT_MISMATCH}, evidence, sku=si.item.sku)
+        _loss(s, A.PRICE_EMBEDDED_LABEL_MISMATCH, also, evidence, sku=si.item.sku)
         s.place_in_bag(unit, line, loss=True)
 
 

@@ -69,7 +69,8 @@ def run_matrix(
                 run = f"rb{seed}-{zlib.crc32(name.encode()):08x}"
                 streams.append(to_lane_events(stream, lane.store_id, lane.lane_id, run))
             alerts, rejected = runner(streams, config)
-            matrix.rows.setdefault(name, Score()).add(score(lanes, alerts, rejected))
+            scored = score(lanes, alerts, rejected, config, streams)
+            matrix.rows.setdefault(name, Score()).add(scored)
     return matrix
 
 

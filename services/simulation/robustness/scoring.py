@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lanesight.fusion import events as ev
-from lanesight.fusion.alerts import Alert, AlertState, AlertType, Disposition
+from lanesight.fusion.alerts import Alert, AlertState, AlertType, Disposition, PosExceptionKind
 from lanesight.fusion.catalog import CatalogBook
 from lanesight.fusion.config import FusionConfig
 from lanesight.fusion.engine import FusionEngine
@@ -135,8 +135,39 @@ def _types(alert: Alert) -> set[AlertType]:
     return {alert.type, *alert.merged_types}
 
 
-def score(lanes: list[Lane], alerts: list[Alert], rejected: int = 0) -> Score:
-    """Match alerts to staged losses: an alert is true only for a loss of its transaction."""
+def score(
+    lanes: list[Lane],
+    alerts: list[Alert],
+    rejected: int = 0,
+    config: FusionConfig | None = None,
+    streams: list[list[ev.LaneEvent]] | None = None,
+) -> Score:
+    """Match alerts to staged losses: an alert is true only for a loss of its transaction.
+
+    "Excessive voids" is a fact about an operator, not a staged loss: it is true when the
+    lane's events (``streams`` as sent, else the visits) hold that many voids within the
+    configured window, false otherwise.
+    """
+    pos = (config or FusionConfig()).pos
+    voids: dict[tuple[str, str], list[int]] = defaultdict(list)
+    if streams is not None:
+        for stream in streams:
+            # A resent void is one void.
+            unique = {e.event_id: e for e in stream if isinstance(e.payload, ev.ItemVoided)}
+            for e in unique.values():
+                voids[e.lane_key].append(e.lane_time_ms)
+    else:
+        for lane in lanes:
+            for v in lane.visits:
+                voids[(lane.store_id, lane.lane_id)].extend(
+                    e.at_ms for e in v.events if isinstance(e.payload, ev.ItemVoided)
+                )
+
+    def voids_are_many(alert: Alert) -> bool:
+        times = voids.get((alert.store_id, alert.lane_id), [])
+        start = alert.raised_at_ms - pos.excessive_voids_window_ms - 1_000
+        return sum(start <= t <= alert.raised_at_ms + 1_000 for t in times) >= pos.excessive_voids
+
     result = Score(rejected=rejected)
     by_txn: dict[tuple[str, str, str], list[Alert]] = defaultdict(list)
     for alert in alerts:
@@ -169,6 +200,11 @@ def score(lanes: list[Lane], alerts: list[Alert], rejected: int = 0) -> Score:
                     cell.caught += 1
             for alert in found:
                 result.alerts += 1
+                if alert.pos_exception_kind is PosExceptionKind.EXCESSIVE_VOIDS and voids_are_many(
+                    alert
+                ):
+                    result.true_alerts += 1
+                    continue
                 if any(_fits(alert, loss) for loss in visit.losses):
                     result.true_alerts += 1
                     result.self_closed += alert.disposition is Disposition.SHOPPER_CORRECTED

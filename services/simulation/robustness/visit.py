@@ -64,6 +64,7 @@ class Shopper:
         self.total_minor = 0
         self.line_count = 0
         self.last_line: tuple[str, int] | None = None
+        self.rung_skus: set[str] = set()
         self.vision_up = True
 
     # ---- basics -------------------------------------------------------------------------
@@ -185,6 +186,7 @@ class Shopper:
         rng = self.rng
         si = as_item or unit.si
         item = si.item
+        self.rung_skus.add(item.sku)
         count = unit.count if count is None else count
         line = self.next_line()
         if si.kind == "kg":
@@ -263,6 +265,7 @@ class Shopper:
     def scan_label(self, line: str, si: StoreItem, price_minor: int, weight_mg: int) -> str:
         """A weighed pack's price-embedded label: the scanner decodes price and weight."""
         rng = self.rng
+        self.rung_skus.add(si.item.sku)
         raw = f"2{si.scan_code}{price_minor % 100_000:05d}"[:12] + "0"
         read = ev.BarcodeRead(
             SCANNER,
