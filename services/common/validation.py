@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -39,6 +40,7 @@ class Bounds:
 
 
 _Check = Callable[[Message, str, list[Problem]], None]
+_GTIN_PROBLEM = "must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit"
 
 
 def _is_gtin(code: str) -> bool:
@@ -65,8 +67,11 @@ class LaneEventValidator:
     def __init__(self, bounds: Bounds | None = None) -> None:
         self.bounds = bounds or Bounds()
         self._checks: dict[str, tuple[_Check, ...]] = {
-            kind.name: self._compile(kind) for kind in schema.PAYLOADS.values()
+            kind.name: self._compile(kind, None) for kind in schema.PAYLOADS.values()
         }
+        # The same checks over plain objects named like the messages (fusion's dataclasses),
+        # compiled per class on first use.
+        self._plain_checks: dict[tuple[str, type], tuple[_Check, ...]] = {}
 
     # ---- per event ------------------------------------------------------------------
 
@@ -79,7 +84,8 @@ class LaneEventValidator:
         sequence and lane time; ``now_ms`` (wall clock) enables the lane-time window.
         """
         problems: list[Problem] = []
-        self._envelope(event, now_ms, stamped, problems)
+        ts = event.lane_time
+        self._envelope(event, ts.seconds, ts.nanos, now_ms, stamped, problems)
         kind = event.WhichOneof("payload")
         if kind is None:
             problems.append(Problem("payload", "exactly one payload must be set"))
@@ -91,8 +97,37 @@ class LaneEventValidator:
             check(payload, kind, problems)
         return problems
 
+    def validate_plain(
+        self, event: Any, kind: str | None, now_ms: int | None = None
+    ) -> list[Problem]:
+        """The same checks over a plain object: the LaneEvent fields by name, ``lane_time_ms``
+        for lane_time, and ``payload`` (fields named as in the message, None for unset Money)
+        of the payload field ``kind``. For events built in process, with no protobuf."""
+        problems: list[Problem] = []
+        seconds, rest_ms = divmod(event.lane_time_ms, 1000)
+        self._envelope(event, seconds, rest_ms * 1_000_000, now_ms, True, problems)
+        payload = event.payload
+        if kind is None or payload is None:
+            problems.append(Problem("payload", "exactly one payload must be set"))
+            return problems
+        if kind in schema.TRANSACTION_PAYLOADS and not event.transaction_id:
+            problems.append(Problem("transaction_id", f"is required for {kind}"))
+        checks = self._plain_checks.get((kind, type(payload)))
+        if checks is None:
+            checks = self._compile(schema.PAYLOADS[kind], type(payload))
+            self._plain_checks[(kind, type(payload))] = checks
+        for check in checks:
+            check(payload, kind, problems)
+        return problems
+
     def _envelope(
-        self, event: events_pb2.LaneEvent, now_ms: int | None, stamped: bool, out: list[Problem]
+        self,
+        event: Any,
+        seconds: int,
+        nanos: int,
+        now_ms: int | None,
+        stamped: bool,
+        out: list[Problem],
     ) -> None:
         # Written out field by field: this runs for every event fusion receives.
         b = self.bounds
@@ -115,8 +150,6 @@ class LaneEventValidator:
             out.append(Problem("lane_id", f"must be at most {id_max} characters"))
         if event.sequence > MAX_SEQUENCE:
             out.append(Problem("sequence", "must be below 2^63"))
-        ts = event.lane_time
-        seconds, nanos = ts.seconds, ts.nanos
         if seconds <= 0 and nanos <= 0:
             out.append(Problem("lane_time", "is required"))
         elif not 0 <= nanos < 1_000_000_000:
@@ -136,76 +169,56 @@ class LaneEventValidator:
 
     # ---- compiled per payload kind ----------------------------------------------------
 
-    def _compile(self, kind: schema.PayloadKind) -> tuple[_Check, ...]:
+    def _compile(self, kind: schema.PayloadKind, plain: type | None) -> tuple[_Check, ...]:
+        """The checks of one payload kind, fields of a kind batched into one loop (one call
+        per kind of field, not per field): texts, enums, integers, money, repeated, then
+        the rules across fields. ``plain`` is the class of plain payloads, else None; a
+        field that class lacks (newer than it) is not checked."""
+        b = self.bounds
+        has = _proto_has if plain is None else _plain_has
+        texts: list[tuple[str, int, bool, bool]] = []
+        enums: list[tuple[str, frozenset[int], bool, str]] = []
+        ranges: list[tuple[str, int, int]] = []
         checks: list[_Check] = []
         for field in kind.message.fields:
-            check = self._field_check(kind, field)
-            if check is not None:
-                checks.append(check)
+            name = field.name
+            key = (kind.name, name)
+            if plain is not None and not hasattr(plain, name):
+                continue
+            if field.is_repeated:
+                checks.append(self._repeated_check(field))
+            elif field.message_type is schema.MONEY:
+                required = name in schema.REQUIRED_MONEY.get(kind.name, ())
+                non_negative = key in schema.NON_NEGATIVE_MONEY
+                checks.append(_money_check(name, non_negative, required, b.max_amount_minor, has))
+            elif field.enum_type is not None:
+                required = key in schema.REQUIRED_ENUMS
+                enums.append((name, kind.enum_fields[name], required, field.enum_type.name))
+            elif field.type == field.TYPE_STRING:
+                limit = b.max_id_length if name.endswith("_id") else b.max_text_length
+                texts.append((name, limit, key in schema.REQUIRED_TEXT, key in schema.GTIN_FIELDS))
+            elif name in kind.weight_fields:
+                signed = kind.name == "scale_reading"  # UNDER_ZERO readings: checked below
+                ranges.append((name, -b.max_weight_mg if signed else 0, b.max_weight_mg))
+            elif key in schema.COUNTS:
+                ranges.append((name, schema.COUNTS[key], b.max_count))
+            elif field.type == field.TYPE_UINT64:
+                ranges.append((name, 0, MAX_SEQUENCE))
+            elif field.type == field.TYPE_INT64:
+                ranges.append((name, -MAX_SEQUENCE, MAX_SEQUENCE))
+            elif field.type == field.TYPE_INT32:
+                ranges.append((name, 0, b.max_count))
+        out: list[_Check] = []
+        if texts:
+            out.append(_text_check(tuple(texts)))
+        if enums:
+            out.append(_enum_check(tuple(enums)))
+        if ranges:
+            out.append(_range_check(tuple(ranges)))
         special = _SPECIAL.get(kind.name)
         if special is not None:
-            checks.append(special)
-        return tuple(checks)
-
-    def _field_check(self, kind: schema.PayloadKind, field: FieldDescriptor) -> _Check | None:
-        b = self.bounds
-        name = field.name
-        key = (kind.name, name)
-        if field.is_repeated:
-            return self._repeated_check(field)
-        if field.message_type is schema.MONEY:
-            return _money_check(
-                name,
-                key in schema.NON_NEGATIVE_MONEY,
-                name in schema.REQUIRED_MONEY.get(kind.name, ()),
-                b.max_amount_minor,
-            )
-        if field.enum_type is not None:
-            known = kind.enum_fields[name]
-            required = key in schema.REQUIRED_ENUMS
-            enum_name = field.enum_type.name
-
-            def enum_check(p: Message, k: str, out: list[Problem]) -> None:
-                value = getattr(p, name)
-                if value not in known:
-                    out.append(Problem(f"{k}.{name}", f"{value} is not a known {enum_name} value"))
-                elif required and value == 0:
-                    out.append(Problem(f"{k}.{name}", "must be set"))
-
-            return enum_check
-        if field.type == field.TYPE_STRING:
-            limit = b.max_id_length if name.endswith("_id") else b.max_text_length
-            required = key in schema.REQUIRED_TEXT
-            gtin = key in schema.GTIN_FIELDS
-
-            def text_check(p: Message, k: str, out: list[Problem]) -> None:
-                value = getattr(p, name)
-                if not value:
-                    if required:
-                        out.append(Problem(f"{k}.{name}", "is required"))
-                elif len(value) > limit:
-                    out.append(Problem(f"{k}.{name}", f"must be at most {limit} characters"))
-                elif gtin and not _is_gtin(value):
-                    out.append(
-                        Problem(
-                            f"{k}.{name}",
-                            "must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit",
-                        )
-                    )
-
-            return text_check
-        if name in kind.weight_fields:
-            signed = kind.name == "scale_reading"  # UNDER_ZERO readings: checked below
-            return _range_check(name, -b.max_weight_mg if signed else 0, b.max_weight_mg)
-        if key in schema.COUNTS:
-            return _range_check(name, schema.COUNTS[key], b.max_count)
-        if field.type in (field.TYPE_UINT64, field.TYPE_INT64):
-            return _range_check(
-                name, 0 if field.type == field.TYPE_UINT64 else -MAX_SEQUENCE, MAX_SEQUENCE
-            )
-        if field.type == field.TYPE_INT32:
-            return _range_check(name, 0, b.max_count)
-        return None  # bools
+            checks.append(special(has))
+        return tuple(out + checks)
 
     def _repeated_check(self, field: FieldDescriptor) -> _Check:
         b = self.bounds
@@ -213,6 +226,7 @@ class LaneEventValidator:
         inner = field.message_type.fields
         texts = tuple(f.name for f in inner if f.type == f.TYPE_STRING)
         scores = tuple(f.name for f in inner if f.type == f.TYPE_FLOAT)
+        order = tuple(f.name for f in inner)
         most, text_max = b.max_repeated, b.max_text_length
 
         def repeated_check(p: Message, k: str, out: list[Problem]) -> None:
@@ -220,25 +234,38 @@ class LaneEventValidator:
             if len(values) > most:
                 out.append(Problem(f"{k}.{name}", f"must have at most {most} entries"))
                 return
-            for i, value in enumerate(values):
+            for i, entry in enumerate(values):
+                # A plain pair such as fusion's (ai, value) holds the fields in field order.
+                value = dict(zip(order, entry, strict=False)) if type(entry) is tuple else None
                 for sub in texts:
-                    if len(getattr(value, sub)) > text_max:
+                    text = value[sub] if value is not None else getattr(entry, sub)
+                    if len(text) > text_max:
                         out.append(
                             Problem(
                                 f"{k}.{name}[{i}].{sub}", f"must be at most {text_max} characters"
                             )
                         )
                 for sub in scores:
-                    v = getattr(value, sub)
+                    v = value[sub] if value is not None else getattr(entry, sub)
                     if not (0.0 <= v <= 1.0):  # also false for NaN
                         out.append(Problem(f"{k}.{name}[{i}].{sub}", "must be in 0..1"))
 
         return repeated_check
 
 
-def _money_check(name: str, non_negative: bool, required: bool, limit: int) -> _Check:
+def _proto_has(p: Any, name: str) -> bool:
+    return p.HasField(name)
+
+
+def _plain_has(p: Any, name: str) -> bool:
+    return getattr(p, name) is not None
+
+
+def _money_check(
+    name: str, non_negative: bool, required: bool, limit: int, has: Callable[[Any, str], bool]
+) -> _Check:
     def money_check(p: Message, k: str, out: list[Problem]) -> None:
-        if not p.HasField(name):
+        if not has(p, name):
             if required:
                 out.append(Problem(f"{k}.{name}", "is required"))
             return
@@ -259,17 +286,42 @@ def _money_check(name: str, non_negative: bool, required: bool, limit: int) -> _
     return money_check
 
 
-def _range_check(name: str, low: int, high: int) -> _Check:
-    def range_check(p: Message, k: str, out: list[Problem]) -> None:
-        value = getattr(p, name)
-        if value < low:
-            out.append(
-                Problem(
-                    f"{k}.{name}", "must not be negative" if low == 0 else f"must be at least {low}"
-                )
-            )
-        elif value > high:
-            out.append(Problem(f"{k}.{name}", f"must be at most {high}"))
+def _text_check(fields: tuple[tuple[str, int, bool, bool], ...]) -> _Check:
+    def text_check(p: Any, k: str, out: list[Problem]) -> None:
+        for name, limit, required, gtin in fields:
+            value = getattr(p, name)
+            if not value:
+                if required:
+                    out.append(Problem(f"{k}.{name}", "is required"))
+            elif len(value) > limit:
+                out.append(Problem(f"{k}.{name}", f"must be at most {limit} characters"))
+            elif gtin and not _is_gtin(value):
+                out.append(Problem(f"{k}.{name}", _GTIN_PROBLEM))
+
+    return text_check
+
+
+def _enum_check(fields: tuple[tuple[str, frozenset[int], bool, str], ...]) -> _Check:
+    def enum_check(p: Any, k: str, out: list[Problem]) -> None:
+        for name, known, required, enum_name in fields:
+            value = getattr(p, name)
+            if value not in known:
+                out.append(Problem(f"{k}.{name}", f"{int(value)} is not a known {enum_name} value"))
+            elif required and value == 0:
+                out.append(Problem(f"{k}.{name}", "must be set"))
+
+    return enum_check
+
+
+def _range_check(fields: tuple[tuple[str, int, int], ...]) -> _Check:
+    def range_check(p: Any, k: str, out: list[Problem]) -> None:
+        for name, low, high in fields:
+            value = getattr(p, name)
+            if value < low:
+                message = "must not be negative" if low == 0 else f"must be at least {low}"
+                out.append(Problem(f"{k}.{name}", message))
+            elif value > high:
+                out.append(Problem(f"{k}.{name}", f"must be at most {high}"))
 
     return range_check
 
@@ -277,31 +329,44 @@ def _range_check(name: str, low: int, high: int) -> _Check:
 # ---- rules across fields of one payload ---------------------------------------------
 
 
-def _item_added(p: events_pb2.ItemAdded, k: str, out: list[Problem]) -> None:
-    if not p.gtin and not p.plu:
-        out.append(Problem(f"{k}.gtin", "an item needs a gtin or a plu"))
-    if p.plu:
-        problem = _plu_problem(p.plu, p.entry_method == events_pb2.ENTRY_METHOD_PRICE_EMBEDDED)
-        if problem:
-            out.append(Problem(f"{k}.plu", problem))
-    if p.unit_of_measure == common_pb2.UNIT_OF_MEASURE_KILOGRAM and p.weight_mg <= 0:
-        out.append(Problem(f"{k}.weight_mg", "must be more than 0 for an item sold by weight"))
-    if (
-        p.HasField("unit_price")
-        and p.HasField("extended_price")
-        and p.unit_price.currency_code != p.extended_price.currency_code
-    ):
-        out.append(
-            Problem(f"{k}.extended_price.currency_code", "must match unit_price.currency_code")
-        )
+def _item_added(has: Callable[[Any, str], bool]) -> _Check:
+    def item_check(p: events_pb2.ItemAdded, k: str, out: list[Problem]) -> None:
+        if not p.gtin and not p.plu:
+            out.append(Problem(f"{k}.gtin", "an item needs a gtin or a plu"))
+        if p.plu:
+            price_embedded = p.entry_method == events_pb2.ENTRY_METHOD_PRICE_EMBEDDED
+            problem = _plu_problem(p.plu, price_embedded)
+            if problem:
+                out.append(Problem(f"{k}.plu", problem))
+        if p.unit_of_measure == common_pb2.UNIT_OF_MEASURE_KILOGRAM and p.weight_mg <= 0:
+            out.append(Problem(f"{k}.weight_mg", "must be more than 0 for an item sold by weight"))
+        if (
+            has(p, "unit_price")
+            and has(p, "extended_price")
+            and p.unit_price.currency_code != p.extended_price.currency_code
+        ):
+            out.append(
+                Problem(f"{k}.extended_price.currency_code", "must match unit_price.currency_code")
+            )
+
+    return item_check
 
 
-def _scale_reading(p: events_pb2.ScaleReading, k: str, out: list[Problem]) -> None:
-    if p.weight_mg < 0 and p.status != events_pb2.SCALE_STATUS_UNDER_ZERO:
-        out.append(Problem(f"{k}.weight_mg", "must not be negative unless status is UNDER_ZERO"))
+def _scale_reading(has: Callable[[Any, str], bool]) -> _Check:
+    def scale_check(p: events_pb2.ScaleReading, k: str, out: list[Problem]) -> None:
+        if p.weight_mg < 0 and p.status != events_pb2.SCALE_STATUS_UNDER_ZERO:
+            out.append(
+                Problem(f"{k}.weight_mg", "must not be negative unless status is UNDER_ZERO")
+            )
+
+    return scale_check
 
 
-_SPECIAL: dict[str, _Check] = {"item_added": _item_added, "scale_reading": _scale_reading}
+# Rules across fields of one payload, made for protobuf or plain objects.
+_SPECIAL: dict[str, Callable[[Callable[[Any, str], bool]], _Check]] = {
+    "item_added": _item_added,
+    "scale_reading": _scale_reading,
+}
 
 DEFAULT = LaneEventValidator()
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lanesight.common.validation import MAX_SEQUENCE, validate_lane_event
+from lanesight.common.validation import DEFAULT as _VALIDATOR
+from lanesight.common.validation import MAX_SEQUENCE
 from lanesight.fusion import events as ev
-from lanesight.fusion.convert import PAYLOAD_NAME, event_to_pb
+from lanesight.fusion.convert import PAYLOAD_NAME
 
+_MAX_ID = _VALIDATOR.bounds.max_id_length
 #: The protobuf field name of each payload type, for field paths (derived from the schema).
 PAYLOAD_FIELD: dict[type, str] = PAYLOAD_NAME
 
@@ -44,6 +46,10 @@ def check_batch(events: Sequence[ev.LaneEvent], lane_key: tuple[str, str] | None
             raise StreamError(f"events[{i}].store_id", "is required")
         if not lane_id:
             raise StreamError(f"events[{i}].lane_id", "is required")
+        if len(store_id) > _MAX_ID or len(lane_id) > _MAX_ID:
+            # The lane key would be kept as long as the lane lives: refuse the stream.
+            field = "store_id" if len(store_id) > _MAX_ID else "lane_id"
+            raise StreamError(f"events[{i}].{field}", f"must be at most {_MAX_ID} characters")
         if not pinned:
             pinned = True
             store, lane = store_id, lane_id
@@ -72,12 +78,15 @@ def validate_event(event: ev.LaneEvent) -> tuple[str, str] | None:
     """The first (field, problem) of an event that cannot be applied, or None.
 
     The shared validator (lanesight.common.validation) decides: events decoded from
-    protobuf were checked then (against the wall clock); an event built in process is
-    encoded and checked now, without the lane-time window (simulations run in the past).
+    protobuf were checked then (against the wall clock); an event built in process gets
+    the same checks now, on its dataclasses, without the lane-time window (simulations
+    run in the past).
     """
     problem = event.problem
     if problem is ev.UNCHECKED:
-        problems = validate_lane_event(event_to_pb(event))
+        payload = event.payload
+        kind = None if payload is None else PAYLOAD_NAME[type(payload)]
+        problems = _VALIDATOR.validate_plain(event, kind)
         problem = (problems[0].field, problems[0].message) if problems else None
         event.problem = problem
     return problem

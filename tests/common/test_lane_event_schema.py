@@ -9,7 +9,9 @@ import pytest
 from lanesight.common import schema
 from lanesight.common.money import exponent, format_minor, is_known_currency
 from lanesight.common.validation import MAX_SEQUENCE, validate_lane_event
+from lanesight.device.outbox import Outbox, OutboxLimits
 from lanesight.device.pos_ingress import pos_event_problems
+from lanesight.device.recorder import EventRecorder
 from lanesight.fusion.convert import PAYLOAD_TYPE, event_to_pb, events_from_pb
 from lanesight.fusion.engine import FusionEngine
 from lanesight.reporting import convert as reporting_convert
@@ -151,3 +153,28 @@ def test_reporting_turns_a_refused_event_into_a_data_quality_record():
         reporting_pb2.ReportRecord(record_sequence=9, event=event), now_ms=1_800_000_000_001
     )
     assert again.event is not None and again.event.event_id == record.event.event_id
+
+
+async def test_the_agent_records_every_payload_kind_as_a_valid_event(tmp_path):
+    """Every kind stamped by the agent's recorder (real SQLite outbox) passes the validator,
+    and non-POS events inherit the transaction the POS opened."""
+    outbox = Outbox(tmp_path / "outbox.db", OutboxLimits(synchronous="normal"))
+    await outbox.open()
+    try:
+        recorder = EventRecorder(outbox, "store-1", "lane-1")
+        events = []
+        for kind in schema.PAYLOAD_NAMES:
+            event = sample(kind)
+            event.ClearField("lane_time")
+            event.sequence = 0
+            if kind not in schema.POS_PAYLOADS:
+                event.transaction_id = ""
+            events.append(event)
+        recorded = await recorder.record_many(events)
+    finally:
+        await outbox.close()
+    now_ms = time.time_ns() // 10**6
+    assert [validate_lane_event(e, now_ms) for e in recorded] == [[]] * len(recorded)
+    assert [e.sequence for e in recorded] == list(range(1, len(recorded) + 1))
+    barcode = next(e for e in recorded if e.WhichOneof("payload") == "barcode_read")
+    assert barcode.transaction_id == "t-1"

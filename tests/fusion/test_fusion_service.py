@@ -114,6 +114,12 @@ async def test_poison_events_are_refused_at_the_first_hop_and_never_block_the_la
             await ingest(stub, [huge])
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert refused.value.details().startswith("events[0].sequence:")
+        long_store = events_pb2.LaneEvent()
+        long_store.CopyFrom(messages[0])
+        long_store.store_id = "s" * 3_000_000  # kept as a lane key for as long as fusion runs
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await ingest(stub, [long_store])
+        assert refused.value.details().startswith("events[0].store_id:")
 
 
 async def test_invalid_events_come_back_as_rejections_and_are_acked(fusion_server):
