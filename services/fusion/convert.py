@@ -225,19 +225,18 @@ def events_from_pb(
         if name is not None and not problems:
             payload = table[name](getattr(msg, name))
         ts = msg.lane_time
-        append(
-            make(
-                msg.event_id,
-                msg.store_id,
-                msg.lane_id,
-                msg.sequence,
-                ts.seconds * 1000 + ts.nanos // 1_000_000,
-                payload,
-                msg.transaction_id,
-                msg.source_device_id,
-                (problems[0].field, problems[0].message) if problems else None,
-            )
+        event = make(
+            msg.event_id,
+            msg.store_id,
+            msg.lane_id,
+            msg.sequence,
+            ts.seconds * 1000 + ts.nanos // 1_000_000,
+            payload,
+            msg.transaction_id,
+            msg.source_device_id,
         )
+        event.problem = (problems[0].field, problems[0].message) if problems else None
+        append(event)
     return out
 
 

@@ -449,8 +449,11 @@ class LaneEvent:
     transaction_id: str = ""
     source_device_id: str = ""
     # The first (field, problem) the shared validator found when the event was decoded from
-    # protobuf, None when it found none, UNCHECKED for events built in process.
-    problem: tuple[str, str] | None = field(default=UNCHECKED, compare=False, repr=False)
+    # protobuf, None when it found none, UNCHECKED for events built in process (and for
+    # copies made with dataclasses.replace, whose fields may differ from what was checked).
+    problem: tuple[str, str] | None = field(
+        default=UNCHECKED, init=False, compare=False, repr=False
+    )
 
     @property
     def lane_key(self) -> tuple[str, str]:
