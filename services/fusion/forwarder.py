@@ -257,7 +257,9 @@ class ReportingForwarder:
                         backoff.reset()
                     self._ack(response.acked_record_sequence)
             except grpc.aio.AioRpcError as exc:
-                reason = exc.code().name
+                reason = f"{exc.code().name}: {exc.details()}"
+            except Exception as exc:  # any stream error: back off and reconnect, never die
+                reason = f"{type(exc).__name__}: {exc}"
             finally:
                 await channel.close()
             self.connected = False

@@ -53,6 +53,16 @@ def encode_ingest_request(payloads: list[bytes]) -> bytes:
     return b"".join(b"\x0a" + _varint(len(payload)) + payload for payload in payloads)
 
 
+async def ended_status(call, exc: BaseException) -> str:
+    """The status a finished call ended with, else a description of exc."""
+    if call.done():
+        try:
+            return f"{(await call.code()).name}: {await call.details()}"
+        except Exception:  # the status itself is unreadable: fall back to the exception
+            pass
+    return _rpc_detail(exc)
+
+
 def _rpc_detail(exc: BaseException) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {exc.details()}"
@@ -100,7 +110,7 @@ class FusionLink:
         while True:
             try:
                 await self._session()
-            except (grpc.aio.AioRpcError, ConnectionError, TimeoutError) as exc:
+            except Exception as exc:  # any stream error: back off and reconnect, never die
                 self.connected = False
                 delay = self._backoff.next_delay()
                 if self._backoff.first_failure:
@@ -120,6 +130,11 @@ class FusionLink:
             # Resend everything fusion has not acknowledged.
             self._sent = self.outbox.acked_sequence
             await run_until_either_ends(self._send_loop(call), self._receive_loop(call), "ingest")
+        except (grpc.aio.AioRpcError, ConnectionError, TimeoutError):
+            raise
+        except Exception as exc:
+            # e.g. InvalidStateError from a write after fusion ended the RPC: report why.
+            raise ConnectionError(await ended_status(call, exc)) from exc
         finally:
             call.cancel()
 
@@ -150,10 +165,13 @@ class FusionLink:
             in_flight = self._sent - outbox.acked_sequence
             if outbox.committed_sequence > self._sent and in_flight < self.max_in_flight:
                 continue
+            if in_flight == 0:
+                # Connected with nothing awaiting an answer; otherwise only fusion's first
+                # answer says the stream is up (it may refuse the lane, e.g. wrong shard).
+                await self._mark_connected()
             await self._wake.wait()
 
     async def _receive_loop(self, call) -> None:
-        await self._mark_connected()
         while True:
             response = await call.read()
             if response is grpc.aio.EOF:
@@ -269,7 +287,7 @@ class CommandWatcher:
                         self._spawn_ack(response.command, result)
                     elif response.HasField("gap"):
                         log.warning("missed %d alert/command messages", response.gap.missed)
-            except (grpc.aio.AioRpcError, ConnectionError) as exc:
+            except Exception as exc:  # any stream error: back off and reconnect, never die
                 delay = self._backoff.next_delay()
                 if self._backoff.first_failure:
                     log.warning("lane command watch down (%s); retrying", _rpc_detail(exc))

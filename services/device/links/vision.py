@@ -100,7 +100,7 @@ class VisionLink:
                 self._backoff.reset()
                 await self.health.set(HealthState.CONNECTED)
                 await run_until_either_ends(self._send(call), self._receive(call), "analyze")
-            except (grpc.aio.AioRpcError, ConnectionError, TimeoutError) as exc:
+            except Exception as exc:  # any stream error: back off and reconnect, never die
                 self._ready = False
                 self.pipeline.drop_queued()
                 detail = (
