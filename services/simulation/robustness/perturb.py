@@ -79,7 +79,8 @@ def lost_readings(lane: Lane, rng: random.Random, share: float = 0.15) -> list[E
 
     A lost settled scale reading is not lost information for long: the agent polls the
     scale, so the same weight arrives with the next poll (0.5-2.5 s later) unless the
-    scale moved again before that.
+    scale moved again before that. Camera health is a state the vision service keeps
+    reporting, so a lost change arrives with the next report (1-3 s later).
     """
     out: list[Emitted] = []
     stream = lane.stream()
@@ -88,7 +89,9 @@ def lost_readings(lane: Lane, rng: random.Random, share: float = 0.15) -> list[E
             out.append(e)
             continue
         p = e.payload
-        if isinstance(p, ev.ScaleReading) and p.status is not ev.ScaleStatus.IN_MOTION:
+        if isinstance(p, ev.CameraHealthChanged):
+            out.append(e.moved(rng.randint(1_000, 3_000)))
+        elif isinstance(p, ev.ScaleReading) and p.status is not ev.ScaleStatus.IN_MOTION:
             poll = e.at_ms + rng.randint(500, 2_500)
             moved = any(
                 later.source == e.source and later.at_ms <= poll
