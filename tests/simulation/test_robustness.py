@@ -352,3 +352,36 @@ def test_stress_mode_stages_the_same_shoppers_with_other_labels(sampler):
 
     assert len(labels(real)) == len(labels(stressed))
     assert labels(real) != labels(stressed)
+
+
+def test_excessive_voids_are_true_only_when_the_lane_saw_that_many(lanes):
+    from lanesight.fusion.alerts import Alert, PosExceptionKind, Severity
+
+    lane, visit, void = next(
+        (ln, v, e)
+        for ln in lanes
+        for v in ln.visits
+        for e in v.events
+        if isinstance(e.payload, ev.ItemVoided)
+    )
+    alert = Alert(
+        "a1",
+        lane.store_id,
+        lane.lane_id,
+        visit.transaction_id,
+        AlertType.POS_EXCEPTION,
+        Severity.LOW,
+        0.8,
+        ev.Money(0, lane.currency),
+        [],
+        "voids",
+        "review",
+        void.at_ms + 10,
+        "pos_exception",
+        True,
+        pos_exception_kind=PosExceptionKind.EXCESSIVE_VOIDS,
+    )
+    strict = score(lanes, [alert], config=FusionConfig(pos={"excessive_voids": 50}))
+    lenient = score(lanes, [alert], config=FusionConfig(pos={"excessive_voids": 1}))
+    assert (strict.true_alerts, strict.false_alerts) == (0, 1)
+    assert (lenient.true_alerts, lenient.false_alerts) == (1, 0)

@@ -87,7 +87,8 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
         s.wait(1_000, 4_000)
         s.take_from_cart(unit)
         s.wait(300, 1_200)
-        _loss(s, A.MISSED_SCAN, {A.UNSCANNED_ITEM_IN_BAGGING} | _more_of(s, unit), seen)
+        also = {A.UNSCANNED_ITEM_IN_BAGGING} | _more_of(s, unit)
+        _loss(s, A.MISSED_SCAN, also, seen, sku=unit.si.item.sku)
         s.t += rng.randint(200, 900)
         s.see(unit, unit.track, Z.SCAN, Z.BAGGING)
         s.t += rng.randint(100, 600)
@@ -97,7 +98,8 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
         s.wait(1_500, 5_000)
         if rng.random() < 0.5:
             s.see(unit, unit.track, Z.UNSPECIFIED, Z.BAGGING)  # straight from the basket
-        _loss(s, A.UNSCANNED_ITEM_IN_BAGGING, {A.MISSED_SCAN} | _more_of(s, unit))
+        also = {A.MISSED_SCAN} | _more_of(s, unit)
+        _loss(s, A.UNSCANNED_ITEM_IN_BAGGING, also, sku=unit.si.item.sku)
         s.bag(unit.bagged_mg, "loss")
     elif behaviour == "removed_from_bag":
         if not s.bagged:
