@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lanesight.common import schema
 from lanesight.common.money import exponent, format_minor, is_known_currency
 from lanesight.common.validation import MAX_SEQUENCE, validate_lane_event
@@ -178,3 +181,31 @@ async def test_the_agent_records_every_payload_kind_as_a_valid_event(tmp_path):
     assert [e.sequence for e in recorded] == list(range(1, len(recorded) + 1))
     barcode = next(e for e in recorded if e.WhichOneof("payload") == "barcode_read")
     assert barcode.transaction_id == "t-1"
+
+
+_SAMPLE_BYTES = {kind: sample(kind).SerializeToString() for kind in schema.PAYLOAD_NAMES}
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(schema.PAYLOAD_NAMES), data=st.data())
+def test_corrupted_events_are_named_never_a_crash(kind, data):
+    """Poison pills: whatever bytes parse as a LaneEvent, every service's ingress answers
+    with problems or a conversion, never an exception."""
+    raw = bytearray(_SAMPLE_BYTES[kind])
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        event = events_pb2.LaneEvent.FromString(bytes(raw))
+    except DecodeError:
+        return
+    now_ms = time.time_ns() // 10**6
+    problems = validate_lane_event(event, now_ms)
+    [decoded] = events_from_pb([event], now_ms)
+    assert (decoded.problem is None) == (problems == [])
+    assert (decoded.payload is None) == bool(problems) or event.WhichOneof("payload") is None
+    record = reporting_convert.record_from_proto(
+        reporting_pb2.ReportRecord(record_sequence=1, event=event), now_ms
+    )
+    assert record.event is not None
+    assert (record.event.kind == REJECTED_KIND) == bool(problems)
+    pos_event_problems(event)
