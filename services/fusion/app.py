@@ -21,8 +21,10 @@ from lanesight.fusion.convert import alert_to_pb, command_to_pb, lane_state_to_p
 from lanesight.fusion.engine import FusionEngine, IngestResult
 from lanesight.fusion.forwarder import ReportingForwarder
 from lanesight.fusion.profiles import FusionStore
+from lanesight.fusion.sequences import MAX_SEQUENCE_JUMP, far_jumps
 from lanesight.fusion.servicer import FusionServicer
 from lanesight.fusion.sharding import lane_shard
+from lanesight.fusion.validation import Rejection
 from lanesight.fusion.watch import Watcher, WatchFilter, WatchHub
 from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
 
@@ -166,7 +168,14 @@ class FusionApp(ServiceApp):
     ) -> IngestResult:
         """Apply a lane's batch, forward what was processed, publish what it decided."""
         received = _now_ms()
+        lane = self.engine.lanes.get(events[0].lane_key) if events else None
+        jumps = far_jumps(lane.last_sequence, [e.sequence for e in events]) if lane else []
+        if jumps:
+            events, messages, refused = _refuse_jumps(events, messages, jumps)
         result = self.engine.ingest(events, received_mono_ms=received)
+        if jumps:
+            result.rejections[:0] = refused
+            result.acked_sequence = lane.last_sequence
         if result.duplicates:
             metrics.events_duplicates.add(result.duplicates)
         for rejection in result.rejections:
@@ -265,6 +274,25 @@ class FusionApp(ServiceApp):
                 message = fusion_pb2.WatchAlertsResponse(command=command_to_pb(output))
                 self.commands.issued(output)
                 self.hub.publish_command(output, message)
+
+
+def _refuse_jumps(
+    events: list[ev.LaneEvent], messages: list[events_pb2.LaneEvent], jumps: list[int]
+) -> tuple[list[ev.LaneEvent], list[events_pb2.LaneEvent], list[Rejection]]:
+    """The batch without the events whose sequence jumps too far, and their rejections."""
+    refused = []
+    for i in jumps:
+        refused.append(
+            Rejection(
+                events[i].event_id,
+                events[i].sequence,
+                f"events[{i}].sequence",
+                f"jumps more than {MAX_SEQUENCE_JUMP} past the lane's last sequence",
+            )
+        )
+    skip = set(jumps)
+    kept = [i for i in range(len(events)) if i not in skip]
+    return [events[i] for i in kept], [messages[i] for i in kept], refused
 
 
 def forward_outbox_path(store_path: Path | str) -> Path:

@@ -27,8 +27,9 @@ class BaggingSettings(_Section):
     # Tolerance = max(tolerance_floor_mg, tolerance_pct x expected); per-item tolerances win.
     tolerance_floor_mg: int = Field(default=15_000, ge=0)
     tolerance_pct: float = Field(default=0.06, ge=0, le=1)
-    # An unexplained increase up to this at the start of a transaction is the shopper's bag.
-    own_bag_max_mg: int = Field(default=80_000, ge=0)
+    # An unexplained increase up to this is the shopper's own bag: one declared on the POS,
+    # or one put down before anything scanned was bagged (reusable bags weigh up to ~350 g).
+    own_bag_max_mg: int = Field(default=400_000, ge=0, le=5_000_000)
     # How long an increase may wait for its scan, and a drop for its void, in lane time.
     unmatched_increase_window_ms: int = Field(default=3_000, ge=0)
     unmatched_decrease_window_ms: int = Field(default=4_000, ge=0)

@@ -328,9 +328,9 @@ class FusionEngine:
         """False when the camera surely saw another item reach the bag for this change."""
         return self.vision.allows(lane, line, change)
 
-    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
+    def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
-        return self.vision.labels_near(lane, at_ms)
+        return self.vision.labels_near(lane, at_ms, since_ms)
 
     def currency_of(self, lane: Lane) -> str:
         """The currency of the lane's transaction, else of its store's catalog."""

@@ -369,13 +369,36 @@ def test_empty_cart_at_tender_is_honest(engine, demo):
 def test_camera_blocked_during_a_transaction_is_camera_tamper(engine, demo):
     s = Script()
     s.at(500, CameraHealthChange(ev.CameraHealth.BLOCKED, "low detail"))
-    s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
+    s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000, seen_as="")  # it names nothing
     s.at(4000, CameraHealthChange(ev.CameraHealth.OK))
     s.pay().finish()
     run = feed(engine, s.events())
     [alert] = run.of_type(AlertType.CAMERA_TAMPER)
     assert "blocked" in alert.reason
     assert alert.severity.name == "HIGH"
+
+
+def test_a_camera_that_names_items_works_though_its_recovery_report_was_lost(engine, demo):
+    s = Script(transaction_id="T1")
+    s.at(500, CameraHealthChange(ev.CameraHealth.DARK, "dim"))
+    s.at(2_500, CameraHealthChange(ev.CameraHealth.OK))
+    s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
+    s.pay().finish()
+    events = [  # the recovery report is lost; the camera goes on naming items
+        e for e in s.events() if not (
+            isinstance(e.payload, ev.CameraHealthChanged)
+            and e.payload.health is ev.CameraHealth.OK
+        )
+    ]
+    run = feed(engine, events)
+    assert [a.type for a in run.alerts] == [AlertType.CAMERA_TAMPER]  # dark while in use
+    engine.take_outputs()
+    later = Script(transaction_id="T2")
+    later.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
+    later.pay().finish()
+    start = events[-1].lane_time_ms + 5_000
+    more = later.events(start_ms=start, first_sequence=events[-1].sequence + 1)
+    assert feed(engine, more).alerts == []  # not raised again, transaction after transaction
 
 
 def test_brief_flicker_and_a_blocked_camera_between_transactions_are_honest(engine, demo):

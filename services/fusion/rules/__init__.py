@@ -32,7 +32,7 @@ class RuleHost(Protocol):
     def vision_allows(self, lane: Lane, line: Line, change: WeightChange) -> bool:
         """False when the camera surely saw another item reach the bag for this change."""
 
-    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
+    def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
 
     def currency_of(self, lane: Lane) -> str:

@@ -77,20 +77,24 @@ class BaggingRules:
             if not drop.matched and ledger.fits(delta, -drop.delta_mg, -drop.delta_mg):
                 drop.matched = True  # lifted and put back
                 return
-        if delta <= self.settings.own_bag_max_mg and (
-            bag.own_bag_declared or not any(line.bagged_units for line in txn.order)
-        ):
-            if bag.own_bag_declared or not self.unbagged(txn):
-                # The shopper's own bag: declared at the POS, or put down before anything
-                # scanned was bagged (and no scanned item waits for this weight).
-                bag.own_bag_declared = False
-                bag.own_bag_mg += delta
-                bag.items_mg -= delta
-                return
         candidates = self.unbagged(txn)
         match = ledger.best_match(delta, candidates) if candidates else None
         if match is not None:
             self._bag(txn, match, delta)
+            return
+        if delta <= self.settings.own_bag_max_mg and (
+            bag.own_bag_declared
+            or (
+                not any(line.bagged_units or line.unbagged_units for line in txn.order)
+                and not self._named_item_went_down(lane, change)
+            )
+        ):
+            # The shopper's own bag: declared at the POS, or put down before anything
+            # scanned was bagged while no scan waits for its weight, and with no item the
+            # camera could name going down with it.
+            bag.own_bag_declared = False
+            bag.own_bag_mg += delta
+            bag.items_mg -= delta
             return
         for line in reversed(txn.order):
             if line.unbagged_units > 0 and not line.weight_known:
@@ -109,6 +113,17 @@ class BaggingRules:
         lane.pending_increases.append(change)
         deadline = change.at_ms + self.settings.unmatched_increase_window_ms + self.jitter_ms
         lane.schedule(deadline, "increase", change)
+
+    def _named_item_went_down(self, lane: Lane, change: WeightChange) -> bool:
+        """True when the camera named an item reaching the bag just before this change,
+        of a weight that fits it (so the change is that item, not a bag)."""
+        labels = self.host.labels_near(lane, change.at_ms, since_ms=change.previous_ms)
+        if not labels:
+            return False
+        item = self.host.catalog.by_label(lane.store_id, labels[0].label)
+        if item is None or not item.has_weight_range or item.sold_by_weight:
+            return True
+        return lane.ledger.fits(change.delta_mg, item.min_weight_mg, item.max_weight_mg)
 
     @staticmethod
     def _absorb_unknown(txn: Transaction, line: Line, delta_mg: int) -> None:

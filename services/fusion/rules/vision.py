@@ -35,6 +35,8 @@ _HEALTH_WORDS = {
 _MAX_TRACK_EVENTS = 8
 # A recognition this sure rules out that a scan of a different item covers the track.
 _SURE_SCORE = 0.6
+# A recognition this sure shows its camera can see.
+_SEEN_WELL_SCORE = 0.5
 # One view alone rules a scan out only when surer still (the model is confidently wrong
 # on about one view in twenty).
 _SURE_SINGLE_SCORE = 0.7
@@ -60,6 +62,13 @@ class VisionRules:
         if len(track.event_ids) < _MAX_TRACK_EVENTS:
             track.event_ids.append(event_id)
         return track
+
+    @staticmethod
+    def _camera_sees(lane: Lane, camera_id: str) -> None:
+        """Items a camera names well show it works, whatever health it last reported (a
+        recovery report can be lost; a covered or dark lens names nothing)."""
+        if lane.camera_health.get(camera_id, CameraHealth.OK) in _TAMPER_CONFIDENCE:
+            lane.camera_health[camera_id] = CameraHealth.OK
 
     def on_crossing(self, lane: Lane, event: LaneEvent, crossing: ZoneCrossing) -> None:
         """Follow a track between zones; a crossing into the bag needs a scan."""
@@ -108,15 +117,17 @@ class VisionRules:
             return True
         return supports(track.labels, line.item.vision_labels)
 
-    def labels_near(self, lane: Lane, at_ms: int) -> tuple:
-        """The labels of the named item that reached the bag around at_ms, if any."""
+    def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
+        """The labels of the named item that reached the bag around at_ms (or since
+        since_ms, up to at_ms), if any."""
         window = self.host.config.rules.merge_window_ms
+        earliest = at_ms - window if since_ms is None else max(since_ms, at_ms - window)
+        latest = at_ms + (window if since_ms is None else self.jitter_ms)
         for track in lane.tracks.values():
             best = track.best
             if (
                 best is not None
-                and track.entered_bagging_ms
-                and abs(at_ms - track.entered_bagging_ms) <= window
+                and earliest <= track.entered_bagging_ms <= latest
                 and best.score >= self.settings.min_label_score
             ):
                 return track.labels
@@ -229,7 +240,11 @@ class VisionRules:
     def on_recognized(self, lane: Lane, event: LaneEvent, rec: ItemRecognized) -> Track:
         """Fold a recognition into its track's labels; returns the track."""
         lane.vision_seen = True
+        if rec.labels and max(ls.score for ls in rec.labels) >= _SEEN_WELL_SCORE:
+            self._camera_sees(lane, rec.camera_id)
         track = self._track(lane, rec.track_id, event.lane_time_ms, event.event_id)
+        if track.zone is LaneZone.CART and rec.zone in (LaneZone.SCAN, LaneZone.BAGGING):
+            track.zone = rec.zone  # its crossing out of the cart was not reported
         if rec.labels:
             track.add_recognition(rec.labels)
             if track.claim_deferred:
@@ -264,7 +279,10 @@ class VisionRules:
         """Items still in the cart when payment starts."""
         if not lane.vision_seen or not lane.vision_available or lane.txn is None:
             return
-        in_cart = [t for t in lane.tracks.values() if t.zone is LaneZone.CART]
+        # Scanned items came out of the cart, whatever crossing reports were lost.
+        in_cart = [
+            t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked
+        ]
         fresh_ms = lane.cart_crossing_ms - self.jitter_ms
         if lane.cart_count >= 0 and lane.cart_count_ms >= fresh_ms:
             count = lane.cart_count
