@@ -169,7 +169,9 @@ class FusionApp(ServiceApp):
         """Apply a lane's batch, forward what was processed, publish what it decided."""
         received = _now_ms()
         lane = self.engine.lanes.get(events[0].lane_key) if events else None
-        jumps = far_jumps(lane.last_sequence, [e.sequence for e in events]) if lane else []
+        jumps = []
+        if lane is not None and events[-1].sequence - lane.last_sequence > MAX_SEQUENCE_JUMP:
+            jumps = far_jumps(lane.last_sequence, [e.sequence for e in events])
         if jumps:
             events, messages, refused = _refuse_jumps(events, messages, jumps)
         result = self.engine.ingest(events, received_mono_ms=received)
@@ -286,7 +288,7 @@ def _refuse_jumps(
             Rejection(
                 events[i].event_id,
                 events[i].sequence,
-                f"events[{i}].sequence",
+                "sequence",
                 f"jumps more than {MAX_SEQUENCE_JUMP} past the lane's last sequence",
             )
         )

@@ -259,6 +259,101 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "event ids unique per lane, not per chain (two lanes may reuse a POS id)",
+        """
+        CREATE TABLE events_v4 (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            time_ms INTEGER NOT NULL,
+            transaction_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source_device_id TEXT NOT NULL,
+            raw BLOB,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        INSERT INTO events_v4 SELECT * FROM events;
+        DROP TABLE events;
+        ALTER TABLE events_v4 RENAME TO events;
+        CREATE INDEX events_time ON events(time_ms);
+        CREATE INDEX events_id ON events(event_id);
+        CREATE TABLE items_v4 (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            line_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entry_method TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            weighed INTEGER NOT NULL,
+            weight_mg INTEGER NOT NULL,
+            extended_minor INTEGER,
+            currency TEXT,
+            first_pass INTEGER,
+            label_item INTEGER NOT NULL,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        INSERT INTO items_v4 SELECT * FROM items;
+        DROP TABLE items;
+        ALTER TABLE items_v4 RENAME TO items;
+        CREATE INDEX items_time ON items(time_ms);
+        CREATE TABLE pos_events_v4 (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after_tender INTEGER NOT NULL,
+            amount_minor INTEGER,
+            currency TEXT,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        INSERT INTO pos_events_v4 SELECT * FROM pos_events;
+        DROP TABLE pos_events;
+        ALTER TABLE pos_events_v4 RENAME TO pos_events;
+        CREATE INDEX pos_events_time ON pos_events(time_ms);
+        CREATE TABLE lane_incidents_v4 (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        INSERT INTO lane_incidents_v4 SELECT * FROM lane_incidents;
+        DROP TABLE lane_incidents;
+        ALTER TABLE lane_incidents_v4 RENAME TO lane_incidents;
+        CREATE INDEX lane_incidents_time ON lane_incidents(time_ms);
+        CREATE TABLE camera_changes_v4 (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            healthy INTEGER NOT NULL,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        INSERT INTO camera_changes_v4 SELECT * FROM camera_changes;
+        DROP TABLE camera_changes;
+        ALTER TABLE camera_changes_v4 RENAME TO camera_changes;
+        CREATE INDEX camera_changes_camera
+            ON camera_changes(store_id, lane_id, camera_id, time_ms);
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -197,18 +197,20 @@ class ReportStore:
     async def _new_events(
         self, db: aiosqlite.Connection, events: list[LaneEventRecord]
     ) -> list[LaneEventRecord]:
-        unique: dict[str, LaneEventRecord] = {}
+        # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
+        unique: dict[tuple[str, str, str], LaneEventRecord] = {}
         for event in events:
-            unique.setdefault(event.event_id, event)
-        ids = list(unique)
+            unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
+        ids = list({key[2] for key in unique})
         for start in range(0, len(ids), _IN_CHUNK):
             part = ids[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(part))
             async with db.execute(
-                f"SELECT event_id FROM events WHERE event_id IN ({marks})", part
+                f"SELECT store_id, lane_id, event_id FROM events WHERE event_id IN ({marks})",
+                part,
             ) as cur:
-                async for (event_id,) in cur:
-                    unique.pop(event_id, None)
+                async for key in cur:
+                    unique.pop(tuple(key), None)
         return list(unique.values())
 
     async def _write_events(self, db: aiosqlite.Connection, events: list[LaneEventRecord]) -> None:
