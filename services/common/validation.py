@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ _Check = Callable[[Message, str, list[Problem]], None]
 _GTIN_PROBLEM = "must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit"
 
 
+@functools.lru_cache(maxsize=8192)  # a lane scans the same few thousand GTINs over and over
 def _is_gtin(code: str) -> bool:
     return len(code) in (8, 12, 13, 14) and code.isascii() and code.isdigit() and ean.is_valid(code)
 
@@ -186,7 +188,7 @@ class LaneEventValidator:
             if plain is not None and not hasattr(plain, name):
                 continue
             if field.is_repeated:
-                checks.append(self._repeated_check(field))
+                checks.append(self._repeated_check(field, plain is None))
             elif field.message_type is schema.MONEY:
                 required = name in schema.REQUIRED_MONEY.get(kind.name, ())
                 non_negative = key in schema.NON_NEGATIVE_MONEY
@@ -220,7 +222,7 @@ class LaneEventValidator:
             checks.append(special(has))
         return tuple(out + checks)
 
-    def _repeated_check(self, field: FieldDescriptor) -> _Check:
+    def _repeated_check(self, field: FieldDescriptor, proto: bool) -> _Check:
         b = self.bounds
         name = field.name
         inner = field.message_type.fields
@@ -234,10 +236,12 @@ class LaneEventValidator:
             if len(values) > most:
                 out.append(Problem(f"{k}.{name}", f"must have at most {most} entries"))
                 return
+            # A message no longer than the limit holds no text longer than it (one C call).
+            long_texts = texts if not proto or p.ByteSize() > text_max else ()
             for i, entry in enumerate(values):
                 # A plain pair such as fusion's (ai, value) holds the fields in field order.
                 value = dict(zip(order, entry, strict=False)) if type(entry) is tuple else None
-                for sub in texts:
+                for sub in long_texts:
                     text = value[sub] if value is not None else getattr(entry, sub)
                     if len(text) > text_max:
                         out.append(
