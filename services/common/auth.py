@@ -9,6 +9,7 @@ How it fits together:
         - name: store-0042-lanes
           role: lane_agent            # lane_agent | pos | attendant | manager | service
           stores: ["store-0042"]      # or ["*"] for every store
+          lanes: ["01", "02"]         # optional (lane agents): the lanes it may feed
           sha256: 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b
 
   ``python -m lanesight.common.auth mint --name N --role R --stores S`` prints a new
@@ -101,6 +102,8 @@ class Identity:
     name: str
     role: Role
     stores: frozenset[str]
+    #: The lanes this token may feed events for; empty: any lane of its stores.
+    lanes: frozenset[str] = frozenset()
 
     @property
     def all_stores(self) -> bool:
@@ -110,6 +113,10 @@ class Identity:
     def may_access_store(self, store_id: str) -> bool:
         """True when this caller may read or act on store_id."""
         return self.all_stores or (store_id != "" and store_id in self.stores)
+
+    def may_feed_lane(self, lane_id: str) -> bool:
+        """True when this caller may feed events for lane_id (any lane when unbound)."""
+        return not self.lanes or lane_id in self.lanes
 
 
 _CALLER: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
@@ -127,6 +134,12 @@ def caller_may_access_store(store_id: str) -> bool:
     """Synchronous store check for hot paths; True when auth is off."""
     caller = _CALLER.get()
     return caller is None or caller.may_access_store(store_id)
+
+
+def caller_may_feed_lane(lane_id: str) -> bool:
+    """Synchronous lane check for event feeds (a token bound to lanes); True when auth is off."""
+    caller = _CALLER.get()
+    return caller is None or caller.may_feed_lane(lane_id)
 
 
 async def authorize_store(context: grpc.aio.ServicerContext, store_id: str) -> None:
@@ -204,6 +217,7 @@ class TokenEntry(BaseModel):
     name: str = Field(min_length=1)
     role: Role
     stores: list[str] = Field(min_length=1)
+    lanes: list[str] = []
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
 
     @field_validator("stores")
@@ -214,6 +228,13 @@ class TokenEntry(BaseModel):
         if ALL_STORES in stores and len(stores) > 1:
             raise ValueError('"*" (every store) must be the only entry')
         return stores
+
+    @field_validator("lanes")
+    @classmethod
+    def _lanes_are_ids(cls, lanes: list[str]) -> list[str]:
+        if any(not lane for lane in lanes):
+            raise ValueError("lane ids must not be empty")
+        return lanes
 
 
 class TokensFile(BaseModel):
@@ -254,7 +275,8 @@ def load_tokens(path: Path) -> list[tuple[bytes, Identity]]:
         if digest in seen:
             raise TokensFileError(f"{path}: token {entry.name!r} is listed twice")
         seen.add(digest)
-        entries.append((digest, Identity(entry.name, entry.role, frozenset(entry.stores))))
+        identity = Identity(entry.name, entry.role, frozenset(entry.stores), frozenset(entry.lanes))
+        entries.append((digest, identity))
     return entries
 
 
@@ -511,6 +533,7 @@ def _main(argv: list[str] | None = None) -> int:
     mint.add_argument("--name", required=True)
     mint.add_argument("--role", required=True, choices=ROLES)
     mint.add_argument("--stores", required=True, help='comma-separated store ids, or "*"')
+    mint.add_argument("--lanes", default="", help="comma-separated lane ids it may feed")
     mint.add_argument("--token-out", help="write the token to this file (mode 0600)")
     sub.add_parser("hash", help="read a token on stdin, print its SHA-256 digest")
     check = sub.add_parser("check", help="validate a tokens file")
@@ -530,7 +553,10 @@ def _main(argv: list[str] | None = None) -> int:
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     token = mint_token()
     try:
-        entry = TokenEntry(name=args.name, role=args.role, stores=stores, sha256=hash_token(token))
+        lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
+        entry = TokenEntry(
+            name=args.name, role=args.role, stores=stores, lanes=lanes, sha256=hash_token(token)
+        )
     except ValidationError as exc:
         print(f"invalid entry: {exc}", file=sys.stderr)
         return 2
@@ -541,7 +567,8 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"# token written to {args.token_out}", file=sys.stderr)
     else:
         print(f"# token (give it to {args.name}; it is not stored anywhere): {token}")
-    print(yaml.safe_dump({"tokens": [entry.model_dump()]}, sort_keys=False), end="")
+    fields = entry.model_dump(exclude_defaults=True)
+    print(yaml.safe_dump({"tokens": [fields]}, sort_keys=False), end="")
     return 0
 
 

@@ -11,6 +11,7 @@ from lanesight.common.auth import (
     authorize_store,
     authorize_stores,
     caller_may_access_store,
+    caller_may_feed_lane,
     current_caller,
 )
 from lanesight.common.money import is_known_currency
@@ -67,6 +68,12 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                     await context.abort(
                         grpc.StatusCode.PERMISSION_DENIED,
                         f"events for store {lane_key[0]!r}: this caller may not feed that store",
+                    )
+                if not caller_may_feed_lane(lane_key[1]):
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"events[0].lane_id: this caller's token is not bound to lane"
+                        f" {lane_key[1]!r}",
                     )
                 owner = self.app.owner_of(lane_key)
                 if owner is not None:
@@ -172,7 +179,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                 request.alert_id,
                 disposition,
                 _attendant(request.attendant_id),
-                request.note,
+                _note(request.note, request.attendant_id),
                 recovered,
             )
         except KeyError:
@@ -238,9 +245,17 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
 
 
 def _attendant(attendant_id: str) -> str:
-    """Who acknowledged or resolved: the attendant the request names, else the caller's
-    token name (auth on), else "" (auth off, as before)."""
-    if attendant_id:
-        return attendant_id
+    """Who acknowledged or resolved: the caller's token identity when auth is on (a request
+    field never replaces it), else the attendant the request names."""
     caller = current_caller()
-    return caller.name if caller is not None else ""
+    return caller.name if caller is not None else attendant_id
+
+
+def _note(note: str, attendant_id: str) -> str:
+    """The resolution note, with the attendant the request names when that is not the
+    caller's identity (a shared device token resolving for a named attendant)."""
+    caller = current_caller()
+    if caller is None or not attendant_id or attendant_id == caller.name:
+        return note
+    named = f"attendant_id: {attendant_id}"
+    return f"{note} ({named})" if note else named

@@ -206,7 +206,9 @@ async def test_fusion_scopes_ingest_watch_resolve_lane_state_and_catalog(tmp_pat
             timeout=5,
         )
         assert done.alert.state == alerts_pb2.ALERT_STATE_RESOLVED
-        assert done.alert.resolved_by == "att-7"  # the attendant the request names
+        # The token's identity, never the request's field; that one is kept as a note.
+        assert done.alert.resolved_by == "attendant-a"
+        assert "attendant_id: att-7" in done.alert.resolution_note
 
         assert await code_of(attendant.GetLaneState(lane(B), timeout=5)) is DENIED
         state = await attendant.GetLaneState(lane(A), timeout=5)
