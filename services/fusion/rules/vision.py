@@ -35,6 +35,9 @@ _HEALTH_WORDS = {
 _MAX_TRACK_EVENTS = 8
 # A recognition this sure rules out that a scan of a different item covers the track.
 _SURE_SCORE = 0.6
+# A top label this sure says the track is a product (not a hand, a bag, a coat), though
+# maybe not which: enough to ask about a missed scan, not to name the item.
+_ITEM_SCORE = 0.35
 # A recognition this sure shows its camera can see.
 _SEEN_WELL_SCORE = 0.5
 # One view alone rules a scan out only when surer still (the model is confidently wrong
@@ -64,6 +67,14 @@ class VisionRules:
         return track
 
     @staticmethod
+    def _left_cart_unseen(track: Track, at_ms: int) -> bool:
+        """A track seen first, or still in the cart, as it shows up at the scanner or the
+        bag left the cart without a crossing reported: the cart's last count is stale."""
+        return track.zone is LaneZone.CART or (
+            track.first_seen_ms == at_ms and track.zone is LaneZone.UNSPECIFIED
+        )
+
+    @staticmethod
     def _camera_sees(lane: Lane, camera_id: str) -> None:
         """Items a camera names well show it works, whatever health it last reported (a
         recovery report can be lost; a covered or dark lens names nothing)."""
@@ -84,8 +95,8 @@ class VisionRules:
             return
         if crossing.direction is not ZoneDirection.ENTERED:
             return
-        if track.zone is LaneZone.CART and zone is not LaneZone.CART:
-            lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)  # its leaving went unseen
+        if zone is not LaneZone.CART and self._left_cart_unseen(track, at):
+            lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
         track.zone = zone
         if zone is LaneZone.SCAN:
             track.visited_scan = True
@@ -214,7 +225,7 @@ class VisionRules:
             return  # (still unnamed: it is claimed as at its crossing)
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone.
-        recognized = best is not None and best.score >= self.settings.min_label_score
+        recognized = best is not None and best.score >= _ITEM_SCORE
         confidence = 0.8 if recognized else 0.35
         if not track.visited_scan:
             confidence += 0.1  # went around the scanner
@@ -243,8 +254,10 @@ class VisionRules:
         if rec.labels and max(ls.score for ls in rec.labels) >= _SEEN_WELL_SCORE:
             self._camera_sees(lane, rec.camera_id)
         track = self._track(lane, rec.track_id, event.lane_time_ms, event.event_id)
-        if track.zone is LaneZone.CART and rec.zone in (LaneZone.SCAN, LaneZone.BAGGING):
-            track.zone = rec.zone  # its crossing out of the cart was not reported
+        at = event.lane_time_ms
+        if rec.zone in (LaneZone.SCAN, LaneZone.BAGGING) and self._left_cart_unseen(track, at):
+            track.zone = rec.zone
+            lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
         if rec.labels:
             track.add_recognition(rec.labels)
             if track.claim_deferred:
