@@ -240,6 +240,7 @@ def own_bags(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted
     if not lane.self_checkout:
         return lane.stream()
     out: list[Emitted] = []
+    whole = lane.stream()  # what the scale shows depends on earlier shoppers' bags too
     for visit in lane.visits:
         events = sorted(visit.events, key=lambda e: e.at_ms)
         starts = [e.at_ms for e in events if e.tag == "start"]
@@ -256,16 +257,16 @@ def own_bags(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted
             if e.is_bagging_weight and at <= e.at_ms < until:
                 e = _shift_weight(e, bag_mg)
             out.append(e)
+        base = _stable_before(whole, at)
         out.append(
             Emitted(
                 at,
-                _reading(bag_mg, ev.ScaleStatus.IN_MOTION),
+                _reading(base + bag_mg, ev.ScaleStatus.IN_MOTION),
                 BAGGING_SCALE,
                 visit.transaction_id,
                 "ownbag",
             )
         )
-        base = _stable_before(events, at)
         out.append(
             Emitted(
                 at + rng.randint(300, 800),
