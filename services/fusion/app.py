@@ -26,7 +26,7 @@ from lanesight.fusion.servicer import FusionServicer
 from lanesight.fusion.sharding import lane_shard
 from lanesight.fusion.validation import Rejection
 from lanesight.fusion.watch import Watcher, WatchFilter, WatchHub
-from lanesight.v1 import events_pb2, fusion_pb2, fusion_pb2_grpc
+from lanesight.v1 import alerts_pb2, events_pb2, fusion_pb2, fusion_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class FusionApp(ServiceApp):
         )
         self.store: FusionStore | None = None
         self._resolved: dict[str, None] = {}  # alert ids counted as resolved
+        #: Alerts open when fusion last stopped (from the forward outbox): they can still
+        #: be acknowledged and resolved, though the engine no longer follows them.
+        self.restored_alerts: dict[str, alerts_pb2.Alert] = {}
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
 
@@ -80,6 +83,9 @@ class FusionApp(ServiceApp):
         self.engine.tuner.load(await asyncio.to_thread(self.store.load_thresholds))
         if self.forwarder is not None:
             await self.forwarder.start()
+            if self.forwarder.outbox is not None:
+                for alert_id, raw in self.forwarder.outbox.open_alerts_at_start.items():
+                    self.restored_alerts[alert_id] = alerts_pb2.Alert.FromString(raw)
             metrics.observe_reporting_queue(lambda: self.forwarder.pending if self.forwarder else 0)
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="fusion-lane-clock"),
@@ -246,6 +252,54 @@ class FusionApp(ServiceApp):
             alert_id, disposition, attendant_id, note, amount_recovered, now
         )
         self._publish(self.engine.take_outputs(), now)
+        return alert
+
+    def restored_alert(self, alert_id: str) -> alerts_pb2.Alert | None:
+        """An alert open when fusion last stopped, unknown to the engine; None otherwise."""
+        if alert_id in self.engine.alerts.alerts:
+            return None
+        return self.restored_alerts.get(alert_id)
+
+    def settle_restored(
+        self,
+        alert_id: str,
+        attendant_id: str,
+        disposition: Disposition | None = None,
+        note: str = "",
+        amount_recovered: ev.Money | None = None,
+    ) -> alerts_pb2.Alert:
+        """Acknowledge (no disposition) or resolve a restored alert: its next revision goes
+        to reporting and to watchers. Raises KeyError for an id that is not restored."""
+        alert = alerts_pb2.Alert()
+        alert.CopyFrom(self.restored_alerts[alert_id])
+        now = alerts_pb2.Alert().raised_at
+        now.GetCurrentTime()
+        if disposition is None:
+            if alert.state != alerts_pb2.ALERT_STATE_OPEN:
+                return alert
+            alert.state = alerts_pb2.ALERT_STATE_ACKNOWLEDGED
+            alert.acknowledged_by = attendant_id
+            alert.acknowledged_at.CopyFrom(now)
+        else:
+            alert.state = alerts_pb2.ALERT_STATE_RESOLVED
+            alert.disposition = int(disposition)
+            alert.resolved_by = attendant_id
+            alert.resolution_note = note
+            alert.resolved_at.CopyFrom(now)
+            if amount_recovered is not None:
+                alert.amount_recovered.amount_minor = amount_recovered.amount_minor
+                alert.amount_recovered.currency_code = amount_recovered.currency_code
+            elif disposition in (Disposition.RECOVERED, Disposition.SHOPPER_CORRECTED):
+                alert.amount_recovered.CopyFrom(alert.amount_at_risk)
+        alert.revision += 1
+        if alert.state == alerts_pb2.ALERT_STATE_RESOLVED:
+            del self.restored_alerts[alert_id]
+        else:
+            self.restored_alerts[alert_id] = alert
+        if self.forwarder is not None:
+            self.forwarder.add_alert(alert)
+        # The watch filter reads store, lane, type and severity, which the message has too.
+        self.hub.publish_alert(alert, False, fusion_pb2.WatchAlertsResponse(alert=alert))
         return alert
 
     def upsert_catalog(self, store_id: str, items: list[CatalogItem]) -> tuple[int, int]:

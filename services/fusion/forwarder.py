@@ -29,6 +29,7 @@ _SEQUENCE_TAG = b"\x08"
 _EVENT_TAG = b"\x12"
 _ALERT_TAG = b"\x1a"
 _SENDER_TAG = b"\x0a"
+_OPEN_STATES = (alerts_pb2.ALERT_STATE_OPEN, alerts_pb2.ALERT_STATE_ACKNOWLEDGED)
 # varint bytes of 0..127, and the first byte of a longer varint by its low 7 bits.
 _ONE_BYTE = [bytes((n,)) for n in range(128)]
 _CONTINUED = [bytes((n | 0x80,)) for n in range(128)]
@@ -108,8 +109,12 @@ class ReportingForwarder:
         self._add_encoded(_EVENT_TAG, [event.SerializeToString() for event in events])
 
     def add_alert(self, alert: alerts_pb2.Alert) -> None:
-        """Queue an alert revision."""
-        self._add_encoded(_ALERT_TAG, [alert.SerializeToString()])
+        """Queue an alert revision (and keep it in the outbox while the alert is open)."""
+        payload = alert.SerializeToString()
+        self._add_encoded(_ALERT_TAG, [payload])
+        if self.outbox is not None:
+            still_open = alert.state in _OPEN_STATES
+            self.outbox.remember_alert(alert.alert_id, payload if still_open else None)
 
     def _add_encoded(self, tag: bytes, payloads: list[bytes]) -> None:
         """Frame serialised events or alerts (tag: their ReportRecord field) as numbered

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (sequence INTEGER PRIMARY KEY, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS open_alerts (alert_id TEXT PRIMARY KEY, alert BLOB NOT NULL);
 """
 _RETRY_S = 1.0
 
@@ -25,7 +26,9 @@ class ForwardOutbox:
     queued without awaiting, one writer task commits everything queued so far in one
     transaction, and ``flushed()`` waits until what was queued before it is on disk.
     Unlike the lane outbox it never drops anything: a failing commit is retried, and
-    whoever waits on ``flushed()`` (a lane's acknowledgement) waits with it.
+    whoever waits on ``flushed()`` (a lane's acknowledgement) waits with it. It also keeps
+    the latest revision of every open alert (``remember_alert``), in the same commits, so
+    the alerts open when fusion stopped can still be resolved after it starts again.
     """
 
     def __init__(self, path: str | Path, synchronous: str = "normal") -> None:
@@ -34,6 +37,9 @@ class ForwardOutbox:
         self._db: aiosqlite.Connection | None = None
         self._appends: list[tuple[int, bytes]] = []
         self._delete_upto = 0
+        self._alerts: dict[str, bytes | None] = {}  # alert id -> revision, None: forget
+        #: Alert revisions that were open when the file was last closed (id -> bytes).
+        self.open_alerts_at_start: dict[str, bytes] = {}
         self._next_sequence = 0
         self._queued = 0  # generation of the last queued change
         self._committed = 0  # generation known to be on disk
@@ -58,6 +64,8 @@ class ForwardOutbox:
         if rows:
             next_sequence = max(next_sequence, int(rows[-1][0]) + 1)
         self._next_sequence = next_sequence
+        alerts = await db.execute_fetchall("SELECT alert_id, alert FROM open_alerts")
+        self.open_alerts_at_start = {alert_id: bytes(alert) for alert_id, alert in alerts}
         self._writer = asyncio.create_task(self._write_loop(), name="fusion-forward-outbox")
         return [bytes(record) for _, record in rows], next_sequence
 
@@ -78,6 +86,11 @@ class ForwardOutbox:
         if sequence > self._delete_upto:
             self._delete_upto = sequence
             self._changed()
+
+    def remember_alert(self, alert_id: str, alert: bytes | None) -> None:
+        """Queue an open alert's latest revision (None: it is closed, forget it)."""
+        self._alerts[alert_id] = alert
+        self._changed()
 
     def _changed(self) -> None:
         if self._closing and self._writer is None:
@@ -125,12 +138,14 @@ class ForwardOutbox:
                 continue
             target = self._queued
             appends, self._appends = self._appends, []
+            alerts, self._alerts = self._alerts, {}
             delete_upto = self._delete_upto
             try:
-                await self._commit(appends, delete_upto)
+                await self._commit(appends, delete_upto, alerts)
             except Exception:
                 # Keep everything queued and try again: nothing is acked meanwhile.
                 self._appends[:0] = appends
+                self._alerts = {**alerts, **self._alerts}
                 self.commit_failures += 1
                 if self.commit_failures == 1 or self.commit_failures % 100 == 0:
                     log.exception(
@@ -153,7 +168,12 @@ class ForwardOutbox:
                     still_waiting.append((wanted, future))
             self._waiters = still_waiting
 
-    async def _commit(self, appends: list[tuple[int, bytes]], delete_upto: int) -> None:
+    async def _commit(
+        self,
+        appends: list[tuple[int, bytes]],
+        delete_upto: int,
+        alerts: dict[str, bytes | None],
+    ) -> None:
         db = self._db
         assert db is not None
         await db.execute("BEGIN IMMEDIATE")
@@ -162,6 +182,15 @@ class ForwardOutbox:
                 await db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", appends)
             if delete_upto:
                 await db.execute("DELETE FROM records WHERE sequence <= ?", (delete_upto,))
+            if alerts:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO open_alerts VALUES (?, ?)",
+                    [(i, a) for i, a in alerts.items() if a is not None],
+                )
+                await db.executemany(
+                    "DELETE FROM open_alerts WHERE alert_id = ?",
+                    [(i,) for i, a in alerts.items() if a is None],
+                )
             await db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('next_sequence', ?)", (self._next_sequence,)
             )

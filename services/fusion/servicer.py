@@ -134,6 +134,10 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
         if not request.alert_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: is required")
         await self._authorize_alert(request.alert_id, context)
+        if self.app.restored_alert(request.alert_id) is not None:
+            restored = self.app.settle_restored(request.alert_id, _attendant(request.attendant_id))
+            await self.app.durable()
+            return fusion_pb2.AcknowledgeAlertResponse(alert=restored)
         try:
             alert = self.app.acknowledge(request.alert_id, _attendant(request.attendant_id))
         except KeyError:
@@ -174,6 +178,16 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                 )
             recovered = ev.Money(money.amount_minor, money.currency_code)
         await self._authorize_alert(request.alert_id, context)
+        if self.app.restored_alert(request.alert_id) is not None:
+            restored = self.app.settle_restored(
+                request.alert_id,
+                _attendant(request.attendant_id),
+                disposition,
+                _note(request.note, request.attendant_id),
+                recovered,
+            )
+            await self.app.durable()
+            return fusion_pb2.ResolveAlertResponse(alert=restored)
         try:
             alert = self.app.resolve(
                 request.alert_id,
@@ -191,7 +205,7 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
 
     async def _authorize_alert(self, alert_id: str, context: grpc.aio.ServicerContext) -> None:
         """NOT_FOUND for an unknown alert, PERMISSION_DENIED for another store's."""
-        alert = self.app.alert(alert_id)
+        alert = self.app.alert(alert_id) or self.app.restored_alert(alert_id)
         if alert is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"alert_id: no alert {alert_id!r}")
         assert alert is not None  # context.abort raised above
