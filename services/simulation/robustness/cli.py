@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --robustness: send events through a real FusionService.Ingest stream",
     )
     parser.add_argument(
+        "--markdown", action="store_true", help="with --robustness: print Markdown tables"
+    )
+    parser.add_argument(
         "--stress",
         type=float,
         default=0.1,
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from lanesight.simulation.robustness.labels import LabelSampler, load_val_outputs
     from lanesight.simulation.robustness.matrix import (
         format_false_alerts,
+        format_markdown,
         format_matrix,
         run_matrix,
     )
@@ -59,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
             sampler=sampler,
             first_seed=args.seed,
         )
-        print(format_matrix(matrix))
+        if args.markdown:
+            print(f"{matrix.mode}:\n")
+            print(format_markdown(matrix))
+        else:
+            print(format_matrix(matrix))
         print()
         print(format_false_alerts(matrix))
         print(f"({time.perf_counter() - started:.0f} s{', over gRPC' if args.grpc else ''})")

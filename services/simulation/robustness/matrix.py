@@ -134,3 +134,23 @@ def format_false_alerts(matrix: Matrix, row: str = "none") -> str:
         lines.append(f"  {t.rule_name:<31}{n:>6}{100.0 * n / max(s.honest, 1):>8.1f} per 100")
     lines.extend(f"  e.g. {example}" for example in s.false_examples[:8])
     return "\n".join(lines)
+
+
+def format_markdown(matrix: Matrix) -> str:
+    """The matrix as a Markdown table (for docs/fusion.md)."""
+    types = [t for t in TYPES if any(s.by_type[t].staged for s in matrix.rows.values())]
+    first = next(iter(matrix.rows.values()), Score())
+    head = ["perturbation", *(SHORT[t] for t in types), "no-ev", "FA/100", "prec", "wdrawn"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * (len(head) - 1),
+        "| *(staged per row)* | "
+        + " | ".join(str(first.by_type[t].staged) for t in types)
+        + f" | {first.no_evidence.staged} | | | |",
+    ]
+    for name, s in matrix.rows.items():
+        cells = [_cell(s.by_type[t].recall) for t in types]
+        cells += [_cell(s.no_evidence.recall), f"{s.false_per_100_honest:.1f}"]
+        cells += [_cell(s.precision), str(s.withdrawn)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

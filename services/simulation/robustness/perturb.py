@@ -192,15 +192,18 @@ def _lift_moved(lane: Lane, rng: random.Random, after_start: bool) -> list[Emitt
             at = start + rng.randint(200, 5_000)
         out.extend(keep)
         next_events = sorted(nxt.events, key=lambda e: e.at_ms)
+        settled = at + rng.randint(300, 800)
         shifted = [
-            _shift_weight(e, carry) if e.is_bagging_weight and e.at_ms < at else e
+            _shift_weight(e, carry) if e.is_bagging_weight and e.at_ms < settled else e
             for e in next_events
         ]
-        remaining = _stable_before(next_events, at)
+        # What the new shopper has on the scale once the old bags are off (an item they
+        # put down meanwhile included).
+        remaining = _stable_before(next_events, settled)
         out.append(
             Emitted(
                 at,
-                _reading(carry + remaining, ev.ScaleStatus.IN_MOTION),
+                _reading(carry + _stable_before(next_events, at), ev.ScaleStatus.IN_MOTION),
                 BAGGING_SCALE,
                 nxt.transaction_id,
                 "lift-late",
@@ -208,7 +211,7 @@ def _lift_moved(lane: Lane, rng: random.Random, after_start: bool) -> list[Emitt
         )
         out.append(
             Emitted(
-                at + rng.randint(300, 800),
+                settled,
                 _reading(remaining),
                 BAGGING_SCALE,
                 nxt.transaction_id,
