@@ -165,20 +165,20 @@ class FusionConfig(_Section):
     forward_to_reporting: bool = True
     sender_id: str = Field(default="fusion-0", min_length=1)
     # Records kept for reporting while it is unreachable; the oldest are dropped beyond.
-    forward_queue_max: int = Field(default=200_000, ge=10)
-    forward_batch_max: int = Field(default=500, ge=1)
+    forward_queue_max: int = Field(default=200_000, ge=10, le=10_000_000)
+    forward_batch_max: int = Field(default=500, ge=1, le=10_000)
     # SQLite file for weight profiles and tuned thresholds (relative to the working dir).
     store_path: Path = Path("var/fusion.sqlite")
     # Catalog files (.csv or .json) loaded at start; the bundled demo catalog first if set.
     catalog_files: list[Path] = Field(default_factory=list)
     demo_catalog: bool = True
     # Messages buffered per watcher before it is told it missed some.
-    watch_buffer: int = Field(default=1_000, ge=1)
+    watch_buffer: int = Field(default=1_000, ge=1, le=1_000_000)
     # How often live lane clocks advance pending windows, in ms.
-    tick_ms: int = Field(default=20, ge=5)
+    tick_ms: int = Field(default=20, ge=5, le=60_000)
     # Lane sharding: this replica owns lanes whose jump hash (services/fusion/sharding.py) == replica_index.
-    replica_index: int = Field(default=0, ge=0)
-    replica_count: int = Field(default=1, ge=1)
+    replica_index: int = Field(default=0, ge=0, le=4095)
+    replica_count: int = Field(default=1, ge=1, le=4096)
     bagging: BaggingSettings = BaggingSettings()
     vision: VisionSettings = VisionSettings()
     pos: PosSettings = PosSettings()

@@ -145,6 +145,9 @@ class Track:
     last_seen_ms: int
     zone: LaneZone = LaneZone.UNSPECIFIED
     visited_scan: bool = False
+    # When it entered and left the scan zone (0 until it did).
+    scan_entered_ms: int = 0
+    scan_left_ms: int = 0
     entered_bagging_ms: int = 0
     labels: tuple[LabelScore, ...] = ()
     event_ids: list[str] = field(default_factory=list)

@@ -92,6 +92,8 @@ class VisionRules:
         if crossing.direction is ZoneDirection.LEFT:
             if track.zone is zone:
                 track.zone = LaneZone.UNSPECIFIED
+            if zone is LaneZone.SCAN:
+                track.scan_left_ms = at
             return
         if crossing.direction is not ZoneDirection.ENTERED:
             return
@@ -100,6 +102,7 @@ class VisionRules:
         track.zone = zone
         if zone is LaneZone.SCAN:
             track.visited_scan = True
+            track.scan_entered_ms = track.scan_entered_ms or at
         txn = lane.txn
         if zone is not LaneZone.BAGGING or track.entered_bagging_ms or txn is None:
             return
@@ -164,7 +167,7 @@ class VisionRules:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
         latest = at_ms + self.settings.missed_scan_after_ms
-        while tokens and (tokens[0].used or tokens[0].at_ms < earliest - 60_000):
+        while tokens and tokens[0].used:  # (a transaction's scans: a few dozen at most)
             tokens.popleft()
         found = None
         for token in tokens:
@@ -174,6 +177,9 @@ class VisionRules:
             if linked and line is not None and line.seen.track_id == track.track_id:
                 found = token  # the track's own line comes first, however slow the bagging
                 break
+            if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
+                found = token  # scanned while this item was at the scanner, however long ago
+                break
             if earliest <= token.at_ms:
                 if found is None and not self._reserved(lane, line, track):
                     if self._compatible(track, line, linked):
@@ -182,6 +188,13 @@ class VisionRules:
             return False
         found.used = True
         return True
+
+    def _scanned_in_hand(self, track: Track, token: ScanToken) -> bool:
+        """True when the scan happened while the track was in the scan zone."""
+        if not track.scan_entered_ms:
+            return False
+        left = track.scan_left_ms or track.entered_bagging_ms or track.last_seen_ms
+        return track.scan_entered_ms - self.jitter_ms <= token.at_ms <= left + self.jitter_ms
 
     @staticmethod
     def _reserved(lane: Lane, line: Line | None, track: Track) -> bool:
