@@ -29,8 +29,15 @@ from lanesight.reporting.model import PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
 from lanesight.reporting.store import ReportStore
 from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
+from stdnum import ean
 
 T0_MS = 1_709_542_800_000
+
+
+def usd(minor: int) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=minor, currency_code="USD")
+
+
 DAY_MS = 86_400_000
 E = events_pb2
 
@@ -67,7 +74,8 @@ def lane_events(count: int, lanes: int = 20) -> list[events_pb2.LaneEvent]:
         for n in range(10):
             if rng.random() < 0.05:
                 add(n * 1000 + 1, scanner_no_read=E.ScannerNoRead(scanner_id="sc"))
-            gtin = f"{rng.randrange(10**13):014d}"
+            body = f"{rng.randrange(10**12):013d}"
+            gtin = body + ean.calc_check_digit(body)  # valid, as the validator requires
             keyed = rng.random() < 0.03
             if not keyed:
                 add(n * 1000 + 2, barcode_read=E.BarcodeRead(gtin=gtin))
@@ -78,12 +86,16 @@ def lane_events(count: int, lanes: int = 20) -> list[events_pb2.LaneEvent]:
                     gtin=gtin,
                     quantity=1,
                     entry_method=E.ENTRY_METHOD_KEYED if keyed else E.ENTRY_METHOD_SCANNED,
-                    extended_price=common_pb2.Money(amount_minor=199, currency_code="USD"),
+                    unit_price=usd(199),
+                    extended_price=usd(199),
                 ),
             )
-        add(11_000, tender_started=E.TenderStarted())
-        add(12_000, tender_completed=E.TenderCompleted(tender_type=E.TENDER_TYPE_CARD))
-        add(13_000, transaction_ended=E.TransactionEnded(item_count=10))
+        add(11_000, tender_started=E.TenderStarted(total=usd(1990)))
+        add(
+            12_000,
+            tender_completed=E.TenderCompleted(tender_type=E.TENDER_TYPE_CARD, amount=usd(1990)),
+        )
+        add(13_000, transaction_ended=E.TransactionEnded(total=usd(1990), item_count=10))
     return events[:count]
 
 
