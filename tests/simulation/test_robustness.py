@@ -385,3 +385,13 @@ def test_excessive_voids_are_true_only_when_the_lane_saw_that_many(lanes):
     lenient = score(lanes, [alert], config=FusionConfig(pos={"excessive_voids": 1}))
     assert (strict.true_alerts, strict.false_alerts) == (0, 1)
     assert (lenient.true_alerts, lenient.false_alerts) == (1, 0)
+
+
+def test_eval_fusion_robustness_prints_the_matrix(capsys):
+    from lanesight.common.cli import main
+
+    argv = ["eval", "fusion", "--robustness", "--seeds", "1", "--transactions", "2"]
+    assert main([*argv, "--stress", "0.1", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "real model labels" in out and "stress mode" in out
+    assert "| all at once |" in out and "FA/100" in out
