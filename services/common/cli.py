@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 from lanesight.common import registry
 from lanesight.common.app import ServiceApp
-from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
+from lanesight.common.config import (
+    SERVICE_NAMES,
+    ConfigError,
+    LanesightConfig,
+    load_config,
+    missing_files,
+)
 from lanesight.common.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -26,22 +32,26 @@ def create_app(service: str, config: LanesightConfig) -> ServiceApp:
     return app
 
 
-def load_config_or_exit(path: str | None) -> LanesightConfig:
-    """Load config, printing every error with its key and exiting 2 when invalid."""
+def load_config_or_exit(path: str | None, check_files: bool = True) -> LanesightConfig:
+    """Load config, printing every error with its key and exiting 2 when invalid (files
+    it names that cannot be read included, unless check_files is false)."""
     try:
-        return load_config(path)
+        config = load_config(path)
+        problems = missing_files(config) if check_files else []
+        if problems:
+            raise ConfigError(path or "<defaults>", problems)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    return config
 
 
 def _serve(args: argparse.Namespace) -> int:
     if args.validate_config:
         try:
-            load_config(args.config)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 2
+            load_config_or_exit(args.config)
+        except SystemExit as exc:
+            return int(exc.code or 2)
         print(f"{args.config or '<defaults>'}: configuration is valid")
         return 0
     config = load_config_or_exit(args.config)
@@ -54,10 +64,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        load_config_or_exit(args.config, check_files=not args.offline)
+    except SystemExit as exc:
+        return int(exc.code or 2)
     print(f"{args.config}: configuration is valid")
     return 0
 
@@ -80,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     validate = sub.add_parser("validate-config", help="check a config file and exit")
     validate.add_argument("config")
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not check that the files it names (certificates, tokens) exist, e.g. when"
+        " checking manifests away from the pod",
+    )
     validate.set_defaults(handler=_validate)
     evaluate = sub.add_parser("eval", help="measure quality: vision, barcodes, fusion rules")
     eval_targets = evaluate.add_subparsers(dest="eval_target", required=True)

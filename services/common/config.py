@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -41,10 +42,24 @@ def data_dir(*parts: str) -> Path:
 SERVICE_NAMES = tuple(registry.services())
 
 
+#: The largest number any config value may hold (inf, nan and 1e300 are typos, not settings).
+NUMBER_MAX = 1e12
+
+
 class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, values are immutable."""
+    """Base for config sections: unknown keys are errors, values are immutable, and every
+    number is finite and below NUMBER_MAX (fields add tighter maxima of their own)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _numbers_are_finite_and_bounded(self) -> Any:
+        for name, value in self:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or abs(value) > NUMBER_MAX:
+                raise ValueError(f"{name}: {value!r} is out of range (at most {NUMBER_MAX:g})")
+        return self
 
 
 class ServerConfig(StrictModel):
@@ -204,6 +219,31 @@ class ConfigError(Exception):
         self.source = source
         self.errors = errors
         super().__init__(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
+
+
+def missing_files(config: LanesightConfig) -> list[str]:
+    """The "key: problem" lines for files the config names that cannot be read (checked
+    when a service starts and by validate-config, not at load: manifests are checked on
+    machines without the mounted secrets)."""
+    tls, auth = config.tls, config.auth
+    wanted: list[tuple[str, Path | None]] = []
+    if tls.mode != "plaintext":
+        wanted += [("tls.cert_file", tls.cert_file), ("tls.key_file", tls.key_file)]
+    if tls.mode == "mtls" or tls.ca_file is not None:
+        wanted.append(("tls.ca_file", tls.ca_file))
+    if auth.enabled:
+        wanted.append(("auth.tokens_file", auth.tokens_file))
+    if auth.client_token_file is not None:
+        wanted.append(("auth.client_token_file", auth.client_token_file))
+    problems = []
+    for key, path in wanted:
+        if path is None:
+            problems.append(f"{key}: is required with tls.mode = {tls.mode!r}")
+        elif not path.is_file():
+            problems.append(f"{key}: {str(path)!r} does not exist or is not a file")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{key}: {str(path)!r} is not readable")
+    return problems
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class OutboxConfig(_Section):
     """The durable outbox every event is written to before it is sent to fusion."""
 
     path: str = "var/device/outbox.db"
-    max_events: int = Field(default=100_000, ge=10)
+    max_events: int = Field(default=100_000, ge=10, le=100_000_000)
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     #: Warn when the outbox reaches this fraction of either bound.
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)
@@ -139,7 +139,7 @@ class OutboxConfig(_Section):
     #: Events per Ingest batch.
     batch_max_events: int = Field(default=200, ge=1, le=10_000)
     #: Events sent and not yet acknowledged before the link waits for acks.
-    max_in_flight: int = Field(default=2000, ge=1)
+    max_in_flight: int = Field(default=2000, ge=1, le=1_000_000)
 
 
 class DeviceConfig(_Section):
@@ -162,10 +162,10 @@ class DeviceConfig(_Section):
     #: Send camera frames to vision (VisionService.Analyze).
     vision_link: bool = True
     #: Per-call deadline for unary calls and stream set-up to peers.
-    link_timeout_s: float = Field(default=5.0, gt=0)
+    link_timeout_s: float = Field(default=5.0, gt=0, le=3600)
     #: Backoff between reconnect attempts, for peripherals and links.
-    reconnect_initial_s: float = Field(default=0.2, gt=0)
-    reconnect_max_s: float = Field(default=10.0, gt=0)
+    reconnect_initial_s: float = Field(default=0.2, gt=0, le=3600)
+    reconnect_max_s: float = Field(default=10.0, gt=0, le=3600)
     #: Keep face-blurred camera frames around alerts as evidence (docs/device.md).
     evidence_enabled: bool = True
     #: Folder evidence is written to: one sub-folder per alert.

@@ -65,7 +65,7 @@ class VisionSettings(_Section):
     max_own_label_score: float = Field(default=0.05, ge=0, le=1)
     label_margin: float = Field(default=0.3, ge=0, le=1)
     # A camera must stay unhealthy this long in a transaction before it is reported.
-    camera_tamper_min_ms: int = Field(default=2_000, ge=0)
+    camera_tamper_min_ms: int = Field(default=5_000, ge=0, le=600_000)
 
 
 class PosSettings(_Section):
