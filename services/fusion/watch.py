@@ -11,6 +11,10 @@ from lanesight.fusion.alerts import Alert, LaneCommand
 
 log = logging.getLogger(__name__)
 
+#: A watcher that has missed this many times its buffer without reading is frozen: it is
+#: torn down (after one last WatchGap) instead of being offered messages forever.
+FROZEN_AFTER_BUFFERS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class WatchFilter:
@@ -52,7 +56,12 @@ class Gap:
 
 
 class Watcher:
-    """One watch stream's buffer: it never blocks the publisher; overflow becomes a Gap."""
+    """One watch stream's buffer: it never blocks the publisher; overflow becomes a Gap.
+
+    A watcher that falls far behind (frozen) and every watcher at shutdown is closed with
+    its backlog folded into one final Gap, so the last thing its stream carries before it
+    ends says how much was missed, and only one message has to get through.
+    """
 
     def __init__(self, watch_filter: WatchFilter, capacity: int) -> None:
         self.filter = watch_filter
@@ -61,13 +70,22 @@ class Watcher:
         self.missed = 0
         self.missed_total = 0
         self.closed = False
+        self.frozen = False
         self._ready = asyncio.Event()
 
     def offer(self, message: object) -> None:
-        """Queue a message, or count it as missed when the buffer is full."""
-        if len(self.queue) >= self.capacity:
+        """Queue a message, or count it as missed when the buffer is full (or closed)."""
+        if self.closed or len(self.queue) >= self.capacity:
             self.missed += 1
             self.missed_total += 1
+            if self.missed >= FROZEN_AFTER_BUFFERS * self.capacity and not self.closed:
+                self.frozen = True
+                log.warning(
+                    "a watcher read nothing while %d messages were published: closing its"
+                    " stream with a final WatchGap",
+                    self.missed + len(self.queue),
+                )
+                self.close()
         else:
             if self.missed:
                 self.queue.append(Gap(self.missed))
@@ -76,7 +94,13 @@ class Watcher:
         self._ready.set()
 
     def close(self) -> None:
-        """End the stream once the buffer is drained."""
+        """End the stream: what is still queued is delivered, unless the watcher is behind
+        (it has missed messages or its buffer is full): then the backlog becomes one Gap."""
+        if self.missed or len(self.queue) >= self.capacity:
+            backlog = sum(m.missed if isinstance(m, Gap) else 1 for m in self.queue)
+            self.queue.clear()
+            self.missed += backlog
+            self.missed_total += backlog
         self.closed = True
         self._ready.set()
 
