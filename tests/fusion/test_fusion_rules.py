@@ -381,7 +381,7 @@ def test_camera_blocked_during_a_transaction_is_camera_tamper(engine, demo):
 def test_a_camera_that_names_items_works_though_its_recovery_report_was_lost(engine, demo):
     s = Script(transaction_id="T1")
     s.at(500, CameraHealthChange(ev.CameraHealth.DARK, "dim"))
-    s.at(2_500, CameraHealthChange(ev.CameraHealth.OK))
+    s.at(6_000, CameraHealthChange(ev.CameraHealth.OK))
     s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000)
     s.pay().finish()
     events = [  # the recovery report is lost; the camera goes on naming items

@@ -39,7 +39,7 @@ _SURE_SCORE = 0.6
 # maybe not which: enough to ask about a missed scan, not to name the item.
 _ITEM_SCORE = 0.35
 # A recognition this sure shows its camera can see.
-_SEEN_WELL_SCORE = 0.5
+_SEEN_WELL_SCORE = 0.3
 # One view alone rules a scan out only when surer still (the model is confidently wrong
 # on about one view in twenty).
 _SURE_SINGLE_SCORE = 0.7
