@@ -181,7 +181,7 @@ class FusionApp(ServiceApp):
         if jumps:
             events, messages, refused = _refuse_jumps(events, messages, jumps)
         result = self.engine.ingest(events, received_mono_ms=received)
-        if jumps:
+        if jumps and lane is not None:  # jumps are only found on a known lane
             result.rejections[:0] = refused
             result.acked_sequence = lane.last_sequence
         if result.duplicates:
@@ -282,7 +282,8 @@ class FusionApp(ServiceApp):
             alert.acknowledged_at.CopyFrom(now)
         else:
             alert.state = alerts_pb2.ALERT_STATE_RESOLVED
-            alert.disposition = int(disposition)
+            # The .pyi types the field as the enum class; protobuf stores the int as is.
+            alert.disposition = int(disposition)  # type: ignore[assignment]
             alert.resolved_by = attendant_id
             alert.resolution_note = note
             alert.resolved_at.CopyFrom(now)
