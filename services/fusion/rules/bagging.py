@@ -52,11 +52,18 @@ class BaggingRules:
 
     def on_reading(self, lane: Lane, event: LaneEvent, reading: ScaleReading) -> None:
         """Feed a bagging-scale reading to the ledger and judge a settled change."""
+        txn = lane.txn
+        first = lane.ledger.baseline_mg is None and txn is not None
+        if first:
+            lane.ledger.baseline_mg = 0  # the scale's first word, mid-transaction: from empty
         change = lane.ledger.on_reading(
             reading.status, reading.weight_mg, event.lane_time_ms, event.event_id
         )
-        txn = lane.txn
         if change is None:
+            return
+        if first and txn is not None and change.delta_mg > 0 and not self._bags_scanned(lane, txn, change):
+            # Weight fusion never saw arrive and no scan explains: it was there before.
+            txn.bagging.carry_mg += change.delta_mg
             return
         previous_ms, lane.last_bag_change_ms = lane.last_bag_change_ms, change.at_ms
         if txn is None or txn.tender_completed:
@@ -67,6 +74,11 @@ class BaggingRules:
             self._increase(lane, txn, change)
         else:
             self._decrease(lane, txn, change)
+
+    def _bags_scanned(self, lane: Lane, txn: Transaction, change: WeightChange) -> bool:
+        """True when the change is scanned items still waiting for their weight."""
+        candidates = self.unbagged(txn)
+        return bool(candidates) and lane.ledger.best_match(change.delta_mg, candidates) is not None
 
     def _increase(self, lane: Lane, txn: Transaction, change: WeightChange) -> None:
         ledger = lane.ledger
