@@ -228,6 +228,8 @@ def stage_loss(s: Shopper, behaviour: str, self_checkout: bool) -> None:
 def _honest_quirk(s: Shopper, line: str, unit: Unit) -> None:
     rng = s.rng
     roll = rng.random()
+    if s.held is not None or (line, unit) not in s.bagged:
+        return  # not in the bag (yet): nothing to lift, void or lean on
     if roll < 0.03 and s.has_scale:
         s.visit.quirks.append("lift_and_replace")
         s.wait(500, 2_000)
@@ -252,7 +254,12 @@ def _honest_quirk(s: Shopper, line: str, unit: Unit) -> None:
         coupon = ev.DiscountApplied("", s.money(amount), ev.DiscountKind.COUPON, "C-7")
         s.emit(coupon, POS, "coupon", rng.randint(400, 1_200))
         s.total_minor -= amount
-    elif roll < 0.10:
+    elif roll < 0.12 and s.has_scale:
+        # A hand or an elbow on the bagging area: the scale moves and settles back.
+        s.visit.quirks.append("lean")
+        s.wait(300, 2_000)
+        s.settle("lean")
+    elif roll < 0.14:
         s.visit.quirks.append("camera_flicker")
         s.emit(ev.CameraHealthChanged(CAMERA, ev.CameraHealth.DARK, "flicker"), CAMERA, "", 400)
         s.emit(ev.CameraHealthChanged(CAMERA, ev.CameraHealth.OK, ""), CAMERA)
@@ -326,6 +333,7 @@ def shop(s: Shopper, behaviour: str, basket_size: int) -> None:
             "large_override",
             "honest_override",
         ):
+            s.flush_held()  # the staged act stands on its own
             stage_loss(s, behaviour, visit.self_checkout)
         line = s.honest_item(unit)
         _honest_quirk(s, line, unit)

@@ -65,6 +65,7 @@ class Shopper:
         self.line_count = 0
         self.last_line: tuple[str, int] | None = None
         self.rung_skus: set[str] = set()
+        self.held: tuple[str, Unit] | None = None  # scanned, not bagged yet
         self.vision_up = True
 
     # ---- basics -------------------------------------------------------------------------
@@ -309,16 +310,53 @@ class Shopper:
         self.bagged.append((line, unit))
 
     def honest_item(self, unit: Unit) -> str:
+        """Take, ring and bag one item; now and then in another order or two at a time."""
+        rng = self.rng
         self.wait(800, 6_000)
         self.take_from_cart(unit)
         self.wait(200, 1_500)
+        roll = rng.random()
+        if self.has_scale and self.held is None and roll < 0.03:
+            # Into the bag first, then scanned there with the hand scanner.
+            self.visit.quirks.append("bag_before_scan")
+            line = str(self.lines + 1)
+            self.t += rng.randint(200, 900)
+            self.see(unit, unit.track, Z.SCAN, Z.BAGGING, f"vbag:{line}")
+            self.bag(unit.bagged_mg, f"bag:{line}")
+            self.wait(200, 1_200)
+            line = self.ring(unit)
+            self.bagged.append((line, unit))
+            return line
         line = self.ring(unit)
-        self.place_in_bag(unit, line)
+        if self.has_scale and self.held is None and roll < 0.15:
+            self.held = (line, unit)  # scans the next one before bagging this one
+            return line
+        if self.held is None:
+            self.place_in_bag(unit, line)
+        else:
+            self.place_together([self.held, (line, unit)])
         return line
+
+    def place_together(self, held: list[tuple[str, Unit]]) -> None:
+        """Two scanned items put down in the bagging area in one go: one weight change."""
+        rng = self.rng
+        self.held = None
+        self.t += rng.randint(300, 2_000)
+        for line, unit in held:
+            self.see(unit, unit.track, Z.SCAN, Z.BAGGING, f"vbag:{line}")
+        self.t += rng.randint(80, 700)
+        lines = ",".join(line for line, _ in held)
+        self.bag(sum(unit.bagged_mg for _, unit in held), f"bagmany:{lines}")
+        self.bagged.extend(held)
+
+    def flush_held(self) -> None:
+        if self.held is not None:
+            self.place_together([self.held])
 
     def pay(self) -> int:
         """Payment starts (the cart is judged then); returns when."""
         rng = self.rng
+        self.flush_held()
         self.wait(1_000, 5_000)
         started = self.t
         self.emit(ev.TenderStarted(self.money(self.total_minor)), POS, "tender", 200)
