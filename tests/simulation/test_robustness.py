@@ -395,3 +395,16 @@ def test_eval_fusion_robustness_prints_the_matrix(capsys):
     out = capsys.readouterr().out
     assert "real model labels" in out and "stress mode" in out
     assert "| all at once |" in out and "FA/100" in out
+
+
+def test_all_at_once_keeps_every_pos_event_and_adds_only_shopper_declarations(lanes):
+    lane = _sco(lanes)
+    before = Counter(_key(e) for e in lane.stream() if e.source == POS)
+    after = perturb.everything(lane, random.Random(5))
+    sent = Counter(_key(e) for e in after if e.source == POS and not e.resend)
+    assert not before - sent
+    added = {type(e.payload) for e in after if e.source == POS and _key(e) not in before}
+    assert added <= {ev.BaggingSkipped, ev.OwnBagDeclared}
+    # Late sensor events keep the time they happened; jittered clocks move it a little.
+    late = [e for e in after if e.source in SENSOR_SOURCES and e.stamp_ms is not None]
+    assert late and all(e.stamp_ms - e.at_ms <= 340 for e in late)

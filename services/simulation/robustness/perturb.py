@@ -139,7 +139,8 @@ def clock_jitter(lane: Lane, rng: random.Random, bound_ms: int = 300) -> list[Em
     out = []
     for e in lane.stream():
         if e.source in offsets:
-            stamp = e.at_ms + offsets[e.source] + rng.randint(-40, 40)
+            happened = e.at_ms if e.stamp_ms is None else e.stamp_ms
+            stamp = happened + offsets[e.source] + rng.randint(-40, 40)
             e = replace(e, stamp_ms=stamp)
         out.append(e)
     return out
@@ -376,7 +377,7 @@ def negative_readings(lane: Lane, rng: random.Random) -> list[Emitted]:
 
 
 def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
-    """Every perturbation at once, at lower rates."""
+    """Every perturbation at once (bags lifted after the next start), at lower rates."""
     lane = _copy(lane)
     steps: list[Perturbation] = [
         lambda ln, r: bags_lifted_after_start(ln, r),
@@ -388,14 +389,15 @@ def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
         lambda ln, r: late_readings(ln, r, 800),
         clock_jitter,
         lambda ln, r: duplicates(ln, r, 0.02),
+        lambda ln, r: long_pauses(ln, r, 0.15),
     ]
     for step in steps:
         stream = step(lane, rng)
-        lane = _as_one_visit(lane, stream)
+        lane = _resplit(lane, stream)
     return lane.stream()
 
 
-def _as_one_visit(lane: Lane, stream: list[Emitted]) -> Lane:
+def _resplit(lane: Lane, stream: list[Emitted]) -> Lane:
     """Re-split a perturbed stream into the lane's visits (by transaction id) for the next step."""
     by_txn: dict[str, list[Emitted]] = {v.transaction_id: [] for v in lane.visits}
     for e in stream:
