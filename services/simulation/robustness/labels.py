@@ -19,9 +19,9 @@ GROCERY_DIR = data_dir("grocery", "dataset")
 # Only the val split: the model was trained on train.txt, so its outputs there are not
 # what a lane camera would get.
 VAL_SPLIT = "val.txt"
-TOP_K = 5
 
-Recognition = tuple[tuple[str, float], ...]
+# (label, score, coarse label) best first, as the vision service reports them.
+Recognition = tuple[tuple[str, float, str], ...]
 
 
 def default_cache_dir() -> Path:
@@ -30,57 +30,70 @@ def default_cache_dir() -> Path:
     return Path(root) / "robustness"
 
 
-def model_fingerprint(model_dir: Path) -> str:
-    """A hash of the model file and its labels, so a new model gets new cached outputs."""
-    digest = hashlib.sha256()
+def model_fingerprint(model_dir: Path, top_k: int) -> str:
+    """A hash of the model, its labels and the code that turns outputs into labels."""
+    from lanesight.vision import recognizer
+    from lanesight.vision.model_tools import classifier
+
+    digest = hashlib.sha256(str(top_k).encode())
     for name in ("grocery_effnet_lite0.onnx", "labels.json", "preprocess.json"):
         digest.update((model_dir / name).read_bytes())
+    for module in (classifier, recognizer):
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class ImageOutput:
-    """The model's top-k on one val photo whose true class is ``true_label``."""
+    """The recognizer's top-k on one val photo whose true class is ``true_label``."""
 
     path: str
     true_label: str
     top_k: Recognition
 
 
-def run_model_on_val(dataset_dir: Path, model_dir: Path | None = None) -> list[ImageOutput]:
-    """Classify every val photo once with the shipped model (a few seconds on CPU)."""
-    from lanesight.vision.model_tools import GroceryClassifier
+def run_model_on_val(dataset_dir: Path, config) -> list[ImageOutput]:
+    """What the vision service's recognizer reports for every val photo (seconds on CPU)."""
     from lanesight.vision.model_tools.evaluate import read_image, read_split_file
+    from lanesight.vision.recognizer import Recognizer
 
-    classifier = GroceryClassifier(model_dir, intra_op_threads=2)
+    recognizer = Recognizer(config)
+    recognizer.load()
+    names = [label.name for label in recognizer.classifier.labels]
     entries = read_split_file(dataset_dir, dataset_dir / VAL_SPLIT)
     outputs: list[ImageOutput] = []
     for start in range(0, len(entries), 32):
         chunk = entries[start : start + 32]
-        probs, _ = classifier.classify([read_image(e.path) for e in chunk])
-        for entry, ranked in zip(chunk, classifier.top_k(probs, TOP_K), strict=True):
+        scores = recognizer.run_batch([read_image(e.path) for e in chunk])
+        for entry, crop in zip(chunk, scores, strict=True):
+            labels = recognizer.labels(crop, config.top_k)
             outputs.append(
                 ImageOutput(
                     str(entry.path.relative_to(dataset_dir)),
-                    classifier.labels[entry.fine_id].name,
-                    tuple((s.name, round(s.score, 4)) for s in ranked),
+                    names[entry.fine_id],
+                    tuple(
+                        (label.label, round(label.score, 4), label.coarse_label) for label in labels
+                    ),
                 )
             )
     return outputs
 
 
 def load_val_outputs(
-    dataset_dir: Path = GROCERY_DIR,
-    model_dir: Path | None = None,
-    cache_dir: Path | None = None,
+    dataset_dir: Path = GROCERY_DIR, cache_dir: Path | None = None
 ) -> list[ImageOutput]:
-    """The model's outputs on the val split, from the cache or computed and cached."""
+    """The recognizer's outputs on the val split, from the cache or computed and cached.
+
+    The recognizer runs with the vision service's defaults (its top-k, CPU), so fusion
+    sees what a lane's vision stream would carry for these photos.
+    """
+    from lanesight.vision.config import VisionConfig
     from lanesight.vision.model_tools.classifier import DEFAULT_MODEL_DIR
 
-    model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
-    cache = (
-        cache_dir or default_cache_dir()
-    ) / f"val-top{TOP_K}-{model_fingerprint(model_dir)}.json"
+    config = VisionConfig(intra_op_threads=2)
+    model_dir = Path(config.model_dir or DEFAULT_MODEL_DIR)
+    fingerprint = model_fingerprint(model_dir, config.top_k)
+    cache = (cache_dir or default_cache_dir()) / f"val-{fingerprint}-v2.json"
     if cache.is_file():
         rows = json.loads(cache.read_text())
         return [
@@ -88,7 +101,7 @@ def load_val_outputs(
         ]
     if not (dataset_dir / VAL_SPLIT).is_file():
         raise FileNotFoundError(f"the grocery val split is missing: {dataset_dir / VAL_SPLIT}")
-    outputs = run_model_on_val(dataset_dir, model_dir)
+    outputs = run_model_on_val(dataset_dir, config)
     cache.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps([o.__dict__ for o in outputs]))
@@ -118,7 +131,8 @@ class LabelSampler:
             self.by_class[output.true_label].append(output)
         self.outputs = outputs
         self.stress = stress
-        self.labels = sorted({label for o in outputs for label, _ in o.top_k})
+        self.coarse = {label: coarse for o in outputs for label, _, coarse in o.top_k}
+        self.labels = sorted(self.coarse)
 
     def has_class(self, label: str) -> bool:
         """True when a val photo of this class exists (its recognitions are real)."""
@@ -130,6 +144,10 @@ class LabelSampler:
             return ()
         if self.stress and rng.random() < self.stress:
             wrong = rng.choice([name for name in self.labels if name != label])
+            second = label or rng.choice(self.labels)
             top = round(rng.uniform(0.75, 0.97), 4)
-            return ((wrong, top), (label or rng.choice(self.labels), round((1 - top) / 2, 4)))
+            return (
+                (wrong, top, self.coarse[wrong]),
+                (second, round((1 - top) / 2, 4), self.coarse.get(second, "")),
+            )
         return rng.choice(self.by_class[label] if label else self.outputs).top_k

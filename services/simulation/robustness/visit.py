@@ -156,7 +156,7 @@ class Shopper:
             ranked = self.sampler.draw(self.label_rng, label)
             if not ranked:
                 continue
-            labels = tuple(ev.LabelScore(name, score) for name, score in ranked)
+            labels = tuple(ev.LabelScore(*label) for label in ranked)
             self.emit(ev.ItemRecognized(CAMERA, track, dst, labels), CAMERA, tag)
 
     def count_cart(self, always: bool = False) -> None:
