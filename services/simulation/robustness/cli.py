@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         format_markdown,
         format_matrix,
         run_matrix,
+        summary,
     )
     from lanesight.simulation.robustness.scoring import run_in_process
     from lanesight.simulation.robustness.service import run_over_grpc
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         if args.markdown:
             print(f"{matrix.mode}:\n")
             print(format_markdown(matrix))
+            print()
+            print(summary(matrix))
         else:
             print(format_matrix(matrix))
         print()

@@ -107,6 +107,7 @@ def format_matrix(matrix: Matrix) -> str:
             + f"{s.rejected:>5}"
         )
     lines.append("")
+    lines.append(summary(matrix))
     without = ", ".join(
         f"{t.rule_name} {c.staged}" for t, c in first.no_evidence_by_type.items() if c.staged
     )
@@ -122,6 +123,35 @@ def format_matrix(matrix: Matrix) -> str:
         "rejected or failing inside the engine"
     )
     return "\n".join(lines)
+
+
+def summary(matrix: Matrix) -> str:
+    """The worst cells against the issue's targets (recall >= 0.95, <= 1 FA/100, prec >= 0.9)."""
+    worst_recall = min(
+        (
+            (cell.recall, t, name)
+            for name, s in matrix.rows.items()
+            for t, cell in s.by_type.items()
+            if cell.recall is not None
+        ),
+        default=None,
+    )
+    worst_fa = max(
+        ((s.false_per_100_honest, name) for name, s in matrix.rows.items()), default=None
+    )
+    below = sum(
+        1
+        for s in matrix.rows.values()
+        for cell in s.by_type.values()
+        if cell.recall is not None and cell.recall < 0.95
+    )
+    parts = []
+    if worst_recall is not None:
+        recall, t, name = worst_recall
+        parts.append(f"lowest recall {recall:.2f} ({SHORT[t]}, {name}); {below} cells below 0.95")
+    if worst_fa is not None:
+        parts.append(f"most false alerts {worst_fa[0]:.1f} per 100 honest ({worst_fa[1]})")
+    return "worst: " + "; ".join(parts)
 
 
 def format_false_alerts(matrix: Matrix, row: str = "none") -> str:
