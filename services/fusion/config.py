@@ -46,6 +46,9 @@ class VisionSettings(_Section):
     # A crossing into the bagging area needs a scan from this long before to this long after.
     missed_scan_before_ms: int = Field(default=6_000, ge=0)
     missed_scan_after_ms: int = Field(default=2_500, ge=0)
+    # An item that was held at the scanner may reach the bag this long before its POS line
+    # (the shopper bags it while looking up its PLU).
+    missed_scan_after_held_ms: int = Field(default=8_000, ge=0, le=120_000)
     # A recognition in the scan zone belongs to a POS line added up to this long after it
     # (longer for produce, which waits on the scale during the PLU lookup), or up to
     # scan_link_after_ms before it.

@@ -483,13 +483,15 @@ class FusionEngine:
         self._set_expected_weight(line, item)
         txn.lines[line.line_id] = line
         txn.order.append(line)
+        # Link the line to the item the camera saw at the scanner first: its scans are
+        # that item's, not any other waiting for one.
+        self.identity.on_line_added(lane, line)
         for unit in range(line.quantity):
             # Each further unit of a line takes the shopper a moment longer to bag.
             at = event.lane_time_ms + unit * _PER_UNIT_MS
             self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
         self.labels.on_line_added(lane, line, read)
         self.bagging.on_line_added(lane, txn, line)
-        self.identity.on_line_added(lane, line)
         self.alerts.on_line_added(lane, line, self._line_fits(lane, line))
 
     def _line_fits(self, lane: Lane, line: Line):

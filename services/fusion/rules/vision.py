@@ -113,7 +113,7 @@ class VisionRules:
         # first) before a scan may cover it: a scan of another item must not.
         track.claim_deferred = track.best is None
         if track.claim_deferred or not self._claim_token(lane, txn, at, track):
-            deadline = at + self.settings.missed_scan_after_ms + self.jitter_ms
+            deadline = at + self._after_ms(track) + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
 
     def _compatible(self, track: Track, line: Line | None, linked: bool = True) -> bool:
@@ -166,7 +166,7 @@ class VisionRules:
     ) -> bool:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
-        latest = at_ms + self.settings.missed_scan_after_ms
+        latest = at_ms + self._after_ms(track)
         while tokens and tokens[0].used:  # (a transaction's scans: a few dozen at most)
             tokens.popleft()
         found = None
@@ -189,6 +189,11 @@ class VisionRules:
         found.used = True
         return True
 
+    def _after_ms(self, track: Track) -> int:
+        """How long after its crossing into the bag a track's scan may still come."""
+        s = self.settings
+        return s.missed_scan_after_held_ms if track.visited_scan else s.missed_scan_after_ms
+
     def _scanned_in_hand(self, track: Track, token: ScanToken) -> bool:
         """True when the scan happened while the track was in the scan zone."""
         if not track.scan_entered_ms:
@@ -210,13 +215,17 @@ class VisionRules:
 
     def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
         """A new scanned unit covers the oldest crossing still waiting for one."""
-        earliest = token.at_ms - self.settings.missed_scan_after_ms
         latest = token.at_ms + self.settings.missed_scan_before_ms
+        line = token.line
+        own = line.seen.track_id if line is not None and line.quantity == 1 else ""
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
             # A "crossing" timer's data is its Track (lane.pending holds every kind).
             track: Track = pending.data  # type: ignore[assignment]
+            if own and track.track_id != own:
+                continue  # the camera saw which item this scan was: not this one
+            earliest = token.at_ms - self._after_ms(track)
             if earliest <= track.entered_bagging_ms <= latest and self._compatible(
                 track, token.line
             ):
