@@ -189,6 +189,12 @@ class VisionRules:
         found.used = True
         return True
 
+    @staticmethod
+    def _holder(lane: Lane) -> str:
+        """The one track at the scanner right now, if exactly one is: what is scanned now."""
+        held = [t.track_id for t in lane.tracks.values() if t.zone is LaneZone.SCAN]
+        return held[0] if len(held) == 1 else ""
+
     def _after_ms(self, track: Track) -> int:
         """How long after its crossing into the bag a track's scan may still come."""
         s = self.settings
@@ -217,7 +223,9 @@ class VisionRules:
         """A new scanned unit covers the oldest crossing still waiting for one."""
         latest = token.at_ms + self.settings.missed_scan_before_ms
         line = token.line
-        own = line.seen.track_id if line is not None and line.quantity == 1 else ""
+        own = ""
+        if line is not None and line.quantity == 1:
+            own = line.seen.track_id or self._holder(lane)
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
