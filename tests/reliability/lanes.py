@@ -32,6 +32,20 @@ def barcode_event(store_id: str, lane_id: str, sequence: int, event_id: str = ""
     return event.SerializeToString()
 
 
+def no_sale_event(store_id: str, lane_id: str, sequence: int) -> bytes:
+    """A serialized no-sale drawer opening: fusion raises one POS-exception alert for it."""
+    event = events_pb2.LaneEvent(
+        event_id=f"{store_id}-{lane_id}-{sequence}",
+        store_id=store_id,
+        lane_id=lane_id,
+        sequence=sequence,
+        source_device_id="pos",
+    )
+    event.lane_time.FromNanoseconds(time.time_ns())
+    event.no_sale_drawer_open.operator_id = "op-1"
+    return event.SerializeToString()
+
+
 def _ingest_request(payloads: list[bytes]) -> bytes:
     return b"".join(b"\x0a" + _varint(len(p)) + p for p in payloads)
 
@@ -57,17 +71,22 @@ class LaneLedger:
     last_sequence: int = 0
     acked_sequence: int = 0
     stream_errors: int = 0
+    no_sales: list[int] = field(default_factory=list)  # sequences of no-sale events
 
     def event_id(self, sequence: int) -> str:
         return f"{self.store_id}-{self.lane_id}-{sequence}"
 
-    def record(self, count: int = 1) -> None:
-        """Stamp new events into the ledger (the agent's outbox append)."""
+    def record(self, count: int = 1, no_sale_every: int = 0) -> None:
+        """Stamp new events into the ledger (the agent's outbox append); with no_sale_every,
+        every so many sequences is a no-sale drawer opening (an alert) instead of a scan."""
         for _ in range(count):
             self.last_sequence += 1
-            self.pending[self.last_sequence] = barcode_event(
-                self.store_id, self.lane_id, self.last_sequence
-            )
+            sequence = self.last_sequence
+            if no_sale_every and sequence % no_sale_every == 0:
+                self.no_sales.append(sequence)
+                self.pending[sequence] = no_sale_event(self.store_id, self.lane_id, sequence)
+            else:
+                self.pending[sequence] = barcode_event(self.store_id, self.lane_id, sequence)
 
     def acked_ids(self) -> set[str]:
         return {self.event_id(n) for n in range(1, self.acked_sequence + 1)}
@@ -105,7 +124,7 @@ class LaneClient:
                 call = ingest()
                 try:
                     await self._session(call)
-                except (grpc.aio.AioRpcError, ConnectionError, grpc.aio.UsageError):
+                except Exception:  # any stream error (InvalidStateError on a write too)
                     self.ledger.stream_errors += 1
                 finally:
                     call.cancel()
@@ -204,11 +223,23 @@ class Stack:
 
     def stored_event_ids(self) -> list[str]:
         """Every event id reporting has stored (one row each: repeats would show twice)."""
+        return [row[0] for row in self.query("SELECT event_id FROM events")]
+
+    def query(self, sql: str) -> list[tuple]:
+        """Rows from reporting's database (read only; [] before it exists)."""
         db = self.work_dir / "reporting.db"
         if not db.exists():
             return []
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-            return [row[0] for row in conn.execute("SELECT event_id FROM events")]
+            conn.execute("PRAGMA busy_timeout = 5000")
+            return conn.execute(sql).fetchall()
+
+    def pid(self, service: str) -> int | None:
+        """The running process id of a service, None when it is not running."""
+        proc = self.group.services.get(service)
+        if proc is None or proc.process.returncode is not None:
+            return None
+        return proc.process.pid
 
     async def close(self) -> None:
         await self.group.stop_all(timeout_s=10.0)
