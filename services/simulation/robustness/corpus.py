@@ -338,7 +338,10 @@ def shop(s: Shopper, behaviour: str, basket_size: int) -> None:
         line = s.honest_item(unit)
         _honest_quirk(s, line, unit)
     if behaviour in ("large_override", "honest_override"):
-        dear = max(rng.sample(store.of_kind("pack"), 5), key=lambda si: si.item.unit_price)
+        # A large override is 75 % off a dear item (5.99 and more); a small one ~8 % off.
+        dear = rng.choice(
+            [si for si in store.of_kind("pack") if si.item.unit_price.amount_minor >= 599]
+        )
         unit = s.unit(dear)
         s.cart.append(unit)
         line = s.honest_item(unit)
