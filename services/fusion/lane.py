@@ -71,8 +71,6 @@ class LineIdentity:
 
     track_id: str = ""
     judge_pending: bool = False
-    # The top label the line was last judged with.
-    judged: LabelScore | None = None
     # The strongest mismatch signal emitted for the line (0 when none), and its alert.
     confidence: float = 0.0
     alert_id: str = ""

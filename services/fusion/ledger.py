@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from lanesight.fusion.events import ScaleStatus
 
@@ -23,6 +24,8 @@ class WeightChange:
     previous_ms: int = 0
     # For a drop: the bagged units it most likely was, as (key, units).
     removed: list[tuple[object, int]] = field(default_factory=list)
+    # For an increase: the vision track seen going down with it, when one was.
+    track: Any = None
 
 
 @dataclass(slots=True)

@@ -269,7 +269,7 @@ async def test_an_unrelated_next_scan_does_not_correct_a_missed_scan(fusion_serv
     s.at(300, ItemCrossesZones(track, "", CART, SCAN, (("Oatly-Natural-Oatghurt", 0.9),)))
     s.at(800, ItemCrossesZones(track, "", SCAN, BAGGING, (("Oatly-Natural-Oatghurt", 0.9),)))
     s.place(1_040_000)
-    s.t += 6_000
+    s.t += 10_000  # after the wait for a late scan (an item held at the scanner)
     s.scan(demo["Arla-Sour-Cream"])  # the shopper's next item, not the one alerted
     s.pay().finish()
     alerts = await _run(fusion_server, s.events())
@@ -287,7 +287,7 @@ async def test_scanning_the_alerted_item_corrects_it(fusion_server, demo):
     s.at(300, ItemCrossesZones(track, "", CART, SCAN, (("Oatly-Natural-Oatghurt", 0.9),)))
     s.at(800, ItemCrossesZones(track, "", SCAN, BAGGING, (("Oatly-Natural-Oatghurt", 0.9),)))
     s.place(1_040_000)
-    s.t += 6_000
+    s.t += 10_000  # after the wait for a late scan (an item held at the scanner)
     s.add_line(dear)
     s.pay().finish()
     alerts = await _run(fusion_server, s.events())

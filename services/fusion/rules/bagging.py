@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lanesight.fusion.alerts import AlertType, ItemRef
 from lanesight.fusion.events import LaneEvent, ScaleReading
-from lanesight.fusion.lane import Lane, Line, Transaction
+from lanesight.fusion.lane import Lane, Line, Track, Transaction
 from lanesight.fusion.ledger import Candidate, Match, WeightChange
 from lanesight.fusion.rules import RuleHost, item_ref_of_line, unit_price_minor
 from lanesight.fusion.signals import Correction, Signal, clamp
@@ -15,6 +15,12 @@ _RECENT_LINE_MS = 20_000
 _MULTIPLE_WINDOW_MS = 8_000
 # The most a POS takes to add a line after its scan.
 _POS_LATENCY_MS = 1_500
+
+
+def _another_items(change: WeightChange, line: Line) -> bool:
+    """True when the camera saw the item that made this change scanned as another line."""
+    track = change.track
+    return track is not None and track.line is not None and track.line is not line
 
 
 class BaggingRules:
@@ -123,7 +129,13 @@ class BaggingRules:
                 self._quantity_mismatch(lane, txn, last, units, change)
                 return
         lane.pending_increases.append(change)
-        deadline = change.at_ms + self.settings.unmatched_increase_window_ms + self.jitter_ms
+        window = self.settings.unmatched_increase_window_ms
+        held = self._held_item_went_down(lane, change)
+        if held is not None:
+            # Bagged while its PLU is still being looked up: its line may come later.
+            window = max(window, self.host.config.vision.missed_scan_after_held_ms)
+            change.track = held
+        deadline = change.at_ms + window + self.jitter_ms
         lane.schedule(deadline, "increase", change)
 
     def _named_item_went_down(self, lane: Lane, change: WeightChange) -> bool:
@@ -153,6 +165,20 @@ class BaggingRules:
         earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
         latest = change.at_ms + self.jitter_ms
         return any(earliest <= track.entered_bagging_ms <= latest for track in lane.tracks.values())
+
+    def _held_item_went_down(self, lane: Lane, change: WeightChange) -> Track | None:
+        """The item the camera saw at the scanner, with no POS line yet, that reached the
+        bag for this change (its line may still come: a PLU being looked up)."""
+        earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        for track in lane.tracks.values():
+            if (
+                track.visited_scan
+                and track.line is None
+                and earliest <= track.entered_bagging_ms <= latest
+            ):
+                return track
+        return None
 
     @staticmethod
     def _latest_line(txn: Transaction, at_ms: int, window_ms: int) -> Line | None:
@@ -426,7 +452,7 @@ class BaggingRules:
                     return
             return
         for inc in lane.pending_increases:
-            if inc.matched:
+            if inc.matched or _another_items(inc, line):
                 continue
             for units in range(1, line.unbagged_units + 1):
                 if ledger.fits(

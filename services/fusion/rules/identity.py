@@ -194,7 +194,6 @@ class IdentityRules:
         labels = track.labels if track is not None and track.labels else rec.labels
         views = track.recognitions if track is not None else 1
         top: LabelScore = labels[0]
-        line.seen.judged = top
         own = {label.lower() for label in item.vision_labels}
         if not own or top.label.lower() in own:
             return
