@@ -37,7 +37,10 @@ class BaggingSettings(_Section):
     # lifting their bags off (weight that was on the scale when the transaction started).
     carry_lift_window_ms: int = Field(default=60_000, ge=0, le=3_600_000)
     # The most scanned items one increase is matched against as a subset.
-    max_subset_items: int = Field(default=4, ge=1, le=6)
+    max_subset_items: int = Field(default=6, ge=1, le=8)
+    # A weighed item reaches the bagging scale in a produce bag and is read by a coarser
+    # scale than the one that priced it: its weight may differ by this much more.
+    weighed_item_allowance_mg: int = Field(default=25_000, ge=0, le=1_000_000)
 
 
 class VisionSettings(_Section):

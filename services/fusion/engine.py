@@ -514,6 +514,8 @@ class FusionEngine:
             line.item_tolerance_mg = item.weight_tolerance_mg
         if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
             line.unit_low_mg = line.unit_high_mg = line.weight_mg
+            allowance = self.config.bagging.weighed_item_allowance_mg
+            line.item_tolerance_mg = max(line.item_tolerance_mg, allowance + line.weight_mg // 20)
         elif line.label_price_minor and item is not None and item.price_per_kg:
             per_kg = item.price_per_kg.amount_minor
             if per_kg <= 0:
