@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             first_seed=args.seed,
         )
         if args.markdown:
-            print(f"{matrix.mode}:\n")
+            print(format_matrix(matrix).splitlines()[0] + "\n")
             print(format_markdown(matrix))
             print()
             print(summary(matrix))
