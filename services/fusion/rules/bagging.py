@@ -100,6 +100,17 @@ class BaggingRules:
         if match is not None:
             self._bag(txn, match, delta)
             return
+        voided = [
+            self._candidate(line, line.quantity - line.bagged_units)
+            for line in reversed(txn.order)
+            if line.voided and line.weight_known and line.bagged_units < line.quantity
+        ]
+        match = ledger.best_match(delta, voided) if voided else None
+        if match is not None:
+            # A voided item's weight reported late: it is on the scale until taken back.
+            for line, units in match.picks:
+                line.bagged_units += units
+            return
         if delta <= self.settings.own_bag_max_mg and (
             bag.own_bag_declared
             or (
