@@ -17,6 +17,7 @@ from lanesight.simulation.robustness.stream import (
     Emitted,
     Visit,
 )
+from stdnum import ean
 
 Z = ev.LaneZone
 
@@ -267,7 +268,9 @@ class Shopper:
         """A weighed pack's price-embedded label: the scanner decodes price and weight."""
         rng = self.rng
         self.rung_skus.add(si.item.sku)
-        raw = f"2{si.scan_code}{price_minor % 100_000:05d}"[:12] + "0"
+        # An in-store EAN-13: "2", a digit, the 5-digit item, the 5-digit price, the check.
+        body = f"21{si.scan_code[-5:]:0>5}{price_minor % 100_000:05d}"
+        raw = body + ean.calc_check_digit(body)
         read = ev.BarcodeRead(
             SCANNER,
             raw,
