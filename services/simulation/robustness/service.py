@@ -43,6 +43,9 @@ async def _run(
                 "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
                 # Only the corpus stores' catalogs, as in process.
                 "LANESIGHT_FUSION__DEMO_CATALOG": "false",
+                # The corpus is sent as fast as fusion takes it, not in real time: the live
+                # ticker would move lane clocks by wall time while a loaded machine stalls.
+                "LANESIGHT_FUSION__TICK_MS": "60000",
             },
         )
         if fusion is not None:
@@ -50,6 +53,7 @@ async def _run(
                 "store_path": config.fusion.store_path,
                 "forward_to_reporting": False,
                 "demo_catalog": False,
+                "tick_ms": 60_000,
             }
             config = config.model_copy(update={"fusion": fusion.model_copy(update=kept)})
         app = create_app(config)
