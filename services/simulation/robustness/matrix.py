@@ -162,6 +162,11 @@ def format_false_alerts(matrix: Matrix, row: str = "none") -> str:
     lines = [f"{matrix.mode}, {row}: false alerts by type"]
     for t, n in sorted(s.false_by_type.items(), key=lambda tn: -tn[1]):
         lines.append(f"  {t.rule_name:<31}{n:>6}{100.0 * n / max(s.honest, 1):>8.1f} per 100")
+    if s.false_by_quirk:
+        quirks = sorted(s.false_by_quirk.items(), key=lambda qn: -qn[1])
+        lines.append(
+            "  on honest transactions with: " + ", ".join(f"{q} {n}" for q, n in quirks[:8])
+        )
     lines.extend(f"  e.g. {example}" for example in s.false_examples[:8])
     return "\n".join(lines)
 

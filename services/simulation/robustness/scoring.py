@@ -55,6 +55,8 @@ class Score:
     # Alerts whose amount at risk is not in the store's currency.
     wrong_currency: int = 0
     false_by_type: dict[AlertType, int] = field(default_factory=lambda: defaultdict(int))
+    # False alerts on honest transactions, by the honest quirks staged in them.
+    false_by_quirk: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     false_examples: list[str] = field(default_factory=list)
 
     @property
@@ -103,6 +105,8 @@ class Score:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for t, n in other.false_by_type.items():
             self.false_by_type[t] += n
+        for quirk, n in other.false_by_quirk.items():
+            self.false_by_quirk[quirk] += n
         self.false_examples.extend(other.false_examples[: max(0, 20 - len(self.false_examples))])
 
 
@@ -211,6 +215,8 @@ def score(
                     continue
                 if visit.honest:
                     result.false_on_honest += 1
+                    for quirk in set(visit.quirks) or {"(no quirk)"}:
+                        result.false_by_quirk[quirk] += 1
                 else:
                     result.false_on_staged += 1
                 result.false_by_type[alert.type] += 1

@@ -344,6 +344,8 @@ class Shopper:
         """Two scanned items put down in the bagging area in one go: one weight change."""
         rng = self.rng
         self.held = None
+        if len(held) > 1:
+            self.visit.quirks.append("two_at_once")
         self.t += rng.randint(300, 2_000)
         for line, unit in held:
             self.see(unit, unit.track, Z.SCAN, Z.BAGGING, f"vbag:{line}")
