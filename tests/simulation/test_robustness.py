@@ -408,3 +408,13 @@ def test_all_at_once_keeps_every_pos_event_and_adds_only_shopper_declarations(la
     # Late sensor events keep the time they happened; jittered clocks move it a little.
     late = [e for e in after if e.source in SENSOR_SOURCES and e.stamp_ms is not None]
     assert late and all(e.stamp_ms - e.at_ms <= 340 for e in late)
+
+
+def test_eval_fusion_robustness_names_a_bad_option(capsys):
+    from lanesight.common.cli import main
+
+    for bad, option in ((["--seeds", "0"], "--seeds"), (["--stress", "1.5"], "--stress")):
+        with pytest.raises(SystemExit) as exited:
+            main(["eval", "fusion", "--robustness", *bad])
+        assert exited.value.code == 2
+        assert option in capsys.readouterr().err

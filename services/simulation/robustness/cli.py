@@ -6,6 +6,20 @@ import argparse
 import time
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a share between 0 and 1")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `--robustness` adds to `lanesight eval fusion`."""
     parser.add_argument(
@@ -14,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the independent corpus under each perturbation and print the matrix "
         "(real model labels, then stress mode); --transactions is per lane (8 lanes)",
     )
-    parser.add_argument("--seeds", type=int, default=2, help="with --robustness: seeds to run")
+    parser.add_argument(
+        "--seeds", type=_positive, default=2, help="with --robustness: seeds to run"
+    )
     parser.add_argument(
         "--grpc",
         action="store_true",
@@ -25,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stress",
-        type=float,
+        type=_share,
         default=0.1,
         help="with --robustness: share of confident wrong labels in the stress table (0 skips it)",
     )
