@@ -418,3 +418,14 @@ def test_eval_fusion_robustness_names_a_bad_option(capsys):
             main(["eval", "fusion", "--robustness", *bad])
         assert exited.value.code == 2
         assert option in capsys.readouterr().err
+
+
+def test_eval_fusion_robustness_only_runs_the_named_rows(capsys):
+    from lanesight.common.cli import main
+
+    argv = ["eval", "fusion", "--robustness", "--seeds", "1", "--transactions", "2"]
+    assert main([*argv, "--stress", "0", "--only", "none,all"]) == 0
+    out = capsys.readouterr().out
+    assert "\nnone " in out and "\nall at once " in out and "scale drift" not in out
+    assert main([*argv, "--only", "nothing-like-this"]) == 2
+    assert "matches none of" in capsys.readouterr().err

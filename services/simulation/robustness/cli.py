@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
@@ -37,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --robustness: send events through a real FusionService.Ingest stream",
     )
     parser.add_argument(
+        "--only",
+        metavar="WORDS",
+        help="with --robustness: only the perturbations whose names contain one of these "
+        "comma-separated words (e.g. 'none,bags,all')",
+    )
+    parser.add_argument(
         "--markdown", action="store_true", help="with --robustness: print Markdown tables"
     )
     parser.add_argument(
@@ -65,8 +72,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         sampler = LabelSampler(load_val_outputs())
     except FileNotFoundError as exc:
-        print(exc)
+        print(exc, file=sys.stderr)
         return 2
+    from lanesight.simulation.robustness.perturb import PERTURBATIONS
+
+    rows = PERTURBATIONS
+    if args.only:
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        rows = {name: f for name, f in PERTURBATIONS.items() if any(w in name for w in words)}
+        if not rows:
+            names = ", ".join(PERTURBATIONS)
+            print(f"--only {args.only!r} matches none of: {names}", file=sys.stderr)
+            return 2
     runner = run_over_grpc if args.grpc else run_in_process
     modes = [0.0] + ([args.stress] if args.stress else [])
     for stress in modes:
@@ -76,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             args.transactions,
             stress,
             config,
+            perturbations=rows,
             runner=runner,
             sampler=sampler,
             first_seed=args.seed,
