@@ -429,3 +429,33 @@ def test_eval_fusion_robustness_only_runs_the_named_rows(capsys):
     assert "\nnone " in out and "\nall at once " in out and "scale drift" not in out
     assert main([*argv, "--only", "nothing-like-this"]) == 2
     assert "matches none of" in capsys.readouterr().err
+
+
+def test_self_closed_and_wrong_currency_alerts_are_counted(lanes):
+    from lanesight.fusion.alerts import Alert, Disposition, Severity
+
+    lane, visit, loss = next(
+        (ln, v, x) for ln in lanes for v in ln.visits for x in v.losses if ln.currency == "EUR"
+    )
+    alert = Alert(
+        "a1",
+        lane.store_id,
+        lane.lane_id,
+        visit.transaction_id,
+        loss.type,
+        Severity.LOW,
+        0.8,
+        ev.Money(150, "USD"),
+        [],
+        "check",
+        "review",
+        loss.at_ms,
+        loss.type.rule_name,
+        True,
+        pos_exception_kind=loss.pos_kind,
+        disposition=Disposition.SHOPPER_CORRECTED,
+    )
+    result = score(lanes, [alert])
+    assert result.true_alerts == 1
+    assert result.self_closed == 1
+    assert result.wrong_currency == 1
