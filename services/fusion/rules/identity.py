@@ -44,6 +44,22 @@ def kind_of(label: LabelScore | str) -> str:
     return _model_kinds().get(label.lower(), "").lower()
 
 
+def _weighs_like(line: Line, seen: CatalogItem) -> bool:
+    """False when what the scales weighed cannot be the item the camera named (a lemon's
+    120 g is not a watermelon): the camera is wrong, whatever its score."""
+    if not seen.has_weight_range or seen.min_weight_mg <= 0:
+        return True
+    if line.sold_by_weight:
+        weight, units = line.weight_mg, 0  # a weighed amount: one piece or many
+    else:
+        weight, units = line.bagged_weight_mg, max(line.bagged_units, 1)
+    if weight <= 0:
+        return True
+    if weight < seen.min_weight_mg // 2 * max(units, 1):
+        return False
+    return units == 0 or weight <= seen.max_weight_mg * units * 3 // 2
+
+
 class IdentityRules:
     """Links scan-zone recognitions to POS lines and judges them on settled evidence."""
 
@@ -208,7 +224,7 @@ class IdentityRules:
         if own_score > s.max_own_label_score or top.score - own_score < s.label_margin:
             return  # the camera also sees the scanned item: no case to answer
         found = self.host.catalog.by_label(lane.store_id, top.label)
-        if found is None:
+        if found is None or not _weighs_like(line, found):
             return
         margin = top.score - own_score
         confidence = 0.45 + 0.35 * min(1.0, margin / 0.6) + 0.05 * min(views - 1, 3)
