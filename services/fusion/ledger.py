@@ -158,6 +158,22 @@ class BaggingScaleLedger:
                 best = match
         if best is not None and best.error < 0.5:
             return best
+        # Whole lines bagged together (every unit of the last few lines, however many).
+        low = high = units = 0
+        tol_extra = 0
+        for rank, cand in enumerate(islice(candidates, 4)):
+            low, high = low + cand.units * cand.low_mg, high + cand.units * cand.high_mg
+            units += cand.units
+            tol_extra = max(tol_extra, cand.tolerance_mg)
+            if rank == 0 and cand.units == 1:
+                continue  # a single unit was tried above
+            tol = self.tolerance((low + high) / 2, tol_extra)
+            if low - tol <= delta_mg <= high + tol:
+                error = abs(delta_mg - (low + high) / 2) / max(high - low + 2 * tol, 1)
+                error += 0.05 * min(units, self.max_subset_items)
+                if best is None or error < best.error:
+                    picks = [(c.key, c.units) for c in islice(candidates, rank + 1)]
+                    best = Match(picks, low, high, error)
         holder = [best]
         self._search(list(islice(candidates, 6)), 0, [], 0, 0, 0, delta_mg, holder)
         return holder[0]
