@@ -236,7 +236,7 @@ def latency_streams(lanes: int, seed: int = 9):
 def start_fusion_process(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     """`lanesight serve fusion --port 0` in its own process, as in production."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services", "serve", "fusion", "--port", "0"],
+        [sys.executable, "-m", "lanesight", "serve", "fusion", "--port", "0"],
         cwd=env["WORKDIR"],
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -259,6 +259,7 @@ async def bench_latency(streams, seconds: float, port: int) -> dict[str, float]:
         await watch.initial_metadata()
         latencies: list[float] = []
         sent = [0]
+        rejected = [0]
 
         async def follow():
             async for message in watch:
@@ -288,7 +289,8 @@ async def bench_latency(streams, seconds: float, port: int) -> dict[str, float]:
                 following = stream[index + 1].lane_time_ms if index + 1 < len(stream) else 0
                 if not following or following - event.lane_time_ms > 5:
                     await call.write(fusion_pb2.IngestRequest(events=pending))
-                    await call.read()
+                    response = await call.read()
+                    rejected[0] += len(response.rejections)
                     sent[0] += len(pending)
                     pending = []
             if pending:
@@ -312,6 +314,7 @@ async def bench_latency(streams, seconds: float, port: int) -> dict[str, float]:
         "lanes": len(streams),
         "events_per_s": sent[0] / elapsed,
         "alerts": len(latencies),
+        "rejected": rejected[0],
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": pick(0.99) if latencies else float("nan"),
         "max_ms": latencies[-1] if latencies else float("nan"),
@@ -358,9 +361,9 @@ def main() -> int:
         f"{'alert latency, ' + str(latency['lanes']) + ' live lanes':<44}"
         f"{latency['events_per_s']:>12,.0f} ev/s"
     )
-    for key in ("alerts", "p50_ms", "p99_ms", "max_ms"):
+    for key in ("alerts", "rejected", "p50_ms", "p99_ms", "max_ms"):
         value = latency[key]
-        text = f"{value:,.0f}" if key == "alerts" else f"{value:,.1f} ms"
+        text = f"{value:,.0f}" if key in ("alerts", "rejected") else f"{value:,.1f} ms"
         print(f"{'  ' + key:<44}{text:>16}")
     return 0
 

@@ -200,7 +200,7 @@ class VisionServer:
             "LANESIGHT_SERVER__MAX_MESSAGE_MB": "16",
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services", "serve", "vision", "--port", "0"],
+            [sys.executable, "-m", "lanesight", "serve", "vision", "--port", "0"],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,

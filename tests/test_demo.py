@@ -20,7 +20,7 @@ def test_short_demo_catches_every_staged_loss_and_leaves_no_process(tmp_path):
         [
             sys.executable,
             "-m",
-            "services",
+            "lanesight",
             "demo",
             "--lanes",
             "2",

@@ -57,7 +57,7 @@ class ServiceGroup:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services",
+            "lanesight",
             "serve",
             service,
             "--config",

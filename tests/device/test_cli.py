@@ -32,7 +32,7 @@ async def test_simulators_and_agent_from_one_command(tmp_path):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services",
+        "lanesight",
         "simulate-devices",
         "--scale",
         "8217:socket:bagging",

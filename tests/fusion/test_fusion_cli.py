@@ -17,7 +17,7 @@ async def _run(*args: str, timeout_s: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services",
+        "lanesight",
         *args,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
