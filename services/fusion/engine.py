@@ -487,9 +487,11 @@ class FusionEngine:
         # that item's, not any other waiting for one.
         self.identity.on_line_added(lane, line)
         for unit in range(line.quantity):
-            # Each further unit of a line takes the shopper a moment longer to bag.
-            at = event.lane_time_ms + unit * _PER_UNIT_MS
-            self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
+            # Each further unit of a line may take the shopper a moment longer to bag.
+            token = ScanToken(
+                event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
+            )
+            self.vision.on_scan(lane, txn, token)
         self.labels.on_line_added(lane, line, read)
         self.bagging.on_line_added(lane, txn, line)
         self.alerts.on_line_added(lane, line, self._line_fits(lane, line))
@@ -553,8 +555,10 @@ class FusionEngine:
         if p.new_extended_price is not None:
             line.extended_minor = p.new_extended_price.amount_minor
         for unit in range(max(p.new_quantity - old, 0)):
-            at = event.lane_time_ms + unit * _PER_UNIT_MS
-            self.vision.on_scan(lane, txn, ScanToken(at, event.event_id, line))
+            token = ScanToken(
+                event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
+            )
+            self.vision.on_scan(lane, txn, token)
         self.alerts.on_quantity(lane, line)
 
     def _on_price_override(self, lane: Lane, event: ev.LaneEvent, p) -> None:

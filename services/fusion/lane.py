@@ -132,6 +132,8 @@ class ScanToken:
     event_id: str
     line: Line | None
     used: bool = False
+    # A further unit of a multi-unit line may be bagged this much later than its scan.
+    slack_ms: int = 0
 
 
 @dataclass(slots=True)

@@ -180,7 +180,7 @@ class VisionRules:
             if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
                 found = token  # scanned while this item was at the scanner, however long ago
                 break
-            if earliest <= token.at_ms:
+            if earliest <= token.at_ms + token.slack_ms:
                 if found is None and not self._reserved(lane, line, track):
                     if self._compatible(track, line, linked):
                         found = token
@@ -221,7 +221,7 @@ class VisionRules:
 
     def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
         """A new scanned unit covers the oldest crossing still waiting for one."""
-        latest = token.at_ms + self.settings.missed_scan_before_ms
+        latest = token.at_ms + token.slack_ms + self.settings.missed_scan_before_ms
         line = token.line
         own = ""
         if line is not None and line.quantity == 1:
