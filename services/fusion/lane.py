@@ -82,16 +82,19 @@ class LineIdentity:
         return bool(self.track_id)
 
 
-def supports(labels: tuple[LabelScore, ...], item_labels, floor: float = 0.15) -> bool:
+def supports(
+    labels: tuple[LabelScore, ...], item_labels, floor: float = 0.1, share: float = 0.15
+) -> bool:
     """True when one of the item's labels is among ``labels`` with a real score.
 
-    A label counts only at ``floor`` or more and at a third of the top label's score: the
-    fifth guess at 0.07 says nothing about what the item is.
+    A label counts only at ``floor`` or more and at ``share`` of the top label's score: a
+    third guess at 0.07 says nothing about what the item is; a runner-up at 0.13 behind a
+    confident wrong 0.72 does (the model's errors keep the truth close behind).
     """
     if not labels:
         return False
     own = {label.lower() for label in item_labels}
-    least = max(floor, 0.35 * labels[0].score)
+    least = max(floor, share * labels[0].score)
     return any(ls.label.lower() in own and ls.score >= least for ls in labels)
 
 

@@ -201,7 +201,7 @@ class IdentityRules:
         own = {label.lower() for label in item.vision_labels}
         if labels[0].label.lower() in own:
             return True
-        return supports(labels, item.vision_labels, floor=0.25)
+        return supports(labels, item.vision_labels, floor=0.25, share=0.35)
 
     def _judge(self, lane: Lane, line: Line, rec: Recognition) -> None:
         item = line.item
