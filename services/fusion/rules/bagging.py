@@ -125,6 +125,12 @@ class BaggingRules:
             bag.own_bag_mg += delta
             bag.items_mg -= delta
             return
+        if not txn.order and lane.vision_available and not self._anything_went_down(lane, change):
+            # Nothing scanned yet and the camera saw nothing reach the bag: weight that was
+            # there before (a reading lost before the transaction started), not an item.
+            bag.carry_mg += delta
+            bag.items_mg -= delta
+            return
         for line in reversed(txn.order):
             if line.unbagged_units > 0 and not line.weight_known:
                 if change.at_ms - line.added_ms <= _RECENT_LINE_MS and self.host.vision_allows(
@@ -148,6 +154,12 @@ class BaggingRules:
             change.track = held
         deadline = change.at_ms + window + self.jitter_ms
         lane.schedule(deadline, "increase", change)
+
+    def _anything_went_down(self, lane: Lane, change: WeightChange) -> bool:
+        """True when the camera saw any track reach the bag just before this change."""
+        earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        return any(earliest <= t.entered_bagging_ms <= latest for t in lane.tracks.values())
 
     def _named_item_went_down(self, lane: Lane, change: WeightChange) -> bool:
         """True when the camera named an item reaching the bag just before this change,
