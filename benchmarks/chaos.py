@@ -155,19 +155,29 @@ async def _chaos(stack: Stack, interval_s: float, done: list[str], log) -> None:
         await asyncio.sleep(interval_s)
         action, service = ACTIONS[number % len(ACTIONS)]
         log(f"chaos: {action} {service}")
-        process = stack.group.services[service].process
-        if action == "SIGSTOP":
-            process.send_signal(signal.SIGSTOP)
-            await asyncio.sleep(min(5.0, interval_s / 2))
-            process.send_signal(signal.SIGCONT)
-        else:
-            if action == "kill -9":
-                await stack.kill(service)
-            else:
-                await stack.terminate(service)
-            await asyncio.sleep(1.0)
-            await stack.start(service)
-        done.append(f"{action} {service}")
+        # An action always completes (the service is running again), even when the
+        # schedule is cancelled in the middle of it.
+        acting = asyncio.ensure_future(_act(stack, action, service, interval_s))
+        try:
+            await asyncio.shield(acting)
+        finally:
+            await acting
+            done.append(f"{action} {service}")
+
+
+async def _act(stack: Stack, action: str, service: str, interval_s: float) -> None:
+    process = stack.group.services[service].process
+    if action == "SIGSTOP":
+        process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(min(5.0, interval_s / 2))
+        process.send_signal(signal.SIGCONT)
+        return
+    if action == "kill -9":
+        await stack.kill(service)
+    else:
+        await stack.terminate(service)
+    await asyncio.sleep(1.0)
+    await stack.start(service)
 
 
 async def _resolve_open_alerts(stack: Stack) -> tuple[int, int]:
