@@ -137,6 +137,8 @@ class ScanToken:
     used: bool = False
     # A further unit of a multi-unit line may be bagged this much later than its scan.
     slack_ms: int = 0
+    # The track the camera saw at the scanner when the scan was made, if one.
+    holder: str = ""
 
 
 @dataclass(slots=True)

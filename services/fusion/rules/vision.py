@@ -174,8 +174,11 @@ class VisionRules:
             if token.used or token.at_ms > latest:
                 continue
             line = token.line
-            if linked and line is not None and line.seen.track_id == track.track_id:
-                found = token  # the track's own line comes first, however slow the bagging
+            if linked and (
+                token.holder == track.track_id
+                or (line is not None and line.seen.track_id == track.track_id)
+            ):
+                found = token  # the track's own scan comes first, however slow the bagging
                 break
             if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
                 found = token  # scanned while this item was at the scanner, however long ago
@@ -226,6 +229,7 @@ class VisionRules:
         own = ""
         if line is not None and line.quantity == 1:
             own = line.seen.track_id or self._holder(lane)
+        token.holder = own
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
