@@ -369,8 +369,10 @@ def test_empty_cart_at_tender_is_honest(engine, demo):
 def test_camera_blocked_during_a_transaction_is_camera_tamper(engine, demo):
     s = Script()
     s.at(500, CameraHealthChange(ev.CameraHealth.BLOCKED, "low detail"))
-    s.scan(demo["Arla-Medium-Fat-Milk"], weight_mg=1_066_000, seen_as="")  # it names nothing
-    s.at(4000, CameraHealthChange(ev.CameraHealth.OK))
+    milk = demo["Arla-Medium-Fat-Milk"]
+    s.add_line(milk)  # the covered camera sees nothing of it
+    s.place(1_066_000)
+    s.at(6000, CameraHealthChange(ev.CameraHealth.OK))
     s.pay().finish()
     run = feed(engine, s.events())
     [alert] = run.of_type(AlertType.CAMERA_TAMPER)

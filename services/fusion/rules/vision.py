@@ -25,6 +25,10 @@ _TAMPER_CONFIDENCE = {
     CameraHealth.FROZEN: 0.8,
     CameraHealth.NO_SIGNAL: 0.55,
 }
+# Health reports that a camera following tracks contradicts (a moved camera still tracks).
+_BLIND = frozenset(
+    {CameraHealth.BLOCKED, CameraHealth.DARK, CameraHealth.FROZEN, CameraHealth.NO_SIGNAL}
+)
 _HEALTH_WORDS = {
     CameraHealth.BLOCKED: "blocked",
     CameraHealth.MOVED: "moved",
@@ -75,15 +79,17 @@ class VisionRules:
         )
 
     @staticmethod
-    def _camera_sees(lane: Lane, camera_id: str) -> None:
-        """Items a camera names well show it works, whatever health it last reported (a
-        recovery report can be lost; a covered or dark lens names nothing)."""
-        if lane.camera_health.get(camera_id, CameraHealth.OK) in _TAMPER_CONFIDENCE:
+    def _camera_sees(lane: Lane, camera_id: str, healed=None) -> None:
+        """Items a camera follows or names show it works, whatever health it last reported
+        (a recovery report can be lost; a covered or dark lens sees nothing)."""
+        if lane.camera_health.get(camera_id, CameraHealth.OK) in (healed or _TAMPER_CONFIDENCE):
             lane.camera_health[camera_id] = CameraHealth.OK
 
     def on_crossing(self, lane: Lane, event: LaneEvent, crossing: ZoneCrossing) -> None:
         """Follow a track between zones; a crossing into the bag needs a scan."""
         lane.vision_seen = True
+        # A covered, dark or frozen picture tracks nothing moving across its zones.
+        self._camera_sees(lane, crossing.camera_id, _BLIND)
         at = event.lane_time_ms
         track = self._track(lane, crossing.track_id, at, event.event_id)
         zone = crossing.zone
