@@ -18,7 +18,15 @@ from lanesight.v1 import (
 )
 
 from tests.conftest import assert_eventually
-from tests.device.conftest import FakeFusion, agent_config, start_agent, start_fake_fusion
+from tests.device.conftest import (
+    FakeFusion,
+    FakeVision,
+    agent_config,
+    start_agent,
+    start_fake_fusion,
+    start_fake_vision,
+)
+from tests.device.test_camera import SyntheticCamera, _camera
 from tests.fusion.test_fusion_forwarder import FakeReporting
 
 CODES = [
@@ -154,3 +162,55 @@ async def _start(fake: FakeReporting) -> tuple[grpc.aio.Server, FakeReporting, i
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, fake, port
+
+
+class RefusingVision(FakeVision):
+    """A fake vision that ends Analyze with ``refuse`` while it is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: grpc.StatusCode | None = None
+        self.refused = 0
+
+    async def Analyze(self, request_iterator, context):
+        async for response in super().Analyze(_refusing(self, request_iterator, context), context):
+            yield response
+
+
+@pytest.mark.parametrize("code", CODES, ids=[c.name for c in CODES])
+async def test_vision_link_reconnects_after_any_stream_error(tmp_path, code):
+    vision = RefusingVision()
+    vision.refuse = code
+    server = await start_fake_vision(vision)
+    camera = SyntheticCamera()
+    camera.moving = True
+    config = agent_config(
+        tmp_path,
+        vision=f"127.0.0.1:{server.port}",
+        cameras=[_camera(keyframe_interval_s=0.2, max_fps=30)],
+    )
+    agent_server = await start_agent(config, frame_sources={"cam-1": camera})
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{agent_server.port}")
+    stub = device_pb2_grpc.DeviceServiceStub(channel)
+    connected = events_pb2.PERIPHERAL_STATE_CONNECTED
+
+    async def link_state() -> int:
+        status = await stub.GetDeviceStatus(device_pb2.GetDeviceStatusRequest(), timeout=5)
+        [link] = [p for p in status.peripherals if p.device_id == "vision:cam-1"]
+        return link.state
+
+    try:
+        await assert_eventually(lambda: vision.refused >= 3)  # it keeps retrying
+        assert await link_state() != connected  # and says it is not connected
+        vision.refuse = None
+        frames = len(vision.frames)
+        await assert_eventually(lambda: len(vision.frames) > frames + 3)
+
+        async def is_connected() -> bool:
+            return await link_state() == connected
+
+        await assert_eventually(is_connected)
+    finally:
+        await channel.close()
+        await agent_server.stop()
+        await server.stop()

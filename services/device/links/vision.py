@@ -96,9 +96,7 @@ class VisionLink:
             try:
                 await asyncio.wait_for(call.wait_for_connection(), self._connect_timeout_s)
                 await call.write(vision_pb2.AnalyzeRequest(config=self.config))
-                self._ready = True
-                self._backoff.reset()
-                await self.health.set(HealthState.CONNECTED)
+                self._ready = True  # frames may flow; only vision's first answer says "up"
                 await run_until_either_ends(self._send(call), self._receive(call), "analyze")
             except Exception as exc:  # any stream error: back off and reconnect, never die
                 self._ready = False
@@ -133,10 +131,16 @@ class VisionLink:
             self.pipeline.counters.sent += 1
 
     async def _receive(self, call) -> None:
+        answered = False
         while True:
             response = await call.read()
             if response is grpc.aio.EOF:
                 raise ConnectionError("vision closed the analyze stream")
+            if not answered:
+                # Vision took the stream (it may refuse the config instead): now it is up.
+                answered = True
+                self._backoff.reset()
+                await self.health.set(HealthState.CONNECTED)
             self.vision_dropped_frames = response.dropped_frames
             for observation in response.observations:
                 event = observation_event(self.pipeline.camera_id, observation)
