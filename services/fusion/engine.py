@@ -17,15 +17,16 @@ from typing import Any
 from lanesight.fusion import events as ev
 from lanesight.fusion.alertbook import AlertBook, AlertUpdate
 from lanesight.fusion.alerts import Alert, Disposition, LaneCommand
-from lanesight.fusion.catalog import CatalogBook, CatalogItem
+from lanesight.fusion.catalog import CatalogBook
 from lanesight.fusion.config import FusionConfig
 from lanesight.fusion.escalation import Escalator, ThresholdTuner
 from lanesight.fusion.lane import RECENT_IDS, Lane, Line, Pending, ScanToken, Transaction
 from lanesight.fusion.ledger import BaggingScaleLedger
+from lanesight.fusion.lines import new_line, set_expected_weight
 from lanesight.fusion.profiles import WeightProfiles
 from lanesight.fusion.rules.bagging import BaggingRules
 from lanesight.fusion.rules.identity import IdentityRules
-from lanesight.fusion.rules.labels import PACK_ALLOWANCE_MG, LabelRules
+from lanesight.fusion.rules.labels import LabelRules
 from lanesight.fusion.rules.pos import PosRules
 from lanesight.fusion.rules.vision import VisionRules
 from lanesight.fusion.signals import Signal
@@ -450,37 +451,11 @@ class FusionEngine:
             or not 0 <= event.lane_time_ms - lane.last_read_ms <= _READ_TO_LINE_MS
         ):
             read = None  # another item's read: an earlier line's, or before a PLU lookup
-        label_price = 0
-        item = self.catalog.by_gtin(lane.store_id, p.gtin) if p.gtin else None
-        if p.entry_method is ev.EntryMethod.PRICE_EMBEDDED or (read and read.variable_measure):
-            label_price = p.extended_price.amount_minor if p.extended_price else 0
-            ref = p.plu or (read.variable_measure_item if read else "")
-            item = item or self.catalog.by_plu(lane.store_id, ref)
-        item = item or self.catalog.by_plu(lane.store_id, p.plu)
+        line = new_line(event, p, read, self.catalog, lane.store_id, txn.currency)
         money = p.extended_price or p.unit_price
-        line = Line(
-            line_id=p.line_id,
-            event_id=event.event_id,
-            added_ms=event.lane_time_ms,
-            item=item,
-            gtin=p.gtin,
-            plu=p.plu,
-            description=p.description or (item.description if item else ""),
-            quantity=p.quantity,
-            unit_price_minor=p.unit_price.amount_minor if p.unit_price else 0,
-            extended_minor=p.extended_price.amount_minor if p.extended_price else 0,
-            currency=money.currency_code if money else (txn.currency or "USD"),
-            weight_mg=p.weight_mg,
-            entry_method=p.entry_method,
-            sold_by_weight=p.unit_of_measure in _WEIGHED
-            or (item is not None and item.sold_by_weight),
-            label_price_minor=label_price,
-        )
-        if line.sold_by_weight:
-            line.quantity = 1
         if money and not txn.currency:
             txn.currency = money.currency_code
-        self._set_expected_weight(line, item)
+        set_expected_weight(line, self.config.bagging, self.profiles)
         txn.lines[line.line_id] = line
         txn.order.append(line)
         # Link the line to the item the camera saw at the scanner first: its scans are
@@ -509,30 +484,6 @@ class FusionEngine:
             )
 
         return fits
-
-    def _set_expected_weight(self, line: Line, item: CatalogItem | None) -> None:
-        if item is not None:
-            line.skip_bagging = item.skip_bagging
-            line.item_tolerance_mg = item.weight_tolerance_mg
-        if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
-            line.unit_low_mg = line.unit_high_mg = line.weight_mg
-            allowance = self.config.bagging.weighed_item_allowance_mg
-            line.item_tolerance_mg = max(line.item_tolerance_mg, allowance + line.weight_mg // 20)
-        elif line.label_price_minor and item is not None and item.price_per_kg:
-            per_kg = item.price_per_kg.amount_minor
-            if per_kg <= 0:
-                return
-            implied = line.label_price_minor * 1_000_000 // per_kg
-            line.unit_low_mg = int(implied * 0.97)
-            line.unit_high_mg = int(implied * 1.03) + PACK_ALLOWANCE_MG
-        elif item is not None and item.has_weight_range and not item.sold_by_weight:
-            line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
-        else:
-            learned = self.profiles.expected_range(line.sku)
-            if learned is None:
-                return
-            line.unit_low_mg, line.unit_high_mg = learned
-        line.weight_known = True
 
     def _on_item_voided(self, lane: Lane, event: ev.LaneEvent, p: ev.ItemVoided) -> None:
         txn = self._txn(lane, event)

@@ -1,0 +1,81 @@
+"""A POS line as fusion keeps it: its catalog item, price label and expected weight."""
+
+from __future__ import annotations
+
+from lanesight.fusion import events as ev
+from lanesight.fusion.catalog import CatalogBook
+from lanesight.fusion.config import BaggingSettings
+from lanesight.fusion.lane import Line
+from lanesight.fusion.profiles import WeightProfiles
+from lanesight.fusion.rules.labels import PACK_ALLOWANCE_MG
+
+_WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
+
+
+def new_line(
+    event: ev.LaneEvent,
+    p: ev.ItemAdded,
+    read: ev.BarcodeRead | None,
+    catalog: CatalogBook,
+    store_id: str,
+    currency: str,
+) -> Line:
+    """The line an ItemAdded adds, with its catalog item (by GTIN, a price-embedded
+    label's item reference, or PLU) and the label price of a variable-measure label."""
+    label_price = 0
+    item = catalog.by_gtin(store_id, p.gtin) if p.gtin else None
+    if p.entry_method is ev.EntryMethod.PRICE_EMBEDDED or (read and read.variable_measure):
+        label_price = p.extended_price.amount_minor if p.extended_price else 0
+        ref = p.plu or (read.variable_measure_item if read else "")
+        item = item or catalog.by_plu(store_id, ref)
+    item = item or catalog.by_plu(store_id, p.plu)
+    money = p.extended_price or p.unit_price
+    line = Line(
+        line_id=p.line_id,
+        event_id=event.event_id,
+        added_ms=event.lane_time_ms,
+        item=item,
+        gtin=p.gtin,
+        plu=p.plu,
+        description=p.description or (item.description if item else ""),
+        quantity=p.quantity,
+        unit_price_minor=p.unit_price.amount_minor if p.unit_price else 0,
+        extended_minor=p.extended_price.amount_minor if p.extended_price else 0,
+        currency=money.currency_code if money else (currency or "USD"),
+        weight_mg=p.weight_mg,
+        entry_method=p.entry_method,
+        sold_by_weight=p.unit_of_measure in _WEIGHED or (item is not None and item.sold_by_weight),
+        label_price_minor=label_price,
+    )
+    if line.sold_by_weight:
+        line.quantity = 1
+    if item is not None:
+        line.skip_bagging = item.skip_bagging
+        line.item_tolerance_mg = item.weight_tolerance_mg
+    return line
+
+
+def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightProfiles) -> None:
+    """What one unit of the line should weigh on the bagging scale, when it is known: the
+    weighed amount (plus a produce-bag allowance), the weight a price label implies, the
+    catalog range, or the learned profile."""
+    item = line.item
+    if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
+        line.unit_low_mg = line.unit_high_mg = line.weight_mg
+        allowance = bagging.weighed_item_allowance_mg + line.weight_mg // 20
+        line.item_tolerance_mg = max(line.item_tolerance_mg, allowance)
+    elif line.label_price_minor and item is not None and item.price_per_kg:
+        per_kg = item.price_per_kg.amount_minor
+        if per_kg <= 0:
+            return
+        implied = line.label_price_minor * 1_000_000 // per_kg
+        line.unit_low_mg = int(implied * 0.97)
+        line.unit_high_mg = int(implied * 1.03) + PACK_ALLOWANCE_MG
+    elif item is not None and item.has_weight_range and not item.sold_by_weight:
+        line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
+    else:
+        learned = profiles.expected_range(line.sku)
+        if learned is None:
+            return
+        line.unit_low_mg, line.unit_high_mg = learned
+    line.weight_known = True
