@@ -34,6 +34,15 @@ from lanesight.v1 import events_pb2
 log = logging.getLogger(__name__)
 
 
+class OutboxFull(Exception):
+    """The lane outbox is at its bound: new POS events are refused, not dropped later."""
+
+    def __init__(self, pending: int, limit: int) -> None:
+        super().__init__(
+            f"lane outbox full ({pending} of {limit} events waiting for fusion); retry later"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class AgentStatus:
     """Everything GetDeviceStatus reports."""
@@ -304,7 +313,9 @@ class LaneAgent:
     # -- what the servicer calls ----------------------------------------------------------
 
     async def submit_pos_events(self, events: list[events_pb2.LaneEvent]) -> list[tuple[str, int]]:
-        """Record validated POS events once each (by event id); (event id, sequence) per event."""
+        """Record validated POS events once each (by event id); (event id, sequence) per event.
+
+        Raises OutboxFull, recording nothing, when the outbox has no room for them."""
         async with self._pos_lock:
             ids = [event.event_id for event in events if event.event_id]
             known = await self.outbox.submitted_sequences(ids)
@@ -327,6 +338,11 @@ class LaneAgent:
                 if event.event_id:
                     fresh_by_id[event.event_id] = stamped
                 order.append((event.event_id, stamped))
+            room = self.outbox.limits.max_events - self.outbox.pending
+            if len(fresh) > room:
+                # Accepting would make the outbox drop events a POS was already told were
+                # taken: refuse instead, and let the POS retry once fusion catches up.
+                raise OutboxFull(self.outbox.pending, self.outbox.limits.max_events)
             await self.recorder.record_many(fresh, remember_ids=True)
         return [
             (item.event_id, item.sequence)

@@ -3,7 +3,8 @@
 Rows are deleted only when fusion acknowledges them. The next sequence number, the
 acknowledged sequence, recently submitted POS event ids and executed lane command ids
 survive a restart. The outbox is bounded by event count and age; it warns before it
-would drop anything and then drops the oldest events, counting them. It knows nothing
+would drop anything and then drops the oldest device readings (then, only if it must,
+the oldest POS events), counting them. It knows nothing
 of gRPC or protobuf: payloads are opaque bytes.
 """
 
@@ -358,13 +359,29 @@ class Outbox:
         excess = pending - self.limits.max_events
         if excess <= 0:
             return []
+        # Device readings go first: POS events were acknowledged to the POS (which is
+        # refused new ones while the outbox is full), so they are the last to be dropped.
+        victims = (
+            "SELECT sequence FROM events WHERE event_id NOT IN (SELECT event_id FROM "
+            "submitted_ids) ORDER BY sequence LIMIT ?"
+        )
         rows = await db.execute_fetchall(
-            "SELECT MIN(sequence), MAX(sequence), COUNT(*) FROM "
-            "(SELECT sequence FROM events ORDER BY sequence LIMIT ?)",
-            (excess,),
+            f"SELECT MIN(sequence), MAX(sequence), COUNT(*) FROM ({victims})", (excess,)
         )
         first, last, count = rows[0]
-        await db.execute("DELETE FROM events WHERE sequence <= ?", (last,))
+        if count:
+            await db.execute(f"DELETE FROM events WHERE sequence IN ({victims})", (excess,))
+        if count < excess:
+            rows = await db.execute_fetchall(
+                "SELECT MIN(sequence), MAX(sequence), COUNT(*) FROM "
+                "(SELECT sequence FROM events ORDER BY sequence LIMIT ?)",
+                (excess - count,),
+            )
+            pos_first, pos_last, pos_count = rows[0]
+            await db.execute("DELETE FROM events WHERE sequence <= ?", (pos_last,))
+            first = pos_first if first is None else min(first, pos_first)
+            last = pos_last if last is None else max(last, pos_last)
+            count += pos_count
         reason = f"outbox full ({self.limits.max_events} events)"
         return [DroppedEvents(int(first), int(last), int(count), reason)]
 

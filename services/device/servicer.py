@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from lanesight.common.auth import authorize_store
-from lanesight.device.agent import LaneAgent
+from lanesight.device.agent import LaneAgent, OutboxFull
 from lanesight.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
 from lanesight.device.pos_ingress import InvalidPosEvent, validate_pos_event
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc
@@ -42,7 +42,10 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
                 validate_pos_event(event, index)
         except InvalidPosEvent as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        recorded = await self.agent.submit_pos_events(list(request.events))
+        try:
+            recorded = await self.agent.submit_pos_events(list(request.events))
+        except OutboxFull as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         return device_pb2.SubmitPosEventsResponse(
             event_ids=[event_id for event_id, _ in recorded],
             sequences=[sequence for _, sequence in recorded],

@@ -7,6 +7,7 @@ import uuid
 
 import grpc
 import pytest
+from lanesight.device.config import OutboxConfig
 from lanesight.simulation.devices import LaneSimulators
 from lanesight.v1 import (
     alerts_pb2,
@@ -279,3 +280,35 @@ async def test_agent_with_simulators_prints_slips_and_kicks_the_drawer_from_fusi
         await running.stop()
         await sims.stop()
         await fusion_server.stop()
+
+
+async def test_a_full_outbox_refuses_pos_events_instead_of_dropping_accepted_ones(tmp_path):
+    # No fusion link: nothing is acknowledged, so the outbox fills up.
+    outbox = OutboxConfig(path=str(tmp_path / "outbox.db"), synchronous="normal", max_events=10)
+    running = await start_agent(agent_config(tmp_path, outbox=outbox))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = device_pb2_grpc.DeviceServiceStub(channel)
+            accepted = [item_added(event_id=f"ok-{i}") for i in range(10)]
+            reply = await stub.SubmitPosEvents(
+                device_pb2.SubmitPosEventsRequest(events=accepted), timeout=5
+            )
+            assert list(reply.sequences) == list(range(1, 11))
+            with pytest.raises(grpc.aio.AioRpcError) as full:
+                await stub.SubmitPosEvents(
+                    device_pb2.SubmitPosEventsRequest(events=[item_added(event_id="late")]),
+                    timeout=5,
+                )
+            assert full.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "outbox full" in full.value.details()
+            # A resend of what was accepted is still answered (idempotent by id).
+            again = await stub.SubmitPosEvents(
+                device_pb2.SubmitPosEventsRequest(events=accepted[:2]), timeout=5
+            )
+            assert list(again.sequences) == [1, 2]
+        agent = running.app.agent
+        rows = await agent.outbox.read_after(0, 100)
+        stored = [events_pb2.LaneEvent.FromString(row.payload).event_id for row in rows]
+        assert stored == [f"ok-{i}" for i in range(10)] and agent.outbox.dropped == 0
+    finally:
+        await running.stop()

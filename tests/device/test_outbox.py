@@ -222,3 +222,22 @@ async def test_outbox_belongs_to_one_lane(tmp_path):
         assert (await EventRecorder(moved, "s", "lane-2").record(_event())).sequence == 1
     finally:
         await moved.close()
+
+
+async def test_a_full_outbox_drops_device_readings_before_accepted_pos_events(tmp_path):
+    box = Outbox(tmp_path / "o.db", OutboxLimits(max_events=10, synchronous="normal"))
+    await box.open()
+    recorder = EventRecorder(box, "s", "l")
+    try:
+        pos = [_event(f"op-{i}") for i in range(4)]
+        for i, event in enumerate(pos):
+            event.event_id = f"pos-{i}"
+        await recorder.record_many(pos[:2], remember_ids=True)  # sequences 1-2
+        await recorder.record_many([_event() for _ in range(6)])  # readings 3-8
+        await recorder.record_many(pos[2:], remember_ids=True)  # sequences 9-10
+        await recorder.record_many([_event() for _ in range(3)])  # over the bound by 3
+        kept = [r.sequence for r in await box.read_after(0, 100)]
+        assert box.dropped == 3 and box.pending == 10
+        assert kept == [1, 2, 6, 7, 8, 9, 10, 11, 12, 13]  # readings 3-5 went, POS stayed
+    finally:
+        await box.close()
