@@ -20,7 +20,7 @@ ALERT_TYPES = (
     "camera_tamper",
     "pos_exception",
 )
-ALERT_STATES = ("open", "acknowledged", "resolved")
+ALERT_STATES = ("open", "acknowledged", "resolved", "withdrawn")
 DISPOSITIONS = ("recovered", "shopper_corrected", "honest_mistake", "false_alert", "no_action")
 SHRINK_DIMENSIONS = ("store", "lane", "hour_of_day", "category", "alert_type", "day")
 

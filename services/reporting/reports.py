@@ -142,9 +142,10 @@ class Reports:
         where, params = self._alert_where(f)
         sql = f"""
         SELECT {group_keys} currency, SUM(n), SUM(at_risk), SUM(recovered) FROM (
-          SELECT {select_keys} COALESCE(at_risk_currency, '') AS currency, 1 AS n,
-            CASE WHEN disposition = 'false_alert' THEN 0 ELSE COALESCE(at_risk_minor, 0) END
-              AS at_risk,
+          SELECT {select_keys} COALESCE(at_risk_currency, '') AS currency,
+            CASE WHEN state = 'withdrawn' THEN 0 ELSE 1 END AS n,
+            CASE WHEN disposition = 'false_alert' OR state = 'withdrawn' THEN 0
+              ELSE COALESCE(at_risk_minor, 0) END AS at_risk,
             CASE WHEN recovered_currency = at_risk_currency THEN recovered_minor ELSE 0 END
               AS recovered
           FROM alerts WHERE {where}

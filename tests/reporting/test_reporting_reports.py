@@ -227,3 +227,34 @@ async def test_list_alerts_latest_revision_newest_first(loaded):
     assert page.total_size == 5
     resolved, _ = await reports.list_alerts(ReportFilter(), "resolved", ALL)
     assert {a.alert_id for a in resolved} == {"A1", "A2", "A3", "A5"}
+
+
+async def test_a_withdrawn_alert_puts_nothing_at_risk_and_is_listed_by_state(store):
+    from lanesight.reporting import convert
+    from lanesight.reporting.reports import Reports
+    from lanesight.v1 import alerts_pb2
+
+    from tests.reporting.reporting_builders import alert, as_records, money
+
+    raised = alert(
+        "W1", 1, "s1", "1", alerts_pb2.ALERT_TYPE_ITEM_MISMATCH, T0_MS, at_risk=money(700)
+    )
+    withdrawn = alert(
+        "W1",
+        2,
+        "s1",
+        "1",
+        alerts_pb2.ALERT_TYPE_ITEM_MISMATCH,
+        T0_MS,
+        at_risk=money(700),
+        state=alerts_pb2.ALERT_STATE_WITHDRAWN,
+    )
+    withdrawn.withdrawn_reason = "Later views of the item match the scanned product"
+    kept = alert("K1", 1, "s1", "1", alerts_pb2.ALERT_TYPE_MISSED_SCAN, T0_MS, at_risk=money(300))
+    records = [convert.record_from_proto(r) for r in as_records([raised, withdrawn, kept])]
+    await store.ingest("fusion-test", records)
+    reports = Reports(store.reader, store.config)
+    rows, _ = await reports.shrink(ReportFilter(), ["lane"], ALL)
+    assert shrink_rows(rows) == [(("s1/1",), "USD", 1, 300, 0)]
+    listed, _ = await reports.list_alerts(ReportFilter(), "withdrawn", ALL)
+    assert [a.alert_id for a in listed] == ["W1"]
