@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-# The mapping lives in the fusion service; this script only adds a command line to it.
+# The mapping lives in lanesight.common.sharding; this script only adds a command line.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lanesight.fusion.sharding import (
+from lanesight.common.sharding import (
     fusion_address,
     fusion_shard,
     jump_consistent_hash,

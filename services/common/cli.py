@@ -58,7 +58,11 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(config.logging.level, config.logging.format, args.service)
     from lanesight.common.server import serve_forever
 
-    app = create_app(args.service, config)
+    try:
+        app = create_app(args.service, config)
+    except ConfigError as exc:  # a setting only the running host can check (e.g. its name)
+        print(exc, file=sys.stderr)
+        return 2
     return asyncio.run(serve_forever(app, config, args.port))
 
 

@@ -53,6 +53,8 @@ def base_config(work_dir: Path, ports: dict[str, int]) -> str:
         f'store_id = "{STORE_ID}"\n\n[server]\ngrace_s = 3.0\n\n[peers]\n{peers}\n\n'
         f'[reporting]\ndb_path = "{work_dir / "reporting.db"}"\n\n'
         f'[fusion]\nstore_path = "{work_dir / "fusion.sqlite"}"\n'
+        # The demo's lanes sell the bundled demo catalog (off by default elsewhere).
+        "demo_catalog = true\n"
     )
 
 

@@ -186,11 +186,14 @@ class LaneAgent:
         )
         sink = self.recorder.record_reading
         if self.device.fusion_link or self.device.fusion_commands:
-            channel = open_channel(self.config.peers.fusion, self.config)
+            fusion_address = self.device.fusion_address(
+                self.store_id, self.lane_id, self.config.peers.fusion
+            )
+            channel = open_channel(fusion_address, self.config)
             self._channels.append(channel)
             if self.device.fusion_link:
                 health = HealthTracker(
-                    "fusion-ingest", DeviceKindName.FUSION_LINK, self.config.peers.fusion, sink
+                    "fusion-ingest", DeviceKindName.FUSION_LINK, fusion_address, sink
                 )
                 self.trackers.append(health)
                 self.fusion_link = FusionLink(
@@ -205,7 +208,7 @@ class LaneAgent:
                 self._spawn(self.fusion_link.run(), "fusion-ingest")
             if self.device.fusion_commands:
                 health = HealthTracker(
-                    "fusion-commands", DeviceKindName.FUSION_LINK, self.config.peers.fusion, sink
+                    "fusion-commands", DeviceKindName.FUSION_LINK, fusion_address, sink
                 )
                 self.trackers.append(health)
                 self.command_watcher = CommandWatcher(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from lanesight.common.sharding import fusion_address
 from lanesight.device.protocols.barcodes import Market
 from lanesight.device.protocols.variable_measure import VariableMeasureRule
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -159,6 +160,11 @@ class DeviceConfig(_Section):
     fusion_link: bool = True
     #: Watch fusion for lane commands (FusionService.WatchAlerts with commands).
     fusion_commands: bool = True
+    #: Fusion replicas the lanes are sharded over (fusion.replica_count); with more than
+    #: one, the agent dials fusion_shard_address for its lane's shard (docs/deploy.md).
+    fusion_shards: int = Field(default=1, ge=1, le=4096)
+    #: The address of shard {shard}; empty: peers.fusion is the only fusion there is.
+    fusion_shard_address: str = ""
     #: Send camera frames to vision (VisionService.Analyze).
     vision_link: bool = True
     #: Per-call deadline for unary calls and stream set-up to peers.
@@ -178,6 +184,22 @@ class DeviceConfig(_Section):
     evidence_retention_days: float = Field(default=30.0, gt=0)
     #: Most frames per camera per alert (frames are sampled evenly over the window).
     evidence_max_frames: int = Field(default=45, ge=1, le=1000)
+
+    def fusion_address(self, store_id: str, lane_id: str, peers_fusion: str) -> str:
+        """The fusion replica this lane's events go to: its shard's address when sharded,
+        else peers.fusion (the mapping is lanesight.common.sharding, as fusion's)."""
+        if self.fusion_shards == 1 or not self.fusion_shard_address:
+            return peers_fusion
+        return fusion_address(store_id, lane_id, self.fusion_shards, self.fusion_shard_address)
+
+    @model_validator(mode="after")
+    def _shard_address(self) -> DeviceConfig:
+        if self.fusion_shards > 1 and "{shard}" not in self.fusion_shard_address:
+            raise ValueError(
+                "fusion_shard_address: with fusion_shards > 1 it must contain {shard}, e.g."
+                ' "fusion-{shard}.fusion-headless.lanesight.svc:50063"'
+            )
+        return self
 
     def barcode_market(self) -> Market:
         """The market barcode decoding follows: scanner_region and its variable-measure rules."""

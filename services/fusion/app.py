@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 from lanesight.common.app import ServiceApp
-from lanesight.common.config import LanesightConfig
+from lanesight.common.config import ConfigError, LanesightConfig
 from lanesight.fusion import events as ev
 from lanesight.fusion import metrics
 from lanesight.fusion.alertbook import AlertUpdate
@@ -45,6 +45,8 @@ class FusionApp(ServiceApp):
     def __init__(self, config: LanesightConfig) -> None:
         self.config = config
         self.settings = config.fusion
+        #: This replica's shard (fusion.replica_index, or the StatefulSet pod ordinal).
+        self.replica_index = self.settings.replica()
         self.engine = FusionEngine(self.settings, CatalogBook())
         self.hub = WatchHub(self.settings.watch_buffer)
         self.commands = CommandLedger()
@@ -92,10 +94,13 @@ class FusionApp(ServiceApp):
             asyncio.create_task(self._flush_forever(), name="fusion-store-flush"),
         ]
         log.info(
-            "fusion ready: %d catalog items, %d weight profiles, reporting link %s",
+            "fusion ready: replica %d of %d, %d catalog items, %d weight profiles, "
+            "reporting link %s",
+            self.replica_index,
+            self.settings.replica_count,
             len(self.engine.catalog),
             len(self.engine.profiles.profiles),
-            "on" if self.forwarder else "off",
+            f"on as {self.forwarder.sender_id}" if self.forwarder else "off",
         )
 
     async def begin_shutdown(self) -> None:
@@ -151,7 +156,7 @@ class FusionApp(ServiceApp):
     def owner_of(self, lane_key: tuple[str, str]) -> int | None:
         """The replica that owns the lane, when it is not this one; None when it is."""
         owner = lane_shard(lane_key[0], lane_key[1], self.settings.replica_count)
-        return None if owner == self.settings.replica_index else owner
+        return None if owner == self.replica_index else owner
 
     def acked_sequence(self, lane_key: tuple[str, str]) -> int:
         """The last sequence processed for a lane (0 when none)."""
@@ -359,5 +364,9 @@ def forward_outbox_path(store_path: Path | str) -> Path:
 
 
 def create_app(config: LanesightConfig) -> FusionApp:
-    """Build the fusion service from config."""
+    """Build the fusion service from config (ConfigError when its replica cannot be told)."""
+    try:
+        config.fusion.replica()
+    except ValueError as exc:
+        raise ConfigError("fusion", [str(exc)]) from None
     return FusionApp(config)

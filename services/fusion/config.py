@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
+from lanesight.common.sharding import pod_ordinal
 from lanesight.fusion.alerts import RULE_NAMES
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -169,7 +171,9 @@ class FusionConfig(_Section):
 
     # Forward every processed event and alert revision to reporting (config.peers.reporting).
     forward_to_reporting: bool = True
-    sender_id: str = Field(default="fusion-0", min_length=1)
+    # The name this replica's records carry to reporting, which numbers them per sender;
+    # empty: "fusion-<replica index>", so every shard is a sender of its own.
+    sender_id: str = ""
     # Records kept for reporting while it is unreachable; the oldest are dropped beyond.
     forward_queue_max: int = Field(default=200_000, ge=10, le=10_000_000)
     forward_batch_max: int = Field(default=500, ge=1, le=10_000)
@@ -177,13 +181,17 @@ class FusionConfig(_Section):
     store_path: Path = Path("var/fusion.sqlite")
     # Catalog files (.csv or .json) loaded at start; the bundled demo catalog first if set.
     catalog_files: list[Path] = Field(default_factory=list)
-    demo_catalog: bool = True
+    # The bundled demo catalog (92 grocery items): for the demo and trials only. Left on
+    # in production it prices unidentified items from items the store does not sell.
+    demo_catalog: bool = False
     # Messages buffered per watcher before it is told it missed some.
     watch_buffer: int = Field(default=1_000, ge=1, le=1_000_000)
     # How often live lane clocks advance pending windows, in ms.
     tick_ms: int = Field(default=20, ge=5, le=60_000)
-    # Lane sharding: this replica owns lanes whose jump hash (services/fusion/sharding.py) == replica_index.
-    replica_index: int = Field(default=0, ge=0, le=4095)
+    # Lane sharding (docs/deploy.md, "Fusion shards"): this replica owns the lanes whose
+    # jump hash (lanesight.common.sharding) over replica_count is its index. None: the
+    # ordinal of the StatefulSet pod this runs in (host name fusion-2 -> 2); 0 unsharded.
+    replica_index: int | None = Field(default=None, ge=0, le=4095)
     replica_count: int = Field(default=1, ge=1, le=4096)
     bagging: BaggingSettings = BaggingSettings()
     vision: VisionSettings = VisionSettings()
@@ -197,9 +205,37 @@ class FusionConfig(_Section):
 
     @model_validator(mode="after")
     def _replica_in_range(self) -> FusionConfig:
-        if self.replica_index >= self.replica_count:
+        if self.replica_index is not None and self.replica_index >= self.replica_count:
             raise ValueError("replica_index must be less than replica_count")
         return self
+
+    def replica(self, host_name: str | None = None) -> int:
+        """This replica's index: replica_index, else the pod ordinal of the host name
+        (socket.gethostname() unless given), else 0 when there is one replica.
+
+        Raises ValueError naming the key when neither gives an index in range."""
+        if self.replica_index is not None:
+            return self.replica_index
+        if self.replica_count == 1:
+            return 0
+        name = socket.gethostname() if host_name is None else host_name
+        ordinal = pod_ordinal(name)
+        if ordinal is None:
+            raise ValueError(
+                f"fusion.replica_index: not set, and host name {name!r} is not a StatefulSet "
+                f"pod name (fusion-<N>); set it for each of the {self.replica_count} replicas"
+            )
+        if ordinal >= self.replica_count:
+            raise ValueError(
+                f"fusion.replica_index: pod ordinal {ordinal} of {name!r} is not below "
+                f"fusion.replica_count {self.replica_count}: scale the StatefulSet and "
+                "replica_count together"
+            )
+        return ordinal
+
+    def sender(self, replica: int) -> str:
+        """The sender id of this replica's records to reporting."""
+        return self.sender_id or f"fusion-{replica}"
 
     def policy_for(self, store_id: str) -> EscalationPolicy:
         """The escalation policy of a store."""

@@ -78,7 +78,7 @@ class ReportingForwarder:
         self.config = config
         self.address = address or config.peers.reporting
         fusion = config.fusion
-        self.sender_id = fusion.sender_id
+        self.sender_id = fusion.sender(fusion.replica())
         self.capacity = fusion.forward_queue_max
         self.batch_max = fusion.forward_batch_max
         self.queue: deque[bytes] = deque()

@@ -15,6 +15,7 @@ from lanesight.common.auth import (
     current_caller,
 )
 from lanesight.common.money import is_known_currency
+from lanesight.common.sharding import SHARD_METADATA_KEY
 from lanesight.fusion import events as ev
 from lanesight.fusion import metrics
 from lanesight.fusion.alerts import Disposition
@@ -77,9 +78,11 @@ class FusionServicer(fusion_pb2_grpc.FusionServiceServicer):
                     )
                 owner = self.app.owner_of(lane_key)
                 if owner is not None:
+                    # The owner's index also in trailing metadata: an agent follows it.
                     await context.abort(
                         grpc.StatusCode.FAILED_PRECONDITION,
                         f"lane {lane_key[0]}/{lane_key[1]} belongs to fusion replica {owner}",
+                        trailing_metadata=((SHARD_METADATA_KEY, str(owner)),),
                     )
             await self.app.wait_for_forward_room()
             result = self.app.ingest(events, request.events)

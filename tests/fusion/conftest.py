@@ -107,11 +107,12 @@ def feed(engine: FusionEngine, events: Sequence[LaneEvent], batch: int = 1) -> R
 
 @pytest.fixture
 def fusion_config(tmp_path):
-    """Config for a real fusion server: store in tmp, no reporting link."""
+    """Config for a real fusion server: store in tmp, no reporting link, demo catalog."""
     return load_config(
         None,
         environ={
             "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "fusion.sqlite"),
+            "LANESIGHT_FUSION__DEMO_CATALOG": "true",
             "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
             "LANESIGHT_FUSION__TICK_MS": "20",
         },

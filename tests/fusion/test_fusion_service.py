@@ -331,6 +331,7 @@ async def test_lanes_of_another_replica_are_refused(tmp_path):
             "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / "f.sqlite"),
             "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
             "LANESIGHT_FUSION__REPLICA_COUNT": "2",
+            "LANESIGHT_FUSION__REPLICA_INDEX": "0",
         },
     )
     running = await start_server(create_app(config), config, port=0)
