@@ -510,6 +510,7 @@ class FusionEngine:
                 event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
             )
             self.vision.on_scan(lane, txn, token)
+        self.bagging.on_quantity_changed(lane, txn, line)
         self.alerts.on_quantity(lane, line)
 
     def _on_price_override(self, lane: Lane, event: ev.LaneEvent, p) -> None:

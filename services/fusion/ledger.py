@@ -26,6 +26,9 @@ class WeightChange:
     removed: list[tuple[object, int]] = field(default_factory=list)
     # For an increase: the vision track seen going down with it, when one was.
     track: Any = None
+    # For an increase: (line, units) when it is a multiple of the last scanned item's
+    # weight; a quantity mismatch unless a scan explains it within the window.
+    multiple: Any = None
 
 
 @dataclass(slots=True)

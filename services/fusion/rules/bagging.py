@@ -143,8 +143,9 @@ class BaggingRules:
         if last is not None and not last.sold_by_weight and self._crossed_lately(lane, change):
             units = ledger.multiple_of(delta, self._candidate(last, 1))
             if units > last.unbagged_units and self.host.vision_allows(lane, last, change):
-                self._quantity_mismatch(lane, txn, last, units, change)
-                return
+                # Decided when the window closes: the scan of an item bagged before it
+                # was scanned may still come and explain the weight.
+                change.multiple = (last, units)
         lane.pending_increases.append(change)
         window = self.settings.unmatched_increase_window_ms
         held = self._held_item_went_down(lane, change)
@@ -242,6 +243,11 @@ class BaggingRules:
         txn = lane.txn
         if change.matched or txn is None:
             return
+        if change.multiple is not None:
+            line, units = change.multiple
+            if not line.voided and units > line.unbagged_units:
+                self._quantity_mismatch(lane, txn, line, units, change)
+                return
         change.matched = True
         blamed = self._recent_unbagged(txn, change)
         if blamed is not None:
@@ -466,7 +472,6 @@ class BaggingRules:
 
     def on_line_added(self, lane: Lane, txn: Transaction, line: Line) -> None:
         """A scan that comes just after its item was bagged settles the waiting increase."""
-        ledger = lane.ledger
         if not line.weight_known:
             for inc in lane.pending_increases:
                 if not inc.matched and self.host.vision_allows(lane, line, inc):
@@ -477,18 +482,34 @@ class BaggingRules:
         for inc in lane.pending_increases:
             if inc.matched or _another_items(inc, line):
                 continue
-            for units in range(1, line.unbagged_units + 1):
-                if ledger.fits(
-                    inc.delta_mg,
-                    units * line.unit_low_mg,
-                    units * line.unit_high_mg,
-                    line.item_tolerance_mg,
-                ):
-                    inc.matched = True
-                    line.bagged_units += units
-                    if not line.sold_by_weight and not line.label_price_minor:
-                        txn.weight_samples.append((line.sku, inc.delta_mg // units))
-                    return
+            if self._bag_line_units(lane, txn, line, inc):
+                return
+
+    def on_quantity_changed(self, lane: Lane, txn: Transaction, line: Line) -> None:
+        """More units keyed after the weight settled (a quantity key pressed after the
+        first scan): a waiting increase that fits the units now has its scan."""
+        if not line.weight_known or line.voided:
+            return
+        for inc in lane.pending_increases:
+            if not inc.matched and self._bag_line_units(lane, txn, line, inc):
+                return
+
+    @staticmethod
+    def _bag_line_units(lane: Lane, txn: Transaction, line: Line, inc: WeightChange) -> bool:
+        """Bag the units of ``line`` that the increase fits, if any."""
+        for units in range(1, line.unbagged_units + 1):
+            if lane.ledger.fits(
+                inc.delta_mg,
+                units * line.unit_low_mg,
+                units * line.unit_high_mg,
+                line.item_tolerance_mg,
+            ):
+                inc.matched = True
+                line.bagged_units += units
+                if not line.sold_by_weight and not line.label_price_minor:
+                    txn.weight_samples.append((line.sku, inc.delta_mg // units))
+                return True
+        return False
 
     def on_bagging_skipped(self, lane: Lane, txn: Transaction, line: Line) -> None:
         """The shopper pressed "skip bagging": the line is not expected on the scale."""

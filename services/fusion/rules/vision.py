@@ -115,6 +115,9 @@ class VisionRules:
         if txn.tender_completed:
             return
         track.entered_bagging_ms = at
+        # The scan the camera saw being made of this very item covers it, named or not.
+        if self._claim_own(txn, track):
+            return
         # A track not yet named waits for its recognition (vision reports the crossing
         # first) before a scan may cover it: a scan of another item must not.
         track.claim_deferred = track.best is None
@@ -197,6 +200,19 @@ class VisionRules:
             return False
         found.used = True
         return True
+
+    @staticmethod
+    def _claim_own(txn: Transaction, track: Track) -> bool:
+        """Use the unused scan made while the camera saw this track at the scanner."""
+        track_id = track.track_id
+        for token in txn.scan_tokens:
+            line = token.line
+            if not token.used and (
+                token.holder == track_id or (line is not None and line.seen.track_id == track_id)
+            ):
+                token.used = True
+                return True
+        return False
 
     @staticmethod
     def _holder(lane: Lane) -> str:

@@ -201,25 +201,25 @@ def _lift_moved(lane: Lane, rng: random.Random, after_start: bool) -> list[Emitt
         # What the new shopper has on the scale once the old bags are off (an item they
         # put down meanwhile included).
         remaining = _stable_before(next_events, settled)
-        out.append(
+        # The lift's readings belong to the next visit's stream, so a lift of its own
+        # bags later starts from what is really on the scale then.
+        lifted = [
             Emitted(
                 at,
                 _reading(carry + _stable_before(next_events, at), ev.ScaleStatus.IN_MOTION),
                 BAGGING_SCALE,
                 nxt.transaction_id,
                 "lift-late",
-            )
-        )
-        out.append(
+            ),
             Emitted(
                 settled,
                 _reading(remaining),
                 BAGGING_SCALE,
                 nxt.transaction_id,
                 "lift-late",
-            )
-        )
-        nxt.events[:] = shifted  # the next visit's readings now carry the old bags
+            ),
+        ]
+        nxt.events[:] = shifted + lifted  # the next visit's readings carry the old bags
     return sorted(out, key=lambda e: e.at_ms)
 
 
