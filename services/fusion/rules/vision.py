@@ -197,9 +197,31 @@ class VisionRules:
                     if self._compatible(track, line, linked):
                         found = token
         if found is None:
+            found = self._named_scan(track, tokens)
+        if found is None:
             return False
         found.used = True
         return True
+
+    @staticmethod
+    def _named_scan(track: Track, tokens) -> ScanToken | None:
+        """The oldest unused scan of the very item the camera surely names, however long
+        ago it was made (the crossings that would have timed it can be lost): an item
+        that looks like the aubergine scanned a while ago, and no other aubergine since,
+        is that aubergine."""
+        best = track.best
+        if best is None or best.score < (
+            _SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE
+        ):
+            return None
+        name = best.label.lower()
+        for token in tokens:
+            line = token.line
+            if token.used or line is None or line.item is None or line.voided:
+                continue
+            if name in (label.lower() for label in line.item.vision_labels):
+                return token
+        return None
 
     @staticmethod
     def _claim_own(txn: Transaction, track: Track) -> bool:

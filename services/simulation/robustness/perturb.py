@@ -90,7 +90,17 @@ def lost_readings(lane: Lane, rng: random.Random, share: float = 0.15) -> list[E
             continue
         p = e.payload
         if isinstance(p, ev.CameraHealthChanged):
-            out.append(e.moved(rng.randint(1_000, 3_000)))
+            # The next report says what the camera's state is then: the lost change only
+            # if the camera did not change again meanwhile.
+            report = e.at_ms + rng.randint(1_000, 3_000)
+            changed = any(
+                later.source == e.source
+                and isinstance(later.payload, ev.CameraHealthChanged)
+                and later.at_ms <= report
+                for later in stream[index + 1 : index + 80]
+            )
+            if not changed:
+                out.append(e.moved(report - e.at_ms))
         elif isinstance(p, ev.ScaleReading) and p.status is not ev.ScaleStatus.IN_MOTION:
             poll = e.at_ms + rng.randint(500, 2_500)
             moved = any(
