@@ -8,6 +8,7 @@ import logging
 import grpc
 from lanesight.common.app import ServiceApp
 from lanesight.common.config import LanesightConfig
+from lanesight.reporting import metrics
 from lanesight.reporting.localtime import now_ms
 from lanesight.reporting.reports import Reports
 from lanesight.reporting.retention import apply_retention
@@ -34,9 +35,12 @@ class ReportingApp(ServiceApp):
         return [reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(ReportingServicer(self), server)
+        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(
+            metrics.timed_reports(ReportingServicer(self)), server
+        )
 
     async def start(self) -> None:
+        metrics.watch(self)
         self.store = await ReportStore.open(self.config.reporting)
         self.reports = Reports(self.store.reader, self.config.reporting)
         if self.config.reporting.retention_interval_s > 0:
@@ -61,6 +65,7 @@ class ReportingApp(ServiceApp):
 
     async def stop(self) -> None:
         """Stop the retention sweep and close the database; idempotent."""
+        metrics.unwatch(self)
         self.shutting_down.set()
         task, self._retention_task = self._retention_task, None
         if task is not None:

@@ -24,6 +24,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML or YAML config file (LANESIGHT_* env overrides)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", type=Path, help="the reporting SQLite file (default: config)")
+    where.add_argument(
+        "--database-url", metavar="URL", help="the reporting PostgreSQL database (postgresql://)"
+    )
     where.add_argument("--reporting", metavar="HOST:PORT", help="ask a running service instead")
 
 
@@ -141,11 +144,11 @@ def _report(args) -> int:
 
             data = asyncio.run(remote_report(args, config, f, group_by, _DEADLINE_S))
         else:
-            db = args.db or config.reporting.db_path
-            if not Path(db).exists():
+            config, db = _database(args, config)
+            if db is not None and not db.exists():
                 print(f"no reporting database at {db}", file=sys.stderr)
                 return 2
-            data = asyncio.run(_local_report(args, config, Path(db), f, group_by))
+            data = asyncio.run(_local_report(args, config, db, f, group_by))
     except InvalidArgument as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -153,7 +156,18 @@ def _report(args) -> int:
     return 0
 
 
-async def _local_report(args, config, db: Path, f: Filter, group_by: list[str]) -> bytes:
+def _database(args, config):
+    """The config with --database-url applied, and the SQLite file (None for PostgreSQL)."""
+    url = getattr(args, "database_url", None)
+    if url:
+        reporting = config.reporting.model_copy(update={"database_url": url})
+        config = config.model_copy(update={"reporting": reporting})
+    if args.db is None and config.reporting.database_url:
+        return config, None
+    return config, Path(args.db or config.reporting.db_path)
+
+
+async def _local_report(args, config, db: Path | None, f: Filter, group_by: list[str]) -> bytes:
     from lanesight.reporting.exports import all_pages, export_report, gather
     from lanesight.reporting.reports import Reports
     from lanesight.reporting.store import ReportStore
@@ -196,7 +210,8 @@ async def _local_import(args, config) -> int:
     from lanesight.reporting.poslog import PosLogError
     from lanesight.reporting.store import ReportStore
 
-    store = await ReportStore.open(config.reporting, args.db)
+    config, db = _database(args, config)
+    store = await ReportStore.open(config.reporting, db)
     failures = 0
     try:
         for path in args.files:

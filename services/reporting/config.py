@@ -9,6 +9,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+class StoreInfo(BaseModel):
+    """What reports say about a store: its name, time zone and region."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    # The store's IANA zone; empty means the service's default ``timezone``.
+    timezone: str = ""
+    region: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_zone(value) if value else value
+
+
 class ReportingConfig(BaseModel):
     """Settings of the reporting service."""
 
@@ -16,6 +40,13 @@ class ReportingConfig(BaseModel):
 
     # The SQLite database; its parent folders are created on start.
     db_path: Path = Path("var/reporting.db")
+    # A PostgreSQL URL (postgresql://user@host:port/db) selects the PostgreSQL backend
+    # instead of the SQLite file; empty keeps SQLite.
+    database_url: str = ""
+    # Connections the PostgreSQL backend keeps for reports (one more is kept for writes).
+    pool_size: int = Field(default=4, ge=1, le=100)
+    # Store id -> name, time zone and region (for chain reports and local time per store).
+    stores: dict[str, StoreInfo] = Field(default_factory=dict)
     # The most records written in one database transaction.
     batch_size: int = Field(default=500, ge=1, le=100_000)
     # Raw lane events and the per-event detail derived from them are kept this many days,
@@ -40,11 +71,23 @@ class ReportingConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        return _check_zone(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or empty for the SQLite file)")
         return value
+
+    def store_zones(self) -> dict[str, str]:
+        """Store id -> IANA zone, for the stores configured with their own zone."""
+        return {s: info.timezone for s, info in self.stores.items() if info.timezone}
+
+    def store_name(self, store_id: str) -> str:
+        """The configured name of a store, else its id."""
+        info = self.stores.get(store_id)
+        return info.name if info and info.name else store_id
 
     @model_validator(mode="after")
     def _page_sizes(self) -> ReportingConfig:

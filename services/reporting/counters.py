@@ -28,37 +28,43 @@ LANE_COUNTERS = (
 )
 OPERATOR_COUNTERS = ("transactions", *POS_MEASURES)
 
+
+def _count(condition: str) -> str:
+    """SQL counting the rows where ``condition`` holds (both backends)."""
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 # Detail table -> {counter: SQL aggregate}; counters a table does not feed are 0.
 _LANE_SOURCES: dict[str, dict[str, str]] = {
     "transactions": {"transactions": "COUNT(*)"},
     "items": {
         "items_entered": "COUNT(*)",
-        "items_scanned": "SUM(entry_method = 'scanned')",
-        "first_pass_scans": "SUM(first_pass = 1)",
-        "items_keyed": "SUM(entry_method = 'keyed')",
+        "items_scanned": _count("entry_method = 'scanned'"),
+        "first_pass_scans": _count("first_pass = 1"),
+        "items_keyed": _count("entry_method = 'keyed'"),
         "items_weighed": "SUM(weighed)",
     },
     "lane_incidents": {
-        "scanner_no_reads": "SUM(kind = 'scanner_no_read')",
-        "scale_not_zeroed": "SUM(kind = 'scale_not_zeroed')",
-        "scale_over_capacity": "SUM(kind = 'scale_over_capacity')",
-        "printer_paper_out": "SUM(kind = 'printer_paper_out')",
-        "printer_cover_open": "SUM(kind = 'printer_cover_open')",
-        "device_disconnections": "SUM(kind = 'device_disconnected')",
+        "scanner_no_reads": _count("kind = 'scanner_no_read'"),
+        "scale_not_zeroed": _count("kind = 'scale_not_zeroed'"),
+        "scale_over_capacity": _count("kind = 'scale_over_capacity'"),
+        "printer_paper_out": _count("kind = 'printer_paper_out'"),
+        "printer_cover_open": _count("kind = 'printer_cover_open'"),
+        "device_disconnections": _count("kind = 'device_disconnected'"),
     },
 }
 _OPERATOR_SOURCES: dict[str, dict[str, str]] = {
     "transactions": {"transactions": "COUNT(*)"},
     "pos_events": {
-        "voids": "SUM(kind = 'void')",
-        "voids_after_tender": "SUM(kind = 'void' AND after_tender = 1)",
-        "refunds_with_receipt": "SUM(kind = 'refund_with_receipt')",
-        "refunds_without_receipt": "SUM(kind = 'refund_without_receipt')",
-        "no_sales": "SUM(kind = 'no_sale')",
-        "price_overrides": "SUM(kind = 'price_override')",
-        "discounts": "SUM(kind = 'discount')",
-        "cancelled_transactions": "SUM(kind = 'cancelled')",
-        "attendant_overrides": "SUM(kind = 'attendant_override')",
+        "voids": _count("kind = 'void'"),
+        "voids_after_tender": _count("kind = 'void' AND after_tender = 1"),
+        "refunds_with_receipt": _count("kind = 'refund_with_receipt'"),
+        "refunds_without_receipt": _count("kind = 'refund_without_receipt'"),
+        "no_sales": _count("kind = 'no_sale'"),
+        "price_overrides": _count("kind = 'price_override'"),
+        "discounts": _count("kind = 'discount'"),
+        "cancelled_transactions": _count("kind = 'cancelled'"),
+        "attendant_overrides": _count("kind = 'attendant_override'"),
     },
 }
 
@@ -87,7 +93,8 @@ def item_detail_part(keys: str, where: str) -> str:
     lead = f"{keys}, " if keys else ""
     return (
         f"SELECT {lead}item_code, MAX(description) AS description, COUNT(*) AS entries, "
-        f"SUM(entry_method = 'keyed') AS keyed FROM items WHERE label_item = 1 AND ({where}) "
+        f"SUM(CASE WHEN entry_method = 'keyed' THEN 1 ELSE 0 END) AS keyed "
+        f"FROM items WHERE label_item = 1 AND ({where}) "
         f"GROUP BY {lead}item_code"
     )
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.localtime import StoreZones
 from lanesight.reporting.model import LaneEventRecord
 
 #: The kind of a record standing for an event the shared validator refused (a lane incident).
@@ -122,8 +122,8 @@ class FactBatch:
 class FactBuilder:
     """Turns lane events into fact rows, updating the lane states it is given."""
 
-    def __init__(self, local_time: LocalTime, source: str = "lane") -> None:
-        self.local_time = local_time
+    def __init__(self, zones: StoreZones, source: str = "lane") -> None:
+        self.zones = zones
         self.source = source
 
     def build(
@@ -135,13 +135,13 @@ class FactBuilder:
             lane = (event.store_id, event.lane_id)
             if event.kind == REJECTED_KIND:
                 # Timed by its arrival, not by the lane's clock, which it must not move.
-                day = self.local_time.day(event.time_ms)
+                day = self.zones.of(event.store_id).day(event.time_ms)
                 self._incident(batch, event, day, event.source_device_id, REJECTED_KIND)
                 continue
             state = states.get(lane)
             if state is None:
                 state = states[lane] = LaneState()
-            day = self.local_time.day(event.time_ms)
+            day = self.zones.of(event.store_id).day(event.time_ms)
             if batch.lane_clock.get(lane, -1) < event.time_ms:
                 batch.lane_clock[lane] = event.time_ms
             handler = _HANDLERS.get(event.kind)

@@ -8,7 +8,6 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-import aiosqlite
 from lanesight.reporting.config import ReportingConfig
 from lanesight.reporting.counters import (
     LANE_COUNTERS,
@@ -20,7 +19,8 @@ from lanesight.reporting.counters import (
     rollup_part,
     unhealthy_intervals,
 )
-from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.db import Connection
+from lanesight.reporting.localtime import StoreZones
 from lanesight.reporting.model import (
     ALERT_STATES,
     POS_MEASURES,
@@ -38,12 +38,12 @@ from lanesight.reporting.model import (
     ShrinkRow,
 )
 from lanesight.reporting.paging import decode_token, encode_token, fingerprint, page_size, paginate
+from lanesight.reporting.schema import DAY_MS, HOUR_MS
 
-# SQL for each shrink dimension over the alerts table.
+# SQL for each shrink dimension over the alerts table ("hour_of_day" is the dialect's).
 _SHRINK_KEYS = {
     "store": "store_id",
     "lane": "store_id || '/' || lane_id",
-    "hour_of_day": "printf('%02d', local_hour)",
     "category": "category",
     "alert_type": "type",
     "day": "local_day",
@@ -55,14 +55,122 @@ _MIN_ROWS_FOR_NORM = 3
 class Reports:
     """Runs the reports over the store's read connection."""
 
-    def __init__(self, reader: aiosqlite.Connection, config: ReportingConfig) -> None:
+    def __init__(self, reader: Connection, config: ReportingConfig) -> None:
         self.db = reader
         self.config = config
-        self.local_time = LocalTime(config.timezone)
+        self.zones = StoreZones(config.timezone, config.store_zones())
+        self.local_time = self.zones.default
+        self._shrink_keys = {
+            **_SHRINK_KEYS,
+            "hour_of_day": reader.dialect.two_digits("local_hour"),
+        }
 
     async def _all(self, sql: str, params: list[Any]) -> list[Any]:
-        async with self.db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self.db.fetchall(sql, params)
+
+    async def _purged_before_ms(self) -> int | None:
+        """Detail rows before this instant were deleted by retention (rollups remain)."""
+        row = await self.db.fetchone(
+            "SELECT value FROM meta WHERE key = 'detail_purged_before_day'", []
+        )
+        return self.local_time.day_start_ms(row[0]) if row else None
+
+    async def _split(
+        self, f: ReportFilter, bucket: int
+    ) -> tuple[tuple[int | None, int | None] | None, list[tuple[int | None, int | None]]]:
+        """Where a range reads rollups and where detail: (the bucket range wholly inside
+        the filter's range, or None) and the detail ranges at its ends.
+
+        Where detail was purged, a partly covered bucket is read whole from the rollups.
+        """
+        start, end = f.start_ms, f.end_ms
+        purged = await self._purged_before_ms() if start is not None or end is not None else None
+        low = high = None
+        if start is not None:
+            low = -(-start // bucket) * bucket
+            if purged is not None and start < purged:
+                low = start - start % bucket
+        if end is not None:
+            high = end - end % bucket
+            if purged is not None and end < purged:
+                high = -(-end // bucket) * bucket
+        if low is not None and high is not None and low >= high:
+            return None, [(start, end)]
+        detail = []
+        if start is not None and low is not None and start < low:
+            detail.append((start, low))
+        if end is not None and high is not None and high < end:
+            detail.append((high, end))
+        return (low, high), detail
+
+    @staticmethod
+    def _ids_where(f: ReportFilter, lanes: bool = True) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("store_id", f.store_ids), ("lane_id", f.lane_ids if lanes else ())):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        return clauses, params
+
+    def _bucket_where(
+        self, f: ReportFilter, span: tuple[int | None, int | None], lanes: bool = True
+    ) -> tuple[str, list[Any]]:
+        clauses, params = self._ids_where(f, lanes)
+        low, high = span
+        if low is not None:
+            clauses.insert(0, "bucket_ms >= ?")
+            params.insert(0, low)
+        if high is not None:
+            clauses.insert(1 if low is not None else 0, "bucket_ms < ?")
+            params.insert(1 if low is not None else 0, high)
+        return " AND ".join(clauses) or "1 = 1", params
+
+    def _ranges_where(
+        self, f: ReportFilter, ranges: list[tuple[int | None, int | None]]
+    ) -> tuple[str, list[Any]]:
+        ors, params = [], []
+        for start, end in ranges:
+            parts = []
+            if start is not None:
+                parts.append("time_ms >= ?")
+                params.append(start)
+            if end is not None:
+                parts.append("time_ms < ?")
+                params.append(end)
+            ors.append("(" + (" AND ".join(parts) or "1 = 1") + ")")
+        clauses, id_params = self._ids_where(f)
+        return " AND ".join(["(" + " OR ".join(ors) + ")", *clauses]), params + id_params
+
+    async def _counters(
+        self,
+        f: ReportFilter,
+        keys: str,
+        table: str,
+        counters: tuple[str, ...],
+        detail_parts,
+        order: bool = False,
+    ) -> list[Any]:
+        """Counters per ``keys``: rollup buckets inside the range plus detail at its ends."""
+        span, edges = await self._split(f, HOUR_MS)
+        parts: list[str] = []
+        params: list[Any] = []
+        if span is not None:
+            where, bparams = self._bucket_where(f, span)
+            parts.append(rollup_part(table, counters, keys, where))
+            params += bparams
+        if edges:
+            where, dparams = self._ranges_where(f, edges)
+            detail = detail_parts(keys, where)
+            parts += detail
+            params += dparams * len(detail)
+        sums = ", ".join(f"SUM({c})" for c in counters)
+        ordering = f" ORDER BY {keys}" if order else ""
+        return await self._all(
+            f"SELECT {keys}, {sums} FROM ({' UNION ALL '.join(parts)}) AS u "
+            f"GROUP BY {keys}{ordering}",
+            params,
+        )
 
     def _paginate(self, rows, page: PageRequest, query: str):
         return paginate(rows, page, query, self.config.default_page_size, self.config.max_page_size)
@@ -71,7 +179,7 @@ class Reports:
 
     @staticmethod
     def _detail_where(f: ReportFilter, time_col: str = "time_ms") -> tuple[str, list[Any]]:
-        clauses: list[str] = ["1"]
+        clauses: list[str] = ["1 = 1"]
         params: list[Any] = []
         if f.start_ms is not None:
             clauses.append(f"{time_col} >= ?")
@@ -79,21 +187,6 @@ class Reports:
         if f.end_ms is not None:
             clauses.append(f"{time_col} < ?")
             params.append(f.end_ms)
-        for column, values in (("store_id", f.store_ids), ("lane_id", f.lane_ids)):
-            if values:
-                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
-                params.extend(values)
-        return " AND ".join(clauses), params
-
-    def _rollup_where(self, f: ReportFilter) -> tuple[str, list[Any]]:
-        """Rollups hold whole local days: a day is in when any part of it is in the range."""
-        clauses, params = ["1"], []
-        if f.start_ms is not None:
-            clauses.append("local_day >= ?")
-            params.append(self.local_time.day(f.start_ms))
-        if f.end_ms is not None:
-            clauses.append("local_day <= ?")
-            params.append(self.local_time.day(f.end_ms - 1))
         for column, values in (("store_id", f.store_ids), ("lane_id", f.lane_ids)):
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
@@ -108,15 +201,11 @@ class Reports:
         return where, params
 
     async def transactions(self, f: ReportFilter) -> int:
-        """Transactions in the filter's stores, lanes and range (detail plus rollups)."""
-        where, params = self._detail_where(f)
-        rwhere, rparams = self._rollup_where(f)
-        sql = (
-            f"SELECT (SELECT COUNT(*) FROM transactions WHERE {where}) + "
-            f"(SELECT COALESCE(SUM(transactions), 0) FROM daily_lane WHERE {rwhere})"
+        """Transactions in the filter's stores, lanes and range."""
+        rows = await self._counters(
+            f, "store_id", "rollup_lane", ("transactions",), _transaction_parts
         )
-        rows = await self._all(sql, params + rparams)
-        return int(rows[0][0])
+        return sum(int(r[1] or 0) for r in rows)
 
     # --- shrink --------------------------------------------------------------------------
 
@@ -135,7 +224,7 @@ class Reports:
                 raise InvalidArgument("group_by", f"dimension {dimension!r} is listed twice")
         query = fingerprint("shrink", f, tuple(group_by))
         page_size(page, self.config.default_page_size, self.config.max_page_size)
-        keys = [f"{_SHRINK_KEYS[d]} AS k{i}" for i, d in enumerate(group_by)]
+        keys = [f"{self._shrink_keys[d]} AS k{i}" for i, d in enumerate(group_by)]
         key_names = [f"k{i}" for i in range(len(group_by))]
         select_keys = "".join(f"{k}, " for k in keys)
         group_keys = "".join(f"{k}, " for k in key_names)
@@ -153,7 +242,7 @@ class Reports:
           SELECT {select_keys} recovered_currency, 0, 0, recovered_minor
           FROM alerts WHERE {where} AND recovered_currency IS NOT NULL
             AND recovered_currency != COALESCE(at_risk_currency, '')
-        ) GROUP BY {group_keys} currency ORDER BY {group_keys} currency
+        ) AS u GROUP BY {group_keys} currency ORDER BY {group_keys} currency
         """
         raw = await self._all(sql, params + params)
         width = len(group_by)
@@ -224,15 +313,8 @@ class Reports:
         f.validate()
         query = fingerprint("lane_health", f)
         page_size(page, self.config.default_page_size, self.config.max_page_size)
-        keys = "store_id, lane_id"
-        where, params = self._detail_where(f)
-        rwhere, rparams = self._rollup_where(f)
-        parts = lane_detail_parts(keys, where)
-        union = " UNION ALL ".join([*parts, rollup_part("daily_lane", LANE_COUNTERS, keys, rwhere)])
-        sums = ", ".join(f"SUM({c})" for c in LANE_COUNTERS)
-        raw = await self._all(
-            f"SELECT {keys}, {sums} FROM ({union}) GROUP BY {keys}",
-            params * len(parts) + rparams,
+        raw = await self._counters(
+            f, "store_id, lane_id", "rollup_lane", LANE_COUNTERS, lane_detail_parts
         )
         lanes: dict[tuple[str, str], LaneHealthRow] = {}
         for r in raw:
@@ -262,27 +344,42 @@ class Reports:
         }
         intervals = unhealthy_intervals(changes, lambda s, ln: clock.get((s, ln), 0))
         totals = clipped_unhealthy_ms(intervals, f.start_ms, f.end_ms)
-        rwhere, rparams = self._rollup_where(f)
-        for store, lane, ms in await self._all(
-            f"SELECT store_id, lane_id, SUM(camera_unhealthy_ms) FROM daily_lane WHERE {rwhere} "
-            "GROUP BY store_id, lane_id HAVING SUM(camera_unhealthy_ms) > 0",
-            rparams,
-        ):
-            totals[(store, lane)] = totals.get((store, lane), 0) + int(ms)
+        # Camera time of purged days, kept in the rollups by retention.
+        span, _ = await self._split(f, HOUR_MS)
+        if span is not None:
+            bwhere, bparams = self._bucket_where(f, span)
+            for store, lane, ms in await self._all(
+                f"SELECT store_id, lane_id, SUM(camera_unhealthy_ms) FROM rollup_lane "
+                f"WHERE {bwhere} GROUP BY store_id, lane_id HAVING SUM(camera_unhealthy_ms) > 0",
+                bparams,
+            ):
+                totals[(store, lane)] = totals.get((store, lane), 0) + int(ms)
         return totals
 
     async def _keyed_items(self, f: ReportFilter) -> list[KeyedItem]:
-        where, params = self._detail_where(f)
-        rwhere, rparams = self._rollup_where(f)
+        # The item rollup is per store and day: a lane filter reads the detail rows.
+        span, edges = (
+            (None, [(f.start_ms, f.end_ms)]) if f.lane_ids else await self._split(f, DAY_MS)
+        )
+        parts: list[str] = []
+        params: list[Any] = []
+        if span is not None:
+            where, bparams = self._bucket_where(f, span, lanes=False)
+            parts.append(
+                f"SELECT item_code, description, entries, keyed FROM rollup_item WHERE {where}"
+            )
+            params += bparams
+        if edges:
+            where, dparams = self._ranges_where(f, edges)
+            parts.append(item_detail_part("", where))
+            params += dparams
         sql = f"""
         SELECT item_code, MAX(description), SUM(entries), SUM(keyed) FROM (
-          {item_detail_part("", where)}
-          UNION ALL
-          SELECT item_code, description, entries, keyed FROM daily_item WHERE {rwhere}
-        ) GROUP BY item_code HAVING SUM(keyed) > 0
+          {" UNION ALL ".join(parts)}
+        ) AS u GROUP BY item_code HAVING SUM(keyed) > 0
         ORDER BY SUM(keyed) DESC, SUM(keyed) * 1.0 / SUM(entries) DESC, item_code LIMIT ?
         """
-        raw = await self._all(sql, params + rparams + [self.config.keyed_items_limit])
+        raw = await self._all(sql, params + [self.config.keyed_items_limit])
         return [KeyedItem(r[0], r[1] or "", int(r[2]), int(r[3])) for r in raw]
 
     # --- POS exceptions ------------------------------------------------------------------
@@ -303,17 +400,13 @@ class Reports:
         query = fingerprint("pos_exceptions", f, threshold)
         page_size(page, self.config.default_page_size, self.config.max_page_size)
         store_wide = replace(f, lane_ids=())
-        keys = "store_id, lane_id, operator_id"
-        where, params = self._detail_where(store_wide)
-        rwhere, rparams = self._rollup_where(store_wide)
-        parts = operator_detail_parts(keys, where)
-        union = " UNION ALL ".join(
-            [*parts, rollup_part("daily_operator", OPERATOR_COUNTERS, keys, rwhere)]
-        )
-        sums = ", ".join(f"SUM({c})" for c in OPERATOR_COUNTERS)
-        raw = await self._all(
-            f"SELECT {keys}, {sums} FROM ({union}) GROUP BY {keys} ORDER BY {keys}",
-            params * len(parts) + rparams,
+        raw = await self._counters(
+            store_wide,
+            "store_id, lane_id, operator_id",
+            "rollup_operator",
+            OPERATOR_COUNTERS,
+            operator_detail_parts,
+            order=True,
         )
         rows = [
             PosExceptionRow(
@@ -358,13 +451,11 @@ class Reports:
                 raise InvalidArgument("page.page_token", "not a page token this server issued")
             keyset = " AND (raised_ms < ? OR (raised_ms = ? AND alert_id < ?))"
             keyset_params = [after_ms, after_ms, after_id]
-        async with self.db.execute(
+        raw = await self.db.fetch_dicts(
             f"SELECT * FROM alerts WHERE {where}{keyset} "
             "ORDER BY raised_ms DESC, alert_id DESC LIMIT ?",
             params + keyset_params + [size + 1],
-        ) as cursor:
-            names = [d[0] for d in cursor.description]
-            raw = [dict(zip(names, r, strict=True)) for r in await cursor.fetchall()]
+        )
         alerts = [_alert_from_row(r) for r in raw[:size]]
         await self._attach_evidence(alerts)
         token = ""
@@ -391,10 +482,17 @@ class Reports:
             (c, v, a, int(t))
             for c, v, a, t in await self._all(
                 "SELECT change, value, actor, at_ms FROM alert_changes WHERE alert_id = ? "
-                "ORDER BY at_ms, rowid",
+                "ORDER BY at_ms, CASE change WHEN 'raised' THEN 0 WHEN 'acknowledged' THEN 1 "
+                "WHEN 'resolved' THEN 2 ELSE 3 END",
                 [alert_id],
             )
         ]
+
+
+def _transaction_parts(keys: str, where: str) -> list[str]:
+    return [
+        f"SELECT {keys}, COUNT(*) AS transactions FROM transactions WHERE {where} GROUP BY {keys}"
+    ]
 
 
 def percentile(values: list[int], pct: int) -> int:

@@ -354,9 +354,324 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             ON camera_changes(store_id, lane_id, camera_id, time_ms);
         """,
     ),
+    (
+        5,
+        "rollups kept on ingest: per lane and hour, operator and hour, store, item and day",
+        """
+        CREATE TABLE rollup_lane (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            transactions BIGINT NOT NULL DEFAULT 0,
+            items_entered BIGINT NOT NULL DEFAULT 0,
+            items_scanned BIGINT NOT NULL DEFAULT 0,
+            first_pass_scans BIGINT NOT NULL DEFAULT 0,
+            items_keyed BIGINT NOT NULL DEFAULT 0,
+            items_weighed BIGINT NOT NULL DEFAULT 0,
+            scanner_no_reads BIGINT NOT NULL DEFAULT 0,
+            scale_not_zeroed BIGINT NOT NULL DEFAULT 0,
+            scale_over_capacity BIGINT NOT NULL DEFAULT 0,
+            printer_paper_out BIGINT NOT NULL DEFAULT 0,
+            printer_cover_open BIGINT NOT NULL DEFAULT 0,
+            device_disconnections BIGINT NOT NULL DEFAULT 0,
+            camera_unhealthy_ms BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, bucket_ms)
+        );
+        CREATE INDEX rollup_lane_bucket ON rollup_lane(bucket_ms);
+        CREATE TABLE rollup_operator (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            transactions BIGINT NOT NULL DEFAULT 0,
+            voids BIGINT NOT NULL DEFAULT 0,
+            voids_after_tender BIGINT NOT NULL DEFAULT 0,
+            refunds_with_receipt BIGINT NOT NULL DEFAULT 0,
+            refunds_without_receipt BIGINT NOT NULL DEFAULT 0,
+            no_sales BIGINT NOT NULL DEFAULT 0,
+            price_overrides BIGINT NOT NULL DEFAULT 0,
+            discounts BIGINT NOT NULL DEFAULT 0,
+            cancelled_transactions BIGINT NOT NULL DEFAULT 0,
+            attendant_overrides BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, operator_id, bucket_ms)
+        );
+        CREATE INDEX rollup_operator_bucket ON rollup_operator(bucket_ms);
+        CREATE TABLE rollup_item (
+            store_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entries BIGINT NOT NULL DEFAULT 0,
+            keyed BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, bucket_ms, item_code)
+        );
+        CREATE INDEX rollup_item_bucket ON rollup_item(bucket_ms);
+        """,
+    ),
 )
 
+#: The rollups' buckets: UTC hours (lanes, operators) and UTC days (items).
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+# The PostgreSQL schema: the same tables and columns as SQLite at the same version
+# (version 4 is SQLite's 1..4 in one step), with the two volume tables (raw events and
+# items) partitioned by month of lane time; PostgresStore creates each month's partition
+# before the first write into it.
+PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        4,
+        "feed, raw events and items (monthly partitions), alerts, facts, POSLog bookkeeping",
+        """
+        CREATE TABLE ingest_senders (
+            sender_id TEXT PRIMARY KEY,
+            acked_sequence BIGINT NOT NULL,
+            updated_ms BIGINT NOT NULL
+        );
+        CREATE TABLE ingest_gaps (
+            sender_id TEXT NOT NULL,
+            first_missing BIGINT NOT NULL,
+            last_missing BIGINT NOT NULL,
+            detected_ms BIGINT NOT NULL
+        );
+        CREATE TABLE events (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            sequence BIGINT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source_device_id TEXT NOT NULL,
+            raw BYTEA,
+            UNIQUE (store_id, lane_id, event_id, time_ms)
+        ) PARTITION BY RANGE (time_ms);
+        CREATE INDEX events_time ON events(time_ms);
+        CREATE INDEX events_id ON events(event_id);
+        CREATE TABLE alerts (
+            alert_id TEXT PRIMARY KEY,
+            revision BIGINT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            pos_exception_kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence DOUBLE PRECISION NOT NULL,
+            at_risk_minor BIGINT,
+            at_risk_currency TEXT,
+            recovered_minor BIGINT,
+            recovered_currency TEXT,
+            reason TEXT NOT NULL,
+            suggested_action TEXT NOT NULL,
+            state TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            escalation TEXT NOT NULL,
+            raised_ms BIGINT NOT NULL,
+            acknowledged_ms BIGINT,
+            resolved_ms BIGINT,
+            acknowledged_by TEXT NOT NULL,
+            resolved_by TEXT NOT NULL,
+            resolution_note TEXT NOT NULL,
+            vision_available INTEGER NOT NULL,
+            gtin TEXT NOT NULL,
+            plu TEXT NOT NULL,
+            item_description TEXT NOT NULL,
+            category TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            merged_signals INTEGER NOT NULL,
+            local_day TEXT NOT NULL,
+            local_hour INTEGER NOT NULL
+        );
+        CREATE INDEX alerts_raised ON alerts(raised_ms, alert_id);
+        CREATE INDEX alerts_lane ON alerts(store_id, lane_id, raised_ms);
+        CREATE TABLE alert_revisions (
+            alert_id TEXT NOT NULL,
+            revision BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            acknowledged_ms BIGINT,
+            resolved_ms BIGINT,
+            acknowledged_by TEXT NOT NULL,
+            resolved_by TEXT NOT NULL,
+            resolution_note TEXT NOT NULL,
+            recovered_minor BIGINT,
+            recovered_currency TEXT,
+            received_ms BIGINT NOT NULL,
+            PRIMARY KEY (alert_id, revision)
+        );
+        CREATE TABLE alert_changes (
+            alert_id TEXT NOT NULL,
+            revision BIGINT NOT NULL,
+            change TEXT NOT NULL,
+            value TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            UNIQUE (alert_id, change, value)
+        );
+        CREATE TABLE alert_evidence (
+            alert_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            PRIMARY KEY (alert_id, event_id)
+        );
+        CREATE TABLE transactions (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            kind TEXT,
+            self_checkout INTEGER,
+            started_ms BIGINT,
+            tender_started_ms BIGINT,
+            ended_ms BIGINT,
+            outcome TEXT,
+            total_minor BIGINT,
+            currency TEXT,
+            item_count BIGINT,
+            source TEXT NOT NULL,
+            PRIMARY KEY (store_id, lane_id, transaction_id)
+        );
+        CREATE INDEX transactions_time ON transactions(time_ms);
+        CREATE TABLE items (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            line_id TEXT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entry_method TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            weighed INTEGER NOT NULL,
+            weight_mg BIGINT NOT NULL,
+            extended_minor BIGINT,
+            currency TEXT,
+            first_pass INTEGER,
+            label_item INTEGER NOT NULL,
+            UNIQUE (store_id, lane_id, event_id, time_ms)
+        ) PARTITION BY RANGE (time_ms);
+        CREATE INDEX items_time ON items(time_ms);
+        CREATE TABLE pos_events (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after_tender INTEGER NOT NULL,
+            amount_minor BIGINT,
+            currency TEXT,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        CREATE INDEX pos_events_time ON pos_events(time_ms);
+        CREATE TABLE lane_incidents (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        CREATE INDEX lane_incidents_time ON lane_incidents(time_ms);
+        CREATE TABLE camera_changes (
+            event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            time_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            healthy INTEGER NOT NULL,
+            UNIQUE (store_id, lane_id, event_id)
+        );
+        CREATE INDEX camera_changes_camera
+            ON camera_changes(store_id, lane_id, camera_id, time_ms);
+        CREATE TABLE lane_clock (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            last_time_ms BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (store_id, lane_id)
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE poslog_transactions (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            imported_ms BIGINT NOT NULL,
+            PRIMARY KEY (store_id, lane_id, transaction_id)
+        );
+        """,
+    ),
+    (
+        5,
+        "rollups kept on ingest: per lane and hour, operator and hour, store, item and day",
+        """
+        CREATE TABLE rollup_lane (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            transactions BIGINT NOT NULL DEFAULT 0,
+            items_entered BIGINT NOT NULL DEFAULT 0,
+            items_scanned BIGINT NOT NULL DEFAULT 0,
+            first_pass_scans BIGINT NOT NULL DEFAULT 0,
+            items_keyed BIGINT NOT NULL DEFAULT 0,
+            items_weighed BIGINT NOT NULL DEFAULT 0,
+            scanner_no_reads BIGINT NOT NULL DEFAULT 0,
+            scale_not_zeroed BIGINT NOT NULL DEFAULT 0,
+            scale_over_capacity BIGINT NOT NULL DEFAULT 0,
+            printer_paper_out BIGINT NOT NULL DEFAULT 0,
+            printer_cover_open BIGINT NOT NULL DEFAULT 0,
+            device_disconnections BIGINT NOT NULL DEFAULT 0,
+            camera_unhealthy_ms BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, bucket_ms)
+        );
+        CREATE INDEX rollup_lane_bucket ON rollup_lane(bucket_ms);
+        CREATE TABLE rollup_operator (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            transactions BIGINT NOT NULL DEFAULT 0,
+            voids BIGINT NOT NULL DEFAULT 0,
+            voids_after_tender BIGINT NOT NULL DEFAULT 0,
+            refunds_with_receipt BIGINT NOT NULL DEFAULT 0,
+            refunds_without_receipt BIGINT NOT NULL DEFAULT 0,
+            no_sales BIGINT NOT NULL DEFAULT 0,
+            price_overrides BIGINT NOT NULL DEFAULT 0,
+            discounts BIGINT NOT NULL DEFAULT 0,
+            cancelled_transactions BIGINT NOT NULL DEFAULT 0,
+            attendant_overrides BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, operator_id, bucket_ms)
+        );
+        CREATE INDEX rollup_operator_bucket ON rollup_operator(bucket_ms);
+        CREATE TABLE rollup_item (
+            store_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            item_code TEXT NOT NULL,
+            description TEXT NOT NULL,
+            entries BIGINT NOT NULL DEFAULT 0,
+            keyed BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, bucket_ms, item_code)
+        );
+        CREATE INDEX rollup_item_bucket ON rollup_item(bucket_ms);
+        """,
+    ),
+)
 
 
 class SchemaError(RuntimeError):
@@ -414,3 +729,37 @@ async def migrate(conn: aiosqlite.Connection, up_to: int = LATEST_VERSION) -> in
 def _statements(sql: str) -> list[str]:
     """Split a migration into statements (migrations hold no semicolons inside literals)."""
     return [part.strip() for part in sql.split(";") if part.strip()]
+
+
+PG_LATEST_VERSION = PG_MIGRATIONS[-1][0]
+# Any constant: the advisory lock that keeps two replicas from migrating at once.
+_PG_MIGRATION_LOCK = 0x6C616E65
+
+
+async def migrate_postgres(conn) -> int:
+    """Apply every PostgreSQL migration above the database's version (asyncpg connection)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PG_MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
+        )
+        version = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        if version > PG_LATEST_VERSION:
+            raise SchemaError(
+                f"the database is at schema version {version}, newer than this lanesight "
+                f"(knows up to {PG_LATEST_VERSION}); upgrade lanesight"
+            )
+        for number, description, sql in PG_MIGRATIONS:
+            if number <= version:
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_version (version, description, applied_ms) VALUES ($1, $2, $3)",
+                number,
+                description,
+                int(time.time() * 1000),
+            )
+            log.info("reporting schema migrated to version %d (%s)", number, description)
+            version = number
+    return int(version)

@@ -6,12 +6,13 @@ import asyncio
 import dataclasses
 import io
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
 from lanesight.common.auth import authorize_stores, caller_may_access_store
-from lanesight.reporting import convert, model
+from lanesight.reporting import convert, metrics, model
 from lanesight.reporting.exports import export_report
 from lanesight.reporting.facts import REJECTED_KIND
 from lanesight.reporting.importer import StoreNotAllowed, import_poslog
@@ -89,7 +90,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                             f"record {record.record_sequence}: store {fed.store_id!r} is out"
                             " of this caller's scope",
                         )
+                previous = await store.acked_sequence(request.sender_id)
+                started = time.perf_counter()
                 acked = await store.ingest(request.sender_id, records)
+                metrics.record_ingest(records, previous, time.perf_counter() - started)
                 await context.write(
                     reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
                 )

@@ -6,26 +6,71 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
 from lanesight.reporting.config import ReportingConfig
+from lanesight.reporting.db import (
+    Connection,
+    Dialect,
+    PostgresConnection,
+    SqliteConnection,
+    postgres_transaction,
+)
 from lanesight.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
-from lanesight.reporting.localtime import LocalTime, now_ms
+from lanesight.reporting.localtime import StoreZones, now_ms
 from lanesight.reporting.model import AlertRecord, IngestRecord, LaneEventRecord
-from lanesight.reporting.schema import migrate
+from lanesight.reporting.rollups import RollupDelta, rebuild_rollups
+from lanesight.reporting.schema import current_version, migrate, migrate_postgres
 
 log = logging.getLogger(__name__)
 
 # SQLite's limit on host parameters is 32766 since 3.32; stay well below it.
 _IN_CHUNK = 500
 
-_TRANSACTION_UPSERT = f"""
+
+_EVENT_COLUMNS = (
+    "event_id",
+    "store_id",
+    "lane_id",
+    "sequence",
+    "time_ms",
+    "transaction_id",
+    "kind",
+    "source_device_id",
+    "raw",
+)
+_ITEM_COLUMNS = (
+    "event_id",
+    "store_id",
+    "lane_id",
+    "transaction_id",
+    "line_id",
+    "time_ms",
+    "local_day",
+    "operator_id",
+    "item_code",
+    "description",
+    "entry_method",
+    "quantity",
+    "weighed",
+    "weight_mg",
+    "extended_minor",
+    "currency",
+    "first_pass",
+    "label_item",
+)
+
+
+def _transaction_upsert(dialect: Dialect) -> str:
+    least = dialect.least("excluded.time_ms", "transactions.time_ms")
+    return f"""
 INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ({", ".join("?" * 16)})
 ON CONFLICT (store_id, lane_id, transaction_id) DO UPDATE SET
   local_day = CASE WHEN excluded.time_ms < transactions.time_ms
                    THEN excluded.local_day ELSE transactions.local_day END,
-  time_ms = MIN(excluded.time_ms, transactions.time_ms),
+  time_ms = {least},
   operator_id = COALESCE(NULLIF(excluded.operator_id, ''), transactions.operator_id),
   kind = COALESCE(excluded.kind, transactions.kind),
   self_checkout = COALESCE(excluded.self_checkout, transactions.self_checkout),
@@ -37,6 +82,7 @@ ON CONFLICT (store_id, lane_id, transaction_id) DO UPDATE SET
   currency = COALESCE(excluded.currency, transactions.currency),
   item_count = COALESCE(excluded.item_count, transactions.item_count)
 """
+
 
 _ALERT_COLUMNS = (
     "alert_id, revision, store_id, lane_id, transaction_id, type, pos_exception_kind, severity, "
@@ -55,22 +101,39 @@ _ALERT_UPSERT = (
 
 
 class ReportStore:
-    """The reporting database. One writer connection (serialised by a lock), one reader."""
+    """The reporting database: SQLite (one file) or PostgreSQL (``database_url``).
 
-    def __init__(self, config: ReportingConfig, writer, reader) -> None:
+    One writer connection serialised by a lock, and a read connection (SQLite) or pool
+    (PostgreSQL) that reports query through.
+    """
+
+    def __init__(
+        self, config: ReportingConfig, writer: Connection, reader: Connection, closer
+    ) -> None:
         self.config = config
-        self.local_time = LocalTime(config.timezone)
-        self._writer: aiosqlite.Connection = writer
-        self._reader: aiosqlite.Connection = reader
+        self.zones = StoreZones(config.timezone, config.store_zones())
+        self.local_time = self.zones.default
+        self._writer = writer
+        self._reader = reader
+        self._closer = closer
         self._write_lock = asyncio.Lock()
         self._lane_states: dict[tuple[str, str], LaneState] = {}
         self._acked: dict[str, int] = {}
-        self._facts = FactBuilder(self.local_time)
+        self._facts = FactBuilder(self.zones)
+        self._transaction_upsert = _transaction_upsert(writer.dialect)
         self._closed = False
+        # PostgreSQL: months whose event and item partitions exist.
+        self._partitions: set[int] = set()
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._writer.dialect
 
     @classmethod
     async def open(cls, config: ReportingConfig, path: Path | None = None) -> ReportStore:
-        """Open (creating folders and schema as needed) the database at path or config.db_path."""
+        """Open the database of the config (creating folders, schema and partitions)."""
+        if config.database_url and path is None:
+            return await cls._open_postgres(config)
         db_path = Path(path or config.db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(db_path, isolation_level=None)
@@ -79,59 +142,96 @@ class ReportStore:
             # FULL: an acknowledged record survives a power cut, not only a crash.
             await writer.execute("PRAGMA synchronous = FULL")
             await writer.execute("PRAGMA busy_timeout = 10000")
-            await migrate(writer)
+            before = await current_version(writer)
+            after = await migrate(writer)
             reader = await aiosqlite.connect(db_path, isolation_level=None)
         except BaseException:
             await writer.close()
             raise
         await reader.execute("PRAGMA query_only = 1")
         await reader.execute("PRAGMA busy_timeout = 10000")
-        store = cls(config, writer, reader)
+
+        async def close() -> None:
+            await reader.close()
+            with contextlib.suppress(Exception):
+                await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await writer.close()
+
+        store = cls(config, SqliteConnection(writer), SqliteConnection(reader), close)
+        if 0 < before < 5 <= after:
+            # Rollups arrived with version 5: fill them from what the database holds.
+            async with store.write_transaction() as db:
+                await rebuild_rollups(db, store.local_time.day_start_ms)
+        await store._load_lane_states()
+        return store
+
+    @classmethod
+    async def _open_postgres(cls, config: ReportingConfig) -> ReportStore:
+        import asyncpg
+
+        writer = await asyncpg.connect(config.database_url)
+        try:
+            await migrate_postgres(writer)
+            pool = await asyncpg.create_pool(
+                config.database_url, min_size=1, max_size=config.pool_size
+            )
+        except BaseException:
+            await writer.close()
+            raise
+
+        async def close() -> None:
+            await pool.close()
+            await writer.close()
+
+        store = cls(config, PostgresConnection(writer), PostgresConnection(pool), close)
         await store._load_lane_states()
         return store
 
     async def close(self) -> None:
-        """Close both connections; idempotent."""
+        """Close the connections; idempotent."""
         if self._closed:
             return
         self._closed = True
         async with self._write_lock:
-            await self._reader.close()
-            with contextlib.suppress(Exception):
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self._writer.close()
+            await self._closer()
 
     @property
-    def reader(self) -> aiosqlite.Connection:
+    def reader(self) -> Connection:
         """The read connection reports query through."""
         return self._reader
 
     @contextlib.asynccontextmanager
-    async def write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction on the writer, committed on success, else rolled back."""
+    async def write_transaction(self) -> AsyncIterator[Connection]:
+        """One transaction on the writer, committed on success, else rolled back."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            writer = self._writer
+            if isinstance(writer, PostgresConnection):
+                async with postgres_transaction(writer.conn):
+                    yield writer
+                return
+            await writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
+                yield writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            await writer.execute("COMMIT")
 
     async def _load_lane_states(self) -> None:
-        async with self._writer.execute("SELECT store_id, lane_id, state FROM lane_clock") as cur:
-            async for store_id, lane_id, state in cur:
-                self._lane_states[(store_id, lane_id)] = LaneState.from_json(state)
+        for store_id, lane_id, state in await self._writer.fetchall(
+            "SELECT store_id, lane_id, state FROM lane_clock"
+        ):
+            self._lane_states[(store_id, lane_id)] = LaneState.from_json(state)
 
     # --- the feed ------------------------------------------------------------------------
 
     async def acked_sequence(self, sender_id: str) -> int:
         """The last record sequence stored for a sender; 0 when none."""
         if sender_id not in self._acked:
-            async with self._writer.execute(
+            # Through the reader: the writer may be inside another sender's transaction.
+            row = await self._reader.fetchone(
                 "SELECT acked_sequence FROM ingest_senders WHERE sender_id = ?", (sender_id,)
-            ) as cur:
-                row = await cur.fetchone()
+            )
             self._acked[sender_id] = int(row[0]) if row else 0
         return self._acked[sender_id]
 
@@ -158,12 +258,14 @@ class ReportStore:
         events = [r.event for r in chunk if r.event is not None]
         alerts = [r.alert for r in chunk if r.alert is not None]
         acked = chunk[-1].record_sequence
+        months: set[int] = set()
         async with self.write_transaction() as db:
             fresh = await self._new_events(db, events)
             states = {
                 lane: self._state_copy(lane) for lane in {(e.store_id, e.lane_id) for e in fresh}
             }
             facts = self._facts.build(fresh, states)
+            months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
             await self._write_events(db, fresh)
             await self._write_facts(db, facts, states)
             await self._write_alerts(db, alerts)
@@ -180,6 +282,7 @@ class ReportStore:
                     [(sender_id, first, last, now) for first, last in gaps],
                 )
         # Only after the commit: the in-memory state follows the database.
+        self._partitions |= months
         self._lane_states.update(states)
         self._acked[sender_id] = acked
         for first, last in gaps:
@@ -194,8 +297,24 @@ class ReportStore:
         state = self._lane_states.get(lane)
         return LaneState.from_json(state.to_json()) if state else LaneState()
 
+    async def _ensure_partitions(self, db: Connection, times: list[int]) -> set[int]:
+        """PostgreSQL: create the monthly event and item partitions these times need; the
+        months created (remembered by the caller once the transaction commits)."""
+        if self.dialect.name != "postgresql":
+            return set()
+        months = {_month(t) for t in times} - self._partitions
+        for month in sorted(months):
+            start, end = _month_bounds(month)
+            suffix = f"{month // 12:04d}_{month % 12 + 1:02d}"
+            for table in ("events", "items"):
+                await db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table}_{suffix} PARTITION OF {table} "
+                    f"FOR VALUES FROM ({start}) TO ({end})"
+                )
+        return months
+
     async def _new_events(
-        self, db: aiosqlite.Connection, events: list[LaneEventRecord]
+        self, db: Connection, events: list[LaneEventRecord]
     ) -> list[LaneEventRecord]:
         # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
         unique: dict[tuple[str, str, str], LaneEventRecord] = {}
@@ -205,18 +324,20 @@ class ReportStore:
         for start in range(0, len(ids), _IN_CHUNK):
             part = ids[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(part))
-            async with db.execute(
+            for key in await db.fetchall(
                 f"SELECT store_id, lane_id, event_id FROM events WHERE event_id IN ({marks})",
                 part,
-            ) as cur:
-                async for key in cur:
-                    unique.pop(tuple(key), None)
+            ):
+                unique.pop(tuple(key), None)
         return list(unique.values())
 
-    async def _write_events(self, db: aiosqlite.Connection, events: list[LaneEventRecord]) -> None:
+    async def _write_events(self, db: Connection, events: list[LaneEventRecord]) -> None:
+        # Only new events reach here (checked under the write lock): a plain insert, COPY
+        # on PostgreSQL.
         if events:
-            await db.executemany(
-                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            await db.insert_new(
+                "events",
+                _EVENT_COLUMNS,
                 [
                     (
                         e.event_id,
@@ -235,44 +356,75 @@ class ReportStore:
 
     async def _write_facts(
         self,
-        db: aiosqlite.Connection,
+        db: Connection,
         facts: FactBatch,
         states: dict[tuple[str, str], LaneState] | None,
     ) -> None:
+        """Write a batch's facts and add them to the rollups (facts of new events only)."""
+        delta = RollupDelta()
         if facts.transactions:
+            for txn in await self._new_transactions(db, facts):
+                delta.transaction(txn.store_id, txn.lane_id, txn.operator_id, txn.time_ms)
             await db.executemany(
-                _TRANSACTION_UPSERT, [t.row() for t in facts.transactions.values()]
+                self._transaction_upsert, [t.row() for t in facts.transactions.values()]
             )
+        if facts.items:
+            await self._ensure_partitions(db, [row[5] for row in facts.items])
+            await db.insert_new("items", _ITEM_COLUMNS, facts.items)
+        delta.add_items(facts.items)
+        delta.add_incidents(facts.incidents)
+        delta.add_pos_events(facts.pos_events)
+        await delta.write(db)
+        greatest = self.dialect.greatest("lane_clock.last_time_ms", "excluded.last_time_ms")
         for table, rows, width in (
-            ("items", facts.items, 18),
             ("pos_events", facts.pos_events, 11),
             ("lane_incidents", facts.incidents, 7),
             ("camera_changes", facts.camera_changes, 7),
         ):
             if rows:
                 marks = ", ".join("?" * width)
-                await db.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
+                await db.executemany(
+                    f"INSERT INTO {table} VALUES ({marks}) ON CONFLICT DO NOTHING", rows
+                )
         if states is not None and facts.lane_clock:
             await db.executemany(
                 "INSERT INTO lane_clock (store_id, lane_id, last_time_ms, state) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (store_id, lane_id) DO UPDATE SET "
-                "last_time_ms = MAX(last_time_ms, excluded.last_time_ms), state = excluded.state",
+                f"last_time_ms = {greatest}, state = excluded.state",
                 [(s, ln, t, states[(s, ln)].to_json()) for (s, ln), t in facts.lane_clock.items()],
             )
         elif facts.lane_clock:
             await db.executemany(
                 "INSERT INTO lane_clock (store_id, lane_id, last_time_ms, state) VALUES (?, ?, ?, '') "
                 "ON CONFLICT (store_id, lane_id) DO UPDATE SET "
-                "last_time_ms = MAX(last_time_ms, excluded.last_time_ms)",
+                f"last_time_ms = {greatest}",
                 [(s, ln, t) for (s, ln), t in facts.lane_clock.items()],
             )
 
-    async def _write_alerts(self, db: aiosqlite.Connection, alerts: list[AlertRecord]) -> None:
+    async def _new_transactions(self, db: Connection, facts: FactBatch) -> list:
+        """The batch's transactions not in the database yet (the rollups count them)."""
+        by_lane: dict[tuple[str, str], list[str]] = {}
+        for store_id, lane_id, txn_id in facts.transactions:
+            by_lane.setdefault((store_id, lane_id), []).append(txn_id)
+        known: set[tuple[str, str, str]] = set()
+        for (store_id, lane_id), ids in by_lane.items():
+            for start in range(0, len(ids), _IN_CHUNK):
+                part = ids[start : start + _IN_CHUNK]
+                for (txn_id,) in await db.fetchall(
+                    "SELECT transaction_id FROM transactions WHERE store_id = ? AND lane_id = ? "
+                    f"AND transaction_id IN ({','.join('?' * len(part))})",
+                    [store_id, lane_id, *part],
+                ):
+                    known.add((store_id, lane_id, txn_id))
+        return [t for key, t in facts.transactions.items() if key not in known]
+
+    async def _write_alerts(self, db: Connection, alerts: list[AlertRecord]) -> None:
         if not alerts:
             return
         received = now_ms()
         await db.executemany(
-            "INSERT OR IGNORE INTO alert_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO alert_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [
                 (
                     a.alert_id,
@@ -293,15 +445,17 @@ class ReportStore:
         )
         await db.executemany(_ALERT_UPSERT, [self._alert_row(a) for a in alerts])
         await db.executemany(
-            "INSERT OR IGNORE INTO alert_changes VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO alert_changes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [change for a in alerts for change in _alert_changes(a)],
         )
         evidence = [(a.alert_id, e) for a in alerts for e in a.supporting_event_ids]
         if evidence:
-            await db.executemany("INSERT OR IGNORE INTO alert_evidence VALUES (?, ?)", evidence)
+            await db.executemany(
+                "INSERT INTO alert_evidence VALUES (?, ?) ON CONFLICT DO NOTHING", evidence
+            )
 
     def _alert_row(self, a: AlertRecord) -> tuple:
-        day, hour = self.local_time.day_hour(a.raised_ms)
+        day, hour = self.zones.of(a.store_id).day_hour(a.raised_ms)
         risk, recovered = a.amount_at_risk, a.amount_recovered
         return (
             a.alert_id,
@@ -312,7 +466,7 @@ class ReportStore:
             a.type,
             a.pos_exception_kind,
             a.severity,
-            a.confidence,
+            float(a.confidence),
             risk.amount_minor if risk else None,
             risk.currency if risk else None,
             recovered.amount_minor if recovered else None,
@@ -367,26 +521,40 @@ class PosLogImport:
     importing a file twice stores it once.
     """
 
-    def __init__(self, store: ReportStore, db: aiosqlite.Connection, file_name: str) -> None:
+    def __init__(self, store: ReportStore, db: Connection, file_name: str) -> None:
         self._store = store
         self._db = db
         self._file_name = file_name
         # Imported history carries its operator on every event: no lane state needed.
-        self._facts = FactBuilder(store.local_time, source="poslog")
+        self._facts = FactBuilder(store.zones, source="poslog")
         self.imported = 0
         self.duplicates = 0
 
     async def add(self, key: tuple[str, str, str], events: list[LaneEventRecord]) -> None:
         """Add one transaction's events unless it was imported before."""
-        cursor = await self._db.execute(
-            "INSERT OR IGNORE INTO poslog_transactions VALUES (?, ?, ?, ?, ?)",
+        inserted = await self._db.execute(
+            "INSERT INTO poslog_transactions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (*key, self._file_name, now_ms()),
         )
-        if cursor.rowcount == 0:
+        if inserted == 0:
             self.duplicates += 1
             return
         self.imported += 1
         await self._store._write_facts(self._db, self._facts.build(events, {}), None)
+
+
+def _month(time_ms: int) -> int:
+    """Months since year 0 of an instant (UTC): the partition it belongs to."""
+    moment = datetime.fromtimestamp(time_ms / 1000, UTC)
+    return moment.year * 12 + moment.month - 1
+
+
+def _month_bounds(month: int) -> tuple[int, int]:
+    """The first instant of a month and of the next one, in epoch ms."""
+    start = datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    following = month + 1
+    end = datetime(following // 12, following % 12 + 1, 1, tzinfo=UTC)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 def _gaps(previous: int, sequences: list[int]) -> list[tuple[int, int]]:

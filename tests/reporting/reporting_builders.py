@@ -21,9 +21,44 @@ def money(minor: int, currency: str = "USD") -> common_pb2.Money:
     return common_pb2.Money(amount_minor=minor, currency_code=currency)
 
 
+# Set by the reporting tests' backend fixture: the PostgreSQL database of this test run.
+DATABASE_URL = ""
+
+
 def reporting_config(tmp_path, **overrides) -> ReportingConfig:
-    values = {"db_path": tmp_path / "reporting.db", "retention_interval_s": 0, **overrides}
+    values = {
+        "db_path": tmp_path / "reporting.db",
+        "retention_interval_s": 0,
+        "database_url": DATABASE_URL,
+        **overrides,
+    }
     return ReportingConfig(**values)
+
+
+def cli_database(db_path) -> list[str]:
+    """The CLI arguments naming the test's database: --database-url on PostgreSQL."""
+    return ["--database-url", DATABASE_URL] if DATABASE_URL else ["--db", str(db_path)]
+
+
+async def query(config: ReportingConfig, sql: str) -> list[tuple]:
+    """Rows of a query on the test's database, whichever the backend (a fresh connection)."""
+    if config.database_url:
+        import asyncpg
+
+        conn = await asyncpg.connect(config.database_url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+    import aiosqlite
+
+    async with aiosqlite.connect(config.db_path) as conn, conn.execute(sql) as cursor:
+        return [tuple(r) for r in await cursor.fetchall()]
+
+
+async def count(config: ReportingConfig, table: str) -> int:
+    """Rows in a table of the test's database."""
+    return int((await query(config, f"SELECT COUNT(*) FROM {table}"))[0][0])
 
 
 def service_config(tmp_path, **overrides) -> LanesightConfig:

@@ -37,6 +37,7 @@ def test_config_section_defaults_and_environment_overrides(tmp_path):
         assert "reporting" in str(failure.value)
 
 
+@pytest.mark.sqlite_only
 async def test_service_creates_its_database_sweeps_retention_and_stops_cleanly(tmp_path):
     db = tmp_path / "var" / "nested" / "reporting.db"
     config = load_config(

@@ -18,7 +18,7 @@ from lanesight.reporting.exports import export_report
 from lanesight.reporting.model import InvalidArgument, ReportFilter
 from lanesight.v1 import alerts_pb2
 
-from tests.reporting.reporting_builders import T0_MS, alert, as_records
+from tests.reporting.reporting_builders import T0_MS, alert, as_records, cli_database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
@@ -139,11 +139,15 @@ async def test_html_page_renders_its_charts_in_chromium(loaded, tmp_path):
 def test_cli_writes_the_html_page(loaded, tmp_path, capsys):
     store, _ = loaded
     out = tmp_path / "out" / "report.html"
-    code = main(["report", "html", "--db", str(store.config.db_path), "--out", str(out)])
+    code = main(["report", "html", *cli_database(store.config.db_path), "--out", str(out)])
     assert code == 0
     page = out.read_text()
     assert 'data-chart="lane-health"' in page and "66.9" in page
-    assert main(["report", "shrink", "--db", str(store.config.db_path), "--group-by", "store"]) == 0
+    assert (
+        main(["report", "shrink", *cli_database(store.config.db_path), "--group-by", "store"]) == 0
+    )
     table = capsys.readouterr().out
     assert re.search(r"s1\s+USD\s+4\s+7\.50\s+7\.50", table)
-    assert main(["report", "shrink", "--db", str(store.config.db_path), "--group-by", "aisle"]) == 2
+    assert (
+        main(["report", "shrink", *cli_database(store.config.db_path), "--group-by", "aisle"]) == 2
+    )

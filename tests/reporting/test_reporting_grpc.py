@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import grpc
@@ -18,8 +17,10 @@ from tests.reporting.reporting_builders import (
     T0_MS,
     Lane,
     as_records,
+    count,
     crafted_records,
     item,
+    query,
     service_config,
 )
 
@@ -34,11 +35,8 @@ async def ingest(stub, sender: str, records, expect: int) -> None:
     assert await call.read() is grpc.aio.EOF
 
 
-def counts(db_path) -> tuple[int, int]:
-    with sqlite3.connect(db_path) as conn:
-        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        revisions = conn.execute("SELECT COUNT(*) FROM alert_revisions").fetchone()[0]
-    return events, revisions
+async def counts(config) -> tuple[int, int]:
+    return await count(config, "events"), await count(config, "alert_revisions")
 
 
 @pytest.fixture
@@ -70,7 +68,7 @@ async def test_ingest_resumes_after_a_restart_without_gaps_or_duplicates(tmp_pat
         await call.done_writing()
         assert await call.read() is grpc.aio.EOF
     await running.stop()
-    assert counts(config.reporting.db_path)[0] == 30
+    assert (await counts(config.reporting))[0] == 30
 
     running = await start_server(create_app(config), config, port=0)
     try:
@@ -87,7 +85,7 @@ async def test_ingest_resumes_after_a_restart_without_gaps_or_duplicates(tmp_pat
             assert await call.read() is grpc.aio.EOF
     finally:
         await running.stop()
-    assert counts(config.reporting.db_path) == (events_total, 7)
+    assert (await counts(config.reporting)) == (events_total, 7)
 
 
 async def test_out_of_range_events_become_data_quality_issues_not_a_blocked_feed(tmp_path):
@@ -109,10 +107,9 @@ async def test_out_of_range_events_become_data_quality_issues_not_a_blocked_feed
             await ingest(stub, "fusion-1", records, 4)  # resent: stored once
     finally:
         await running.stop()
-    with sqlite3.connect(config.reporting.db_path) as conn:
-        items = conn.execute("SELECT line_id FROM items ORDER BY line_id").fetchall()
-        issues = conn.execute("SELECT kind FROM lane_incidents").fetchall()
-        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    items = await query(config.reporting, "SELECT line_id FROM items ORDER BY line_id")
+    issues = await query(config.reporting, "SELECT kind FROM lane_incidents")
+    events = await count(config.reporting, "events")
     assert items == [("1",), ("4",)]
     assert issues == [("data_quality_rejected",)] * 2
     assert events == 4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,7 +20,12 @@ from lanesight.reporting.store import ReportStore
 from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
 
 from tests.conftest import SHARED_DATA
-from tests.reporting.reporting_builders import reporting_config, service_config
+from tests.reporting.reporting_builders import (
+    cli_database,
+    query,
+    reporting_config,
+    service_config,
+)
 
 DATA = SHARED_DATA / "poslog" / "sample"
 FILES = [DATA / "SMALL.xml", DATA / "POSLog.xml"]
@@ -106,8 +110,7 @@ async def test_both_files_add_up_and_a_second_import_stores_nothing(store):
 async def test_weights_are_milligrams_of_the_pound_quantities(store):
     with (DATA / "SMALL.xml").open("rb") as source:
         await import_poslog(store, source, "SMALL.xml")
-    with sqlite3.connect(store.config.db_path) as conn:
-        rows = conn.execute("SELECT weight_mg, extended_minor, currency FROM items").fetchall()
+    rows = await query(store.config, "SELECT weight_mg, extended_minor, currency FROM items")
     assert rows == [(190_508, 126, "USD")]  # 0.42 lb of apples for 1.26
 
 
@@ -216,26 +219,27 @@ def test_cli_import_then_report(tmp_path, capsys):
     db = tmp_path / "cli.db"
     path = DATA / "POSLog.xml"
     expected = counted_in_file(path)
-    assert main(["import-poslog", "--db", str(db), str(path)]) == 0
+    assert main(["import-poslog", *cli_database(db), str(path)]) == 0
     assert "51 transactions imported" in capsys.readouterr().out
-    assert main(["report", "pos-exceptions", "--db", str(db), "--format", "csv"]) == 0
+    assert main(["report", "pos-exceptions", *cli_database(db), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert sum(int(r["transactions"]) for r in rows) == expected["transactions"]
     assert sum(int(r["voids"]) for r in rows) == expected["voided_lines"]
     assert sum(int(r["no_sales"]) for r in rows) == expected["no_sales"]
-    assert main(["report", "lane-health", "--db", str(db), "--format", "csv"]) == 0
+    assert main(["report", "lane-health", *cli_database(db), "--format", "csv"]) == 0
     lanes = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert sum(int(r["items_weighed"]) for r in lanes) == expected["weighed_items"]
-    assert main(["report", "lane-health", "--db", str(db), "--keyed-items"]) == 0
+    assert main(["report", "lane-health", *cli_database(db), "--keyed-items"]) == 0
     assert "STONY OSOY BLUEBERR" in capsys.readouterr().out
     # A hostile file fails with exit 1 and says why; the good one was stored once.
     hostile = tmp_path / "hostile.xml"
     hostile.write_bytes(BILLION_LAUGHS)
-    assert main(["import-poslog", "--db", str(db), str(hostile), str(path)]) == 1
+    assert main(["import-poslog", *cli_database(db), str(hostile), str(path)]) == 1
     captured = capsys.readouterr()
     assert "entity" in captured.err and "0 transactions imported, 51 already" in captured.out
 
 
+@pytest.mark.sqlite_only
 def test_cli_report_needs_an_existing_database(tmp_path, capsys):
     assert main(["report", "shrink", "--db", str(tmp_path / "none.db")]) == 2
     assert "no reporting database" in capsys.readouterr().err

@@ -1,8 +1,6 @@
-"""Retention: raw events and evidence purged on time; daily rollups keep the reports whole."""
+"""Retention: raw events and evidence purged on time; the rollups keep the reports whole."""
 
 from __future__ import annotations
-
-import sqlite3
 
 from lanesight.reporting import convert
 from lanesight.reporting.model import PageRequest, ReportFilter
@@ -18,17 +16,13 @@ from tests.reporting.reporting_builders import (
     T0_MS,
     Lane,
     as_records,
+    count,
     item,
     load_crafted,
     reporting_config,
 )
 
 ALL = PageRequest(page_size=1000)
-
-
-def count(path, table: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 async def snapshot(reports: Reports, f: ReportFilter):
@@ -52,17 +46,17 @@ async def test_purge_keeps_the_reports_and_drops_raw_events_and_evidence(tmp_pat
         days = ReportFilter(start_ms=T0_MS - 9 * HOUR, end_ms=T0_MS + 2 * DAY)
         before_all = await snapshot(reports, ReportFilter())
         before_days = await snapshot(reports, days)
-        assert count(config.db_path, "alert_evidence") == 2
+        assert await count(config, "alert_evidence") == 2
 
         result = await apply_retention(store, T0_MS + 40 * DAY)
 
         assert result.purged_before_day == "2024-03-14"  # 40 - 30 days after T0
-        assert count(config.db_path, "events") == 1  # only the recent one is left
+        assert await count(config, "events") == 1  # only the recent one is left
         for table in ("items", "pos_events", "lane_incidents", "transactions"):
-            assert count(config.db_path, table) == 0, table
-        assert count(config.db_path, "daily_lane") == 2
-        assert count(config.db_path, "alert_evidence") == 0
-        assert count(config.db_path, "alerts") == 5  # alerts are aggregates: kept
+            assert await count(config, table) == 0, table
+        assert await count(config, "rollup_lane") > 0  # the rollups stay
+        assert await count(config, "alert_evidence") == 0
+        assert await count(config, "alerts") == 5  # alerts are aggregates: kept
         assert await snapshot(reports, ReportFilter()) == before_all
         assert await snapshot(reports, days) == before_days
         alerts, _ = await reports.list_alerts(ReportFilter(), "unspecified", ALL)
@@ -74,7 +68,7 @@ async def test_purge_keeps_the_reports_and_drops_raw_events_and_evidence(tmp_pat
         lanes, *_ = await snapshot(reports, ReportFilter())
         assert lanes[1].items_entered == before_all[0][1].items_entered + 1
         await apply_retention(store, T0_MS + 40 * DAY)
-        assert count(config.db_path, "items") == 0
+        assert await count(config, "items") == 0
         lanes_again, *_ = await snapshot(reports, ReportFilter())
         assert lanes_again == lanes
     finally:
@@ -86,11 +80,11 @@ async def test_nothing_recent_is_purged(tmp_path):
     store = await ReportStore.open(config)
     try:
         await load_crafted(store)
-        events = count(config.db_path, "events")
+        events = await count(config, "events")
         result = await apply_retention(store, T0_MS + 5 * DAY)
         assert (result.raw_events_deleted, result.detail_rows_deleted) == (0, 0)
         assert result.evidence_references_deleted == 0
-        assert count(config.db_path, "events") == events
-        assert count(config.db_path, "alert_evidence") == 2
+        assert await count(config, "events") == events
+        assert await count(config, "alert_evidence") == 2
     finally:
         await store.close()

@@ -18,22 +18,24 @@ from tests.reporting.reporting_builders import (
     Lane,
     alert,
     as_records,
+    count,
     crafted_records,
     item,
     money,
+    query,
     reporting_config,
 )
 
 
-def count(path, sql: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchone()[0]
+async def scalar(config, sql: str):
+    return (await query(config, sql))[0][0]
 
 
 def domain(records):
     return [convert.record_from_proto(r) for r in records]
 
 
+@pytest.mark.sqlite_only
 async def test_fresh_database_is_migrated_in_order_with_wal(tmp_path):
     config = reporting_config(tmp_path, db_path=tmp_path / "deep" / "er" / "r.db")
     store = await ReportStore.open(config)
@@ -48,6 +50,7 @@ async def test_fresh_database_is_migrated_in_order_with_wal(tmp_path):
     assert {"events_time", "alerts_raised", "items_time", "pos_events_time"} <= indexes
 
 
+@pytest.mark.sqlite_only
 async def test_old_database_is_upgraded_keeping_its_data(tmp_path):
     path = tmp_path / "r.db"
     async with aiosqlite.connect(path, isolation_level=None) as conn:
@@ -58,9 +61,11 @@ async def test_old_database_is_upgraded_keeping_its_data(tmp_path):
         assert await store.acked_sequence("fusion-a") == 41
     finally:
         await store.close()
-    assert count(path, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
+    config = reporting_config(tmp_path, db_path=path)
+    assert await scalar(config, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
 
 
+@pytest.mark.sqlite_only
 async def test_newer_database_is_refused(tmp_path):
     path = tmp_path / "r.db"
     store = await ReportStore.open(reporting_config(tmp_path, db_path=path))
@@ -74,18 +79,18 @@ async def test_newer_database_is_refused(tmp_path):
 async def test_the_same_records_twice_are_stored_once(store, tmp_path):
     records = crafted_records()
     assert await store.ingest("fusion-a", domain(records)) == len(records)
-    path = store.config.db_path
+    config = store.config
     before = {
-        t: count(path, f"SELECT COUNT(*) FROM {t}")
+        t: await count(config, t)
         for t in ("events", "items", "pos_events", "lane_incidents", "transactions", "alerts")
     }
-    revisions = count(path, "SELECT COUNT(*) FROM alert_revisions")
+    revisions = await count(config, "alert_revisions")
     # Delivered again, by another sender and with other sequence numbers.
     again = as_records([r.event if r.HasField("event") else r.alert for r in records], 1000)
     assert await store.ingest("fusion-b", domain(again)) == 1000 + len(records) - 1
-    after = {t: count(path, f"SELECT COUNT(*) FROM {t}") for t in before}
+    after = {t: await count(config, t) for t in before}
     assert after == before
-    assert count(path, "SELECT COUNT(*) FROM alert_revisions") == revisions == 7
+    assert await count(config, "alert_revisions") == revisions == 7
     reports = Reports(store.reader, store.config)
     rows, _, _ = await reports.lane_health(ReportFilter(), PageRequest())
     assert rows[0].items_entered == 7
@@ -95,7 +100,7 @@ async def test_duplicate_event_within_one_batch_is_stored_once(store):
     lane = Lane("s1", "1")
     event = lane.event(T0_MS, "t", item_added=item("1", gtin="00012345678905"))
     await store.ingest("f", domain(as_records([event, event, event])))
-    assert count(store.config.db_path, "SELECT COUNT(*) FROM items") == 1
+    assert await count(store.config, "items") == 1
 
 
 async def test_latest_revision_wins_and_history_is_kept(store):
@@ -124,11 +129,10 @@ async def test_latest_revision_wins_and_history_is_kept(store):
     )
     first = alert("X", 1, "s1", "1", A.ALERT_TYPE_WEIGHT_MISMATCH, T0_MS)
     await store.ingest("f", domain(as_records([late, first, early])))
-    path = store.config.db_path
-    assert count(path, "SELECT revision FROM alerts WHERE alert_id = 'X'") == 3
-    assert count(path, "SELECT COUNT(*) FROM alert_revisions WHERE alert_id = 'X'") == 3
-    with sqlite3.connect(path) as conn:
-        state = conn.execute("SELECT state, disposition FROM alerts").fetchone()
+    config = store.config
+    assert await scalar(config, "SELECT revision FROM alerts WHERE alert_id = 'X'") == 3
+    assert await scalar(config, "SELECT COUNT(*) FROM alert_revisions WHERE alert_id = 'X'") == 3
+    (state,) = await query(config, "SELECT state, disposition FROM alerts")
     assert state == ("resolved", "recovered")
     history = await Reports(store.reader, store.config).alert_history("X")
     assert history == [
@@ -158,10 +162,7 @@ async def test_acked_sequence_survives_reopening_and_gaps_are_recorded(tmp_path)
         assert await store.ingest("f", domain(as_records(events[2:], 5))) == 6
     finally:
         await store.close()
-    with sqlite3.connect(config.db_path) as conn:
-        assert conn.execute("SELECT first_missing, last_missing FROM ingest_gaps").fetchall() == [
-            (3, 4)
-        ]
+    assert await query(config, "SELECT first_missing, last_missing FROM ingest_gaps") == [(3, 4)]
 
 
 async def test_batches_larger_than_batch_size_are_split(tmp_path):
@@ -169,7 +170,7 @@ async def test_batches_larger_than_batch_size_are_split(tmp_path):
     try:
         records = crafted_records()
         assert await store.ingest("f", domain(records)) == len(records)
-        assert count(store.config.db_path, "SELECT COUNT(*) FROM events") == len(
+        assert await count(store.config, "events") == len(
             [r for r in records if r.HasField("event")]
         )
     finally:
@@ -192,6 +193,5 @@ async def test_lane_state_survives_a_restart(tmp_path):
     store = await ReportStore.open(config)
     await store.ingest("f", domain(as_records(after, 3)))
     await store.close()
-    with sqlite3.connect(config.db_path) as conn:
-        row = conn.execute("SELECT operator_id, after_tender FROM pos_events").fetchone()
+    (row,) = await query(config, "SELECT operator_id, after_tender FROM pos_events")
     assert row == ("op", 1)

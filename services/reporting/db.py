@@ -1,0 +1,159 @@
+"""One small database interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+The store, the reports and retention write their SQL once, with ``?`` placeholders and
+constructs both databases share; the few differences (LEAST/GREATEST, zero padding) come
+from ``Dialect``. The PostgreSQL connection rewrites ``?`` to ``$n``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+
+class Dialect:
+    """SQL that differs between the backends."""
+
+    name = "sqlite"
+
+    def least(self, a: str, b: str) -> str:
+        return f"MIN({a}, {b})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"MAX({a}, {b})"
+
+    def two_digits(self, column: str) -> str:
+        return f"printf('%02d', {column})"
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def least(self, a: str, b: str) -> str:
+        return f"LEAST({a}, {b})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})"
+
+    def two_digits(self, column: str) -> str:
+        return f"lpad({column}::text, 2, '0')"
+
+
+SQLITE = Dialect()
+POSTGRES = PostgresDialect()
+
+
+class Connection:
+    """The operations the reporting code runs on either backend."""
+
+    dialect: Dialect
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Insert rows known to be new (COPY on PostgreSQL)."""
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+class SqliteConnection(Connection):
+    """An aiosqlite connection in autocommit mode."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        async with self.conn.execute(sql, list(params)) as cursor:
+            return [tuple(r) for r in await cursor.fetchall()]
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        async with self.conn.execute(sql, list(params)) as cursor:
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in await cursor.fetchall()]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql, list(params))
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            await self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def to_postgres(sql: str) -> str:
+    """``?`` placeholders to ``$1, $2, ...`` (reporting SQL has no ``?`` inside literals)."""
+    counter = iter(range(1, 100_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+def _rowcount(status: str) -> int:
+    """Rows changed, from a PostgreSQL command status ("INSERT 0 3", "DELETE 5")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresConnection(Connection):
+    """An asyncpg connection, or a pool that lends one per call (reads)."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn  # asyncpg.Connection or asyncpg.Pool: the same call surface
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return [tuple(r) for r in await self.conn.fetch(to_postgres(sql), *params)]
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.conn.fetch(to_postgres(sql), *params)]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return _rowcount(await self.conn.execute(to_postgres(sql), *params))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            await self.conn.executemany(to_postgres(sql), rows)
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if rows:
+            await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+
+@contextlib.asynccontextmanager
+async def postgres_transaction(conn: Any) -> AsyncIterator[None]:
+    """A transaction on an asyncpg connection."""
+    async with conn.transaction():
+        yield
