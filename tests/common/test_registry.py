@@ -14,11 +14,23 @@ from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig,
 from lanesight.v1 import device_pb2, fusion_pb2, reporting_pb2, vision_pb2  # noqa: F401 - pool
 
 
-def test_the_four_services_are_installed():
-    assert SERVICE_NAMES == ("device", "fusion", "reporting", "vision")
+#: The services that serve a lanesight.v1 gRPC API (the console is a web app over them).
+GRPC_SERVICES = tuple(name for name in SERVICE_NAMES if registry.service(name).grpc_service)
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_the_five_services_are_installed():
+    assert SERVICE_NAMES == ("console", "device", "fusion", "reporting", "vision")
+    assert GRPC_SERVICES == ("device", "fusion", "reporting", "vision")
+
+
+def test_the_console_serves_no_grpc_api_and_has_no_rpc_roles(tmp_path, monkeypatch):
+    spec = registry.service("console")
+    assert not spec.method_roles and not spec.retryable_methods
+    monkeypatch.chdir(tmp_path)
+    assert list(create_app("console", load_config(None, environ={})).service_names()) == []
+
+
+@pytest.mark.parametrize("name", GRPC_SERVICES)
 def test_a_service_declares_roles_for_exactly_its_rpcs(name):
     spec = registry.service(name)
     service = descriptor_pool.Default().FindServiceByName(spec.grpc_service)
@@ -31,7 +43,7 @@ def test_a_service_declares_roles_for_exactly_its_rpcs(name):
         assert not rpc.client_streaming and not rpc.server_streaming, f"{method} is a stream"
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+@pytest.mark.parametrize("name", GRPC_SERVICES)
 def test_a_service_app_serves_its_declared_grpc_service(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative default paths land in tmp
     app = create_app(name, load_config(None, environ={}))
@@ -62,7 +74,7 @@ def test_simulation_and_demo_add_their_subcommands():
     parser = build_parser()
     for argv in (["simulate", "--lanes", "1"], ["simulate-devices"], ["demo"], ["eval", "fusion"]):
         assert parser.parse_args(argv).handler is not None
-    with pytest.raises(KeyError, match="installed: device, fusion, reporting, vision"):
+    with pytest.raises(KeyError, match="installed: console, device, fusion, reporting, vision"):
         registry.service("billing")
 
 
