@@ -404,16 +404,25 @@ class BaggingRules:
         bag = txn.bagging
         if bag.items_mg <= lane.ledger.change_threshold_mg:
             return True  # nothing of this transaction is on the scale to take off
-        if drop_mg > bag.carry_mg + lane.ledger.tolerance(bag.carry_mg):
-            return True  # more than this transaction's part: the carried bags went too
-        if change.at_ms - txn.started_ms <= self.settings.carry_lift_window_ms:
-            return True
+        ledger = lane.ledger
         bagged = [
             self._candidate(line, line.bagged_units)
             for line in reversed(txn.order)
             if not line.voided and line.bagged_units > 0 and line.weight_known
         ]
-        return not bagged or lane.ledger.best_match(drop_mg, bagged) is None
+        if drop_mg > bag.carry_mg + ledger.tolerance(bag.carry_mg):
+            # More than the carried bags: they went too, with some of this transaction's
+            # items, unless the drop is exactly this transaction's items and the rest
+            # after the carried weight is nothing it bagged (an item lifted, not bags).
+            rest = drop_mg - bag.carry_mg
+            return (
+                not bagged
+                or ledger.best_match(rest, bagged) is not None
+                or ledger.best_match(drop_mg, bagged) is None
+            )
+        if change.at_ms - txn.started_ms <= self.settings.carry_lift_window_ms:
+            return True
+        return not bagged or ledger.best_match(drop_mg, bagged) is None
 
     def _first_item_under_carry(self, lane: Lane, txn: Transaction) -> None:
         """Bags lifted while the first item went down read as one smaller drop: what is

@@ -389,10 +389,12 @@ def negative_readings(lane: Lane, rng: random.Random) -> list[Emitted]:
 def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
     """Every perturbation at once (bags lifted after the next start), at lower rates."""
     lane = _copy(lane)
+    # What is on the scale changes first (own bags, items left in the cart), then the
+    # bags, as they then are, leave after the next start.
     steps: list[Perturbation] = [
-        lambda ln, r: bags_lifted_after_start(ln, r),
         own_bags,
         skip_bagging,
+        lambda ln, r: bags_lifted_after_start(ln, r),
         scale_drift,
         negative_readings,
         lambda ln, r: lost_readings(ln, r, 0.05),
