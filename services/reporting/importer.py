@@ -69,7 +69,7 @@ async def import_poslog(
                 source,
                 file_name=file_name,
                 default_store_id=default_store_id,
-                local_time=store.local_time,
+                local_time=store.zones,
                 weight_unit=store.config.poslog_weight_unit,
                 on_transaction=collect,
             )

@@ -254,3 +254,38 @@ class PosLogImportResult:
     transactions: int = 0
     duplicates: int = 0
     skipped_elements: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StorePeriod:
+    """One store's figures over one period; None where there is no data to rate."""
+
+    start_ms: int | None
+    end_ms: int | None
+    transactions: int = 0
+    alerts: int = 0
+    resolved: int = 0
+    false_alerts: int = 0
+    confirmed_transactions: int = 0
+    currency: str = ""
+    at_risk_minor: int = 0
+    items_entered: int = 0
+    items_keyed: int = 0
+    lanes: int = 0
+    shrink_per_1000_minor: float | None = None
+    precision: float | None = None
+    false_alerts_per_100_honest: float | None = None
+    health_score: float | None = None
+    keyed_entry_rate: float | None = None
+
+
+@dataclass(slots=True)
+class StoreComparisonRow:
+    """A store of the chain: this period and the one before, side by side."""
+
+    store_id: str
+    name: str
+    region: str
+    timezone: str
+    current: StorePeriod
+    previous: StorePeriod | None

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 from lanesight.common.money import parse_minor
-from lanesight.reporting.localtime import LocalTime
+from lanesight.reporting.localtime import LocalTime, StoreZones
 from lanesight.reporting.model import LaneEventRecord
 
 _CHUNK_BYTES = 64 * 1024
@@ -157,7 +157,7 @@ def parse_poslog(
     *,
     file_name: str = "",
     default_store_id: str = "",
-    local_time: LocalTime | None = None,
+    local_time: LocalTime | StoreZones | None = None,
     weight_unit: str = "auto",
     on_transaction: Callable[[PosLogTransaction], None] | None = None,
 ) -> PosLogDocument:
@@ -230,9 +230,12 @@ class _TransactionMapper:
         when = node.text_of("EndDateTime") or node.text_of("BeginDateTime")
         if not when:
             raise self.fail(node, "Transaction has no EndDateTime or BeginDateTime")
-        end_ms = self.time_ms(node, when)
-        begin_ms = self.time_ms(node, node.text_of("BeginDateTime") or when)
-        day = node.text_of("BusinessDayDate") or self.local_time.day(end_ms)
+        # A store's naive times are read in its own zone (StoreZones), else the one zone.
+        zones = self.local_time
+        local = zones.of(store) if isinstance(zones, StoreZones) else zones
+        end_ms = self.time_ms(node, when, local)
+        begin_ms = self.time_ms(node, node.text_of("BeginDateTime") or when, local)
+        day = node.text_of("BusinessDayDate") or local.day(end_ms)
         key = (store, lane, f"{lane}:{day}:{sequence}")
         txn = _Transaction(
             self, key, begin_ms, end_ms, node.text_of("OperatorID"), node.text_of("CurrencyCode")
@@ -249,9 +252,9 @@ class _TransactionMapper:
         else:
             self.document.transactions.append((key, txn.events))
 
-    def time_ms(self, node: _Node, text: str) -> int:
+    def time_ms(self, node: _Node, text: str, local: LocalTime) -> int:
         try:
-            return self.local_time.naive_to_ms(datetime.fromisoformat(text))
+            return local.naive_to_ms(datetime.fromisoformat(text))
         except ValueError:
             raise self.fail(node, f"not a date and time: {text!r}") from None
 

@@ -6,6 +6,7 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from lanesight.reporting.config import ReportingConfig
@@ -36,6 +37,8 @@ from lanesight.reporting.model import (
     PosExceptionRow,
     ReportFilter,
     ShrinkRow,
+    StoreComparisonRow,
+    StorePeriod,
 )
 from lanesight.reporting.paging import decode_token, encode_token, fingerprint, page_size, paginate
 from lanesight.reporting.schema import DAY_MS, HOUR_MS
@@ -96,7 +99,7 @@ class Reports:
                 high = -(-end // bucket) * bucket
         if low is not None and high is not None and low >= high:
             return None, [(start, end)]
-        detail = []
+        detail: list[tuple[int | None, int | None]] = []
         if start is not None and low is not None and start < low:
             detail.append((start, low))
         if end is not None and high is not None and high < end:
@@ -313,6 +316,12 @@ class Reports:
         f.validate()
         query = fingerprint("lane_health", f)
         page_size(page, self.config.default_page_size, self.config.max_page_size)
+        rows = await self.lane_rows(f)
+        chunk, info = self._paginate(rows, page, query)
+        return chunk, await self._keyed_items(f), info
+
+    async def lane_rows(self, f: ReportFilter) -> list[LaneHealthRow]:
+        """Every lane's health row (no paging, no keyed items)."""
         raw = await self._counters(
             f, "store_id, lane_id", "rollup_lane", LANE_COUNTERS, lane_detail_parts
         )
@@ -325,9 +334,7 @@ class Reports:
             lanes.setdefault(lane, LaneHealthRow(*lane)).camera_unhealthy_ms += ms
         for row in lanes.values():
             _score(row)
-        rows = [lanes[k] for k in sorted(lanes)]
-        chunk, info = self._paginate(rows, page, query)
-        return chunk, await self._keyed_items(f), info
+        return [lanes[k] for k in sorted(lanes)]
 
     async def _camera_unhealthy_ms(self, f: ReportFilter) -> dict[tuple[str, str], int]:
         where, params = self._detail_where(replace(f, start_ms=None))
@@ -427,6 +434,138 @@ class Reports:
             rows = [r for r in rows if r.lane_id in f.lane_ids]
         return self._paginate(rows, page, query)
 
+    # --- chain ---------------------------------------------------------------------------
+
+    async def store_comparison(
+        self,
+        f: ReportFilter,
+        region: str = "",
+        local_days: tuple[str, str] | None = None,
+    ) -> list[StoreComparisonRow]:
+        """The stores of a region (or all) side by side, this period and the previous one.
+
+        ``local_days`` ("2024-03-01", "2024-04-01"): the period in each store's own local
+        days (first included, last excluded), whatever its time zone; otherwise the filter's
+        range. The previous period is as long and ends where this one starts (none when
+        the period is open-ended).
+        """
+        f.validate()
+        if local_days is not None:
+            for day in local_days:
+                try:
+                    date.fromisoformat(day)
+                except ValueError:
+                    raise InvalidArgument("local_days", f"not a day: {day!r}") from None
+            if local_days[1] <= local_days[0]:
+                raise InvalidArgument("local_days", "the last day is not after the first")
+        stores = await self._chain_stores(f, region)
+        periods: dict[str, tuple[tuple[int | None, int | None], tuple[int, int] | None]] = {}
+        for store in stores:
+            if local_days is not None:
+                zone = self.zones.of(store)
+                first, last = (date.fromisoformat(d) for d in local_days)
+                before = (first - (last - first)).isoformat()
+                start, end = zone.day_start_ms(local_days[0]), zone.day_start_ms(local_days[1])
+                periods[store] = ((start, end), (zone.day_start_ms(before), start))
+            elif f.start_ms is not None and f.end_ms is not None:
+                length = f.end_ms - f.start_ms
+                periods[store] = ((f.start_ms, f.end_ms), (f.start_ms - length, f.start_ms))
+            else:
+                periods[store] = ((f.start_ms, f.end_ms), None)
+        current = await self._store_periods(f, {s: p[0] for s, p in periods.items()})
+        previous = await self._store_periods(
+            f, {s: p[1] for s, p in periods.items() if p[1] is not None}
+        )
+        rows = []
+        for store in stores:
+            info = self.config.stores.get(store)
+            rows.append(
+                StoreComparisonRow(
+                    store_id=store,
+                    name=self.config.store_name(store),
+                    region=info.region if info else "",
+                    timezone=(info.timezone if info and info.timezone else self.config.timezone),
+                    current=current[store],
+                    previous=previous.get(store),
+                )
+            )
+        return rows
+
+    async def _chain_stores(self, f: ReportFilter, region: str) -> list[str]:
+        seen = {
+            s
+            for (s,) in await self._all(
+                "SELECT DISTINCT store_id FROM lane_clock UNION SELECT DISTINCT store_id FROM alerts",
+                [],
+            )
+        }
+        stores = seen | set(self.config.stores)
+        if region:
+            stores = {
+                s for s in stores if (info := self.config.stores.get(s)) and info.region == region
+            }
+        if f.store_ids:
+            stores &= set(f.store_ids)
+        return sorted(stores)
+
+    async def _store_periods(
+        self, f: ReportFilter, ranges: dict[str, tuple[int | None, int | None]]
+    ) -> dict[str, StorePeriod]:
+        """Each store's figures over its own range (stores sharing a range share queries)."""
+        by_range: dict[tuple[int | None, int | None], list[str]] = defaultdict(list)
+        for store, span in ranges.items():
+            by_range[span].append(store)
+        out: dict[str, StorePeriod] = {}
+        for (start, end), stores in by_range.items():
+            scoped = replace(f, start_ms=start, end_ms=end, store_ids=tuple(stores), alert_types=())
+            for store in stores:
+                out[store] = StorePeriod(start, end)
+            scores: dict[str, list[float]] = defaultdict(list)
+            for row in await self.lane_rows(scoped):
+                period = out[row.store_id]
+                period.transactions += row.transactions
+                period.items_entered += row.items_entered
+                period.items_keyed += row.items_keyed
+                period.lanes += 1
+                scores[row.store_id].append(row.health_score)
+            await self._alert_figures(scoped, out)
+            for store in stores:
+                period = out[store]
+                if scores[store]:
+                    period.health_score = round(sum(scores[store]) / len(scores[store]), 1)
+                _rate_period(period)
+        return out
+
+    async def _alert_figures(self, f: ReportFilter, out: dict[str, StorePeriod]) -> None:
+        where, params = self._alert_where(f)
+        confirmed = "state = 'resolved' AND disposition NOT IN ('false_alert', 'unspecified')"
+        for store, alerts, resolved, false, txns in await self._all(
+            "SELECT store_id, "
+            "SUM(CASE WHEN state != 'withdrawn' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN state = 'resolved' AND disposition != 'unspecified' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN state = 'resolved' AND disposition = 'false_alert' THEN 1 ELSE 0 END), "
+            f"COUNT(DISTINCT CASE WHEN {confirmed} AND transaction_id != '' "
+            "THEN lane_id || '/' || transaction_id END) "
+            f"FROM alerts WHERE {where} GROUP BY store_id",
+            params,
+        ):
+            period = out[store]
+            period.alerts, period.resolved = int(alerts or 0), int(resolved or 0)
+            period.false_alerts, period.confirmed_transactions = int(false or 0), int(txns or 0)
+        amounts: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        for store, currency, n, minor in await self._all(
+            "SELECT store_id, at_risk_currency, COUNT(*), SUM(CASE WHEN disposition = "
+            "'false_alert' OR state = 'withdrawn' THEN 0 ELSE COALESCE(at_risk_minor, 0) END) "
+            f"FROM alerts WHERE {where} AND at_risk_currency IS NOT NULL "
+            "GROUP BY store_id, at_risk_currency",
+            params,
+        ):
+            amounts[store].append((currency, int(n), int(minor or 0)))
+        for store, options in amounts.items():
+            # A store reports in its own currency: the one most of its alerts carry.
+            currency, _, minor = max(options, key=lambda o: (o[1], o[2], o[0]))
+            out[store].currency, out[store].at_risk_minor = currency, minor
+
     # --- alerts --------------------------------------------------------------------------
 
     async def list_alerts(
@@ -493,6 +632,19 @@ def _transaction_parts(keys: str, where: str) -> list[str]:
     return [
         f"SELECT {keys}, COUNT(*) AS transactions FROM transactions WHERE {where} GROUP BY {keys}"
     ]
+
+
+def _rate_period(p: StorePeriod) -> None:
+    """The rates of a store's period; None where the denominator is empty."""
+    if p.transactions:
+        p.shrink_per_1000_minor = 1000 * p.at_risk_minor / p.transactions
+    if p.resolved:
+        p.precision = (p.resolved - p.false_alerts) / p.resolved
+    honest = p.transactions - p.confirmed_transactions
+    if honest > 0:
+        p.false_alerts_per_100_honest = 100 * p.false_alerts / honest
+    if p.items_entered:
+        p.keyed_entry_rate = p.items_keyed / p.items_entered
 
 
 def percentile(values: list[int], pct: int) -> int:
