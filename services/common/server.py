@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from lanesight.common.app import ServiceApp
 from lanesight.common.auth import AuthInterceptor
 from lanesight.common.config import LanesightConfig, TlsConfig, is_loopback_host
@@ -31,6 +31,32 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials | None:
         [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
         root_certificates=ca,
         require_client_auth=tls.mode == "mtls",
+    )
+
+
+#: grpc.reflection.v1, which current grpcurl and Postman ask for first. grpcio-reflection
+#: serves only v1alpha (grpc/grpc#38576); v1's messages are v1alpha's, field for field.
+REFLECTION_V1_SERVICE = "grpc.reflection.v1.ServerReflection"
+
+
+def enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None:
+    """Serve server reflection as grpc.reflection.v1 and v1alpha, listing both."""
+    names = [*service_names, REFLECTION_V1_SERVICE, reflection.SERVICE_NAME]
+    servicer = reflection.aio.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                REFLECTION_V1_SERVICE,
+                {
+                    "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                        servicer.ServerReflectionInfo,
+                        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                    )
+                },
+            ),
+        )
     )
 
 
@@ -124,9 +150,7 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     app.add_to_server(server)
     names = list(app.service_names())
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    enable_reflection([*names, health.SERVICE_NAME], server)
     listen_port = config.listen_port(app.name) if port is None else port
     address = f"{config.server.host}:{listen_port}"
     credentials = server_credentials(config.tls)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import grpc
 from lanesight.common.config import TelemetryConfig
@@ -55,12 +57,133 @@ def _exporters(config: TelemetryConfig) -> tuple[SpanExporter, MetricExporter]:
     )
 
 
+#: RPCs that never get a span: kubelet probes call grpc.health.v1 every few seconds and
+#: tools call reflection; spans of theirs would flood the traces.
+UNTRACED_SERVICE_PREFIXES = ("grpc.health.v1.", "grpc.reflection.")
+
+
+def _traced(handler_call_details: grpc.HandlerCallDetails) -> bool:
+    method = handler_call_details.method or ""
+    return not method.lstrip("/").startswith(UNTRACED_SERVICE_PREFIXES)
+
+
+def _peer_attributes(peer: str) -> dict[str, str | int]:
+    """Semantic-convention attributes of the calling peer from grpc's "ipv4:1.2.3.4:5"."""
+    kind, _, address = peer.split(",")[0].partition(":")
+    if kind not in ("ipv4", "ipv6") or ":" not in address:
+        return {}
+    host, _, port = address.rpartition(":")
+    host = unquote(host).strip("[]")
+    attributes: dict[str, str | int] = {
+        "network.transport": "tcp",
+        "network.type": kind,
+        "network.peer.address": host,
+        "client.address": host,
+    }
+    if port.isdigit():
+        attributes["network.peer.port"] = attributes["client.port"] = int(port)
+    return attributes
+
+
+def tracing_interceptor(tracer_provider: trace.TracerProvider) -> grpc.aio.ServerInterceptor:
+    """The server span interceptor: OpenTelemetry's gRPC instrumentation with current
+    semantic-convention attributes (client.address, network.peer.*; the instrumentation
+    still writes the deprecated net.peer.*), and no spans for health and reflection."""
+    from opentelemetry.instrumentation.grpc import __version__ as instrumentation_version
+    from opentelemetry.instrumentation.grpc import _aio_server
+
+    class _Interceptor(_aio_server.OpenTelemetryAioServerInterceptor):
+        def _intercept_aio_server_stream(self, behavior, handler_call_details):
+            if inspect.iscoroutinefunction(behavior):
+                # A streaming handler that writes with context.write (reporting's
+                # IngestRecords): the instrumentation would iterate it and fail.
+                return self._intercept_aio_server_unary(behavior, handler_call_details)
+            return super()._intercept_aio_server_stream(behavior, handler_call_details)
+
+        def _start_span(self, handler_call_details, context, set_status_on_exception=False):
+            attributes: dict[str, str | int] = {
+                "rpc.system": "grpc",
+                "rpc.grpc.status_code": grpc.StatusCode.OK.value[0],
+            }
+            if handler_call_details.method:
+                service, _, method = handler_call_details.method.lstrip("/").partition("/")
+                attributes["rpc.service"], attributes["rpc.method"] = service, method
+            attributes.update(_peer_attributes(context.peer() or ""))
+            for key, value in context.invocation_metadata() or ():
+                if key == "user-agent":
+                    attributes["user_agent.original"] = str(value)
+            return self._tracer.start_as_current_span(
+                name=handler_call_details.method,
+                kind=trace.SpanKind.SERVER,
+                attributes=attributes,
+                set_status_on_exception=set_status_on_exception,
+            )
+
+    tracer = trace.get_tracer(
+        "opentelemetry.instrumentation.grpc", instrumentation_version, tracer_provider
+    )
+    return _Interceptor(tracer, filter_=_traced)
+
+
+class StreamsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts long-lived streams open now (lanesight.rpc.streams.open) for every service."""
+
+    def __init__(self, meter: metrics.Meter | None = None) -> None:
+        self._open = (meter or service_meter("rpc")).create_up_down_counter(
+            "lanesight.rpc.streams.open",
+            unit="{stream}",
+            description="Streaming RPCs open now (Ingest, Analyze, WatchAlerts, IngestRecords).",
+        )
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method or ""
+        if handler is None or not (handler.request_streaming or handler.response_streaming):
+            return handler
+        if method.lstrip("/").startswith(UNTRACED_SERVICE_PREFIXES):
+            return handler  # Health/Watch streams of probes are not the service's streams
+        service, _, name = method.lstrip("/").partition("/")
+        attributes = {"rpc.service": service, "rpc.method": name}
+        counter = self._open
+        if handler.request_streaming and handler.response_streaming:
+            behavior, factory = handler.stream_stream, grpc.stream_stream_rpc_method_handler
+        elif handler.request_streaming:
+            behavior, factory = handler.stream_unary, grpc.stream_unary_rpc_method_handler
+        else:
+            behavior, factory = handler.unary_stream, grpc.unary_stream_rpc_method_handler
+
+        # grpc tells a handler that yields from one that writes (context.write) by its
+        # function type, so the wrapper must be of the same type as what it wraps.
+        if inspect.isasyncgenfunction(behavior):
+
+            async def wrapped(request_or_iterator, context):
+                counter.add(1, attributes)
+                try:
+                    async for response in behavior(request_or_iterator, context):
+                        yield response
+                finally:
+                    counter.add(-1, attributes)
+
+        else:
+
+            async def wrapped(request_or_iterator, context):  # type: ignore[misc]
+                counter.add(1, attributes)
+                try:
+                    return await behavior(request_or_iterator, context)
+                finally:
+                    counter.add(-1, attributes)
+
+        return factory(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 def setup_telemetry(config: TelemetryConfig, service: str, store_id: str) -> Telemetry:
     """Install tracer and meter providers and return the gRPC server interceptors to use."""
     if config.exporter == "none":
         return Telemetry()
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
     resource = Resource.create(
         {
             "service.name": f"lanesight-{service}",
@@ -79,7 +202,7 @@ def setup_telemetry(config: TelemetryConfig, service: str, store_id: str) -> Tel
     metrics.set_meter_provider(meter_provider)
     log.info("telemetry on: %s exporter", config.exporter)
     return Telemetry(
-        server_interceptors=[aio_server_interceptor(tracer_provider=tracer_provider)],
+        server_interceptors=[tracing_interceptor(tracer_provider), StreamsInterceptor()],
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import grpc
 from lanesight.common.app import ServiceApp
 from lanesight.common.config import LanesightConfig
+from lanesight.device import metrics
 from lanesight.device.agent import LaneAgent
 from lanesight.device.camera.sources import FrameSource
 from lanesight.device.servicer import DeviceServicer
@@ -31,6 +32,7 @@ class DeviceApp(ServiceApp):
         device_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(self.agent), server)
 
     async def start(self) -> None:
+        metrics.watch(self.agent)
         await self.agent.start()
 
     async def begin_shutdown(self) -> None:
@@ -38,6 +40,7 @@ class DeviceApp(ServiceApp):
             self.agent.commands.close_subscribers()
 
     async def stop(self) -> None:
+        metrics.unwatch(self.agent)
         await self.agent.stop()
 
 

@@ -6,6 +6,7 @@ import grpc
 from lanesight.common.app import ServiceApp
 from lanesight.common.config import LanesightConfig
 from lanesight.v1 import vision_pb2, vision_pb2_grpc
+from lanesight.vision import metrics
 from lanesight.vision.engine import VisionEngine
 from lanesight.vision.servicer import VisionServicer
 
@@ -29,6 +30,7 @@ class VisionApp(ServiceApp):
 
     async def start(self) -> None:
         """Load and warm up the model before health reports SERVING."""
+        metrics.watch(self.engine)
         await self.engine.start()
 
     async def begin_shutdown(self) -> None:
@@ -36,6 +38,7 @@ class VisionApp(ServiceApp):
         self.engine.end_streams()
 
     async def stop(self) -> None:
+        metrics.unwatch(self.engine)
         await self.engine.stop()
 
 

@@ -65,6 +65,7 @@ class VisionEngine:
         )
         self.streams: set[LaneStream] = set()
         self.frames_received = 0
+        self.frames_processed = 0
         self.frames_dropped = 0
         self.crops_dropped = 0
         self._started = False

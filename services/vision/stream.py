@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lanesight.vision import metrics
 from lanesight.vision.analyzer import CropRequest, FrameDecodeError, LaneAnalyzer
 from lanesight.vision.batcher import BatcherClosed, BatcherOverloaded
 from lanesight.vision.observations import Health, ItemSeen, Observation
@@ -147,6 +148,8 @@ class LaneStream:
                 log.exception("analysing frame %d of %s failed", frame.frame_id, self.identity)
                 continue
             self.processed.mark()
+            self.engine.frames_processed += 1
+            metrics.camera_condition(analysis.health)
             self.health = analysis.health or self.health
             self.track_labels.retain(t.track_id for t in self.analyzer.tracker.tracks)
             for crop in analysis.crops:
