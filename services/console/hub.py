@@ -147,6 +147,8 @@ class ConsoleHub:
             self._add_lane(lane, bare)
         self.stores = sorted({lane.store_id for lane in self.settings.lanes})
         self.alerts: OrderedDict[str, alerts_pb2.Alert] = OrderedDict()
+        #: Wall-clock ms at which the console first saw each alert it keeps.
+        self.first_seen: dict[str, int] = {}
         self.commands: dict[LaneKey, deque[alerts_pb2.LaneCommand]] = {}
         self.fusion_connected = False
         # The live-update log: an epoch per run, so a cursor from another run is not trusted.
@@ -257,6 +259,8 @@ class ConsoleHub:
             return
         self.alerts[alert.alert_id] = alert
         self.alerts.move_to_end(alert.alert_id)
+        # The age shown is from when the console first heard of it (lane clocks may drift).
+        self.first_seen.setdefault(alert.alert_id, int(time.time() * 1000))
         self._trim_closed()
         await self._publish(alert.store_id, "alert", alert.alert_id)
         lane = self.lanes.get((alert.store_id, alert.lane_id))
@@ -267,9 +271,11 @@ class ConsoleHub:
         closed = [a for a, alert in self.alerts.items() if not is_open(alert)]
         for alert_id in closed[: max(0, len(closed) - MAX_CLOSED_ALERTS)]:
             del self.alerts[alert_id]
+            self.first_seen.pop(alert_id, None)
 
     async def _forget_alert(self, alert_id: str) -> None:
         alert = self.alerts.pop(alert_id, None)
+        self.first_seen.pop(alert_id, None)
         if alert is not None:
             await self._publish(alert.store_id, "alert", alert_id)
 

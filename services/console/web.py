@@ -26,6 +26,7 @@ from lanesight.console.wording import (
     SEVERITIES,
     STATES,
     is_open,
+    lane_name,
     money,
     needs_attendant,
     title,
@@ -90,7 +91,9 @@ class ConsoleWeb:
         env = self.templates.env
         env.globals.update(
             title=title,
+            lane_name=lane_name,
             money=money,
+            first_seen=hub.first_seen,
             SEVERITIES=SEVERITIES,
             STATES=STATES,
             LANE_STATUSES=LANE_STATUSES,

@@ -58,6 +58,14 @@ def title(alert: alerts_pb2.Alert) -> str:
     return TITLES.get(alert.type, "Check needed")
 
 
+def lane_name(lane_id: str) -> str:
+    """How a lane is named on screen: "Lane 3" for "3", "03" or "lane-3"."""
+    bare = lane_id
+    if bare.lower().startswith("lane"):
+        bare = bare[4:].lstrip("-_ ") or lane_id
+    return f"Lane {bare}"
+
+
 def money(value: common_pb2.Money) -> str:
     """Money as text with its currency code, e.g. "4.29 USD"; empty when unset."""
     if not value.currency_code:

@@ -13,7 +13,6 @@ from lanesight.common.cli import build_parser, create_app
 from lanesight.common.config import SERVICE_NAMES, ConfigError, LanesightConfig, load_config
 from lanesight.v1 import device_pb2, fusion_pb2, reporting_pb2, vision_pb2  # noqa: F401 - pool
 
-
 #: The services that serve a lanesight.v1 gRPC API (the console is a web app over them).
 GRPC_SERVICES = tuple(name for name in SERVICE_NAMES if registry.service(name).grpc_service)
 

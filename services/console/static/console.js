@@ -54,11 +54,12 @@
 
   function ages() {
     var now = Date.now();
-    document.querySelectorAll(".age[data-raised]").forEach(function (span) {
-      var raised = Number(span.getAttribute("data-raised"));
-      if (!raised) { return; }
-      var s = Math.max(0, Math.round((now - raised) / 1000));
-      span.textContent = s < 60 ? s + " s ago" : Math.round(s / 60) + " min ago";
+    document.querySelectorAll(".age[data-since]").forEach(function (span) {
+      var since = Number(span.getAttribute("data-since"));
+      if (!since) { return; }
+      var s = Math.max(0, Math.round((now - since) / 1000));
+      span.textContent = s < 60 ? s + " s ago"
+        : s < 3600 ? Math.floor(s / 60) + " min ago" : Math.floor(s / 3600) + " h ago";
     });
     document.body.classList.toggle("no-alerts", queue.children.length === 0);
   }
