@@ -41,6 +41,9 @@ def test_short_demo_catches_every_staged_loss_and_leaves_no_process(tmp_path):
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "every staged loss was caught" in out, out
+    # The attendant console ran over the demo's lanes and said where to open it.
+    assert re.search(r"console +open http://127\.0\.0\.1:\d+/ and sign in", out), out
+    assert re.search(r"stopped: console exit 0", out), out
     rows = re.findall(r"^([a-z_]+)\s+(\d+)\s+(\d+)\s+(\d+)", out, re.MULTILINE)
     staged = {name: (int(s), int(c)) for name, s, c, _ in rows if int(s) > 0}
     assert staged, out  # the run staged at least one loss

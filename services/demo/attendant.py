@@ -34,6 +34,8 @@ class Attendant:
     epoch: float
     ack_after_s: float = 1.0
     resolve_after_s: float = 3.0
+    #: False: only watch; a person resolves the alerts (in the attendant console).
+    resolves: bool = True
     alerts: dict[str, SeenAlert] = field(default_factory=dict)
     commands: int = 0
     gaps: int = 0
@@ -93,7 +95,7 @@ class Attendant:
                     currency=alert.amount_at_risk.currency_code or "USD",
                 ),
             )
-            if alert.state == alerts_pb2.ALERT_STATE_OPEN:
+            if alert.state == alerts_pb2.ALERT_STATE_OPEN and self.resolves:
                 self._spawn(self._handle(alert))
             return
         if alert.revision >= seen.alert.revision:

@@ -15,6 +15,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed for the shopper mix")
     parser.add_argument("--work-dir", default="var/demo", help="where logs, DBs and reports go")
     parser.add_argument("--plain", action="store_true", help="no live screen; print events")
+    parser.add_argument(
+        "--attendant",
+        choices=("simulated", "person"),
+        default="simulated",
+        help="who resolves alerts: the simulated attendant, or a person in the console",
+    )
+    parser.add_argument(
+        "--console-port", type=int, default=0, help="the console's web port (0: any free one)"
+    )
     parser.set_defaults(handler=_run)
 
 

@@ -5,6 +5,8 @@
    the ESC/POS printer on socket://), a lane agent process (`lanesight serve device`)
    connected to them and to a synthetic camera made from real grocery photos, and a POS
    that submits transactions to the agent over gRPC.
+   Then the attendant console (`lanesight serve console`) over those lanes; its URL is
+   printed, with a sign-in code for the store written to attendant.token.
 3. Plays shoppers from the fusion simulator (honest baskets and loss behaviours) in real
    time, shows lanes and alerts live while a simulated attendant resolves them.
 4. Prints a summary (staged / caught / false alerts / latency per exception type), writes
@@ -17,19 +19,21 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 import time
 from pathlib import Path
 
 import grpc
+from lanesight.common.auth import hash_token, mint_token
 from lanesight.common.config import data_dir
 from lanesight.common.logs import setup_logging
 from lanesight.demo.attendant import Attendant
 from lanesight.demo.camera import SCRIPT_ENV
 from lanesight.demo.lanes import SimulatedLane
 from lanesight.demo.plan import STORE_ID, build_lane_plans
-from lanesight.demo.processes import ServiceGroup
+from lanesight.demo.processes import ServiceGroup, ServiceProcess
 from lanesight.demo.screen import DemoView, LaneView, live_screen
 from lanesight.demo.summary import summarize
 from lanesight.v1 import fusion_pb2_grpc, reporting_pb2, reporting_pb2_grpc
@@ -69,7 +73,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"the grocery images are missing: {GROCERY_DIR}", file=sys.stderr)
         return 2
     plans = build_lane_plans(args.lanes, args.seed, duration_s)
-    ports = {name: free_port() for name in ("device", *CORE_SERVICES)}
+    ports = {name: free_port() for name in ("device", "console", *CORE_SERVICES)}
     shared = base_config(work_dir, ports)
     config_path = work_dir / "lanesight.toml"
     config_path.write_text(shared, encoding="utf-8")
@@ -106,6 +110,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             await lane.connect_pos(agent.address)
             await lane.wait_devices_connected(agent.address)
             print(f"  {lane.plan.lane_id} agent healthy at {agent.address}, devices connected")
+        console = await start_console(group, work_dir, shared, lanes, args.console_port)
+        print(f"  console    open {console.url} and sign in with the code in {work_dir / 'attendant.token'}")
+        if args.attendant == "person":
+            print("  attendant  none simulated: resolve the alerts in the console")
         print(f"everything is up in {time.monotonic() - started:.1f}s; shoppers arrive now")
 
         fusion_channel = grpc.aio.insecure_channel(group.services["fusion"].address)
@@ -118,6 +126,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             view,
             {plan.lane_id: plan for plan in plans},
             epoch,
+            resolves=args.attendant == "simulated",
         )
         tasks.append(asyncio.create_task(attendant.watch()))
         stop = asyncio.Event()
@@ -160,6 +169,41 @@ async def run_demo(args: argparse.Namespace) -> int:
                 await lane.close()
         codes = await group.stop_all()
         print("stopped: " + ", ".join(f"{n} exit {c}" for n, c in codes.items()))
+
+
+async def start_console(
+    group: ServiceGroup, work_dir: Path, shared: str, lanes: list[SimulatedLane], port: int
+) -> ServiceProcess:
+    """Start the attendant console over the demo's lanes, with a sign-in code for the store.
+
+    The demo's services run without tokens; the console still signs attendants in, with a
+    store-scoped attendant token minted for this run (written to attendant.token, 0600).
+    """
+    token = mint_token()
+    token_path = work_dir / "attendant.token"
+    fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    tokens_path = work_dir / "console-tokens.yaml"
+    tokens_path.write_text(
+        "tokens:\n  - name: demo-attendant\n    role: attendant\n"
+        f'    stores: ["{STORE_ID}"]\n    sha256: {hash_token(token)}\n',
+        encoding="utf-8",
+    )
+    lane_tables = "".join(
+        f'\n[[console.lanes]]\nstore_id = "{STORE_ID}"\nlane_id = "{lane.plan.lane_id}"\n'
+        f'device = "{group.services[f"device-{lane.plan.lane_id}"].address}"\n'
+        for lane in lanes
+    )
+    config_path = work_dir / "console.toml"
+    config_path.write_text(
+        shared
+        + f'\n[auth]\ntokens_file = "{tokens_path}"\n'
+        + f"\n[console]\nhttp_port = {port}\n"
+        + lane_tables,
+        encoding="utf-8",
+    )
+    return await group.start("console", config_path=config_path, health_service="")
 
 
 async def export_html(address: str, work_dir: Path) -> Path:

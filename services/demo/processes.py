@@ -16,6 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 log = logging.getLogger(__name__)
 _SERVING = re.compile(r"lanesight (\w+) serving on ([\w.:-]+):(\d+)")
+# The attendant console's web address (printed before its serving line).
+_WEB = re.compile(r"lanesight console web on (\S+)")
 
 
 @dataclass
@@ -27,6 +29,8 @@ class ServiceProcess:
     log_path: Path
     port: int = 0
     output_tail: list[str] = field(default_factory=list)
+    #: The web address, for a service that serves one (the console).
+    url: str = ""
 
     @property
     def address(self) -> str:
@@ -49,6 +53,7 @@ class ServiceGroup:
         config_path: Path | None = None,
         env: dict[str, str] | None = None,
         timeout_s: float = 60.0,
+        health_service: str | None = None,
     ) -> ServiceProcess:
         """Start `lanesight serve SERVICE` as NAME; wait for its serving line and health."""
         service = service or name
@@ -77,7 +82,9 @@ class ServiceGroup:
             raise RuntimeError(
                 f"{name} did not start within {timeout_s:.0f}s; see {log_path}"
             ) from None
-        await wait_healthy(proc.address, f"lanesight.v1.{service.capitalize()}Service")
+        if health_service is None:
+            health_service = f"lanesight.v1.{service.capitalize()}Service"
+        await wait_healthy(proc.address, health_service)
         return proc
 
     async def _pump(self, service: ServiceProcess, ready: asyncio.Future) -> None:
@@ -88,6 +95,9 @@ class ServiceGroup:
                 sink.write(line)
                 sink.flush()
                 service.output_tail = [*service.output_tail[-50:], line]
+                web = _WEB.search(line)
+                if web:
+                    service.url = web.group(1)
                 match = _SERVING.search(line)
                 if match and not ready.done():
                     service.port = int(match.group(3))
