@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from lanesight.vision.barcodes import decode_barcodes
+from lanesight.vision.barcodes import codes_conflict, decode_barcodes
 from lanesight.vision.config import VisionConfig
 from lanesight.vision.health import CameraHealthMonitor
 from lanesight.vision.observations import BarcodeDecoded, Health, Observation
@@ -144,11 +144,22 @@ class LaneAnalyzer:
             return None
         return np.ascontiguousarray(frame_bgr[y0:y1, x0:x1])
 
-    @staticmethod
-    def _barcodes(track: Track, crop: np.ndarray) -> list[BarcodeDecoded]:
+    def _barcodes(self, track: Track, crop: np.ndarray) -> list[BarcodeDecoded]:
+        """Codes read in this look that enough looks at the track now agree on."""
         found = []
+        reads = track.barcode_reads
         for code in decode_barcodes(crop, effort="fast"):
+            reads[code.data] = reads.get(code.data, 0) + 1
             if code.data in track.barcodes:
+                continue
+            # Confirmed: read often enough, and more than twice as often as any conflicting
+            # code (a misread of it, or it of them) on this track.
+            if reads[code.data] < self.config.barcode_confirm_reads or any(
+                other != code.data
+                and reads[code.data] <= 2 * count
+                and codes_conflict(code.data, other)
+                for other, count in reads.items()
+            ):
                 continue
             track.barcodes.add(code.data)
             found.append(BarcodeDecoded(track.track_id, code.data, code.symbology, code.gtin))

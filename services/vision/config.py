@@ -99,6 +99,9 @@ class VisionConfig(_Section):
     enrolment_store_path: Path | None = None
     # Look for barcodes in a tracked item's crop every N frames while it is in view.
     barcode_every_frames: int = Field(default=3, ge=1)
+    # A code is reported once this many looks at the track read it, and more than twice as
+    # often as any code differing from it in at most half its digits (a misread).
+    barcode_confirm_reads: int = Field(default=2, ge=1)
     # Crops narrower than this (pixels) are not classified or searched for barcodes.
     min_crop_px: int = Field(default=24, ge=1)
     # Crops are cut from the item's box grown by this fraction of its size on each side.

@@ -166,6 +166,8 @@ class Track:
     candidate_frames: int = 0
     frames_seen: int = 0
     barcodes: set[str] = field(default_factory=set)
+    # Reads of each code so far (a code is reported once enough looks agree on it).
+    barcode_reads: dict[str, int] = field(default_factory=dict)
     # The item's own box (undilated mask), which crops are cut from.
     item_box: Box | None = None
     # Frames in a row in which the item's box stayed put (IoU >= settle_iou_min).
