@@ -38,7 +38,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO_ROOT / "services" / "vision" / "models"
 sys.path.insert(0, str(REPO_ROOT))
 
-from lanesight.common.config import data_dir  # noqa: E402
 from lanesight.vision.model_tools.preprocessing import (  # noqa: E402
     INPUT_MEAN,
     INPUT_SCALE,
@@ -69,6 +68,7 @@ class TrainRecipe:
     cutmix_prob: float = 0.2
     frozen_blocks: int = 3
     bf16_autocast: bool = True
+    iconic_repeats: int = 0
     seed: int = 0
     threads: int = 2
 
@@ -132,6 +132,20 @@ def read_split(dataset_dir: Path, split_file: str) -> tuple[list[Path], np.ndarr
         path, fine_id, _coarse_id = (part.strip() for part in line.split(","))
         paths.append(dataset_dir / path)
         fine_ids.append(int(fine_id))
+    return paths, np.array(fine_ids, dtype=np.int64)
+
+
+def read_iconic(
+    dataset_dir: Path, classes_csv_rows: int, repeats: int
+) -> tuple[list[Path], np.ndarray]:
+    """The catalogue ("iconic") image of every class, each listed `repeats` times."""
+    paths, fine_ids = [], []
+    with open(dataset_dir / "classes.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            path = dataset_dir / row["Iconic Image Path (str)"].lstrip("/")
+            paths.extend([path] * repeats)
+            fine_ids.extend([int(row["Class ID (int)"])] * repeats)
+    assert len(set(fine_ids)) == classes_csv_rows or repeats == 0
     return paths, np.array(fine_ids, dtype=np.int64)
 
 
@@ -310,6 +324,7 @@ def train(
     train_ids: np.ndarray,
     val_images: torch.Tensor,
     val_ids: np.ndarray,
+    checkpoint: Path | None = None,
 ) -> tuple[GroceryNet, list[dict[str, float]]]:
     model = build_model(recipe, len(classes)).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
@@ -359,6 +374,8 @@ def train(
             **val,
         }
         history.append(record)
+        if checkpoint is not None:
+            torch.save(model.state_dict(), checkpoint.with_suffix(f".epoch{epoch + 1}.pt"))
         logger.info(
             "epoch %d/%d loss %.3f val fine top-1 %.3f coarse top-1 %.3f (%.0f s)",
             epoch + 1,
@@ -432,7 +449,8 @@ def main() -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=data_dir("grocery", "dataset"),
+        default=None,
+        help="GroceryStoreDataset's dataset/ folder (default: the configured data dir)",
     )
     parser.add_argument("--out-dir", type=Path, default=MODELS_DIR)
     parser.add_argument(
@@ -451,6 +469,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    if args.data_dir is None:
+        from lanesight.common.config import data_dir
+
+        args.data_dir = data_dir("grocery", "dataset")
     recipe = TrainRecipe(**{f: getattr(args, f) for f in asdict(TrainRecipe())})
     torch.set_num_threads(recipe.threads)
     seed_everything(recipe.seed)
@@ -458,6 +480,10 @@ def main() -> None:
     started = time.monotonic()
     train_paths, train_ids = read_split(args.data_dir, "train.txt")
     val_paths, val_ids = read_split(args.data_dir, "val.txt")
+    if recipe.iconic_repeats:
+        iconic_paths, iconic_ids = read_iconic(args.data_dir, len(classes), recipe.iconic_repeats)
+        train_paths = train_paths + iconic_paths
+        train_ids = np.concatenate([train_ids, iconic_ids])
     # Train crops are cut from a slightly larger square so random crops keep some context.
     train_images = decode_all(train_paths, recipe.image_size * 7 // 6)
     val_images = decode_all(val_paths, recipe.image_size)
@@ -471,7 +497,9 @@ def main() -> None:
         model = build_model(recipe, len(classes))
         model.load_state_dict(torch.load(args.checkpoint, map_location="cpu"))
     else:
-        model, history = train(recipe, classes, train_images, train_ids, val_images, val_ids)
+        model, history = train(
+            recipe, classes, train_images, train_ids, val_images, val_ids, args.checkpoint
+        )
         torch.save(model.state_dict(), args.checkpoint)
         logger.info("saved checkpoint to %s", args.checkpoint)
     train_wall_s = time.monotonic() - started

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .calibration import load_temperature
 from .preprocessing import INPUT_MEAN, INPUT_SCALE, bgr_to_rgb_square, to_model_input
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,13 @@ class GroceryClassifier:
         providers: Sequence[str] = ("CPUExecutionProvider",),
         intra_op_threads: int = 0,
         hflip_tta: bool = False,
+        calibrated: bool = True,
     ):
-        """Open the model; `intra_op_threads=0` lets onnxruntime pick, `hflip_tta` doubles the cost."""
+        """Open the model; `intra_op_threads=0` lets onnxruntime pick, `hflip_tta` doubles the cost.
+
+        With `calibrated` (the default) scores are `softmax(logits / T)` with the temperature
+        in the folder's calibration.json (1.0 when there is none); without, the raw softmax.
+        """
         self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         self.labels = tuple(
             GroceryLabel(**entry)
@@ -74,6 +80,7 @@ class GroceryClassifier:
             raise ValueError("preprocess.json: only RGB models are supported")
         self.input_size = int(metadata["input_size"])
         self.hflip_tta = hflip_tta
+        self.temperature = load_temperature(self.model_dir) if calibrated else 1.0
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -85,10 +92,11 @@ class GroceryClassifier:
         self.coarse_names = tuple(coarse_name_of[i] for i in range(len(coarse_name_of)))
         self.is_produce = np.array([label.is_produce for label in self.labels], dtype=bool)
         logger.info(
-            "loaded %s (%d classes, %d px) with %s",
+            "loaded %s (%d classes, %d px, temperature %.3f) with %s",
             ONNX_FILE_NAME,
             len(self.labels),
             self.input_size,
+            self.temperature,
             self._session.get_providers(),
         )
 
@@ -113,15 +121,15 @@ class GroceryClassifier:
         return to_model_input(crops)
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return fine-class probabilities (N×81) and pooled embeddings (N×1280) for a batch."""
+        """Return fine-class probabilities (N×81, calibrated) and pooled embeddings (N×1280)."""
         logits, embeddings = self._session.run(["logits", "embedding"], {"image": batch})
-        probs = softmax(logits)
+        probs = softmax(logits / self.temperature)
         if self.hflip_tta:
             flipped = np.ascontiguousarray(batch[..., ::-1])
             logits_flipped, embeddings_flipped = self._session.run(
                 ["logits", "embedding"], {"image": flipped}
             )
-            probs = (probs + softmax(logits_flipped)) / 2
+            probs = (probs + softmax(logits_flipped / self.temperature)) / 2
             embeddings = (embeddings + embeddings_flipped) / 2
         return probs, embeddings
 
