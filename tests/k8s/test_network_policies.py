@@ -24,12 +24,18 @@ def expected(source: Pod, destination: Pod, port: int) -> bool:
         return port == 4317 and source.namespace in ("lanesight", "lanesight-lane")
     if dst == "device":
         # The lane's POS via the hostPort (and attendants' lane commands); mTLS + tokens
-        # still decide who is served. lanesight's own services never call the agent.
-        return port == 50061 and source.namespace not in ("lanesight",)
+        # still decide who is served. Of lanesight's own services only the attendant
+        # console calls the agent (pause, resume, device health).
+        return port == 50061 and (source.namespace not in ("lanesight",) or src == "console")
+    if dst == "console":
+        # Browsers on the store network, to the HTTPS port only; sign-in decides the rest.
+        # lanesight's own pods have no egress to it.
+        return port == 8443 and source.namespace not in ("lanesight", "lanesight-lane")
     allowed = {
         ("device", "vision", 50062),
         ("device", "fusion", 50063),
         ("fusion", "reporting", 50064),
+        ("console", "fusion", 50063),
         ("attendant-app", "fusion", 50063),
         ("manager-tool", "fusion", 50063),
         ("manager-tool", "reporting", 50064),

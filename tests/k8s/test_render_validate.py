@@ -21,9 +21,11 @@ EXTERNAL_SECRETS = {
     "lanesight-tls-fusion",
     "lanesight-tls-reporting",
     "lanesight-tls-device",
+    "lanesight-tls-console",
     "lanesight-tokens",
     "lanesight-token-fusion",
     "lanesight-token-device",
+    "lanesight-token-console",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lanesight.common import cli
+from lanesight.common import cli, registry
 from lanesight.common.config import LanesightConfig, load_config
 
 from tests.k8s.conftest import OVERLAYS
@@ -63,8 +63,9 @@ def test_configs_validate_and_match_the_pod(rendered, overlay, tmp_path, monkeyp
                 assert health_port is not None, "kubelet probes cannot use TLS"
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert container[probe]["grpc"]["port"] == (health_port or ports["grpc"])
-            assert container["readinessProbe"]["grpc"]["service"] == (
-                f"lanesight.v1.{service.capitalize()}Service"
+            # Ready once its API serves; the console (no lanesight.v1 API): overall health.
+            assert container["readinessProbe"]["grpc"].get("service", "") == (
+                registry.service(service).grpc_service
             )
             pre_stop_s = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
             assert spec["terminationGracePeriodSeconds"] >= pre_stop_s + config.server.grace_s + 5
@@ -76,7 +77,9 @@ def test_configs_validate_and_match_the_pod(rendered, overlay, tmp_path, monkeyp
                     "/etc/lanesight/tls"
                 )
             seen.add(service)
-    expected = {"vision", "fusion", "reporting"} | ({"device"} if overlay != "gpu" else set())
+    expected = {"vision", "fusion", "reporting", "console"} | (
+        {"device"} if overlay != "gpu" else set()
+    )
     assert seen == expected
 
 
