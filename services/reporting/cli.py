@@ -66,6 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             sub.add_argument("--outlier-z", type=float, default=0.0, help="default 2")
         if name == "alerts":
             sub.add_argument("--state", choices=ALERT_STATES, default=None)
+        if name in ("stores", "html"):
+            sub.add_argument("--region", default="", help="only the stores of this region")
         if name == "lane-health":
             sub.add_argument(
                 "--keyed-items", action="store_true", help="list items often keyed instead"
@@ -156,6 +158,16 @@ def _report(args) -> int:
     return 0
 
 
+def _local_days(args) -> tuple[str, str] | None:
+    """--from and --to when both are whole days (2024-03-01), for per-store local days."""
+    if not args.start or not args.end:
+        return None
+    try:
+        return date.fromisoformat(args.start).isoformat(), date.fromisoformat(args.end).isoformat()
+    except ValueError:
+        return None
+
+
 def _database(args, config):
     """The config with --database-url applied, and the SQLite file (None for PostgreSQL)."""
     url = getattr(args, "database_url", None)
@@ -183,12 +195,19 @@ async def _local_report(args, config, db: Path | None, f: Filter, group_by: list
             state = args.state or "unspecified"
             alerts = await all_pages(lambda p: reports.list_alerts(f, state, p), size)
             return (to_csv if fmt == "csv" else to_text)(alerts_table(alerts)).encode()
+        region = getattr(args, "region", "")
+        # Whole days on the command line are each store's own local days.
+        days = _local_days(args)
         if kind == "all":
-            return (await export_report(reports, kind, "html", f, group_by, now_ms())).data
+            return (
+                await export_report(reports, kind, "html", f, group_by, now_ms(), region, days)
+            ).data
         keyed_only = getattr(args, "keyed_items", False)
         if fmt == "csv" and not keyed_only:
-            return (await export_report(reports, kind, "csv", f, group_by, now_ms())).data
-        bundle = await gather(reports, kind, f, group_by)
+            return (
+                await export_report(reports, kind, "csv", f, group_by, now_ms(), region, days)
+            ).data
+        bundle = await gather(reports, kind, f, group_by, region, days)
         if fmt == "csv":
             return to_csv(keyed_table(bundle.keyed)).encode()
         return render_text(bundle, kind, keyed_only).encode()

@@ -65,6 +65,9 @@ class ReportingConfig(BaseModel):
     # The weight unit of POSLog weighed-item quantities that name none: "auto" means
     # pounds when the transaction's currency is USD, kilograms otherwise.
     poslog_weight_unit: Literal["auto", "kg", "lb"] = "auto"
+    # Where the HTML page links an alert's evidence: a URL with {event_id} (and {alert_id}),
+    # e.g. a video console; empty lists the evidence events on the page itself.
+    evidence_url: str = ""
     # How many items the lane-health report lists as often keyed (labels to reprint).
     keyed_items_limit: int = Field(default=50, ge=1, le=10_000)
 

@@ -10,7 +10,7 @@ from lanesight.reporting import convert
 from lanesight.reporting.exports import ReportBundle
 from lanesight.reporting.model import InvalidArgument, PosLogImportResult, ReportFilter
 from lanesight.reporting.render import REPORT_KINDS, describe_import, render_text
-from lanesight.reporting.tables import alerts_table, keyed_table, to_csv, to_text
+from lanesight.reporting.tables import alerts_table, csv_to_text, keyed_table, to_csv, to_text
 from lanesight.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
 
 _KIND_VALUES = {
@@ -19,6 +19,7 @@ _KIND_VALUES = {
     "lane_health": reporting_pb2.REPORT_KIND_LANE_HEALTH,
     "pos_exceptions": reporting_pb2.REPORT_KIND_POS_EXCEPTIONS,
     "alerts": reporting_pb2.REPORT_KIND_ALERTS,
+    "store_comparison": reporting_pb2.REPORT_KIND_STORE_COMPARISON,
     "all": reporting_pb2.REPORT_KIND_ALL,
 }
 
@@ -54,7 +55,7 @@ async def remote_report(args, config, f: ReportFilter, group_by: list[str], dead
                     for a in response.alerts
                 ]
                 return (to_csv if fmt == "csv" else to_text)(alerts_table(alerts)).encode()
-            if kind == "all" or (fmt == "csv" and not keyed_only):
+            if kind in ("all", "store_comparison") or (fmt == "csv" and not keyed_only):
                 request = reporting_pb2.ExportReportRequest(
                     kind=_KIND_VALUES[kind],
                     format=reporting_pb2.EXPORT_FORMAT_HTML
@@ -64,6 +65,8 @@ async def remote_report(args, config, f: ReportFilter, group_by: list[str], dead
                     group_by=convert.dimensions_to_proto(group_by),
                 )
                 chunks = [r.chunk async for r in stub.ExportReport(request, timeout=deadline_s)]
+                if kind == "store_comparison" and fmt != "csv":
+                    return csv_to_text(b"".join(chunks).decode()).encode()
                 return b"".join(chunks)
             bundle = await _bundle(stub, kind, message_filter, f, group_by, deadline_s)
         except grpc.aio.AioRpcError as exc:

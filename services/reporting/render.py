@@ -9,6 +9,7 @@ REPORT_KINDS = {
     "lane-health": "lane_health",
     "pos-exceptions": "pos_exceptions",
     "alerts": "alerts",
+    "stores": "store_comparison",
     "html": "all",
 }
 
@@ -29,6 +30,8 @@ def render_text(bundle, kind: str, keyed_only: bool = False) -> str:
         return tables.to_text(tables.lane_table(bundle.lanes)) + "\n" + keyed
     if kind == "pos_exceptions":
         return tables.to_text(tables.pos_table(bundle.pos))
+    if kind == "store_comparison":
+        return tables.to_text(tables.stores_table(bundle.stores))
     return tables.to_text(tables.alerts_table(bundle.alerts))
 
 

@@ -615,6 +615,20 @@ class Reports:
         ):
             by_id[alert_id].supporting_event_ids.append(event_id)
 
+    async def evidence_events(self, event_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """Kind and lane time of evidence events still kept (raw events are purged)."""
+        found: dict[str, tuple[str, int]] = {}
+        unique = sorted(set(event_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            for event_id, kind, time_ms in await self._all(
+                "SELECT event_id, kind, time_ms FROM events "
+                f"WHERE event_id IN ({','.join('?' * len(part))})",
+                part,
+            ):
+                found[event_id] = (kind, int(time_ms))
+        return found
+
     async def alert_history(self, alert_id: str) -> list[tuple[str, str, str, int]]:
         """The state changes of an alert: (change, value, actor, at_ms), oldest first."""
         return [

@@ -16,6 +16,8 @@ from lanesight.reporting.model import (
     LaneHealthRow,
     PosExceptionRow,
     ShrinkRow,
+    StoreComparisonRow,
+    StorePeriod,
 )
 
 
@@ -215,6 +217,49 @@ def alerts_table(alerts: list[AlertRecord]) -> Table:
     )
 
 
+def stores_table(rows: list[StoreComparisonRow]) -> Table:
+    """The store comparison: this period's figures, then the previous period's ("" = n/a)."""
+    measures = (
+        "transactions",
+        "alerts",
+        "currency",
+        "at_risk_minor",
+        "shrink_per_1000_minor",
+        "precision",
+        "false_alerts_per_100_honest",
+        "health_score",
+        "keyed_entry_rate",
+    )
+
+    def cells(period: StorePeriod | None) -> list[str]:
+        if period is None:
+            return [""] * len(measures)
+        out = []
+        for m in measures:
+            value = getattr(period, m)
+            if value is None:
+                out.append("")
+            elif m == "at_risk_minor":
+                out.append(format_minor(value, period.currency))
+            elif m == "shrink_per_1000_minor":
+                out.append(format_minor(round(value), period.currency))
+            elif isinstance(value, float):
+                out.append(_rate(value))
+            else:
+                out.append(str(value))
+        return out
+
+    headers = [m.replace("_minor", "") for m in measures]
+    return Table(
+        "Store comparison",
+        ["store", "name", "region", "timezone", *headers, *(f"previous_{h}" for h in headers)],
+        [
+            [r.store_id, r.name, r.region, r.timezone, *cells(r.current), *cells(r.previous)]
+            for r in rows
+        ],
+    )
+
+
 def to_csv(table: Table) -> str:
     """A table as CSV with a header row."""
     out = io.StringIO()
@@ -238,3 +283,11 @@ def to_text(table: Table) -> str:
         for row in table.rows
     ]
     return "\n".join(lines) + "\n"
+
+
+def csv_to_text(text: str) -> str:
+    """CSV with a header row as an aligned plain-text table."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return ""
+    return to_text(Table("", rows[0], rows[1:]))

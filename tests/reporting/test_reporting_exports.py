@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
 import re
 import shutil
@@ -14,11 +15,21 @@ import numpy as np
 import pytest
 from lanesight.common.cli import main
 from lanesight.reporting import convert
+from lanesight.reporting.config import ReportingConfig, StoreInfo
 from lanesight.reporting.exports import export_report
 from lanesight.reporting.model import InvalidArgument, ReportFilter
+from lanesight.reporting.reports import Reports
+from lanesight.reporting.store import ReportStore
 from lanesight.v1 import alerts_pb2
 
-from tests.reporting.reporting_builders import T0_MS, alert, as_records, cli_database
+from tests.reporting.reporting_builders import (
+    T0_MS,
+    alert,
+    as_records,
+    cli_database,
+    load_crafted,
+    reporting_config,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
@@ -83,57 +94,160 @@ async def run_chromium(*args: str) -> bytes:
     return stdout
 
 
-@needs_chromium
-async def test_html_page_renders_its_charts_in_chromium(loaded, tmp_path):
-    store, reports = loaded
-    hostile = alert(
-        "A9",
-        1,
-        "s1",
-        "2",
-        alerts_pb2.ALERT_TYPE_QUANTITY_MISMATCH,
-        T0_MS + 5000,
-        category='<script>alert("x")</script>',
+# Where the page's screenshots are kept (test artefacts; two are copied into docs/images).
+ARTEFACTS = Path(__file__).resolve().parents[2] / "build" / "artefacts" / "reporting"
+# Injected into a copy of the page (the page itself has no scripts): what a reader at this
+# width would find cut off or scrolling sideways.
+MEASURE = """<script>
+addEventListener('load', () => {
+  const width = document.documentElement.clientWidth, out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (box.width && (box.right > width + 1 || box.left < -1)) out.push('outside:' + el.tagName);
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible')
+      out.push('clipped:' + el.tagName);
+  }
+  const b = parent.document.body;
+  b.setAttribute('data-inner-width', innerWidth);
+  b.setAttribute('data-scroll-width', document.documentElement.scrollWidth);
+  b.setAttribute('data-height', document.documentElement.scrollHeight);
+  b.setAttribute('data-problems', out.slice(0, 20).join(' '));
+});
+</script>"""
+
+
+def framed(page: str, width: int, height: int) -> str:
+    """The page in a frame ``width`` pixels wide: headless Chromium's window is at least
+    500 pixels, a frame is the phone's viewport (media queries and all)."""
+    return (
+        "<!DOCTYPE html><html><head><style>body{margin:0}iframe{border:0;display:block}"
+        f'</style></head><body><iframe width="{width}" height="{height}" '
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe></body></html>'
     )
-    await store.ingest("f", [convert.record_from_proto(r) for r in as_records([hostile], 900)])
-    exported = await export_report(reports, "all", "html", ReportFilter(), [], T0_MS)
-    page = exported.data.decode()
+
+
+async def manager_page(tmp_path) -> tuple[str, ReportingConfig]:
+    config = reporting_config(
+        tmp_path,
+        stores={
+            "s1": StoreInfo(name="Riverside Market", timezone="America/Chicago", region="north"),
+            "s3": StoreInfo(name="Hilltop", timezone="Europe/London", region="north"),
+        },
+    )
+    store = await ReportStore.open(config)
+    try:
+        await load_crafted(store)
+        hostile = alert(
+            "A9",
+            1,
+            "s1",
+            "2",
+            alerts_pb2.ALERT_TYPE_QUANTITY_MISMATCH,
+            T0_MS + 5000,
+            category='<script>alert("x")</script>',
+        )
+        await store.ingest("f", [convert.record_from_proto(r) for r in as_records([hostile], 900)])
+        reports = Reports(store.reader, config)
+        exported = await export_report(reports, "all", "html", ReportFilter(), [], T0_MS)
+    finally:
+        await store.close()
+    return exported.data.decode(), config
+
+
+async def test_manager_page_speaks_in_words(tmp_path):
+    page, _ = await manager_page(tmp_path)
     assert "<script" not in page  # the category was escaped, and the page has no scripts
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)  # nothing external
-    path = tmp_path / "report.html"
-    path.write_bytes(exported.data)
+    for header in (
+        "Health score",
+        "First-pass scan rate",
+        "Keyed entries",
+        "Reason",
+        "Time to resolve (median, slowest 5 %)",
+        "Shrink per 1,000 transactions",
+        "False alerts per 100 honest transactions",
+        "Raised (local time)",
+    ):
+        assert f">{header}</th>" in page, header
+    assert "Riverside Market" in page and "Hilltop" in page  # store names, not ids
+    assert "2024-03-04 03:00 CST" in page  # T0 (09:00Z) in Riverside's local time
+    assert ">67 of 100<" in page  # a score out of 100 in the table
+    assert "50.0 %" in page  # missed_scan_v1's precision, as a percentage
+    assert "3.3 min" in page  # camera_v1's 200 s to resolve
+    assert ">n/a<" in page  # nothing to rate somewhere (never 0.0 %)
+    assert "Please check the item in the bagging area." in page  # the reason column
+    assert 'data-chart="alerts-by-hour"' in page
+    # An alert links to its evidence, listed on the page (no evidence URL configured).
+    assert '<a href="#evidence-A1">2 events</a>' in page and 'id="evidence-A1"' in page
 
+
+async def test_evidence_links_follow_the_configured_url(loaded):
+    store, _ = loaded
+    config = store.config.model_copy(
+        update={"evidence_url": "https://console.example/e/{event_id}"}
+    )
+    exported = await export_report(
+        Reports(store.reader, config), "all", "html", ReportFilter(), [], T0_MS
+    )
+    assert '<a href="https://console.example/e/ev-1">event 1</a>' in exported.data.decode()
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [390, 1440])
+async def test_manager_page_reads_on_a_phone_and_a_desk(tmp_path, backend, width):
+    """Headless Chromium at phone and desktop widths: no sideways scroll, nothing cut off,
+    every chart drawn; the screenshots are kept as artefacts."""
+    page, _ = await manager_page(tmp_path)
+    window = max(width, 500)
+    measured = tmp_path / "measured.html"
+    measured.write_text(framed(page.replace("</body>", MEASURE + "</body>"), width, 900))
     dom = (
-        await run_chromium(f"--user-data-dir={tmp_path / 'dom'}", "--dump-dom", path.as_uri())
+        await run_chromium(
+            f"--user-data-dir={tmp_path / 'dom'}",
+            f"--window-size={window},900",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            measured.as_uri(),
+        )
     ).decode()
-    charts = set(re.findall(r'<svg[^>]*data-chart="([^"]+)"', dom))
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
+    assert int(attrs["inner-width"]) == width
+    assert int(attrs["scroll-width"]) <= width, "the page scrolls sideways"
+    assert attrs["problems"] == "", attrs["problems"]
+    charts = set(re.findall(r'<svg[^>]*data-chart="([^"]+)"', page))
     assert {
         "shrink-over-time-USD",
         "shrink-over-time-EUR",
         "shrink-by-lane-USD",
         "alert-precision",
+        "alerts-by-hour",
         "lane-health",
     } <= charts
-    assert dom.count('class="bar"') >= 2 + 5 + 2  # lanes with shrink, rules, lanes with health
-    assert dom.count('class="series"') == 4  # at risk and recovered, per currency
+    assert page.count('class="series"') == 4  # at risk and recovered, per currency
 
-    shot = tmp_path / "report.png"
+    height = min(int(attrs["height"]), 16_000)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTEFACTS / f"report-{width}px-{backend}.png"
+    path = tmp_path / "framed.html"
+    path.write_text(framed(page, width, height))
     await run_chromium(
         f"--user-data-dir={tmp_path / 'shot'}",
         f"--screenshot={shot}",
-        "--window-size=1280,2000",
+        f"--window-size={window},{height}",
+        "--hide-scrollbars",
         path.as_uri(),
     )
-    assert shot.exists() and shot.stat().st_size > 10_000
     image = cv2.imread(str(shot))
-    assert image is not None and image.shape[:2] == (2000, 1280)
-    not_white = np.any(image < 240, axis=2).mean()
-    assert not_white > 0.02, "the page rendered blank"
+    assert image is not None and image.shape[:2] == (height, window)
+    image = image[:, :width]
+    cv2.imwrite(str(shot), image)
+    assert np.any(image < 240, axis=2).mean() > 0.02, "the page rendered blank"
     # The lane-health bars are purple (#8e44ad) and the precision bars green (#27ae60).
     for rgb in ((0x8E, 0x44, 0xAD), (0x27, 0xAE, 0x60)):
         bgr = np.array(rgb[::-1], dtype=np.int16)
         close = np.all(np.abs(image.astype(np.int16) - bgr) < 12, axis=2)
-        assert close.sum() > 500, f"no chart drawn in {rgb}"
+        assert close.sum() > 200, f"no chart drawn in {rgb}"
 
 
 def test_cli_writes_the_html_page(loaded, tmp_path, capsys):
