@@ -153,6 +153,10 @@ class BaggingRules:
             # Bagged while its PLU is still being looked up: its line may come later.
             window = max(window, self.host.config.vision.missed_scan_after_held_ms)
             change.track = held
+        else:
+            # The item the camera saw go down: if it was scanned as another line, a later
+            # line's scan does not explain this weight.
+            change.track = self._last_to_go_down(lane, change)
         deadline = change.at_ms + window + self.jitter_ms
         lane.schedule(deadline, "increase", change)
 
@@ -204,6 +208,17 @@ class BaggingRules:
                 return track
         return None
 
+    def _last_to_go_down(self, lane: Lane, change: WeightChange) -> Track | None:
+        earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        last = None
+        for track in lane.tracks.values():
+            if earliest <= track.entered_bagging_ms <= latest and (
+                last is None or track.entered_bagging_ms > last.entered_bagging_ms
+            ):
+                last = track
+        return last
+
     @staticmethod
     def _latest_line(txn: Transaction, at_ms: int, window_ms: int) -> Line | None:
         for line in reversed(txn.order):
@@ -251,6 +266,8 @@ class BaggingRules:
         change.matched = True
         blamed = self._recent_unbagged(txn, change)
         if blamed is not None:
+            if self._bag_line_units(lane, txn, blamed, change):
+                return  # it fits after all: the weight is no mismatch, whatever was linked
             self._weight_mismatch(lane, txn, blamed, change)
             return
         delta = change.delta_mg
