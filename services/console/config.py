@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ConsoleLane(BaseModel):
@@ -41,12 +41,13 @@ class ConsoleConfig(BaseModel):
     # The Secure flag on cookies; None: set it when the console serves HTTPS.
     secure_cookies: bool | None = None
 
-    @model_validator(mode="after")
-    def _lanes_are_unique(self) -> ConsoleConfig:
+    @field_validator("lanes")
+    @classmethod
+    def _lanes_are_unique(cls, lanes: list[ConsoleLane]) -> list[ConsoleLane]:
         seen: set[tuple[str, str]] = set()
-        for index, lane in enumerate(self.lanes):
+        for index, lane in enumerate(lanes):
             key = (lane.store_id, lane.lane_id)
             if key in seen:
-                raise ValueError(f"lanes.{index}: {lane.store_id}/{lane.lane_id} is listed twice")
+                raise ValueError(f"entry {index}: {lane.store_id}/{lane.lane_id} is listed twice")
             seen.add(key)
-        return self
+        return lanes
