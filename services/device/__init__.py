@@ -13,6 +13,7 @@ SERVICE = ServiceSpec(
         "GetDeviceStatus": ("lane_agent", "pos", "attendant", "manager", "service"),
         "ExecuteLaneCommand": ("lane_agent", "attendant"),
         "WatchLaneCommands": ("lane_agent", "pos"),
+        "WatchProduceSuggestions": ("lane_agent", "pos"),
     },
     retryable_methods=("GetDeviceStatus",),
     cli=None,

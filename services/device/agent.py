@@ -29,6 +29,7 @@ from lanesight.device.outbox import DroppedEvents, Outbox, OutboxLimits
 from lanesight.device.protocols.escpos_status import DrawerOpenLevel
 from lanesight.device.readings import DeviceKindName, HealthChanged, HealthState
 from lanesight.device.recorder import EventRecorder
+from lanesight.device.suggestions import ProduceSuggester
 from lanesight.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class LaneAgent:
         self.vision_links: dict[str, VisionLink] = {}
         self.commands: LaneCommandExecutor | None = None
         self.evidence: EvidenceRecorder | None = None
+        #: Produce suggestions at the scale, when device.produce_suggestions is enabled.
+        self.suggester: ProduceSuggester | None = None
         self._tasks: list[asyncio.Task] = []
         self._side_tasks: set[asyncio.Task] = set()
         self._channels: list[grpc.aio.Channel] = []
@@ -110,7 +113,7 @@ class LaneAgent:
             peripheral.baudrate, peripheral.bytesize, peripheral.parity, peripheral.stopbits
         )
         common: dict[str, Any] = {
-            "sink": self.recorder.record_reading,
+            "sink": self._record_reading,
             "settings": settings,
             "backoff": self._backoff(),
         }
@@ -147,6 +150,12 @@ class LaneAgent:
             response_timeout_s=peripheral.response_timeout_s,
             **common,
         )
+
+    async def _record_reading(self, reading) -> None:
+        """Record a peripheral reading; the produce suggester sees it once it is recorded."""
+        await self.recorder.record_reading(reading)
+        if self.suggester is not None:
+            self.suggester.on_reading(reading)
 
     @property
     def printer(self) -> PrinterDriver | None:
@@ -258,6 +267,12 @@ class LaneAgent:
                 self.vision_links[camera.id] = link
                 self._spawn(pipeline.run(), f"camera-{camera.id}")
                 self._spawn(link.run(), f"vision-{camera.id}")
+            wanted = self.device.produce_suggestions
+            if wanted.enabled:
+                camera_id = wanted.camera_id or self.device.cameras[0].id
+                self.suggester = ProduceSuggester(
+                    wanted, channel, self.cameras[camera_id], self._executor
+                )
         self._spawn(self._watch_tasks(), "agent-watchdog")
         log.info(
             "lane agent %s/%s: %d peripherals, %d cameras, fusion %s, vision %s",
@@ -297,6 +312,8 @@ class LaneAgent:
         self._stopped = True
         if self.commands is not None:
             self.commands.close_subscribers()
+        if self.suggester is not None:
+            await self.suggester.close()
         tasks = [*self._tasks, *self._side_tasks]
         for task in tasks:
             task.cancel()

@@ -143,6 +143,46 @@ class OutboxConfig(_Section):
     max_in_flight: int = Field(default=2000, ge=1, le=1_000_000)
 
 
+class ProduceSuggestionsConfig(_Section):
+    """Produce suggestions at the scale: when a loose item settles on the produce scale,
+    vision ranks the catalog's PLUs from the scale-zone crop (docs/vision.md)."""
+
+    enabled: bool = False
+    #: The camera that sees the produce scale (empty: the lane's first camera).
+    camera_id: str = ""
+    #: The produce scale to watch (empty: any scale with role "produce").
+    scale_id: str = ""
+    #: The produce scale's area on the camera image (normalised polygon); its bounding box
+    #: is cropped and classified.
+    scale_zone: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)], min_length=3
+    )
+    #: Settled weights below this (mg) are an empty scale: suggestions are cleared.
+    min_weight_mg: int = Field(default=5_000, ge=0)
+    #: Suggestions offered, best first, and the least confidence a suggestion needs.
+    max_suggestions: int = Field(default=5, ge=1, le=20)
+    min_confidence: float = Field(default=0.01, ge=0, le=1)
+    #: Labels asked of vision per crop (several labels may map to one PLU).
+    vision_top_k: int = Field(default=20, ge=1, le=100)
+    #: How long to wait for a camera frame taken after the scale settled.
+    frame_wait_s: float = Field(default=0.25, ge=0, le=5)
+    #: Deadline of the ClassifyImages call.
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    #: Catalog files (.csv or .json, as fusion reads them) with PLUs, vision labels and prices.
+    catalog_files: list[str] = Field(default_factory=list)
+    #: The bundled demo catalog (for the demo and trials only).
+    demo_catalog: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ProduceSuggestionsConfig:
+        for x, y in self.scale_zone:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError("scale_zone points are normalised: x and y must be within 0..1")
+        if self.enabled and not (self.catalog_files or self.demo_catalog):
+            raise ValueError("enabled needs catalog_files (or demo_catalog) to map labels to PLUs")
+        return self
+
+
 class DeviceConfig(_Section):
     """Settings of the device service (the lane agent)."""
 
@@ -184,6 +224,8 @@ class DeviceConfig(_Section):
     evidence_retention_days: float = Field(default=30.0, gt=0)
     #: Most frames per camera per alert (frames are sampled evenly over the window).
     evidence_max_frames: int = Field(default=45, ge=1, le=1000)
+    #: Ranked PLU suggestions for loose items on the produce scale (WatchProduceSuggestions).
+    produce_suggestions: ProduceSuggestionsConfig = ProduceSuggestionsConfig()
 
     def fusion_address(self, store_id: str, lane_id: str, peers_fusion: str) -> str:
         """The fusion replica this lane's events go to: its shard's address when sharded,
@@ -207,6 +249,17 @@ class DeviceConfig(_Section):
         return Market(
             self.scanner_region, None if rules is None else tuple(r.rule() for r in rules)
         )
+
+    @model_validator(mode="after")
+    def _produce_camera(self) -> DeviceConfig:
+        wanted = self.produce_suggestions
+        if wanted.enabled:
+            ids = [camera.id for camera in self.cameras]
+            if not ids:
+                raise ValueError("produce_suggestions.enabled: the lane has no camera")
+            if wanted.camera_id and wanted.camera_id not in ids:
+                raise ValueError(f"produce_suggestions.camera_id: no camera {wanted.camera_id!r}")
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DeviceConfig:

@@ -110,3 +110,15 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         assert commands is not None  # context.abort raised above
         async for command in commands.subscribe():
             yield device_pb2.WatchLaneCommandsResponse(command=command)
+
+    async def WatchProduceSuggestions(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
+        suggester = self.agent.suggester
+        if suggester is None:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "device.produce_suggestions: not enabled on this lane (or it has no camera)",
+            )
+        assert suggester is not None  # context.abort raised above
+        async for suggestions in suggester.subscribe():
+            yield device_pb2.WatchProduceSuggestionsResponse(suggestions=suggestions)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 from lanesight.common.channels import Backoff
 from lanesight.device.camera.motion import MotionGate, encode_jpeg
 from lanesight.device.camera.sources import (
@@ -82,6 +83,8 @@ class CameraPipeline:
         self.link_ready: Callable[[], bool] = lambda: False
         #: Recent frames kept for alert evidence; set by the agent when evidence is on.
         self.evidence: FrameRingBuffer | None = None
+        #: The last frame read and its capture time (ns), for produce suggestions.
+        self.latest: tuple[int, np.ndarray] | None = None
 
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -133,6 +136,7 @@ class CameraPipeline:
             if not ok or frame is None:
                 raise SourceUnavailable("the source delivered no frame")
             captured_ns = time.time_ns()
+            self.latest = (captured_ns, frame)
             if self.health.state is not HealthState.CONNECTED:
                 self._backoff.reset()
                 await self.health.set(HealthState.CONNECTED)
