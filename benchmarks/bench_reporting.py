@@ -1,11 +1,15 @@
 """Reporting benchmark: events ingested per second against bare executemany, and report
-latency over about a million generated events. Run: .venv/bin/python benchmarks/bench_reporting.py
+latency as history grows (1 M, 3 M, 10 M events) on SQLite and PostgreSQL, against a bare
+aggregate query in the same run and database.
+
+Run: .venv/bin/python benchmarks/bench_reporting.py [--report-events 1e6,3e6,1e7]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sqlite3
 import statistics
@@ -13,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,6 +32,7 @@ from lanesight.reporting.exports import export_report
 from lanesight.reporting.localtime import LocalTime
 from lanesight.reporting.model import PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
+from lanesight.reporting.rollups import rebuild_rollups
 from lanesight.reporting.store import ReportStore
 from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
 from stdnum import ean
@@ -191,26 +197,31 @@ async def bench_ingest(folder: Path, count: int, batch: int) -> list[tuple[str, 
     ]
 
 
-def generate(path: Path, events: int, lanes: int = 50, days: int = 30) -> dict[str, int]:
-    """Fill a store's tables with executemany: ~``events`` raw events and their facts."""
+def generate_chunks(
+    events: int, first_txn: int = 0, lanes: int = 50, days: int = 30, chunk: int = 20_000
+):
+    """Rows of ~``events`` raw events and their facts, spread over ``days``, in chunks.
+
+    Yields (table, rows) pairs; transaction numbers start at ``first_txn`` so that a
+    database can grow (1 M, then 3 M, then 10 M events over the same days: denser history).
+    Rows are valid for both backends (SQLite and PostgreSQL).
+    """
     local_time = LocalTime()
-    rng = random.Random(11)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("BEGIN")
+    rng = random.Random(11 + first_txn)
     per_txn = 24  # start, 10 x (read, item), no-reads, tender x2, end
     transactions = events // per_txn
     span_ms = days * DAY_MS
     raw = b"\x0a\x24" + b"x" * 40
-    event_rows, txn_rows, item_rows, pos_rows, incident_rows = [], [], [], [], []
-    counter = 0
-    for txn in range(transactions):
+    tables: dict[str, list[tuple]] = defaultdict(list)
+    for number in range(transactions):
+        txn = first_txn + number
         lane = str(txn % lanes)
-        t = T0_MS + txn * span_ms // transactions
+        # Interleave the growth steps: step n's transactions sit between the earlier ones.
+        t = T0_MS + (number * span_ms // transactions + (first_txn % 997) * 7) % span_ms
         day = local_time.day(t)
         operator = f"op{txn % (lanes * 3)}"
         txn_id = f"t{txn}"
-        txn_rows.append(
+        tables["transactions"].append(
             (
                 "s1",
                 lane,
@@ -231,13 +242,13 @@ def generate(path: Path, events: int, lanes: int = 50, days: int = 30) -> dict[s
             )
         )
         for n in range(per_txn):
-            counter += 1
-            event_rows.append(
-                (f"e{counter:010d}", "s1", lane, counter, t + n * 500, txn_id, "k", "b", raw)
+            event = txn * per_txn + n
+            tables["events"].append(
+                (f"e{event:011d}", "s1", lane, event, t + n * 500, txn_id, "k", "b", raw)
             )
         for n in range(10):
             keyed = rng.random() < 0.03
-            item_rows.append(
+            tables["items"].append(
                 (
                     f"i{txn}-{n}",
                     "s1",
@@ -260,7 +271,7 @@ def generate(path: Path, events: int, lanes: int = 50, days: int = 30) -> dict[s
                 )
             )
         if rng.random() < 0.2:
-            pos_rows.append(
+            tables["pos_events"].append(
                 (
                     f"p{txn}",
                     "s1",
@@ -276,7 +287,7 @@ def generate(path: Path, events: int, lanes: int = 50, days: int = 30) -> dict[s
                 )
             )
         if rng.random() < 0.05:
-            incident_rows.append(
+            tables["lane_incidents"].append(
                 (
                     f"n{txn}",
                     "s1",
@@ -287,66 +298,102 @@ def generate(path: Path, events: int, lanes: int = 50, days: int = 30) -> dict[s
                     rng.choice(["scanner_no_read", "scale_not_zeroed", "printer_paper_out"]),
                 )
             )
-    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
-    conn.executemany(f"INSERT INTO transactions VALUES ({','.join('?' * 16)})", txn_rows)
-    conn.executemany(f"INSERT INTO items VALUES ({','.join('?' * 18)})", item_rows)
-    conn.executemany(f"INSERT INTO pos_events VALUES ({','.join('?' * 11)})", pos_rows)
-    conn.executemany(f"INSERT INTO lane_incidents VALUES ({','.join('?' * 7)})", incident_rows)
-    alert_rows = []
+        if number % 5 == 0:
+            tables["alerts"].append(_alert_row(rng, local_time, f"a{txn}", lanes, span_ms))
+        if len(tables["events"]) >= chunk:
+            yield from tables.items()
+            tables.clear()
+    yield from tables.items()
+
+
+def _alert_row(rng, local_time, alert_id: str, lanes: int, span_ms: int) -> tuple:
     types = ["missed_scan", "weight_mismatch", "item_mismatch", "unscanned_item_in_bagging"]
     dispositions = ["recovered", "false_alert", "shopper_corrected", "honest_mistake"]
-    for n in range(transactions // 5):
-        t = T0_MS + rng.randrange(span_ms)
-        day, hour = local_time.day_hour(t)
-        disposition = rng.choice(dispositions)
-        recovered = 300 if disposition in ("recovered", "shopper_corrected") else None
-        alert_rows.append(
-            (
-                f"a{n}",
-                3,
-                "s1",
-                str(rng.randrange(lanes)),
-                "",
-                rng.choice(types),
-                "unspecified",
-                "medium",
-                0.8,
-                300,
-                "USD",
-                recovered,
-                "USD" if recovered else None,
-                "r",
-                "a",
-                "resolved",
-                disposition,
-                "attendant",
-                t,
-                t + 20_000,
-                t + 60_000,
-                "att",
-                "att",
-                "",
-                1,
-                "",
-                "",
-                "",
-                rng.choice(["produce", "dairy", "bakery"]),
-                "rule",
-                1,
-                day,
-                hour,
-            )
-        )
-    conn.executemany(f"INSERT INTO alerts VALUES ({','.join('?' * 33)})", alert_rows)
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-    return {
-        "events": len(event_rows),
-        "transactions": len(txn_rows),
-        "items": len(item_rows),
-        "alerts": len(alert_rows),
-    }
+    t = T0_MS + rng.randrange(span_ms)
+    day, hour = local_time.day_hour(t)
+    disposition = rng.choice(dispositions)
+    recovered = 300 if disposition in ("recovered", "shopper_corrected") else None
+    return (
+        alert_id,
+        3,
+        "s1",
+        str(rng.randrange(lanes)),
+        "",
+        rng.choice(types),
+        "unspecified",
+        "medium",
+        0.8,
+        300,
+        "USD",
+        recovered,
+        "USD" if recovered else None,
+        "r",
+        "a",
+        "resolved",
+        disposition,
+        "attendant",
+        t,
+        t + 20_000,
+        t + 60_000,
+        "att",
+        "att",
+        "",
+        1,
+        "",
+        "",
+        "",
+        rng.choice(["produce", "dairy", "bakery"]),
+        "rule",
+        1,
+        day,
+        hour,
+    )
+
+
+_COLUMNS = {
+    "events": 9,
+    "transactions": 16,
+    "items": 18,
+    "pos_events": 11,
+    "lane_incidents": 7,
+    "alerts": 33,
+}
+
+
+async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int]:
+    """Append generated rows to the store's tables, then recompute the rollups."""
+    counts: dict[str, int] = defaultdict(int)
+    if store.dialect.name == "sqlite":
+        conn = sqlite3.connect(store.config.db_path, isolation_level=None)
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        for table, rows in generate_chunks(events, first_txn):
+            marks = ",".join("?" * _COLUMNS[table])
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            counts[table] += len(rows)
+        conn.execute("COMMIT")
+        conn.close()
+    else:
+        import asyncpg
+
+        async with store.write_transaction() as db:
+            await store._ensure_partitions(db, [T0_MS, T0_MS + 31 * DAY_MS])
+        conn = await asyncpg.connect(store.config.database_url)
+        try:
+            for table, rows in generate_chunks(events, first_txn):
+                await conn.copy_records_to_table(table, records=rows)
+                counts[table] += len(rows)
+        finally:
+            await conn.close()
+    async with store.write_transaction() as db:
+        await rebuild_rollups(db, store.local_time.day_start_ms)
+    if store.dialect.name == "sqlite":
+        conn = sqlite3.connect(store.config.db_path, isolation_level=None)
+        conn.execute("ANALYZE")
+        conn.close()
+    else:
+        await store.reader.execute("ANALYZE")
+    return counts
 
 
 async def timed(fn, repeats: int = 3) -> float:
@@ -358,29 +405,29 @@ async def timed(fn, repeats: int = 3) -> float:
     return statistics.median(times) * 1000
 
 
-async def bench_reports(folder: Path, events: int) -> tuple[dict[str, int], list]:
-    config = ReportingConfig(db_path=folder / "reports.db", retention_interval_s=0)
-    store = await ReportStore.open(config)
-    await store.close()
-    start = time.perf_counter()
-    sizes = generate(config.db_path, events)
-    sizes["generate_s"] = round(time.perf_counter() - start, 1)
-    store = await ReportStore.open(config)
-    reports = Reports(store.reader, config)
+# The baseline of the report curve: the plain aggregate a report without rollups runs
+# (lane-health counters straight from the items rows), in the same run and database.
+BARE_AGGREGATE = (
+    "SELECT store_id, lane_id, COUNT(*), "
+    "SUM(CASE WHEN entry_method = 'scanned' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN entry_method = 'keyed' THEN 1 ELSE 0 END), SUM(weighed) "
+    "FROM items GROUP BY store_id, lane_id"
+)
+
+
+def report_cases(reports: Reports) -> list[tuple[str, object]]:
     page = PageRequest(page_size=1000)
     everything = ReportFilter()
     one_day = ReportFilter(start_ms=T0_MS + 10 * DAY_MS, end_ms=T0_MS + 11 * DAY_MS)
-    cases = [
+    return [
+        ("bare aggregate over items (baseline)", lambda: reports.db.fetchall(BARE_AGGREGATE)),
         ("shrink by lane, day", lambda: reports.shrink(everything, ["lane", "day"], page)),
-        (
-            "shrink by hour of day, category",
-            lambda: reports.shrink(everything, ["hour_of_day", "category"], page),
-        ),
         ("alert quality", lambda: reports.alert_quality(everything, page)),
         ("lane health (all days)", lambda: reports.lane_health(everything, page)),
         ("lane health (one day)", lambda: reports.lane_health(one_day, page)),
         ("POS exceptions (all days)", lambda: reports.pos_exceptions(everything, page)),
         ("POS exceptions (one day)", lambda: reports.pos_exceptions(one_day, page)),
+        ("store comparison", lambda: reports.store_comparison(everything)),
         (
             "list alerts, first page of 100",
             lambda: reports.list_alerts(everything, "unspecified", PageRequest(100)),
@@ -390,41 +437,105 @@ async def bench_reports(folder: Path, events: int) -> tuple[dict[str, int], list
             lambda: export_report(reports, "all", "html", everything, [], T0_MS),
         ),
     ]
-    results = []
+
+
+async def bench_curve(config: ReportingConfig, sizes: list[int]) -> tuple[list, dict]:
+    """Report latency as the same store grows through ``sizes`` events."""
+    store = await ReportStore.open(config)
+    results: dict[int, dict[str, float]] = {}
+    loaded: dict[int, dict[str, int]] = {}
     try:
-        for name, fn in cases:
-            results.append((name, await timed(fn)))
+        total, first_txn = 0, 0
+        for size in sizes:
+            start = time.perf_counter()
+            counts = await load(store, size - total, first_txn)
+            first_txn += counts["transactions"]
+            total = size
+            reports = Reports(store.reader, config)
+            loaded[size] = {**counts, "load_s": round(time.perf_counter() - start)}
+            results[size] = {name: await timed(fn) for name, fn in report_cases(reports)}
+            print(
+                f"  {config.database_url and 'postgresql' or 'sqlite'}: {size:,} events "
+                f"loaded in {loaded[size]['load_s']} s",
+                file=sys.stderr,
+            )
     finally:
         await store.close()
-    return sizes, results
+    return [results[s] for s in sizes], loaded
+
+
+def print_curve(backend: str, sizes: list[int], results: list[dict[str, float]]) -> None:
+    print(f"\nReport latency, {backend}, ms (median of 3) as history grows")
+    header = "".join(f"{f'{s / 1e6:g} M events':>16}" for s in sizes)
+    print(f"{'report':<42}{header}")
+    for name in results[0]:
+        print(f"{name:<42}" + "".join(f"{r[name]:>16,.0f}" for r in results))
+    base = "bare aggregate over items (baseline)"
+    for name in ("lane health (all days)", "HTML page, every report"):
+        print(
+            f"{name + ' / baseline':<42}" + "".join(f"{r[name] / r[base]:>16.2f}" for r in results)
+        )
+    first = results[0]
+    for name in ("lane health (all days)", "HTML page, every report"):
+        print(
+            f"{name + ' / itself at ' + f'{sizes[0] / 1e6:g} M':<42}"
+            + "".join(f"{r[name] / first[name]:>16.2f}" for r in results)
+        )
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ingest-events", type=int, default=30_000)
-    parser.add_argument("--report-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--report-events", default="1000000", help="comma-separated sizes, e.g. 1e6,3e6,1e7"
+    )
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--postgres",
+        default="auto",
+        help="'auto' starts a throwaway cluster when PostgreSQL is installed; a URL of an "
+        "empty database; or 'off'",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-reporting-") as tmp:
+    sizes = [int(float(s)) for s in args.report_events.split(",")]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-reporting-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         folder = Path(tmp)
+        url = ""
+        if args.postgres == "auto":
+            from tests.reporting.postgres import cluster, find_bin
+
+            if find_bin("initdb"):
+                url = stack.enter_context(cluster()) + "/postgres"
+        elif args.postgres != "off":
+            url = args.postgres
         ingest = await bench_ingest(folder, args.ingest_events, args.batch)
-        sizes, reports = await bench_reports(folder, args.report_events)
-    baseline = ingest[0][1]
-    print(
-        f"\nIngest ({args.ingest_events:,} lane events, {args.batch} per transaction, "
-        "WAL, synchronous=FULL)"
-    )
-    print(f"{'path':<48} {'events/s':>12} {'vs baseline':>12}")
-    for name, rate, _ in ingest:
-        print(f"{name:<48} {rate:>12,.0f} {rate / baseline:>12.2f}")
-    print(
-        f"\nReports over {sizes['events']:,} events ({sizes['transactions']:,} transactions, "
-        f"{sizes['items']:,} items, {sizes['alerts']:,} alerts; generated in "
-        f"{sizes['generate_s']} s), median of 3"
-    )
-    print(f"{'report':<48} {'ms':>12}")
-    for name, ms in reports:
-        print(f"{name:<48} {ms:>12,.0f}")
+        baseline = ingest[0][1]
+        print(
+            f"\nIngest ({args.ingest_events:,} lane events, {args.batch} per transaction, "
+            "WAL, synchronous=FULL)"
+        )
+        print(f"{'path':<48} {'events/s':>12} {'vs baseline':>12}")
+        for name, rate, _ in ingest:
+            print(f"{name:<48} {rate:>12,.0f} {rate / baseline:>12.2f}")
+        backends = [
+            ("sqlite", ReportingConfig(db_path=folder / "reports.db", retention_interval_s=0))
+        ]
+        if url:
+            backends.append(
+                ("postgresql", ReportingConfig(database_url=url, retention_interval_s=0))
+            )
+        for backend, config in backends:
+            results, loaded = await bench_curve(config, sizes)
+            last = loaded[sizes[-1]]
+            print(
+                f"\n{backend}: at {sizes[-1]:,} events the tables hold "
+                + ", ".join(f"{v:,} {k}" for k, v in last.items() if k != "load_s")
+                + " (the last step's additions)"
+            )
+            print_curve(backend, sizes, results)
     return 0
 
 

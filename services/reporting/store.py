@@ -402,20 +402,27 @@ class ReportStore:
             )
 
     async def _new_transactions(self, db: Connection, facts: FactBatch) -> list:
-        """The batch's transactions not in the database yet (the rollups count them)."""
+        """The batch's transactions not in the database yet (the rollups count them).
+
+        One statement for the batch: a primary-key lookup per lane, joined by UNION ALL.
+        """
         by_lane: dict[tuple[str, str], list[str]] = {}
         for store_id, lane_id, txn_id in facts.transactions:
             by_lane.setdefault((store_id, lane_id), []).append(txn_id)
         known: set[tuple[str, str, str]] = set()
-        for (store_id, lane_id), ids in by_lane.items():
-            for start in range(0, len(ids), _IN_CHUNK):
-                part = ids[start : start + _IN_CHUNK]
-                for (txn_id,) in await db.fetchall(
-                    "SELECT transaction_id FROM transactions WHERE store_id = ? AND lane_id = ? "
-                    f"AND transaction_id IN ({','.join('?' * len(part))})",
-                    [store_id, lane_id, *part],
-                ):
-                    known.add((store_id, lane_id, txn_id))
+        parts: list[str] = []
+        params: list[str] = []
+        lanes = list(by_lane.items())
+        for index, ((store_id, lane_id), ids) in enumerate(lanes):
+            parts.append(
+                "SELECT store_id, lane_id, transaction_id FROM transactions WHERE store_id = ? "
+                f"AND lane_id = ? AND transaction_id IN ({','.join('?' * len(ids))})"
+            )
+            params += [store_id, lane_id, *ids]
+            if len(params) > _IN_CHUNK or index == len(lanes) - 1:
+                for key in await db.fetchall(" UNION ALL ".join(parts), params):
+                    known.add(tuple(key))
+                parts, params = [], []
         return [t for key, t in facts.transactions.items() if key not in known]
 
     async def _write_alerts(self, db: Connection, alerts: list[AlertRecord]) -> None:
