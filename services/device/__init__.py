@@ -14,7 +14,8 @@ SERVICE = ServiceSpec(
         "ExecuteLaneCommand": ("lane_agent", "attendant"),
         "WatchLaneCommands": ("lane_agent", "pos"),
         "WatchProduceSuggestions": ("lane_agent", "pos"),
+        "GetAlertEvidence": ("attendant", "manager"),
     },
-    retryable_methods=("GetDeviceStatus",),
+    retryable_methods=("GetDeviceStatus", "GetAlertEvidence"),
     cli=None,
 )

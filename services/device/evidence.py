@@ -215,6 +215,58 @@ def write_alert_evidence(
     return WrittenEvidence(final, len(entries), faces_total)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFrame:
+    """One frame of a written evidence folder, as read back."""
+
+    camera_id: str
+    captured_ns: int
+    jpeg: bytes
+    faces_blurred: int
+
+
+def read_alert_evidence(
+    directory: Path, alert_id: str, max_bytes: int
+) -> tuple[list[StoredFrame], int] | None:
+    """The frames written for an alert, oldest first, and how many were left out to stay
+    under max_bytes; None when no folder was written for it (yet).
+
+    Only complete folders are read (they appear whole, renamed from a staging name);
+    a frame whose file is missing or unreadable is left out and counted.
+    """
+    folder = directory / folder_name(alert_id)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("alert_id") != alert_id:
+        return None
+    frames: list[StoredFrame] = []
+    left_out = 0
+    size = 0
+    entries = sorted(manifest.get("frames", []), key=lambda e: str(e.get("captured_at", "")))
+    for entry in entries:
+        try:
+            data = (folder / folder_name(str(entry["file"]))).read_bytes()
+            captured = datetime.fromisoformat(str(entry["captured_at"]))
+        except (OSError, KeyError, ValueError):
+            left_out += 1
+            continue
+        if size + len(data) > max_bytes:
+            left_out += 1
+            continue
+        size += len(data)
+        frames.append(
+            StoredFrame(
+                str(entry.get("camera_id", "")),
+                int(captured.timestamp() * _NS),
+                data,
+                int(entry.get("faces_blurred", 0)),
+            )
+        )
+    return frames, left_out
+
+
 def purge_expired(directory: Path, retention_s: float, now_s: float | None = None) -> int:
     """Delete evidence folders last modified more than retention_s ago; returns how many.
 

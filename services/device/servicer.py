@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from lanesight.common.auth import authorize_store
 from lanesight.device.agent import LaneAgent, OutboxFull
+from lanesight.device.evidence import read_alert_evidence
 from lanesight.device.lane_events import DEVICE_KIND, PERIPHERAL_STATE
 from lanesight.device.pos_ingress import InvalidPosEvent, validate_pos_event
 from lanesight.v1 import common_pb2, device_pb2, device_pb2_grpc
@@ -101,6 +105,40 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         assert commands is not None  # context.abort raised above
         result = await commands.execute(request.command)
         return device_pb2.ExecuteLaneCommandResponse(done=result.done, detail=result.detail)
+
+    async def GetAlertEvidence(self, request, context: grpc.aio.ServicerContext):
+        await authorize_store(context, self.agent.store_id)
+        if not request.alert_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: is required")
+        if len(request.alert_id) > 256:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "alert_id: at most 256 characters")
+        device = self.agent.device
+        if not device.evidence_enabled:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, "this lane keeps no evidence (device.evidence_enabled)"
+            )
+        # Leave room in the message for everything but the images.
+        budget = self.agent.config.server.max_message_mb * 1024 * 1024 - 64 * 1024
+        found = await asyncio.to_thread(
+            read_alert_evidence, Path(device.evidence_dir), request.alert_id, budget
+        )
+        if found is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no evidence kept for alert {request.alert_id!r}"
+            )
+        assert found is not None  # context.abort raised above
+        frames, left_out = found
+        response = device_pb2.GetAlertEvidenceResponse(frames_left_out=left_out)
+        for frame in frames:
+            response.frames.append(
+                device_pb2.EvidenceFrame(
+                    camera_id=frame.camera_id,
+                    captured_at=_timestamp(frame.captured_ns),
+                    jpeg=frame.jpeg,
+                    faces_blurred=frame.faces_blurred,
+                )
+            )
+        return response
 
     async def WatchLaneCommands(self, request, context: grpc.aio.ServicerContext):
         await authorize_store(context, self.agent.store_id)
