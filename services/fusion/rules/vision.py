@@ -189,6 +189,8 @@ class VisionRules:
             ):
                 found = token  # the track's own scan comes first, however slow the bagging
                 break
+            if token.holder and token.holder != track.track_id:
+                continue  # the camera saw which item this scan was: another one
             if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
                 found = token  # scanned while this item was at the scanner, however long ago
                 break
@@ -238,8 +240,15 @@ class VisionRules:
 
     @staticmethod
     def _holder(lane: Lane) -> str:
-        """The one track at the scanner right now, if exactly one is: what is scanned now."""
-        held = [t.track_id for t in lane.tracks.values() if t.zone is LaneZone.SCAN]
+        """The one track at the scanner right now, if exactly one is: what is scanned now.
+
+        A track already linked to an earlier line is not what a new line scanned (its
+        crossing out of the scan zone may have been lost)."""
+        held = [
+            t.track_id
+            for t in lane.tracks.values()
+            if t.zone is LaneZone.SCAN and t.line is None
+        ]
         return held[0] if len(held) == 1 else ""
 
     def _after_ms(self, track: Track) -> int:
