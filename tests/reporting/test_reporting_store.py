@@ -195,3 +195,72 @@ async def test_lane_state_survives_a_restart(tmp_path):
     await store.close()
     (row,) = await query(config, "SELECT operator_id, after_tender FROM pos_events")
     assert row == ("op", 1)
+
+
+async def test_postgres_is_migrated_and_partitions_events_by_month(tmp_path, backend):
+    if backend != "postgresql":
+        pytest.skip("the PostgreSQL schema")
+    config = reporting_config(tmp_path)
+    lane = Lane("s1", "1")
+    march, april = T0_MS, T0_MS + 31 * 86_400_000
+    events = [
+        lane.event(t, "t", item_added=item(str(n), gtin="00012345678905"))
+        for n, t in enumerate((march, april))
+    ]
+    store = await ReportStore.open(config)
+    try:
+        await store.ingest("f", domain(as_records(events)))
+    finally:
+        await store.close()
+    versions = await query(config, "SELECT version FROM schema_version ORDER BY 1")
+    assert versions == [(4,), (5,)]
+    partitions = await query(
+        config,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname IN ('events', 'items') "
+        "ORDER BY 1",
+    )
+    assert partitions == [
+        ("events_2024_03",),
+        ("events_2024_04",),
+        ("items_2024_03",),
+        ("items_2024_04",),
+    ]
+    assert await query(config, "SELECT COUNT(*) FROM ONLY events_2024_04") == [(1,)]
+    # A newer database is refused, as on SQLite.
+    await query(config, "INSERT INTO schema_version VALUES (999, 'future', 0)")
+    with pytest.raises(SchemaError, match="newer"):
+        await ReportStore.open(config)
+
+
+@pytest.mark.sqlite_only
+async def test_a_database_from_before_rollups_gets_them_filled_at_open(tmp_path):
+    """Schema 4 kept detail rows and daily rollups (purged days); opening at 5 fills the
+    rollups from both, so the reports read the same figures as before."""
+    path = tmp_path / "r.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, up_to=4) == 4
+        await conn.execute(
+            "INSERT INTO transactions (store_id, lane_id, transaction_id, time_ms, local_day, "
+            "operator_id, source) VALUES ('s1', '1', 't1', ?, '2024-03-04', 'op', 'lane')",
+            [T0_MS],
+        )
+        await conn.executemany(
+            "INSERT INTO items VALUES (?, 's1', '1', 't1', ?, ?, '2024-03-04', 'op', "
+            "'00012345678905', 'X', ?, 1, 0, 0, 199, 'USD', NULL, 1)",
+            [("e1", "1", T0_MS, "keyed"), ("e2", "2", T0_MS + 1, "scanned")],
+        )
+        zeros = ", ".join(["0"] * 11)
+        await conn.execute(
+            f"INSERT INTO daily_lane VALUES ('s1', '1', '2024-02-01', 5, 9, {zeros})"
+        )
+    config = reporting_config(tmp_path, db_path=path)
+    store = await ReportStore.open(config)
+    try:
+        lanes, keyed, _ = await Reports(store.reader, config).lane_health(
+            ReportFilter(), PageRequest()
+        )
+    finally:
+        await store.close()
+    assert [(r.transactions, r.items_entered, r.items_keyed) for r in lanes] == [(6, 11, 1)]
+    assert [(k.item_code, k.entries, k.keyed) for k in keyed] == [("00012345678905", 2, 1)]
