@@ -47,6 +47,8 @@ LaneKey = tuple[str, str]
 MAX_CLOSED_ALERTS = 5000
 #: Lane commands remembered per lane, for the alert timeline.
 MAX_COMMANDS_PER_LANE = 50
+#: Alerts whose evidence frames are kept in memory for their detail page.
+MAX_EVIDENCE_CACHED = 32
 
 
 class ActionError(Exception):
@@ -108,6 +110,16 @@ class LaneView:
         )
 
 
+@dataclass
+class Evidence:
+    """An alert's evidence frames as its lane agent returned them, or why there are none."""
+
+    frames: list[device_pb2.EvidenceFrame] = field(default_factory=list)
+    left_out: int = 0
+    note: str = ""
+    read_at: float = field(default_factory=time.monotonic)
+
+
 @dataclass(frozen=True)
 class Change:
     """One entry of the live-update log: what changed (a lane or an alert) in which store."""
@@ -150,6 +162,7 @@ class ConsoleHub:
         #: Wall-clock ms at which the console first saw each alert it keeps.
         self.first_seen: dict[str, int] = {}
         self.commands: dict[LaneKey, deque[alerts_pb2.LaneCommand]] = {}
+        self._evidence: OrderedDict[str, Evidence] = OrderedDict()
         self.fusion_connected = False
         # The live-update log: an epoch per run, so a cursor from another run is not trusted.
         self.epoch = secrets.token_hex(4)
@@ -508,8 +521,41 @@ class ConsoleHub:
         await self._apply_alert(reply.alert)
         return reply.alert
 
+    async def evidence(self, alert: alerts_pb2.Alert, token: str) -> Evidence:
+        """The alert's face-blurred evidence frames from its lane agent (cached a while)."""
+        cached = self._evidence.get(alert.alert_id)
+        if cached is not None and (cached.frames or time.monotonic() - cached.read_at < 10.0):
+            return cached
+        lane = self.lanes.get((alert.store_id, alert.lane_id))
+        stub = self.devices.get(lane.device_address) if lane is not None else None
+        if stub is None:
+            return Evidence(note="The console cannot reach this lane's agent for camera frames.")
+        try:
+            reply = await stub.GetAlertEvidence(
+                device_pb2.GetAlertEvidenceRequest(alert_id=alert.alert_id),
+                timeout=self.settings.rpc_timeout_s,
+                metadata=_metadata(token),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                found = Evidence(note="No camera frames were kept for this alert (yet).")
+            else:
+                return Evidence(note=f"Camera frames are unavailable ({exc.code().name.lower()}).")
+        else:
+            found = Evidence(list(reply.frames), reply.frames_left_out)
+        self._evidence[alert.alert_id] = found
+        while len(self._evidence) > MAX_EVIDENCE_CACHED:
+            self._evidence.popitem(last=False)
+        return found
+
     async def lane_command(
-        self, key: LaneKey, action: str, attendant_id: str, token: str, reason: str = ""
+        self,
+        key: LaneKey,
+        action: str,
+        attendant_id: str,
+        token: str,
+        reason: str = "",
+        alert_id: str = "",
     ) -> str:
         """Pause or resume a lane at its lane agent; returns the agent's detail."""
         lane = self.lanes.get(key)
@@ -518,8 +564,12 @@ class ConsoleHub:
         stub = self.devices.get(lane.device_address)
         if stub is None:
             raise ActionError("the console has no lane agent address for this lane", status=409)
+        # Tied to the alert it was issued from, the lane agent also keeps evidence for it.
         command = alerts_pb2.LaneCommand(
-            command_id=f"console-{uuid.uuid4()}", store_id=lane.store_id, lane_id=lane.lane_id
+            command_id=f"console-{uuid.uuid4()}",
+            store_id=lane.store_id,
+            lane_id=lane.lane_id,
+            alert_id=alert_id,
         )
         command.issued_at.GetCurrentTime()
         if action == "pause":

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from lanesight.console.hub import ActionError, ConsoleHub, LaneView, rank
+from lanesight.console.hub import ActionError, ConsoleHub, Evidence, LaneView, rank
 from lanesight.console.sessions import Session, SessionStore, SignInError
 from lanesight.console.wording import (
     DISPOSITION_LABELS,
@@ -115,6 +115,7 @@ class ConsoleWeb:
             Route("/signout", self.signout, methods=["POST"]),
             Route("/", self.store_view),
             Route("/alerts/{alert_id}", self.alert_detail),
+            Route("/alerts/{alert_id}/evidence/{index:int}", self.evidence_frame),
             Route("/alerts/{alert_id}/acknowledge", self.acknowledge, methods=["POST"]),
             Route("/alerts/{alert_id}/resolve", self.resolve, methods=["POST"]),
             Route("/lanes/{store_id}/{lane_id}/{action}", self.lane_action, methods=["POST"]),
@@ -238,12 +239,32 @@ class ConsoleWeb:
                 request, "error.html", 404, session=session,
                 message="That alert is not in this console's list (it may have been closed).",
             )
-        return self._alert_page(request, session, alert)
+        evidence = await self.hub.evidence(alert, session.token)
+        return await self._alert_page(request, session, alert, evidence=evidence)
 
-    def _alert_page(
+    async def evidence_frame(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return Response("sign in first", status_code=401)
+        alert = self._alert_for(session, request.path_params["alert_id"])
+        if alert is None:
+            return Response("not found", status_code=404)
+        evidence = await self.hub.evidence(alert, session.token)
+        index = request.path_params["index"]
+        if not 0 <= index < len(evidence.frames):
+            return Response("not found", status_code=404)
+        return Response(
+            evidence.frames[index].jpeg,
+            media_type="image/jpeg",
+            headers={"Cache-Control": "private, no-store"},
+        )
+
+    async def _alert_page(
         self, request: Request, session: Session, alert: alerts_pb2.Alert,
-        error: str = "", status: int = 200,
+        error: str = "", status: int = 200, evidence: Evidence | None = None,
     ) -> Response:
+        if evidence is None:
+            evidence = await self.hub.evidence(alert, session.token)
         key = (alert.store_id, alert.lane_id)
         lane = self.hub.lanes.get(key)
         same_transaction = (
@@ -257,7 +278,7 @@ class ConsoleWeb:
         return self._page(
             request, "alert.html", status,
             session=session, alert=alert, lane=lane, same_transaction=same_transaction,
-            commands=commands, error=error,
+            commands=commands, error=error, evidence=evidence,
             done=request.query_params.get("done", ""),
         )
 
@@ -275,7 +296,7 @@ class ConsoleWeb:
         try:
             await self.hub.acknowledge(alert.alert_id, session.identity.name, session.token)
         except ActionError as exc:
-            return self._alert_page(request, session, alert, str(exc), exc.status)
+            return await self._alert_page(request, session, alert, str(exc), exc.status)
         return RedirectResponse(f"/alerts/{alert.alert_id}?done=acknowledged", status_code=303)
 
     async def resolve(self, request: Request) -> Response:
@@ -291,7 +312,7 @@ class ConsoleWeb:
                               message="That alert is not in this console's list.")
         choice = DISPOSITIONS.get(form.get("disposition", ""))
         if choice is None:
-            return self._alert_page(
+            return await self._alert_page(
                 request, session, alert, "Pick how it turned out (disposition).", 400
             )
         note = form.get("note", "")[:500]
@@ -304,7 +325,7 @@ class ConsoleWeb:
                 alert.alert_id, choice[0], session.identity.name, session.token, note, recovered
             )
         except ActionError as exc:
-            return self._alert_page(request, session, alert, str(exc), exc.status)
+            return await self._alert_page(request, session, alert, str(exc), exc.status)
         return RedirectResponse(f"/alerts/{alert.alert_id}?done=resolved", status_code=303)
 
     async def lane_action(self, request: Request) -> Response:
@@ -325,12 +346,19 @@ class ConsoleWeb:
         ):
             return self._page(request, "error.html", 404, session=session,
                               message="That lane is not in this console's list.")
+        # A pause issued from an alert's page names the alert (the lane keeps evidence).
+        alert_id = form.get("alert_id", "")
+        alert = self._alert_for(session, alert_id) if alert_id else None
+        if alert is not None and (alert.store_id, alert.lane_id) != (store_id, lane_id):
+            alert = None
         back = form.get("back", "/")
         if not back.startswith("/") or back.startswith("//"):
             back = "/"
         try:
-            await self.hub.lane_command((store_id, lane_id), action, session.identity.name,
-                                       session.token)
+            await self.hub.lane_command(
+                (store_id, lane_id), action, session.identity.name, session.token,
+                alert_id=alert.alert_id if alert is not None else "",
+            )
         except ActionError as exc:
             return self._page(request, "error.html", exc.status, session=session,
                               message=str(exc))

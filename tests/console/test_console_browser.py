@@ -10,6 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lanesight.device.camera.motion import encode_jpeg
+from lanesight.device.evidence import BufferedFrame, write_alert_evidence
+from lanesight.device.privacy import FaceBlurrer
 from lanesight.v1 import (
     alerts_pb2,
     device_pb2,
@@ -19,6 +22,7 @@ from lanesight.v1 import (
 )
 
 from tests.conftest import REPO_ROOT, assert_eventually
+from tests.device.test_evidence import astronaut_bgr
 
 from .conftest import bearer, raise_no_sale, token
 from .test_console_http import open_alerts
@@ -125,9 +129,19 @@ async def test_an_attendant_handles_an_alert_on_a_handheld(store, browser):
     await asyncio.sleep(0.5)
     assert await other.query_selector_all("#queue li.alert") == []
     assert "store-a" not in await other.content()
-    # The detail page: acknowledge, pause the lane, resolve.
+    # The lane kept camera frames around the alert (faces blurred before they were stored).
+    write_alert_evidence(
+        store.folder / "evidence",
+        alert.alert_id,
+        {"cam-1": [BufferedFrame(time.time_ns(), encode_jpeg(astronaut_bgr(), 90))]},
+        FaceBlurrer(),
+        {"store_id": "store-a", "lane_id": "lane-1"},
+    )
+    # The detail page: evidence, acknowledge, pause the lane, resolve.
     await row.click()
     await page.wait_for_selector("h1")
+    frame = await page.wait_for_selector(".frames img")
+    assert await frame.evaluate("img => img.complete && img.naturalWidth > 0")
     assert "Register activity to review" in await page.inner_text("h1")
     await nothing_cut_off(page)
     await no_serious_accessibility_violations(page)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 import grpc
 import httpx
 import pytest
+from lanesight.device.camera.motion import encode_jpeg
+from lanesight.device.evidence import BufferedFrame, write_alert_evidence
+from lanesight.device.privacy import FaceBlurrer
 from lanesight.v1 import (
     alerts_pb2,
     common_pb2,
@@ -22,6 +26,7 @@ from lanesight.v1 import (
 )
 
 from tests.conftest import assert_eventually
+from tests.device.test_evidence import astronaut_bgr
 
 from .conftest import TOKENS, bearer, csrf_of, raise_no_sale, sign_in, token
 
@@ -137,11 +142,17 @@ async def test_acknowledge_resolve_and_pause_reach_fusion_reporting_and_the_lane
             assert seen.acknowledged_by == "attendant-a"
             paused = await web.post(
                 "/lanes/store-a/lane-1/pause",
-                data={"csrf_token": csrf, "back": f"/alerts/{alert.alert_id}"},
+                data={
+                    "csrf_token": csrf,
+                    "back": f"/alerts/{alert.alert_id}",
+                    "alert_id": alert.alert_id,
+                },
             )
             assert paused.status_code == 303
             command = (await asyncio.wait_for(lane_watch.read(), 5)).command
             assert command.WhichOneof("action") == "pause" and command.lane_id == "lane-1"
+            # Issued from the alert's page, the command names it (the lane keeps evidence).
+            assert command.alert_id == alert.alert_id
             status = await device.GetDeviceStatus(
                 device_pb2.GetDeviceStatusRequest(), metadata=bearer("manager"), timeout=5
             )
@@ -256,3 +267,34 @@ async def test_a_reconnecting_browser_gets_exactly_what_it_missed(store, via):
             event = await Events(response).next()
             assert event["event"] == "snapshot"
             assert all(f"alert-{i}" in json.loads(event["data"])["queue"] for i in ids)
+
+
+async def test_the_alert_page_shows_the_lanes_face_blurred_evidence_frames(store):
+    await raise_no_sale(store)
+    alert = (await assert_eventually(lambda: open_alerts(store)))[0]
+    await assert_eventually(lambda: alert.alert_id in store.app.hub.alerts)
+    async with client(store) as a, client(store) as b:
+        await sign_in(a, "attendant-a")
+        await sign_in(b, "attendant-b")
+        before = await a.get(f"/alerts/{alert.alert_id}")
+        assert "No camera frames were kept for this alert" in before.text
+        # The lane agent writes the frames around the alert (as it does after a command).
+        now = time.time_ns()
+        written = write_alert_evidence(
+            store.folder / "evidence",
+            alert.alert_id,
+            {"cam-1": [BufferedFrame(now, encode_jpeg(astronaut_bgr(), 90))]},
+            FaceBlurrer(),
+            {"store_id": "store-a", "lane_id": "lane-1"},
+        )
+        assert written is not None and written.faces_blurred == 1
+        store.app.hub._evidence.clear()  # the page read "none yet" a moment ago
+        page = await a.get(f"/alerts/{alert.alert_id}")
+        assert f'src="/alerts/{alert.alert_id}/evidence/0"' in page.text
+        assert "Faces are blurred" in page.text
+        image = await a.get(f"/alerts/{alert.alert_id}/evidence/0")
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        stored = store.folder / "evidence" / alert.alert_id / "cam-1-1.jpg"
+        assert image.content == stored.read_bytes()
+        assert (await a.get(f"/alerts/{alert.alert_id}/evidence/1")).status_code == 404
+        assert (await b.get(f"/alerts/{alert.alert_id}/evidence/0")).status_code == 404
