@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 import grpc
 from lanesight.common.app import ServiceApp
@@ -45,7 +46,12 @@ class ReportingApp(ServiceApp):
         self.reports = Reports(self.store.reader, self.config.reporting)
         if self.config.reporting.retention_interval_s > 0:
             self._retention_task = asyncio.create_task(self._retention_loop())
-        log.info("reporting store open at %s", self.config.reporting.db_path)
+        settings = self.config.reporting
+        if settings.database_url:
+            where = urlsplit(settings.database_url)
+            log.info("reporting store open on PostgreSQL %s%s", where.hostname or "", where.path)
+        else:
+            log.info("reporting store open at %s", settings.db_path)
 
     async def _retention_loop(self) -> None:
         interval = self.config.reporting.retention_interval_s

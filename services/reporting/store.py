@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -295,7 +296,9 @@ class ReportStore:
 
     def _state_copy(self, lane: tuple[str, str]) -> LaneState:
         state = self._lane_states.get(lane)
-        return LaneState.from_json(state.to_json()) if state else LaneState()
+        if state is None:
+            return LaneState()
+        return dataclasses.replace(state, faults=dict(state.faults))
 
     async def _ensure_partitions(self, db: Connection, times: list[int]) -> set[int]:
         """PostgreSQL: create the monthly event and item partitions these times need; the
