@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 
 import grpc
@@ -305,6 +307,22 @@ async def test_export_streams_chunks(served, monkeypatch):
     text = b"".join(c.chunk for c in csv_chunks).decode()
     assert text.splitlines()[0] == "lane,currency,alerts,amount_at_risk,amount_recovered"
     assert "s2/1,EUR,1,10.00,0.00" in text.splitlines()
+    stores = [
+        c
+        async for c in served.ExportReport(
+            R.ExportReportRequest(
+                kind=R.REPORT_KIND_STORE_COMPARISON,
+                format=R.EXPORT_FORMAT_CSV,
+                filter=R.ReportFilter(store_ids=["s1"]),
+            ),
+            timeout=30,
+        )
+    ]
+    rows = list(csv.DictReader(io.StringIO(b"".join(c.chunk for c in stores).decode())))
+    assert [(r["store"], r["transactions"], r["precision"]) for r in rows] == [
+        ("s1", "4", "0.7500")
+    ]
+    assert rows[0]["previous_transactions"] == ""  # an open-ended period has no previous
 
 
 @pytest.mark.parametrize(
