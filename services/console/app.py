@@ -90,6 +90,8 @@ class ConsoleApp(ServiceApp):
             ssl_certfile=str(tls.cert_file) if self.https and tls.cert_file else None,
             ssl_keyfile=str(tls.key_file) if self.https and tls.key_file else None,
         )
+        # No access log at all: request lines are not needed and must never grow secrets.
+        logging.getLogger("uvicorn.access").disabled = True
         family = socket.AF_INET6 if ":" in self.settings.http_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -115,6 +115,7 @@ async def test_an_alert_reaches_only_its_store_and_only_its_store_may_act(store,
         if not record.name.startswith(("httpx", "httpcore"))
     )
     assert "signed in" in logged
+    assert not [r for r in caplog.records if r.name == "uvicorn.access"]  # no access log
     for secret in [*(t for t, _, _ in TOKENS.values()), *session_ids]:
         assert secret not in logged
 
