@@ -6,7 +6,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import count
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from lanesight.fusion.catalog import CatalogItem
 from lanesight.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
@@ -16,6 +16,7 @@ from lanesight.fusion.ledger import BaggingScaleLedger, TransactionBagging, Weig
 RECENT_IDS = 4096
 
 _SCORE = itemgetter(1)
+_SCORE_OF = attrgetter("score")
 
 
 @dataclass(slots=True, eq=False)
@@ -161,6 +162,8 @@ class Track:
     linked: bool = False
     score_sums: dict[str, float] = field(default_factory=dict)
     weight_sum: float = 0.0
+    # How many recognitions put each label first (views that agree with one another).
+    top_votes: dict[str, int] = field(default_factory=dict)
     # The POS line this track was linked to.
     line: Line | None = None
     # It reached the bag before vision named it: a scan covers it once it is named.
@@ -184,7 +187,9 @@ class Track:
         if not labels:
             return
         self.recognitions += 1
-        top = max(max(label.score for label in labels), 1e-3)
+        first = max(labels, key=_SCORE_OF)
+        self.top_votes[first.label] = self.top_votes.get(first.label, 0) + 1
+        top = max(first.score, 1e-3)
         weight = top * top
         self.weight_sum += weight
         sums = self.score_sums
