@@ -40,6 +40,12 @@ class SimulatedLane:
         self.transaction_id = ""
         self.errors = 0
         self._pending: set[asyncio.Task] = set()
+        # Produce suggestions at the scale: sets offered, and weighed PLU lines rung up
+        # while suggestions were showing (with how many had the PLU in the top 3).
+        self.suggestion_sets = 0
+        self.suggested_lines = 0
+        self.suggestion_hits = 0
+        self._suggested: list[str] = []
 
     @property
     def camera_script(self) -> Path:
@@ -75,6 +81,9 @@ class SimulatedLane:
             + 'source = "python:lanesight.demo.camera:lane_camera"\n'
             + "max_fps = 8.0\nkeyframe_interval_s = 2.0\n\n"
             + zones
+            # The produce scale sits in the scan zone: its crop is what vision ranks PLUs on.
+            + "\n[device.produce_suggestions]\nenabled = true\ndemo_catalog = true\n"
+            + f"scale_zone = {[list(p) for p in dict(SyntheticLaneCamera.zones())['scan']]}\n"
         )
         self.config_path.write_text(text, encoding="utf-8")
         return self.config_path
@@ -83,6 +92,36 @@ class SimulatedLane:
         """The POS's connection to its lane agent."""
         self.channel = grpc.aio.insecure_channel(address)
         self.pos = device_pb2_grpc.DeviceServiceStub(self.channel)
+
+    async def watch_suggestions(self) -> None:
+        """Show the produce scale's PLU suggestions, as the customer display would."""
+        assert self.pos is not None
+        while True:
+            try:
+                stream = self.pos.WatchProduceSuggestions(
+                    device_pb2.WatchProduceSuggestionsRequest()
+                )
+                async for response in stream:
+                    got = response.suggestions
+                    if got.cleared or not got.suggestions:
+                        self._suggested = []
+                        self.view.suggestions = got.detail if not got.cleared else ""
+                        continue
+                    self.suggestion_sets += 1
+                    self._suggested = [s.plu for s in got.suggestions]
+                    self.view.suggestions = "  ".join(
+                        f"{s.plu} {s.description} {s.confidence:.0%}"
+                        + (
+                            f" {s.price_per_kg.amount_minor / 100:.2f}/kg"
+                            if s.HasField("price_per_kg")
+                            else ""
+                        )
+                        for s in got.suggestions[:3]
+                    )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is grpc.StatusCode.CANCELLED:
+                    return
+                await asyncio.sleep(1.0)
 
     async def wait_devices_connected(self, address: str, timeout_s: float = 30.0) -> None:
         """Wait until the agent reports every peripheral connected (pyserial flushes on open)."""
@@ -201,6 +240,9 @@ class SimulatedLane:
     def _update_view(self, action: object) -> None:
         view = self.view
         if isinstance(action, act.AddItem):
+            if action.plu and action.weight_mg and self._suggested:
+                self.suggested_lines += 1
+                self.suggestion_hits += action.plu in self._suggested[:3]
             view.items += 1
             view.total_minor += action.extended_price_minor
         elif isinstance(action, act.VoidItem):

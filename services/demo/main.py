@@ -133,6 +133,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         view.started_at = time.monotonic() + 1.0
         players = [asyncio.create_task(lane.play(epoch, stop)) for lane in lanes]
         tasks.extend(players)
+        tasks.extend(asyncio.create_task(lane.watch_suggestions()) for lane in lanes)
         screen = live_screen(view, enabled=not args.plain and sys.stdout.isatty())
         with screen if screen is not None else contextlib.nullcontext():
             done, _ = await asyncio.wait(players, timeout=duration_s + 2.0)
@@ -150,6 +151,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         summary = summarize(plans, attendant.alerts, ended_s)
         print("\nsummary")
         print(summary.format())
+        lines = sum(lane.suggested_lines for lane in lanes)
+        print(
+            f"produce suggestions at the scale: {sum(lane.suggestion_sets for lane in lanes)} "
+            f"offered; the weighed PLU rung up was in the top 3 for "
+            f"{sum(lane.suggestion_hits for lane in lanes)} of {lines} lines"
+        )
         report = await export_html(group.services["reporting"].address, work_dir)
         print(f"\nHTML report: {report}")
         errors = sum(lane.errors for lane in lanes)

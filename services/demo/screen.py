@@ -27,6 +27,8 @@ class LaneView:
     shopper: str = ""
     prompt: str = ""
     transactions_done: int = 0
+    #: The produce scale's PLU suggestions, as the customer display shows them.
+    suggestions: str = ""
 
 
 @dataclass
@@ -68,6 +70,7 @@ class DemoView:
         for column in ("lane", "shopper", "transaction", "items", "total", "status"):
             lanes.add_column(column, no_wrap=True)
         lanes.add_column("prompt", ratio=1, overflow="fold")
+        lanes.add_column("scale suggestions", ratio=1, overflow="fold")
         for lane in self.lanes.values():
             status_style = {"paused": "bold red", "paying": "cyan", "scanning": "green"}.get(
                 lane.status, "dim"
@@ -80,6 +83,7 @@ class DemoView:
                 _money(lane.total_minor, lane.currency),
                 Text(lane.status, style=status_style),
                 Text(lane.prompt, style="yellow"),
+                Text(lane.suggestions, style="magenta"),
             )
         feed = Table(expand=True, title="Alerts", title_justify="left")
         for column in ("time", "lane", "exception", "sev", "at risk", "state"):

@@ -38,6 +38,8 @@ class DeviceApp(ServiceApp):
     async def begin_shutdown(self) -> None:
         if self.agent.commands is not None:
             self.agent.commands.close_subscribers()
+        if self.agent.suggester is not None:
+            self.agent.suggester.close_subscribers()
 
     async def stop(self) -> None:
         metrics.unwatch(self.agent)

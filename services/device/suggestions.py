@@ -242,6 +242,10 @@ class ProduceSuggester:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        self.close_subscribers()
+
+    def close_subscribers(self) -> None:
+        """End every subscription (shutdown: open streams must not hold the server's drain)."""
         for queue in self._subscribers:
             while queue.full():
                 queue.get_nowait()
