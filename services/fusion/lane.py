@@ -17,6 +17,8 @@ RECENT_IDS = 4096
 
 _SCORE = itemgetter(1)
 _SCORE_OF = attrgetter("score")
+# A view this sure of its top label votes for it (a confused view votes for nothing).
+_VOTE_SCORE = 0.5
 
 
 @dataclass(slots=True, eq=False)
@@ -162,7 +164,7 @@ class Track:
     linked: bool = False
     score_sums: dict[str, float] = field(default_factory=dict)
     weight_sum: float = 0.0
-    # How many recognitions put each label first (views that agree with one another).
+    # How many sure recognitions put each label first (views that agree or disagree).
     top_votes: dict[str, int] = field(default_factory=dict)
     # The POS line this track was linked to.
     line: Line | None = None
@@ -188,7 +190,8 @@ class Track:
             return
         self.recognitions += 1
         first = max(labels, key=_SCORE_OF)
-        self.top_votes[first.label] = self.top_votes.get(first.label, 0) + 1
+        if first.score >= _VOTE_SCORE:
+            self.top_votes[first.label] = self.top_votes.get(first.label, 0) + 1
         top = max(first.score, 1e-3)
         weight = top * top
         self.weight_sum += weight

@@ -220,8 +220,11 @@ class IdentityRules:
         least = s.same_kind_min_score if same_kind else s.min_label_score
         if top.score < least:
             return
-        if views >= 2 and track is not None and track.top_votes.get(top.label, 0) < 2:
-            return  # the views disagree on what the item is: wait for one that agrees
+        if track is not None:
+            votes = track.top_votes
+            mine = votes.get(top.label, 0)
+            if sum(votes.values()) - mine >= max(mine, 1) or (mine < 2 and len(votes) > 1):
+                return  # sure views disagree on what the item is: wait for one that agrees
         own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
         if own_score > s.max_own_label_score or top.score - own_score < s.label_margin:
             return  # the camera also sees the scanned item: no case to answer
