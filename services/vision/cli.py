@@ -35,6 +35,7 @@ def _eval_vision(args: argparse.Namespace) -> int:
         args.model_dir,
         providers=usable_providers(args.providers.split(",")),
         intra_op_threads=args.threads,
+        hflip_tta=args.hflip_tta,
     )
     result = evaluate_dataset(args.dataset, args.split, classifier, args.batch_size)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
@@ -53,7 +54,8 @@ def register_eval(which: argparse._SubParsersAction) -> None:
     barcodes.set_defaults(handler=_eval_barcodes)
 
     vision = which.add_parser(
-        "vision", help="top-1/top-5 accuracy (fine, coarse; produce, all) and images per second"
+        "vision",
+        help="top-1/top-5 accuracy (fine, coarse; produce, all), calibration error and images/s",
     )
     vision.add_argument("--dataset", required=True, type=Path, help="GroceryStoreDataset folder")
     vision.add_argument("--split", required=True, type=Path, help="'path, fine_id, coarse_id' file")
@@ -64,6 +66,9 @@ def register_eval(which: argparse._SubParsersAction) -> None:
         "--providers",
         default="CPUExecutionProvider",
         help="comma-separated onnxruntime providers, e.g. CUDAExecutionProvider,CPUExecutionProvider",
+    )
+    vision.add_argument(
+        "--hflip-tta", action="store_true", help="average with the mirrored image (twice the cost)"
     )
     vision.add_argument("--json", action="store_true", help="print the result as JSON")
     vision.set_defaults(handler=_eval_vision)

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .calibration import expected_calibration_error
 from .classifier import GroceryClassifier
 from .enrolment import PrototypeIndex
 
@@ -102,6 +103,9 @@ def evaluate_dataset(
             metric: (float(hit[mask].mean()) if mask.any() else float("nan"))
             for metric, hit in hits.items()
         }
+    result["temperature"] = classifier.temperature
+    result["ece"] = expected_calibration_error(probs, fine_truth)
+    result["mean_top1_score"] = float(probs.max(axis=1).mean())
     return result
 
 
@@ -120,6 +124,13 @@ def format_report(result: dict) -> str:
         lines.append(
             f"{subset_name:<8} {count:>5} {scores['fine_top1']:>10.1%} {scores['fine_top5']:>10.1%} "
             f"{scores['coarse_top1']:>12.1%} {scores['coarse_top5']:>12.1%}"
+        )
+    if "ece" in result:
+        lines.append("")
+        lines.append(
+            f"calibration: temperature {result['temperature']:.3f}; fine top-1 mean score "
+            f"{result['mean_top1_score']:.1%} vs accuracy {result['all']['fine_top1']:.1%}; "
+            f"expected calibration error {result['ece']:.1%} (15 bins)"
         )
     if "prototype_top1" in result:
         lines.append("")
