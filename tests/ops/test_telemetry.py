@@ -87,3 +87,18 @@ def test_reflection_v1_lists_the_services(probe):
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     } == set(probe["reflection_v1_services"])
+
+
+def test_peer_attributes_follow_the_conventions_for_ipv4_and_ipv6():
+    from lanesight.common.telemetry import _peer_attributes
+
+    assert _peer_attributes("ipv6:%5B::1%5D:5001") == {
+        "network.transport": "tcp",
+        "network.type": "ipv6",
+        "network.peer.address": "::1",
+        "client.address": "::1",
+        "network.peer.port": 5001,
+        "client.port": 5001,
+    }
+    assert _peer_attributes("ipv4:10.0.0.7:443,ipv4:10.0.0.8:443")["client.address"] == "10.0.0.7"
+    assert _peer_attributes("unix:/tmp/socket") == {}
