@@ -90,6 +90,8 @@ class LaneAgent:
         self.trackers: list[HealthTracker] = []
         self.fusion_link: FusionLink | None = None
         self.command_watcher: CommandWatcher | None = None
+        #: The fusion replica this lane's events go to (its shard's; see fusion_address).
+        self.fusion_address = config.peers.fusion
         self.vision_links: dict[str, VisionLink] = {}
         self.commands: LaneCommandExecutor | None = None
         self.evidence: EvidenceRecorder | None = None
@@ -195,7 +197,7 @@ class LaneAgent:
         )
         sink = self.recorder.record_reading
         if self.device.fusion_link or self.device.fusion_commands:
-            fusion_address = self.device.fusion_address(
+            fusion_address = self.fusion_address = self.device.fusion_address(
                 self.store_id, self.lane_id, self.config.peers.fusion
             )
             channel = open_channel(fusion_address, self.config)
@@ -213,6 +215,7 @@ class LaneAgent:
                     self.device.outbox.max_in_flight,
                     self._backoff(),
                     self.device.link_timeout_s,
+                    on_wrong_shard=self._follow_fusion_shard,
                 )
                 self._spawn(self.fusion_link.run(), "fusion-ingest")
             if self.device.fusion_commands:
@@ -370,6 +373,38 @@ class LaneAgent:
             else (eid, item)
             for eid, item in order
         ]
+
+    def _follow_fusion_shard(self, owner: int) -> None:
+        """Fusion refused this lane as replica owner's (the shards changed): send to that
+        replica from now on, at device.fusion_shard_address."""
+        template = self.device.fusion_shard_address
+        if not template:
+            log.error(
+                "fusion says lane %s/%s belongs to replica %d, and device.fusion_shard_address"
+                " is not set: events wait in the outbox",
+                self.store_id,
+                self.lane_id,
+                owner,
+            )
+            return
+        address = template.format(shard=owner)
+        if address == self.fusion_address:
+            return
+        log.warning(
+            "fusion says lane %s/%s belongs to replica %d: switching from %s to %s",
+            self.store_id,
+            self.lane_id,
+            owner,
+            self.fusion_address,
+            address,
+        )
+        channel = open_channel(address, self.config)
+        self._channels.append(channel)
+        self.fusion_address = address
+        if self.fusion_link is not None:
+            self.fusion_link.use_channel(channel)
+        if self.command_watcher is not None:
+            self.command_watcher.use_channel(channel)
 
     def status(self) -> AgentStatus:
         """The agent's current state."""

@@ -14,13 +14,16 @@ import pytest
 from lanesight.common.config import load_config
 from lanesight.common.server import start_server
 from lanesight.common.sharding import SHARD_METADATA_KEY, lane_shard, pod_ordinal
+from lanesight.demo.main import free_port
 from lanesight.device.config import DeviceConfig
 from lanesight.fusion import config as fusion_config_module
 from lanesight.fusion.app import create_app as create_fusion
 from lanesight.fusion.config import FusionConfig
 from lanesight.reporting.app import create_app as create_reporting
-from lanesight.v1 import fusion_pb2
+from lanesight.v1 import device_pb2, device_pb2_grpc, events_pb2, fusion_pb2
 
+from tests.conftest import assert_eventually
+from tests.device.conftest import agent_config, start_agent
 from tests.reliability.lanes import LaneClient, LaneLedger, barcode_event
 
 STORE = "store-1"
@@ -143,3 +146,69 @@ async def test_two_replicas_shard_lanes_into_one_reporting_without_gaps(
     # Each replica raised the no-sale alerts of its own lanes, and reporting has them all.
     alerts = _query(db, "SELECT lane_id FROM alerts")
     assert sorted({row[0] for row in alerts}) == sorted(lanes[0] + lanes[1])
+
+
+async def test_a_lane_agent_with_a_stale_shard_count_follows_fusion_to_its_shard(
+    tmp_path, monkeypatch
+):
+    """After a re-shard an agent still configured for one replica dials fusion-0, is
+    refused with the owner's index, and moves to the owner (events and command watch)."""
+    port = free_port()
+    # Two replicas on one port, at 127.0.0.10 and 127.0.0.11: "127.0.0.1{shard}".
+    template = f"127.0.0.1{{shard}}:{port}"
+    replicas = []
+    try:
+        for ordinal in range(2):
+            monkeypatch.setattr(
+                fusion_config_module.socket, "gethostname", lambda n=ordinal: f"fusion-{n}"
+            )
+            config = load_config(
+                None,
+                environ={
+                    "LANESIGHT_SERVER__HOST": f"127.0.0.1{ordinal}",
+                    "LANESIGHT_FUSION__STORE_PATH": str(tmp_path / f"fusion-{ordinal}.sqlite"),
+                    "LANESIGHT_FUSION__REPLICA_COUNT": "2",
+                    "LANESIGHT_FUSION__FORWARD_TO_REPORTING": "false",
+                },
+            )
+            replicas.append(await start_server(create_fusion(config), config, port=port))
+        lane = next(f"lane-{n}" for n in range(40) if lane_shard(STORE, f"lane-{n}", 2) == 1)
+        config = agent_config(
+            tmp_path,
+            fusion=template.format(shard=0),  # what the agent was set up with: one fusion
+            store_id=STORE,
+            lane_id=lane,
+            fusion_commands=True,
+            fusion_shard_address=template,
+        )
+        agent_server = await start_agent(config)
+        agent = agent_server.app.agent
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{agent_server.port}") as channel:
+                reply = await device_pb2_grpc.DeviceServiceStub(channel).SubmitPosEvents(
+                    device_pb2.SubmitPosEventsRequest(
+                        events=[
+                            events_pb2.LaneEvent(
+                                event_id="no-sale-1",
+                                no_sale_drawer_open=events_pb2.NoSaleDrawerOpen(),
+                            )
+                        ]
+                    ),
+                    timeout=10,
+                )
+            owner = replicas[1].app
+            await assert_eventually(
+                lambda: agent.outbox.acked_sequence >= reply.sequences[-1], timeout_s=20
+            )
+            assert agent.fusion_address == template.format(shard=1)
+            assert (STORE, lane) in owner.engine.lanes
+            assert (STORE, lane) not in replicas[0].app.engine.lanes
+            # The command watch moved too: the owner has this lane's watcher.
+            await assert_eventually(
+                lambda: any(lane in w.filter.lane_ids for w in owner.hub.watchers), timeout_s=20
+            )
+        finally:
+            await agent_server.stop()
+    finally:
+        for running in replicas:
+            await running.stop()

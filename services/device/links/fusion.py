@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 from lanesight.common.channels import Backoff
+from lanesight.common.sharding import SHARD_METADATA_KEY
 from lanesight.device.drivers.base import HealthTracker
 from lanesight.device.links.streams import run_until_either_ends
 from lanesight.device.outbox import Outbox
@@ -63,6 +64,21 @@ async def ended_status(call, exc: BaseException) -> str:
     return _rpc_detail(exc)
 
 
+async def shard_owner(call) -> int | None:
+    """The replica a finished Ingest call's refusal names (fusion refuses another shard's
+    lane with FAILED_PRECONDITION and the owner in trailing metadata); None otherwise."""
+    if not call.done():
+        return None
+    try:
+        if await call.code() != grpc.StatusCode.FAILED_PRECONDITION:
+            return None
+        metadata = await call.trailing_metadata()
+    except Exception:  # a cancelled or broken call has no status to read
+        return None
+    value = dict(metadata or ()).get(SHARD_METADATA_KEY, "")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def _rpc_detail(exc: BaseException) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {exc.details()}"
@@ -86,12 +102,12 @@ class FusionLink:
         max_in_flight: int = 2000,
         backoff: Backoff | None = None,
         connect_timeout_s: float = 5.0,
+        on_wrong_shard: Callable[[int], None] | None = None,
     ) -> None:
-        self._ingest = channel.stream_stream(
-            INGEST_METHOD,
-            request_serializer=lambda raw: raw,
-            response_deserializer=fusion_pb2.IngestResponse.FromString,
-        )
+        self.use_channel(channel)
+        #: Called with the replica fusion names when it refuses this lane as another
+        #: shard's (after a re-shard); the agent then points the links at that replica.
+        self.on_wrong_shard = on_wrong_shard
         self.outbox = outbox
         self.health = health
         self.batch_max_events = batch_max_events
@@ -104,6 +120,14 @@ class FusionLink:
         self.rejections = 0
         self.connected = False
         outbox.commit_listeners.append(self._wake.set)
+
+    def use_channel(self, channel: grpc.aio.Channel) -> None:
+        """Send over this channel from the next connection on."""
+        self._ingest = channel.stream_stream(
+            INGEST_METHOD,
+            request_serializer=lambda raw: raw,
+            response_deserializer=fusion_pb2.IngestResponse.FromString,
+        )
 
     async def run(self) -> None:
         """Keep a stream open and send; reconnect with backoff until cancelled."""
@@ -136,6 +160,9 @@ class FusionLink:
             # e.g. InvalidStateError from a write after fusion ended the RPC: report why.
             raise ConnectionError(await ended_status(call, exc)) from exc
         finally:
+            owner = await shard_owner(call)
+            if owner is not None and self.on_wrong_shard is not None:
+                self.on_wrong_shard(owner)
             call.cancel()
 
     async def _mark_connected(self) -> None:
@@ -209,16 +236,9 @@ class CommandWatcher:
         health: HealthTracker,
         backoff: Backoff | None = None,
     ) -> None:
-        self._watch = channel.unary_stream(
-            WATCH_METHOD,
-            request_serializer=fusion_pb2.WatchAlertsRequest.SerializeToString,
-            response_deserializer=fusion_pb2.WatchAlertsResponse.FromString,
-        )
-        self._ack = channel.unary_unary(
-            ACK_COMMAND_METHOD,
-            request_serializer=fusion_pb2.AcknowledgeLaneCommandRequest.SerializeToString,
-            response_deserializer=fusion_pb2.AcknowledgeLaneCommandResponse.FromString,
-        )
+        self._call: grpc.aio.UnaryStreamCall | None = None
+        self._switching = False
+        self.use_channel(channel)
         self.store_id = store_id
         self.commands_acknowledged = 0
         self._ack_failures = 0
@@ -231,6 +251,23 @@ class CommandWatcher:
         self.health = health
         self._backoff = backoff or Backoff()
         self.commands_received = 0
+
+    def use_channel(self, channel: grpc.aio.Channel) -> None:
+        """Watch over this channel: the current watch (on a replica that no longer owns
+        the lane) is ended and the next one opened on the new channel."""
+        self._watch = channel.unary_stream(
+            WATCH_METHOD,
+            request_serializer=fusion_pb2.WatchAlertsRequest.SerializeToString,
+            response_deserializer=fusion_pb2.WatchAlertsResponse.FromString,
+        )
+        self._ack = channel.unary_unary(
+            ACK_COMMAND_METHOD,
+            request_serializer=fusion_pb2.AcknowledgeLaneCommandRequest.SerializeToString,
+            response_deserializer=fusion_pb2.AcknowledgeLaneCommandResponse.FromString,
+        )
+        if self._call is not None and not self._call.done():
+            self._switching = True
+            self._call.cancel()
 
     def _spawn_ack(self, command: alerts_pb2.LaneCommand, result: object) -> None:
         """Tell fusion what came of a command, without holding up the watch."""
@@ -265,7 +302,8 @@ class CommandWatcher:
 
     async def _run(self) -> None:
         while True:
-            call = self._watch(self.request)
+            self._switching = False
+            call = self._call = self._watch(self.request)
             try:
                 await call.wait_for_connection()
                 self._backoff.reset()
@@ -287,6 +325,11 @@ class CommandWatcher:
                         self._spawn_ack(response.command, result)
                     elif response.HasField("gap"):
                         log.warning("missed %d alert/command messages", response.gap.missed)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not self._switching or (task is not None and task.cancelling()):
+                    raise
+                self._switching = False  # use_channel ended this watch: open the new one
             except Exception as exc:  # any stream error: back off and reconnect, never die
                 delay = self._backoff.next_delay()
                 if self._backoff.first_failure:
