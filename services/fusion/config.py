@@ -74,6 +74,8 @@ class VisionSettings(_Section):
     label_margin: float = Field(default=0.3, ge=0, le=1)
     # A camera must stay unhealthy this long in a transaction before it is reported.
     camera_tamper_min_ms: int = Field(default=5_000, ge=0, le=600_000)
+    # The cart is judged this long after payment starts (its item count comes just after).
+    cart_check_delay_ms: int = Field(default=1_000, ge=0, le=60_000)
 
 
 class PosSettings(_Section):

@@ -111,6 +111,7 @@ class FusionEngine:
             "decrease": self.bagging.on_decrease_due,
             "crossing": self.vision.on_crossing_due,
             "camera": self.vision.on_camera_due,
+            "cart": self.vision.on_cart_due,
             "identity": self.identity.on_judge_due,
             "prompt": self.alerts.escalate_prompt,
         }

@@ -376,7 +376,15 @@ class VisionRules:
             lane.cart_count_ms = event.lane_time_ms
 
     def on_tender_started(self, lane: Lane, event: LaneEvent) -> None:
-        """Items still in the cart when payment starts."""
+        """Judge the cart once vision's count of it at payment has had time to arrive."""
+        if lane.txn is None:
+            return
+        deadline = event.lane_time_ms + self.settings.cart_check_delay_ms
+        lane.schedule(deadline, "cart", (event.event_id, event.lane_time_ms))
+
+    def on_cart_due(self, lane: Lane, data: tuple[str, int]) -> None:
+        """Items still in the cart when payment started."""
+        event_id, at_ms = data
         if not lane.vision_seen or not lane.vision_available or lane.txn is None:
             return
         # Scanned items came out of the cart, whatever crossing reports were lost.
@@ -387,12 +395,23 @@ class VisionRules:
         if lane.cart_count >= 0 and lane.cart_count_ms >= fresh_ms:
             count = lane.cart_count
             confidence = 0.85 if in_cart else 0.7
+            if lane.ledger.seen:
+                # Heavy items scanned and left in the cart on purpose ("skip bagging")
+                # are in vision's count of it (not among the unscanned tracks there).
+                count -= sum(
+                    line.unbagged_units for line in lane.txn.order if line.skip_bagging
+                )
         else:
             count = len(in_cart)
             confidence = 0.75
-        if lane.ledger.seen:
-            # Heavy items scanned in the cart may stay there at a lane with a bagging scale.
-            count -= sum(line.unbagged_units for line in lane.txn.order if line.skip_bagging)
+            if lane.ledger.seen:
+                # A heavy item scanned where it stays in the cart (never seen at the
+                # scanner, so linked to no track) is among the cart's unlinked tracks.
+                count -= sum(
+                    line.unbagged_units
+                    for line in lane.txn.order
+                    if line.skip_bagging and not line.seen.track_id
+                )
         if count <= 0:
             return
         amount = 0
@@ -403,7 +422,7 @@ class VisionRules:
                 if found is not None:
                     amount += found.price_minor()
                     item = item or found
-        event_ids = [event.event_id] + [e for t in in_cart for e in t.event_ids[:2]]
+        event_ids = [event_id] + [e for t in in_cart for e in t.event_ids[:2]]
         self.host.emit(
             lane,
             Signal(
@@ -412,7 +431,7 @@ class VisionRules:
                 amount_minor=amount,
                 currency=item.currency_code if item else self.host.currency_of(lane),
                 event_ids=event_ids,
-                at_ms=event.lane_time_ms,
+                at_ms=at_ms,
                 item=item_ref_of(item),
                 item_keys={f"track:{t.track_id}" for t in in_cart} | {"cart"},
                 detail={"count": count},
