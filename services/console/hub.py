@@ -43,6 +43,8 @@ from lanesight.v1 import (
 log = logging.getLogger(__name__)
 
 LaneKey = tuple[str, str]
+#: The store of changes every browser gets (the console's own status).
+ALL_STORES = "*"
 #: Closed alerts kept for their detail page; the oldest go first.
 MAX_CLOSED_ALERTS = 5000
 #: Lane commands remembered per lane, for the alert timeline.
@@ -126,8 +128,8 @@ class Change:
 
     seq: int
     store_id: str
-    kind: str  # "lane" | "alert"
-    key: str  # the lane's "store/lane", or the alert id
+    kind: str  # "lane" | "alert" | "status"
+    key: str  # the lane's "store/lane", the alert id, or "up"/"down" (fusion's link)
 
 
 def _metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
@@ -246,7 +248,7 @@ class ConsoleHub:
         for change in self.log:
             if change.seq <= seq or change.seq > upto:
                 continue
-            if allowed is not None and change.store_id not in allowed:
+            if allowed is not None and change.store_id not in allowed | {ALL_STORES}:
                 continue
             key = (change.kind, change.key)
             latest.pop(key, None)
@@ -322,8 +324,9 @@ class ConsoleHub:
                 self._watch_call = call
                 await call.initial_metadata()
                 # Watching before re-reading: whatever happens meanwhile arrives on the stream.
-                await self._resync()
-                self.fusion_connected = True
+                if self.lanes and not await self._resync():
+                    raise ConnectionError("fusion answered no lane's state")
+                await self._set_connected(True)
                 backoff.reset()
                 log.info("console: watching fusion alerts for stores %s", ", ".join(self.stores))
                 async for message in call:
@@ -333,37 +336,56 @@ class ConsoleHub:
                     elif which == "command":
                         await self._apply_command(message.command)
                     elif which == "gap":
-                        log.warning("console: %d alert messages dropped, re-reading lanes",
-                                    message.gap.missed)
+                        log.warning(
+                            "console: %d alert messages dropped, re-reading lanes",
+                            message.gap.missed,
+                        )
                         await self._resync()
             except asyncio.CancelledError:
                 raise
-            except grpc.aio.AioRpcError as exc:
+            except (grpc.aio.AioRpcError, ConnectionError) as exc:
                 if self.closing.is_set():
                     return
                 delay = backoff.next_delay()
                 if backoff.first_failure:
-                    log.warning("console: fusion watch failed (%s); retrying", _rpc_message(exc))
+                    why = _rpc_message(exc) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+                    log.warning("console: fusion watch failed (%s); retrying", why)
             else:
                 delay = backoff.next_delay()
-            self.fusion_connected = False
+            await self._set_connected(False)
             await asyncio.sleep(delay)
 
-    async def _resync(self) -> None:
-        """Re-read every lane's open alerts; alerts closed meanwhile leave the queue."""
+    async def _set_connected(self, connected: bool) -> None:
+        """Record whether fusion's watch is up; browsers are told when it changes."""
+        if connected != self.fusion_connected:
+            self.fusion_connected = connected
+            # The value travels in the key: a browser replaying both flips ends up right.
+            await self._publish(ALL_STORES, "status", "up" if connected else "down")
+
+    async def _resync(self) -> int:
+        """Re-read every lane's open alerts; alerts closed meanwhile leave the queue.
+
+        Returns how many lanes fusion answered for.
+        """
         seen: set[str] = set()
         read: set[LaneKey] = set()
+        answered = 0
         for lane in self.lanes.values():
             state = await self._read_lane_state(lane)
             if state is None:
                 continue
-            read.add(lane.key)
+            answered += 1
+            if state.HasField("lane"):
+                # Only a lane fusion knows speaks for its alerts (a lane it has no state
+                # for, e.g. just after a restart, says nothing about them).
+                read.add(lane.key)
             for alert in state.open_alerts:
                 seen.add(alert.alert_id)
                 await self._apply_alert(alert)
         for alert_id, alert in list(self.alerts.items()):
             if (alert.store_id, alert.lane_id) in read and is_open(alert) and alert_id not in seen:
                 await self._forget_alert(alert_id)
+        return answered
 
     async def _apply_command(self, command: alerts_pb2.LaneCommand) -> None:
         key = (command.store_id, command.lane_id)

@@ -405,9 +405,12 @@ class ConsoleWeb:
         return {
             "tiles": "".join(self._tile_html(lane) for lane in lanes),
             "queue": "".join(self._row_html(alert) for alert in alerts),
+            "connected": self.hub.fusion_connected,
         }
 
     def _change(self, kind: str, key: str) -> dict[str, Any]:
+        if kind == "status":
+            return {"kind": "status", "connected": key == "up"}
         if kind == "lane":
             store_id, _, lane_id = key.partition("/")
             lane = self.hub.lanes[(store_id, lane_id)]

@@ -11,9 +11,11 @@ import time
 import grpc
 import httpx
 import pytest
+from lanesight.common.server import start_server
 from lanesight.device.camera.motion import encode_jpeg
 from lanesight.device.evidence import BufferedFrame, write_alert_evidence
 from lanesight.device.privacy import FaceBlurrer
+from lanesight.fusion.app import create_app as create_fusion
 from lanesight.v1 import (
     alerts_pb2,
     common_pb2,
@@ -299,3 +301,36 @@ async def test_the_alert_page_shows_the_lanes_face_blurred_evidence_frames(store
         assert image.content == stored.read_bytes()
         assert (await a.get(f"/alerts/{alert.alert_id}/evidence/1")).status_code == 404
         assert (await b.get(f"/alerts/{alert.alert_id}/evidence/0")).status_code == 404
+
+
+async def test_browsers_are_told_when_fusion_goes_and_the_console_resyncs_when_it_is_back(store):
+    await raise_no_sale(store)
+    [before] = await assert_eventually(lambda: open_alerts(store))
+    await assert_eventually(lambda: store.app.hub.fusion_connected)
+    async with client(store) as web:
+        await sign_in(web, "attendant-a")
+        page = (await web.get("/")).text
+        cursor = page.split('data-cursor="', 1)[1].split('"', 1)[0]
+        async with web.stream("GET", "/events", params={"since": cursor}) as response:
+            events = Events(response)
+
+            async def next_status() -> bool:
+                while True:
+                    data = json.loads((await events.next(timeout_s=15))["data"])
+                    if data["kind"] == "status":
+                        return data["connected"]
+
+            # Fusion stops (its state is on disk): the page hears the lanes are unreachable.
+            port, config = store.fusion.port, store.fusion.app.config
+            await store.fusion.stop()
+            assert await next_status() is False
+            store.fusion = await start_server(create_fusion(config), config, port)
+            assert await next_status() is True
+        # Back: the open alert is still in the queue, and new alerts flow again.
+        await raise_no_sale(store, lane_id="lane-2")
+        alerts = await assert_eventually(
+            lambda: len(store.app.hub.open_alerts(["store-a"])) == 2
+            and store.app.hub.open_alerts(["store-a"])
+        )
+        assert before.alert_id in {a.alert_id for a in alerts}
+        assert f'id="alert-{before.alert_id}"' in (await web.get("/")).text

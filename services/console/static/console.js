@@ -77,27 +77,34 @@
     place(row);
   }
 
+  // "Live" needs both: this page's stream, and the console's link to the lanes (fusion).
+  var streamUp = false;
+  var lanesUp = live.classList.contains("on");
+  function showLive() {
+    var up = streamUp && lanesUp;
+    live.textContent = up ? "Live" : (streamUp ? "Lanes unreachable, retrying…" : "Reconnecting…");
+    live.className = "live " + (up ? "on" : "off");
+  }
   var since = live.getAttribute("data-cursor");
   var source = new EventSource("/events?since=" + encodeURIComponent(since));
-  source.addEventListener("open", function () {
-    live.textContent = "Live"; live.className = "live on";
-  });
-  source.addEventListener("error", function () {
-    live.textContent = "Reconnecting…"; live.className = "live off";
-  });
+  source.addEventListener("open", function () { streamUp = true; showLive(); });
+  source.addEventListener("error", function () { streamUp = false; showLive(); });
   source.addEventListener("snapshot", function (event) {
     var data = JSON.parse(event.data);
     var known = {};
     queue.querySelectorAll("li.alert").forEach(function (li) { known[li.id] = true; });
     tiles.innerHTML = data.tiles;
     queue.innerHTML = data.queue;
+    lanesUp = data.connected; showLive();
     queue.querySelectorAll("li.alert[data-attention='1']").forEach(function (li) {
       if (!known[li.id]) { alarm(); }
     });
     ages();
   });
   source.addEventListener("change", function (event) {
-    apply(JSON.parse(event.data));
+    var change = JSON.parse(event.data);
+    if (change.kind === "status") { lanesUp = change.connected; showLive(); return; }
+    apply(change);
     ages();
   });
   source.addEventListener("signedout", function () {
