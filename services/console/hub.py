@@ -8,8 +8,10 @@
 * Every change is appended to a numbered log (``epoch-seq``). Browsers follow it over
   server-sent events; one that reconnects with Last-Event-ID gets exactly what it missed,
   or a fresh snapshot when its cursor is from another run or older than the buffer.
-* Attendant actions (acknowledge, resolve, pause, resume) are sent with the signed-in
-  attendant's own token, so fusion and the lane agent check the store themselves too.
+* Attendant actions (acknowledge, resolve, pause, resume, evidence) are sent with the
+  signed-in attendant's own token, so fusion and the lane agent check the store too.
+* The store view's "resolved recently" comes from reporting's ListAlerts (the console's
+  own token; the request always names the attendant's stores).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from lanesight.v1 import (
     events_pb2,
     fusion_pb2,
     fusion_pb2_grpc,
+    reporting_pb2,
+    reporting_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -154,6 +158,8 @@ class ConsoleHub:
         self._own_token = read_client_token(config.auth)
         self._fusion_channel = open_channel(config.peers.fusion, bare)
         self.fusion = fusion_pb2_grpc.FusionServiceStub(self._fusion_channel)
+        self._reporting_channel = open_channel(config.peers.reporting, bare)
+        self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._reporting_channel)
         self._device_channels: dict[str, grpc.aio.Channel] = {}
         self.devices: dict[str, device_pb2_grpc.DeviceServiceStub] = {}
         self.lanes: dict[LaneKey, LaneView] = {}
@@ -209,6 +215,7 @@ class ConsoleHub:
                 await task
         self._tasks = []
         await self._fusion_channel.close()
+        await self._reporting_channel.close()
         for channel in self._device_channels.values():
             await channel.close()
 
@@ -542,6 +549,27 @@ class ConsoleHub:
             raise ActionError(f"fusion did not record it: {_rpc_message(exc)}") from None
         await self._apply_alert(reply.alert)
         return reply.alert
+
+    async def recently_resolved(self, stores: list[str], limit: int = 10) -> list[alerts_pb2.Alert]:
+        """The stores' latest resolved alerts from reporting (the console's own token, a
+        manager's: attendants may not list reports); [] when reporting does not answer."""
+        if not stores:
+            return []  # an empty filter would mean every store
+        try:
+            reply = await self.reporting.ListAlerts(
+                reporting_pb2.ListAlertsRequest(
+                    filter=reporting_pb2.ReportFilter(store_ids=stores),
+                    state=alerts_pb2.ALERT_STATE_RESOLVED,
+                    page=common_pb2.PageRequest(page_size=limit),
+                ),
+                timeout=min(2.0, self.settings.rpc_timeout_s),
+                metadata=_metadata(self._own_token),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.debug("console: reporting did not list resolved alerts: %s", _rpc_message(exc))
+            return []
+        allowed = set(stores)
+        return [alert for alert in reply.alerts if alert.store_id in allowed]
 
     async def evidence(self, alert: alerts_pb2.Alert, token: str) -> Evidence:
         """The alert's face-blurred evidence frames from its lane agent (cached a while)."""

@@ -227,6 +227,7 @@ class ConsoleWeb:
             cursor=self.hub.cursor(),
             wall=request.query_params.get("display") == "wall",
             fusion_connected=self.hub.fusion_connected,
+            resolved=await self.hub.recently_resolved(stores),
         )
 
     async def alert_detail(self, request: Request) -> Response:

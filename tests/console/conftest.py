@@ -146,6 +146,7 @@ async def start_store(folder: Path, **console_env: str) -> Store:
             LANESIGHT_AUTH__ENABLED="false",
             LANESIGHT_AUTH__CLIENT_TOKEN_FILE=_token_file(folder, "console"),
             LANESIGHT_PEERS__FUSION=f"127.0.0.1:{fusion.port}",
+            LANESIGHT_PEERS__REPORTING=f"127.0.0.1:{reporting.port}",
             LANESIGHT_CONSOLE__HTTP_PORT="0",
             LANESIGHT_CONSOLE__LANES=lanes,
             LANESIGHT_CONSOLE__POLL_INTERVAL_S="0.2",

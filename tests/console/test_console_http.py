@@ -196,6 +196,15 @@ async def test_acknowledge_resolve_and_pause_reach_fusion_reporting_and_the_lane
     [reported] = await assert_eventually(in_reporting, timeout_s=15)
     assert reported.disposition == alerts_pb2.DISPOSITION_HONEST_MISTAKE
     assert reported.resolved_by == "attendant-a" and reported.resolution_note == "drawer test"
+    # The store view lists it under "Resolved recently", read back from reporting;
+    # store B's does not.
+    async with client(store) as a, client(store) as b:
+        await sign_in(a, "attendant-a")
+        await sign_in(b, "attendant-b")
+        page_a, page_b = (await a.get("/")).text, (await b.get("/")).text
+        resolved = page_a.split("Resolved recently", 1)[1]
+        assert "Register activity to review · Lane 1 · Honest mistake · attendant-a" in resolved
+        assert "Resolved recently" not in page_b
 
 
 class Events:

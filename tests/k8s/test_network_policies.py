@@ -36,6 +36,7 @@ def expected(source: Pod, destination: Pod, port: int) -> bool:
         ("device", "fusion", 50063),
         ("fusion", "reporting", 50064),
         ("console", "fusion", 50063),
+        ("console", "reporting", 50064),
         ("attendant-app", "fusion", 50063),
         ("manager-tool", "fusion", 50063),
         ("manager-tool", "reporting", 50064),
