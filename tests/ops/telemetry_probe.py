@@ -373,10 +373,9 @@ async def probe(work: Path) -> dict:
         await _eventually(lambda: agent.cameras["cam-1"].counters.sent > 3)
         vision_engine = running[3].app.engine  # type: ignore[attr-defined]
         await _eventually(lambda: vision_engine.frames_processed > 3)
-        reporting_app = running[1].app
-        await _eventually(
-            lambda: reporting_app.store is not None and bool(reporting_app.store._acked)  # type: ignore[attr-defined]
-        )
+        # Everything fusion processed has reached reporting.
+        forwarder = running[2].app.forwarder  # type: ignore[attr-defined]
+        await _eventually(lambda: forwarder.connected and forwarder.pending == 0)
         await _exercise_fusion(peers.fusion)
         await _exercise_vision(peers.vision, camera)
         await _exercise_reporting(peers.reporting)
