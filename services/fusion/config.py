@@ -72,6 +72,11 @@ class VisionSettings(_Section):
     same_kind_min_score: float = Field(default=0.99, ge=0, le=1)
     max_own_label_score: float = Field(default=0.05, ge=0, le=1)
     label_margin: float = Field(default=0.3, ge=0, le=1)
+    # The model's known confusions: held-out photos (the vision model's
+    # heldout_outputs.json when empty) where one item came out surely as another. Vision
+    # alone does not call a scanned item X "really Y" when photos of X were seen as Y.
+    confusions_file: str = ""
+    confusion_min_score: float = Field(default=0.5, ge=0, le=1)
     # A camera must stay unhealthy this long in a transaction before it is reported.
     camera_tamper_min_ms: int = Field(default=5_000, ge=0, le=600_000)
     # The cart is judged this long after payment starts (its item count comes just after).

@@ -166,6 +166,8 @@ class Track:
     weight_sum: float = 0.0
     # How many sure recognitions put each label first (views that agree or disagree).
     top_votes: dict[str, int] = field(default_factory=dict)
+    # The surest single view's top score (some view saw a product clearly).
+    max_view_score: float = 0.0
     # The POS line this track was linked to.
     line: Line | None = None
     # It reached the bag before vision named it: a scan covers it once it is named.
@@ -190,6 +192,7 @@ class Track:
             return
         self.recognitions += 1
         first = max(labels, key=_SCORE_OF)
+        self.max_view_score = max(self.max_view_score, first.score)
         if first.score >= _VOTE_SCORE:
             self.top_votes[first.label] = self.top_votes.get(first.label, 0) + 1
         top = max(first.score, 1e-3)

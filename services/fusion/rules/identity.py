@@ -35,6 +35,37 @@ def _model_kinds() -> dict[str, str]:
     return {entry["name"].lower(): entry["coarse_name"] for entry in json.loads(text)}
 
 
+@cache
+def known_confusions(path: str = "", min_score: float = 0.5) -> frozenset[tuple[str, str]]:
+    """(true, seen) label pairs the model surely got wrong on held-out photos.
+
+    Read from a held-out outputs file (``{"images": [{"label", "top": [{"label",
+    "score"}]}]}``; the vision model's own ``heldout_outputs.json`` when ``path`` is
+    empty): a photo of a Cantaloupe whose top label was Galia-Melon at ``min_score`` or
+    more makes ("cantaloupe", "galia-melon") a known confusion.
+    """
+    try:
+        if path:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        else:
+            models = resources.files("lanesight.vision.models")
+            data = json.loads(models.joinpath("heldout_outputs.json").read_text())
+    except (ModuleNotFoundError, FileNotFoundError, OSError, ValueError):
+        return frozenset()
+    pairs = set()
+    for image in data.get("images", ()):
+        top = image.get("top") or ()
+        if not top:
+            continue
+        first = max(top, key=lambda entry: entry["score"])
+        truth = str(image.get("label", "")).lower()
+        seen = str(first["label"]).lower()
+        if truth and seen != truth and first["score"] >= min_score:
+            pairs.add((truth, seen))
+    return frozenset(pairs)
+
+
 def kind_of(label: LabelScore | str) -> str:
     """The kind of item a label names (vision's coarse label, else the model's table)."""
     if isinstance(label, LabelScore):
@@ -225,6 +256,9 @@ class IdentityRules:
             mine = votes.get(top.label, 0)
             if sum(votes.values()) - mine >= max(mine, 1) or (mine < 2 and len(votes) > 1):
                 return  # sure views disagree on what the item is: wait for one that agrees
+        confusions = known_confusions(s.confusions_file, s.confusion_min_score)
+        if any((name, top.label.lower()) in confusions for name in own):
+            return  # the model is known to see the scanned item as this one
         own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
         if own_score > s.max_own_label_score or top.score - own_score < s.label_margin:
             return  # the camera also sees the scanned item: no case to answer

@@ -16,6 +16,7 @@ from lanesight.fusion.events import (
 )
 from lanesight.fusion.lane import Lane, Line, ScanToken, Track, Transaction, supports
 from lanesight.fusion.rules import RuleHost, item_ref_of
+from lanesight.fusion.rules.identity import known_confusions
 from lanesight.fusion.signals import Correction, Signal, clamp
 
 _TAMPER_CONFIDENCE = {
@@ -42,6 +43,8 @@ _SURE_SCORE = 0.6
 # A top label this sure says the track is a product (not a hand, a bag, a coat), though
 # maybe not which: enough to ask about a missed scan, not to name the item.
 _ITEM_SCORE = 0.35
+# One view this sure of its top label saw a product, whichever it was.
+_SEEN_PRODUCT_SCORE = 0.6
 # A recognition this sure shows its camera can see.
 _SEEN_WELL_SCORE = 0.3
 # One view alone rules a scan out only when surer still (the model is confidently wrong
@@ -138,7 +141,14 @@ class VisionRules:
             return True
         if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
             return True
-        return supports(track.labels, line.item.vision_labels)
+        if supports(track.labels, line.item.vision_labels):
+            return True
+        # Sure, but of an item the model is known to see the scanned one as.
+        confusions = known_confusions(
+            self.settings.confusions_file, self.settings.confusion_min_score
+        )
+        seen = best.label.lower()
+        return any((label.lower(), seen) in confusions for label in line.item.vision_labels)
 
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms (or since
@@ -311,8 +321,12 @@ class VisionRules:
         ):
             return  # (still unnamed: it is claimed as at its crossing)
         best = track.best
-        # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone.
-        recognized = best is not None and best.score >= _ITEM_SCORE
+        # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone; a
+        # product whose views name different products (a juice carton seen as milk,
+        # then as oat drink) is still a product.
+        recognized = best is not None and (
+            best.score >= _ITEM_SCORE or track.max_view_score >= _SEEN_PRODUCT_SCORE
+        )
         confidence = 0.8 if recognized else 0.35
         if not track.visited_scan:
             confidence += 0.1  # went around the scanner

@@ -36,8 +36,10 @@ def model_fingerprint(model_dir: Path, top_k: int) -> str:
     from lanesight.vision.model_tools import classifier
 
     digest = hashlib.sha256(str(top_k).encode())
-    for name in ("grocery_effnet_lite0.onnx", "labels.json", "preprocess.json"):
-        digest.update((model_dir / name).read_bytes())
+    for name in ("grocery_effnet_lite0.onnx", "labels.json", "preprocess.json", "calibration.json"):
+        path = model_dir / name
+        if path.is_file():  # (no calibration.json: raw scores)
+            digest.update(path.read_bytes())
     for module in (classifier, recognizer):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
@@ -108,6 +110,34 @@ def load_val_outputs(
     os.replace(temporary, cache)
     log.info("cached the model's outputs on %d val photos in %s", len(outputs), cache)
     return outputs
+
+
+def folds(outputs: list[ImageOutput]) -> tuple[list[ImageOutput], list[ImageOutput]]:
+    """The photos in two halves, every class split between them (alternately by path)."""
+    by_class: dict[str, list[ImageOutput]] = defaultdict(list)
+    for output in outputs:
+        by_class[output.true_label].append(output)
+    one: list[ImageOutput] = []
+    two: list[ImageOutput] = []
+    for photos in by_class.values():
+        for index, output in enumerate(sorted(photos, key=lambda o: o.path)):
+            (one if index % 2 == 0 else two).append(output)
+    return one, two
+
+
+def write_heldout(outputs: list[ImageOutput], path: Path) -> Path:
+    """Write outputs in the vision model's heldout_outputs.json form (what fusion reads
+    its known confusions from)."""
+    images = [
+        {
+            "path": o.path,
+            "label": o.true_label,
+            "top": [{"label": label, "score": score} for label, score, _ in o.top_k],
+        }
+        for o in outputs
+    ]
+    path.write_text(json.dumps({"what": "held-out outputs (a fold)", "images": images}))
+    return path
 
 
 class LabelSampler:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lanesight.fusion import events as ev
 from lanesight.fusion.alerts import Alert, AlertType
 from lanesight.fusion.config import FusionConfig
 from lanesight.simulation.robustness.corpus import generate
-from lanesight.simulation.robustness.labels import LabelSampler, load_val_outputs
+from lanesight.simulation.robustness.labels import (
+    LabelSampler,
+    folds,
+    load_val_outputs,
+    write_heldout,
+)
 from lanesight.simulation.robustness.perturb import PERTURBATIONS, Perturbation
 from lanesight.simulation.robustness.scoring import TYPES, Score, run_in_process, score
 from lanesight.simulation.robustness.stream import to_lane_events
@@ -52,26 +59,49 @@ def run_matrix(
     sampler: LabelSampler | None = None,
     first_seed: int = 1,
 ) -> Matrix:
-    """Generate the corpus per seed, apply each perturbation, run it, and score it."""
+    """Generate the corpus per seed, apply each perturbation, run it, and score it.
+
+    Cross-fitted: fusion's known confusions of the model come from one half of the
+    held-out photos and the corpus's labels from the other (the halves swap with each
+    seed), so no label fusion sees was used to tell it what the model confuses.
+    """
     perturbations = perturbations or PERTURBATIONS
     sampler = sampler or LabelSampler(load_val_outputs())
-    if stress:
-        sampler = LabelSampler(sampler.outputs, stress)
+    config = config or FusionConfig()
+    halves = folds(sampler.outputs)
     matrix = Matrix("stress mode" if stress else "real model labels")
     for seed in range(first_seed, first_seed + seeds):
-        lanes = generate(seed, per_lane, sampler)
-        for name, perturb in perturbations.items():
-            streams = []
-            for lane in lanes:
-                # Each perturbation draws from its own seed, so adding one changes no other.
-                rng = random.Random(f"{seed}/{name}/{lane.store_id}/{lane.lane_id}")
-                stream = perturb(lane, rng)
-                run = f"rb{seed}-{zlib.crc32(name.encode()):08x}"
-                streams.append(to_lane_events(stream, lane.store_id, lane.lane_id, run))
-            alerts, rejected = runner(streams, config)
-            scored = score(lanes, alerts, rejected, config, streams)
-            matrix.rows.setdefault(name, Score()).add(scored)
+        told, drawn = halves[seed % 2], halves[1 - seed % 2]
+        with tempfile.TemporaryDirectory(prefix="lanesight-folds-") as tmp:
+            confusions = write_heldout(told, Path(tmp) / "heldout.json")
+            vision = config.vision.model_copy(update={"confusions_file": str(confusions)})
+            fold_config = config.model_copy(update={"vision": vision})
+            sampled = LabelSampler(drawn, stress)
+            _run_seed(matrix, seed, per_lane, sampled, fold_config, perturbations, runner)
     return matrix
+
+
+def _run_seed(
+    matrix: Matrix,
+    seed: int,
+    per_lane: int,
+    sampler: LabelSampler,
+    config: FusionConfig,
+    perturbations: dict[str, Perturbation],
+    runner: Runner,
+) -> None:
+    lanes = generate(seed, per_lane, sampler)
+    for name, perturb in perturbations.items():
+        streams = []
+        for lane in lanes:
+            # Each perturbation draws from its own seed, so adding one changes no other.
+            rng = random.Random(f"{seed}/{name}/{lane.store_id}/{lane.lane_id}")
+            stream = perturb(lane, rng)
+            run = f"rb{seed}-{zlib.crc32(name.encode()):08x}"
+            streams.append(to_lane_events(stream, lane.store_id, lane.lane_id, run))
+        alerts, rejected = runner(streams, config)
+        scored = score(lanes, alerts, rejected, config, streams)
+        matrix.rows.setdefault(name, Score()).add(scored)
 
 
 def _cell(value: float | None) -> str:
