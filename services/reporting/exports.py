@@ -102,8 +102,11 @@ async def gather(
     bundle = ReportBundle(f, group_by or ["day"], config=reports.config, zones=reports.zones)
     if kind in ("shrink", "all"):
         bundle.shrink = await all_pages(lambda p: reports.shrink(f, bundle.group_by, p), size)
-        bundle.shrink_by_day = await all_pages(lambda p: reports.shrink(f, ["day"], p), size)
-        bundle.shrink_by_lane = await all_pages(lambda p: reports.shrink(f, ["lane"], p), size)
+        # The charts' figures from one more pass over the alerts, summed here per chart.
+        fine = await all_pages(lambda p: reports.shrink(f, ["lane", "day", "hour_of_day"], p), size)
+        bundle.shrink_by_lane = _summed(fine, 0)
+        bundle.shrink_by_day = _summed(fine, 1)
+        bundle.by_hour = _summed(fine, 2)
     if kind in ("alert_quality", "all"):
         rows, token = [], ""
         while True:
@@ -126,8 +129,6 @@ async def gather(
         bundle.pos = await all_pages(lambda p: reports.pos_exceptions(f, p), size)
     if kind in ("store_comparison", "all"):
         bundle.stores = await reports.store_comparison(f, region, local_days)
-    if kind == "all":
-        bundle.by_hour = await all_pages(lambda p: reports.shrink(f, ["hour_of_day"], p), size)
     if kind == "alerts":
         bundle.alerts = await all_pages(lambda p: reports.list_alerts(f, "unspecified", p), size)
     elif kind == "all":
@@ -136,6 +137,27 @@ async def gather(
             [e for a in bundle.alerts for e in a.supporting_event_ids]
         )
     return bundle
+
+
+def _summed(rows: list[ShrinkRow], key: int) -> list[ShrinkRow]:
+    """Shrink rows summed down to one of their keys (per currency), in key order."""
+    sums: dict[tuple[str, str], ShrinkRow] = {}
+    for row in rows:
+        group = (row.keys[key], row.currency)
+        total = sums.get(group)
+        if total is None:
+            sums[group] = ShrinkRow(
+                keys=[group[0]],
+                alerts=row.alerts,
+                currency=row.currency,
+                at_risk_minor=row.at_risk_minor,
+                recovered_minor=row.recovered_minor,
+            )
+        else:
+            total.alerts += row.alerts
+            total.at_risk_minor += row.at_risk_minor
+            total.recovered_minor += row.recovered_minor
+    return [sums[k] for k in sorted(sums)]
 
 
 async def export_report(

@@ -495,6 +495,7 @@ class Reports:
         seen = {
             s
             for (s,) in await self._all(
+                # Both read an index only (lane_clock's key, alerts_lane).
                 "SELECT DISTINCT store_id FROM lane_clock UNION SELECT DISTINCT store_id FROM alerts",
                 [],
             )
