@@ -80,8 +80,13 @@ async function main() {
   const status = await unary(lane, 'GetDeviceStatus', {});
   out.lane = `${status.lane.store_id}/${status.lane.lane_id}`;
 
-  // An attendant app's feed: every new alert of the store (and lane commands).
+  // An attendant app's feed: every new alert of the store (and lane commands), from now
+  // on. Fusion sends its headers once the watch is in place: wait for them first.
   const watch = fusion.WatchAlerts({ store_ids: [status.lane.store_id], include_commands: true });
+  await new Promise((resolve, reject) => {
+    watch.once('metadata', resolve);
+    watch.once('error', reject);
+  });
   const alert = new Promise((resolve, reject) => {
     watch.on('data', (message) => {
       if (message.alert && message.alert.type === 'ALERT_TYPE_POS_EXCEPTION') resolve(message.alert);

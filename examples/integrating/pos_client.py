@@ -112,11 +112,10 @@ def refund(tx: str, original_tx: str) -> list[events_pb2.LaneEvent]:
     ]  # fmt: skip
 
 
-def watch_alerts(fusion: fusion_pb2_grpc.FusionServiceStub, store_id: str, found: queue.Queue):
+def watch_alerts(watch, found: queue.Queue) -> None:
     """An attendant app's feed: every new alert of the store (and lane commands)."""
-    request = fusion_pb2.WatchAlertsRequest(store_ids=[store_id], include_commands=True)
     try:
-        for message in fusion.WatchAlerts(request, timeout=60):
+        for message in watch:
             if message.HasField("alert"):
                 found.put(message.alert)
     except grpc.RpcError:
@@ -139,8 +138,15 @@ def main() -> int:
         store_id, lane_id = status.lane.store_id, status.lane.lane_id
         out["lane"] = f"{store_id}/{lane_id}"
 
+        # The watch streams alerts raised from now on; fusion answers with its headers once
+        # the watch is in place, so wait for them before making anything happen.
+        watch = fusion.WatchAlerts(
+            fusion_pb2.WatchAlertsRequest(store_ids=[store_id], include_commands=True),
+            timeout=60,
+        )
+        watch.initial_metadata()
         alerts: queue.Queue = queue.Queue()
-        watcher = threading.Thread(target=watch_alerts, args=(fusion, store_id, alerts))
+        watcher = threading.Thread(target=watch_alerts, args=(watch, alerts))
         watcher.start()
 
         # 1. A sale, a refund and a no-sale. The reply comes once the events are durable
@@ -192,7 +198,7 @@ def main() -> int:
             timeout=10,
         )
         out["resolved_state"] = alerts_pb2.AlertState.Name(resolved.alert.state)
-        fusion_channel.close()
+        watch.cancel()
         watcher.join(timeout=5)
     print(json.dumps(out))
     return 0
