@@ -234,3 +234,26 @@ def test_service_monitor_scrapes_the_collectors_prometheus_port(rendered, tmp_pa
     assert ports[endpoint["port"]] == 8889
     for key in COMMON:
         assert monitor["metadata"]["labels"][key]
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in (K8S / "examples").iterdir() if p.is_dir())
+)
+def test_examples_carry_the_recommended_labels_too(example):
+    binary = kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    render = subprocess.run(
+        [binary, "kustomize", str(K8S / "examples" / example)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    docs = [doc for doc in yaml.safe_load_all(render.stdout) if doc]
+    missing = [
+        f"{doc['kind']}/{doc['metadata']['name']}: {key}"
+        for doc in docs
+        for key in COMMON
+        if not doc["metadata"].get("labels", {}).get(key)
+    ]
+    assert docs and missing == []
