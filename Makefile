@@ -6,16 +6,18 @@ PIP := $(VENV)/bin/pip
 BUF := node_modules/.bin/buf
 PROTOS := $(wildcard protos/lanesight/v1/*.proto)
 
-.PHONY: all setup stubs lint test test-fast demo bench clean buf-breaking k8s-check
+.PHONY: all setup stubs lint test test-fast demo bench clean buf-breaking k8s-check lock api-packages
 
 all: test
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt holds the exact versions that were tested (make lock), so an install
+# months from now resolves the same ones; pyproject.toml keeps the ranges.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q grpcio-tools
+	$(PIP) install -q grpcio-tools -c constraints.txt
 	$(MAKE) stubs
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev]' -c constraints.txt
 	touch $@
 
 node_modules/.installed: package.json
@@ -62,6 +64,21 @@ buf-breaking: setup
 
 k8s-check: setup
 	$(VENV)/bin/pytest -q tests/k8s
+
+# After adding or upgrading a dependency (pyproject.toml) and installing it: regenerate
+# constraints.txt from the environment the tests ran in, and commit it.
+lock:
+	test -x $(PY) || { echo "no $(VENV): run make setup first" >&2; exit 1; }
+	{ printf '%s\n' '# The exact versions lanesight was tested with: `make lock` writes this file from' \
+	    '# the virtualenv (pip freeze) and `make setup` installs with -c constraints.txt.' \
+	    '# Ranges live in pyproject.toml; OpenTelemetry moves as one set there.'; \
+	  $(PIP) freeze --exclude-editable; } > constraints.txt
+
+# The API-only client packages for integrators (docs/integrating.md): the lanesight-api
+# wheel and the @lanesight/api npm package, into dist/.
+api-packages: setup
+	$(PY) packages/lanesight-api/build_wheel.py --out dist
+	node packages/lanesight-api-js/build.js dist
 
 clean:
 	rm -rf $(VENV) node_modules services/v1 .pytest_cache

@@ -44,7 +44,17 @@ def test_containerfile_builds_stubs_and_runs_unprivileged():
     ignore = (REPO_ROOT / ".containerignore").read_text().splitlines()
     assert ignore[[line.strip() for line in ignore].index("*")] == "*"  # allow-list
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "setup.py", "README.md", "Makefile", "protos", "services"}
+    assert allowed == {
+        "pyproject.toml",
+        "constraints.txt",
+        "setup.py",
+        "README.md",
+        "Makefile",
+        "protos",
+        "services",
+    }
+    # The image installs the versions the tests ran with.
+    assert "pip install . -c constraints.txt" in builder
 
 
 def _unit() -> configparser.ConfigParser:
