@@ -185,7 +185,7 @@ class VisionRules:
     ) -> bool:
         tokens = txn.scan_tokens
         earliest = at_ms - self.settings.missed_scan_before_ms
-        latest = at_ms + self._after_ms(track)
+        latest = at_ms + self._after_ms(track) + self.jitter_ms  # as the window's deadline
         while tokens and tokens[0].used:  # (a transaction's scans: a few dozen at most)
             tokens.popleft()
         found = None
@@ -217,14 +217,12 @@ class VisionRules:
 
     @staticmethod
     def _named_scan(track: Track, tokens) -> ScanToken | None:
-        """The oldest unused scan of the very item the camera surely names, however long
+        """The oldest unused scan of the very item the camera names first, however long
         ago it was made (the crossings that would have timed it can be lost): an item
-        that looks like the aubergine scanned a while ago, and no other aubergine since,
-        is that aubergine."""
+        that looks most like the aubergine scanned a while ago, with that aubergine's scan
+        still unclaimed, is that aubergine."""
         best = track.best
-        if best is None or best.score < (
-            _SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE
-        ):
+        if best is None or best.score < _ITEM_SCORE:
             return None
         name = best.label.lower()
         for token in tokens:
