@@ -210,6 +210,8 @@ class VisionRules:
                         found = token
         if found is None:
             found = self._named_scan(track, tokens)
+        if found is None and not track.visited_scan:
+            found = self._orphan_scan(track, tokens, earliest, linked)
         if found is None:
             return False
         found.used = True
@@ -230,6 +232,21 @@ class VisionRules:
             if token.used or line is None or line.item is None or line.voided:
                 continue
             if name in (label.lower() for label in line.item.vision_labels):
+                return token
+        return None
+
+    def _orphan_scan(self, track: Track, tokens, earliest: int, linked: bool) -> ScanToken | None:
+        """An older scan no item the camera saw ever went with, for a track whose way
+        through the scan zone was not seen: its crossings were lost, not its scan."""
+        for token in tokens:
+            line = token.line
+            if token.used or token.at_ms >= earliest or line is None or line.skip_bagging:
+                continue
+            if line.voided or token.holder not in ("", track.track_id):
+                continue
+            if line.seen.track_id not in ("", track.track_id):
+                continue
+            if self._compatible(track, line, linked):
                 return token
         return None
 
