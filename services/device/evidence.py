@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -150,11 +151,14 @@ def write_alert_evidence(
     frames_by_camera: dict[str, list[BufferedFrame]],
     blurrer: FaceBlurrer,
     details: dict[str, object],
+    abandon: threading.Event | None = None,
 ) -> WrittenEvidence | None:
     """Blur faces in the frames and write them and a manifest; None if already written.
 
     Blocking (decode, detection, file I/O): runs in a worker thread. Frames are
-    decoded and blurred in memory; nothing unblurred reaches the disk.
+    decoded and blurred in memory; nothing unblurred reaches the disk. When ``abandon``
+    is set (the agent is stopping and could wait no longer) it stops between frames and
+    returns None, leaving only the staging folder, which the next attempt clears.
     """
     name = folder_name(alert_id)
     final = directory / name
@@ -169,6 +173,8 @@ def write_alert_evidence(
     for camera_id in sorted(frames_by_camera):
         written = faces_in_camera = 0
         for frame in frames_by_camera[camera_id]:
+            if abandon is not None and abandon.is_set():
+                return None
             image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
             if image is None:
                 continue  # a damaged frame is left out rather than stored unchecked
@@ -306,6 +312,8 @@ class EvidenceRecorder:
         self._logged: set[str] = set()
         # One thread: evidence is written one alert at a time and never starves the lane.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
+        # Set when close() has waited long enough: a write in progress stops between frames.
+        self._abandon = threading.Event()
         self._blurrer: FaceBlurrer | None = None
 
     def buffer_for(self, camera_id: str) -> FrameRingBuffer:
@@ -393,7 +401,7 @@ class EvidenceRecorder:
         if self._blurrer is None:
             self._blurrer = FaceBlurrer()  # loaded once, in the worker thread
         return write_alert_evidence(
-            self.settings.directory, alert_id, frames, self._blurrer, details
+            self.settings.directory, alert_id, frames, self._blurrer, details, self._abandon
         )
 
     async def purge(self) -> int:
@@ -435,4 +443,6 @@ class EvidenceRecorder:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        # A write still blurring frames in the worker would keep the process from exiting.
+        self._abandon.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
