@@ -103,7 +103,7 @@ async def gather(
     if kind in ("shrink", "all"):
         bundle.shrink = await all_pages(lambda p: reports.shrink(f, bundle.group_by, p), size)
         # The charts' figures from one more pass over the alerts, summed here per chart.
-        fine = await all_pages(lambda p: reports.shrink(f, ["lane", "day", "hour_of_day"], p), size)
+        fine = await reports.shrink_rows(f, ["lane", "day", "hour_of_day"])
         bundle.shrink_by_lane = _summed(fine, 0)
         bundle.shrink_by_day = _summed(fine, 1)
         bundle.by_hour = _summed(fine, 2)

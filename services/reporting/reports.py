@@ -227,6 +227,10 @@ class Reports:
                 raise InvalidArgument("group_by", f"dimension {dimension!r} is listed twice")
         query = fingerprint("shrink", f, tuple(group_by))
         page_size(page, self.config.default_page_size, self.config.max_page_size)
+        return self._paginate(await self.shrink_rows(f, group_by), page, query)
+
+    async def shrink_rows(self, f: ReportFilter, group_by: list[str]) -> list[ShrinkRow]:
+        """Every row of the shrink report (validated dimensions; no paging)."""
         keys = [f"{self._shrink_keys[d]} AS k{i}" for i, d in enumerate(group_by)]
         key_names = [f"k{i}" for i in range(len(group_by))]
         select_keys = "".join(f"{k}, " for k in keys)
@@ -259,7 +263,7 @@ class Reports:
             )
             for r in raw
         ]
-        return self._paginate(_merge_moneyless(rows), page, query)
+        return _merge_moneyless(rows)
 
     # --- alert quality -------------------------------------------------------------------
 
