@@ -553,6 +553,10 @@ class BaggingRules:
                 bag.own_bag_mg += inc.delta_mg
                 bag.items_mg -= inc.delta_mg
                 return
+        if bag.own_bag_mg and (
+            bag_weight_mg <= 0 or lane.ledger.fits(bag.own_bag_mg, bag_weight_mg, bag_weight_mg)
+        ):
+            return  # the bag already put down (and taken for one): declared after the fact
         bag.own_bag_declared = True
 
     def on_void(self, lane: Lane, line: Line) -> None:
