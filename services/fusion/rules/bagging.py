@@ -37,12 +37,13 @@ class BaggingRules:
     def _candidate(line: Line, units: int) -> Candidate:
         return Candidate(line, line.unit_low_mg, line.unit_high_mg, units, line.item_tolerance_mg)
 
-    def unbagged(self, txn: Transaction) -> list[Candidate]:
-        """Lines with units still expected on the scale, most recent first."""
+    def unbagged(self, txn: Transaction, skipped: bool = False) -> list[Candidate]:
+        """Lines with units still expected on the scale, most recent first (with
+        ``skipped``, instead the lines the shopper said stay out of the bagging area)."""
         return [
             self._candidate(line, line.unbagged_units)
             for line in reversed(txn.order)
-            if line.unbagged_units > 0 and line.weight_known
+            if line.unbagged_units > 0 and line.weight_known and line.skip_bagging == skipped
         ]
 
     def _bag(self, txn: Transaction, match: Match, delta_mg: int) -> None:
@@ -269,6 +270,11 @@ class BaggingRules:
             if self._bag_line_units(lane, txn, blamed, change):
                 return  # it fits after all: the weight is no mismatch, whatever was linked
             self._weight_mismatch(lane, txn, blamed, change)
+            return
+        skipped = self.unbagged(txn, skipped=True)
+        match = lane.ledger.best_match(change.delta_mg, skipped) if skipped else None
+        if match is not None:
+            self._bag(txn, match, change.delta_mg)  # a skipped item bagged after all
             return
         delta = change.delta_mg
         threshold = lane.ledger.tolerance_floor_mg
