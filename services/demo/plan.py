@@ -154,6 +154,10 @@ def build_lane_plans(lanes: int, seed: int, duration_s: float) -> list[LanePlan]
     return plans
 
 
+# The shortest time the demo keeps a camera covered (see _place).
+_MIN_COVER_S = 9.0
+
+
 def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
     """Split a scenario into live actions and the camera script."""
     crossings: dict[str, list[tuple[float, act.ItemCrossesZones]]] = {}
@@ -168,9 +172,10 @@ def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
             if action.health in (ev.CameraHealth.BLOCKED, ev.CameraHealth.DARK):
                 blocked_from = at_s
             elif blocked_from is not None:
-                plan.camera_effects.append(
-                    {"kind": "cover", "start_s": blocked_from, "end_s": at_s}
-                )
+                # Covered long enough for fusion's tamper window (5 s) after vision has
+                # confirmed the change, however slowly a loaded machine runs it.
+                end = max(at_s, blocked_from + _MIN_COVER_S)
+                plan.camera_effects.append({"kind": "cover", "start_s": blocked_from, "end_s": end})
                 blocked_from = None
         elif isinstance(action, act.CartItemCount | act.BarcodeInView):
             continue  # the real vision service counts and decodes what the camera shows
