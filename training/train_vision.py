@@ -69,6 +69,13 @@ class TrainRecipe:
     frozen_blocks: int = 3
     bf16_autocast: bool = True
     iconic_repeats: int = 0
+    # Wall-time budget in seconds (0: none). The learning-rate schedule follows whichever
+    # of steps or wall time is further along, so a run on shared cores still anneals and
+    # ends on time; `epochs` is then an upper bound.
+    max_wall_s: float = 0.0
+    # Start from a shipped ONNX model instead of ImageNet (its BatchNorm is folded into the
+    # convolutions, so every BatchNorm stays a fixed affine layer: eval mode throughout).
+    init_onnx: str = ""
     seed: int = 0
     threads: int = 2
 
@@ -238,6 +245,33 @@ def build_model(recipe: TrainRecipe, num_classes: int) -> GroceryNet:
     return GroceryNet(backbone)
 
 
+def load_onnx_weights(model: GroceryNet, onnx_path: Path) -> None:
+    """Copy an exported model's weights back: each Conv's folded weight and bias go to the
+    convolution and its BatchNorm (set to the identity plus that bias)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    initial = {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
+    pairs = list(zip(layers[0::2], layers[1::2], strict=True))
+    assert len(pairs) == len(convs), (len(pairs), len(convs))
+    with torch.no_grad():
+        for (conv, norm), node in zip(pairs, convs, strict=True):
+            assert isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)
+            weight, bias = initial[node.input[1]], initial[node.input[2]]
+            assert tuple(conv.weight.shape) == weight.shape, (conv.weight.shape, weight.shape)
+            conv.weight.copy_(torch.from_numpy(weight))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.from_numpy(bias))
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)
+        fc = model.backbone._fc
+        fc.weight.copy_(torch.from_numpy(initial["backbone._fc.weight"]))
+        fc.bias.copy_(torch.from_numpy(initial["backbone._fc.bias"]))
+
+
 def frozen_modules(model: GroceryNet, recipe: TrainRecipe) -> list[nn.Module]:
     """The stem and first blocks: generic edge/colour filters we keep from ImageNet (and saves time)."""
     backbone = model.backbone
@@ -269,12 +303,12 @@ def make_optimizer(model: GroceryNet, recipe: TrainRecipe) -> torch.optim.Optimi
     )
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up, then cosine decay to zero."""
+def lr_factor(step: int, total_steps: int, warmup_steps: int, progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to zero over `progress` (0..1) or the steps."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * progress))
+    by_steps = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, max(progress, by_steps))))
 
 
 @torch.no_grad()
@@ -326,7 +360,10 @@ def train(
     val_ids: np.ndarray,
     checkpoint: Path | None = None,
 ) -> tuple[GroceryNet, list[dict[str, float]]]:
-    model = build_model(recipe, len(classes)).to(memory_format=torch.channels_last)
+    model = build_model(recipe, len(classes))
+    if recipe.init_onnx:
+        load_onnx_weights(model, Path(recipe.init_onnx))
+    model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -335,13 +372,28 @@ def train(
     total_steps = steps_per_epoch * recipe.epochs
     history = []
     step = 0
+    started_all = time.monotonic()
+
+    def progress() -> float:
+        done = step / total_steps
+        if recipe.max_wall_s > 0:
+            done = max(done, (time.monotonic() - started_all) / recipe.max_wall_s)
+        return done
+
     for epoch in range(recipe.epochs):
+        if progress() >= 1.0:
+            break
         model.train()
         for module in frozen_modules(model, recipe):
             module.eval()  # keep ImageNet BatchNorm statistics in the frozen stem
+        if recipe.init_onnx:
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()  # folded statistics: a fixed affine layer
         started = time.monotonic()
         order = torch.randperm(len(train_images), generator=gen)
         loss_sum = 0.0
+        steps_done = 0
         for batch_index in range(steps_per_epoch):
             index = order[batch_index * recipe.batch_size : (batch_index + 1) * recipe.batch_size]
             x = augment(train_images[index], recipe, gen)
@@ -350,8 +402,11 @@ def train(
             if torch.rand(1, generator=gen).item() < recipe.cutmix_prob:
                 x, targets, mix_targets, lam = cutmix(x, targets, gen)
             x = x.contiguous(memory_format=torch.channels_last)
+            if progress() >= 1.0:
+                break
+            factor = lr_factor(step, total_steps, recipe.warmup_steps, progress() if step else 0.0)
             for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base_lr * lr_factor(step, total_steps, recipe.warmup_steps)
+                group["lr"] = base_lr * factor
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16_autocast):
                 logits, _ = model(x)
             logits = logits.float()
@@ -365,11 +420,13 @@ def train(
             optimizer.step()
             loss_sum += loss.item()
             step += 1
+            steps_done += 1
         train_s = time.monotonic() - started
         val = accuracy_table(predict_logits(model, val_images), val_ids, classes)
         record = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum / steps_per_epoch,
+            "steps": steps_done,
+            "train_loss": loss_sum / max(1, steps_done),
             "train_s": round(train_s, 1),
             **val,
         }
