@@ -3,7 +3,8 @@
 Run from the repository root after training (no torch needed; matplotlib draws the
 reliability diagram when it is installed, as in `.venv-train`):
 
-    .venv-train/bin/python training/calibrate_vision.py --data-dir ../shared/data/grocery/dataset
+    PYTHONPATH=build/mypy .venv-train/bin/python training/calibrate_vision.py \
+        --data-dir ../shared/data/grocery/dataset
 
 It classifies `val.txt` with the raw softmax, fits one temperature T by minimising the
 negative log-likelihood (temperature scaling, Guo et al. 2017), and writes next to the

