@@ -173,8 +173,9 @@ def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
                 blocked_from = at_s
             elif blocked_from is not None:
                 # Covered long enough for fusion's tamper window (5 s) after vision has
-                # confirmed the change, however slowly a loaded machine runs it.
-                end = max(at_s, blocked_from + _MIN_COVER_S)
+                # confirmed the change, however slowly a loaded machine runs it, but never
+                # into the next shopper's transaction.
+                end = max(at_s, min(blocked_from + _MIN_COVER_S, end_s))
                 plan.camera_effects.append({"kind": "cover", "start_s": blocked_from, "end_s": end})
                 blocked_from = None
         elif isinstance(action, act.CartItemCount | act.BarcodeInView):
