@@ -154,10 +154,6 @@ def build_lane_plans(lanes: int, seed: int, duration_s: float) -> list[LanePlan]
     return plans
 
 
-# The shortest time the demo keeps a camera covered (see _place).
-_MIN_COVER_S = 9.0
-
-
 def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
     """Split a scenario into live actions and the camera script."""
     crossings: dict[str, list[tuple[float, act.ItemCrossesZones]]] = {}
@@ -172,11 +168,9 @@ def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
             if action.health in (ev.CameraHealth.BLOCKED, ev.CameraHealth.DARK):
                 blocked_from = at_s
             elif blocked_from is not None:
-                # Covered long enough for fusion's tamper window (5 s) after vision has
-                # confirmed the change, however slowly a loaded machine runs it, but never
-                # into the next shopper's transaction.
-                end = max(at_s, min(blocked_from + _MIN_COVER_S, end_s))
-                plan.camera_effects.append({"kind": "cover", "start_s": blocked_from, "end_s": end})
+                plan.camera_effects.append(
+                    {"kind": "cover", "start_s": blocked_from, "end_s": at_s}
+                )
                 blocked_from = None
         elif isinstance(action, act.CartItemCount | act.BarcodeInView):
             continue  # the real vision service counts and decodes what the camera shows
