@@ -346,7 +346,14 @@ async def test_vision_analyze_is_scoped_to_the_lanes_store(tmp_path, monkeypatch
     manager_a = channel_as(running, "manager-a")
     try:
         stub = vision_pb2_grpc.VisionServiceStub(lane_a)
-        assert await code_of(stub.Analyze(iter(requests(B)), timeout=30)) is DENIED
+
+        async def config_then_wait(store_id: str):
+            # Nothing is written after the server ends the call: a client write that
+            # races the server's abort turns its status into INTERNAL (grpc/grpc#36066).
+            yield requests(store_id)[0]
+            await asyncio.Event().wait()
+
+        assert await code_of(stub.Analyze(config_then_wait(B), timeout=30)) is DENIED
         responses = [r async for r in stub.Analyze(iter(requests(A)), timeout=30)]
         assert [r.frame_id for r in responses] == [1]
         enrol = vision_pb2.EnrolProductRequest(label="scoped-product", images=[jpeg])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -112,6 +113,9 @@ async def test_wrong_role_is_permission_denied(fusion, pki, tmp_path, name, rpc)
 
             async def batches():
                 yield fusion_pb2.IngestRequest()
+                # No half-close racing the server's refusal: a client write after the
+                # server ended the call turns its status into INTERNAL (grpc/grpc#36066).
+                await asyncio.Event().wait()
 
             code = await code_of(lambda: stub.Ingest(batches(), timeout=5))
         assert code == grpc.StatusCode.PERMISSION_DENIED
@@ -156,6 +160,7 @@ async def test_lane_agent_cannot_feed_another_stores_events(fusion, pki, tmp_pat
         async def batches():
             yield fusion_pb2.IngestRequest(events=[event("store-a", 1)])
             yield fusion_pb2.IngestRequest(events=[event("store-b", 2)])
+            await asyncio.Event().wait()  # no half-close racing the refusal (grpc/grpc#36066)
 
         call = stub.Ingest(batches(), timeout=5)
         first = await call.read()
