@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from lanesight.device.broadcast import Broadcast
 from lanesight.device.drivers.base import CommandNotSupported, DeviceUnavailable
 from lanesight.device.drivers.printer import PrinterDriver
 from lanesight.device.outbox import Outbox
@@ -15,7 +15,6 @@ from lanesight.v1 import alerts_pb2
 log = logging.getLogger(__name__)
 
 _SUBSCRIBER_QUEUE = 100
-_CLOSED = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +48,7 @@ class LaneCommandExecutor:
         self.pause_reason = ""
         self.executed = 0
         self._in_progress: set[str] = set()
-        self._subscribers: set[asyncio.Queue] = set()
-        self.subscriber_drops = 0
+        self._displays: Broadcast[alerts_pb2.LaneCommand] = Broadcast(_SUBSCRIBER_QUEUE)
 
     async def execute(self, command: alerts_pb2.LaneCommand) -> CommandResult:
         """Carry out a command now; a repeat of a done command id answers done."""
@@ -98,7 +96,7 @@ class LaneCommandExecutor:
         return not await self.outbox.command_executed(command_id)
 
     async def _carry_out(self, action: str, command: alerts_pb2.LaneCommand) -> CommandResult:
-        subscribers = len(self._subscribers)
+        subscribers = len(self._displays)
         if action == "prompt":
             return CommandResult(True, f"shown to {subscribers} lane display(s)")
         if action == "pause":
@@ -124,33 +122,22 @@ class LaneCommandExecutor:
         return CommandResult(False, f"unknown action {action}")
 
     def _publish(self, command: alerts_pb2.LaneCommand) -> None:
-        for queue in self._subscribers:
-            if queue.full():
-                queue.get_nowait()  # a display that stopped reading loses its oldest
-                self.subscriber_drops += 1
-            queue.put_nowait(command)
+        self._displays.publish(command)  # a display that stopped reading loses its oldest
 
-    async def subscribe(self) -> AsyncIterator[alerts_pb2.LaneCommand]:
+    def subscribe(self) -> AsyncIterator[alerts_pb2.LaneCommand]:
         """Commands carried out from now on, until close_subscribers()."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=_SUBSCRIBER_QUEUE)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _CLOSED:
-                    return
-                yield item
-        finally:
-            self._subscribers.discard(queue)
+        return self._displays.subscribe()
 
     @property
     def subscriber_count(self) -> int:
         """How many lane displays are watching."""
-        return len(self._subscribers)
+        return len(self._displays)
+
+    @property
+    def subscriber_drops(self) -> int:
+        """Commands dropped for displays that stopped reading."""
+        return self._displays.drops
 
     def close_subscribers(self) -> None:
         """End every subscription (shutdown)."""
-        for queue in self._subscribers:
-            while queue.full():
-                queue.get_nowait()
-            queue.put_nowait(_CLOSED)
+        self._displays.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import cv2
 import grpc
 import numpy as np
+from lanesight.device.broadcast import Broadcast
 from lanesight.device.camera.pipeline import CameraPipeline
 from lanesight.device.config import ProduceSuggestionsConfig
 from lanesight.device.protocols.scale_types import ScaleStatus
@@ -33,7 +34,6 @@ from lanesight.v1 import common_pb2, device_pb2, vision_pb2, vision_pb2_grpc
 log = logging.getLogger(__name__)
 
 _SUBSCRIBER_QUEUE = 32
-_CLOSED = object()
 _LATENCIES_KEPT = 1000
 
 
@@ -177,7 +177,7 @@ class ProduceSuggester:
         self.choices = list(choices) if choices is not None else load_plu_choices(config)
         self._stub = vision_pb2_grpc.VisionServiceStub(channel)
         self._executor = executor
-        self._subscribers: set[asyncio.Queue] = set()
+        self._displays: Broadcast[device_pb2.ProduceSuggestions] = Broadcast(_SUBSCRIBER_QUEUE)
         self._task: asyncio.Task | None = None
         self._current: device_pb2.ProduceSuggestions | None = None
         self._settled_weight_mg: int | None = None
@@ -185,7 +185,6 @@ class ProduceSuggester:
         self.latencies_ms: list[float] = []
         self.published = 0
         self.failures = 0
-        self.subscriber_drops = 0
 
     # -- readings -------------------------------------------------------------------------
 
@@ -246,10 +245,7 @@ class ProduceSuggester:
 
     def close_subscribers(self) -> None:
         """End every subscription (shutdown: open streams must not hold the server's drain)."""
-        for queue in self._subscribers:
-            while queue.full():
-                queue.get_nowait()
-            queue.put_nowait(_CLOSED)
+        self._displays.close()
 
     # -- one settled item ------------------------------------------------------------------
 
@@ -318,27 +314,16 @@ class ProduceSuggester:
 
     def _publish(self, message: device_pb2.ProduceSuggestions) -> None:
         self.published += 1
-        for queue in self._subscribers:
-            if queue.full():
-                queue.get_nowait()  # a display that stopped reading loses its oldest
-                self.subscriber_drops += 1
-            queue.put_nowait(message)
+        self._displays.publish(message)  # a display that stopped reading loses its oldest
 
-    async def subscribe(self) -> AsyncIterator[device_pb2.ProduceSuggestions]:
+    def subscribe(self) -> AsyncIterator[device_pb2.ProduceSuggestions]:
         """The current suggestions (if an item is on the scale), then every new set or clear."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=_SUBSCRIBER_QUEUE)
-        if self._current is not None:
-            queue.put_nowait(self._current)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _CLOSED:
-                    return
-                yield item
-        finally:
-            self._subscribers.discard(queue)
+        return self._displays.subscribe(self._current)
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return len(self._displays)
+
+    @property
+    def subscriber_drops(self) -> int:
+        return self._displays.drops
