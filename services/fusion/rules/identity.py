@@ -66,6 +66,13 @@ def known_confusions(path: str = "", min_score: float = 0.5) -> frozenset[tuple[
     return frozenset(pairs)
 
 
+def confused_with(settings, item_labels, seen_label: str) -> bool:
+    """True when the model is known to see the item (its vision labels) as seen_label."""
+    pairs = known_confusions(settings.confusions_file, settings.confusion_min_score)
+    seen = seen_label.lower()
+    return any((label.lower(), seen) in pairs for label in item_labels)
+
+
 def kind_of(label: LabelScore | str) -> str:
     """The kind of item a label names (vision's coarse label, else the model's table)."""
     if isinstance(label, LabelScore):
@@ -256,8 +263,7 @@ class IdentityRules:
             mine = votes.get(top.label, 0)
             if sum(votes.values()) - mine >= max(mine, 1) or (mine < 2 and len(votes) > 1):
                 return  # sure views disagree on what the item is: wait for one that agrees
-        confusions = known_confusions(s.confusions_file, s.confusion_min_score)
-        if any((name, top.label.lower()) in confusions for name in own):
+        if confused_with(s, own, top.label):
             return  # the model is known to see the scanned item as this one
         own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)
         if own_score > s.max_own_label_score or top.score - own_score < s.label_margin:

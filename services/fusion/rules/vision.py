@@ -16,7 +16,7 @@ from lanesight.fusion.events import (
 )
 from lanesight.fusion.lane import Lane, Line, ScanToken, Track, Transaction, supports
 from lanesight.fusion.rules import RuleHost, item_ref_of
-from lanesight.fusion.rules.identity import known_confusions
+from lanesight.fusion.rules.identity import confused_with
 from lanesight.fusion.signals import Correction, Signal, clamp
 
 _TAMPER_CONFIDENCE = {
@@ -144,11 +144,7 @@ class VisionRules:
         if supports(track.labels, line.item.vision_labels):
             return True
         # Sure, but of an item the model is known to see the scanned one as.
-        confusions = known_confusions(
-            self.settings.confusions_file, self.settings.confusion_min_score
-        )
-        seen = best.label.lower()
-        return any((label.lower(), seen) in confusions for label in line.item.vision_labels)
+        return confused_with(self.settings, line.item.vision_labels, best.label)
 
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms (or since
