@@ -283,7 +283,9 @@ class ConsoleWeb:
             done=request.query_params.get("done", ""),
         )
 
-    async def acknowledge(self, request: Request) -> Response:
+    async def _alert_action(self, request: Request):
+        """(session, form, alert) for a form posted on an alert, or the response to send
+        instead (sign in, a refused form, an alert not in the list)."""
         session = self._session(request)
         if session is None:
             return self._to_signin()
@@ -294,6 +296,13 @@ class ConsoleWeb:
         if alert is None:
             return self._page(request, "error.html", 404, session=session,
                               message="That alert is not in this console's list.")
+        return session, form, alert
+
+    async def acknowledge(self, request: Request) -> Response:
+        found = await self._alert_action(request)
+        if isinstance(found, Response):
+            return found
+        session, _, alert = found
         try:
             await self.hub.acknowledge(alert.alert_id, session.identity.name, session.token)
         except ActionError as exc:
@@ -301,16 +310,10 @@ class ConsoleWeb:
         return RedirectResponse(f"/alerts/{alert.alert_id}?done=acknowledged", status_code=303)
 
     async def resolve(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._to_signin()
-        form = await self._form(request, session)
-        if isinstance(form, Response):
-            return form
-        alert = self._alert_for(session, request.path_params["alert_id"])
-        if alert is None:
-            return self._page(request, "error.html", 404, session=session,
-                              message="That alert is not in this console's list.")
+        found = await self._alert_action(request)
+        if isinstance(found, Response):
+            return found
+        session, form, alert = found
         choice = DISPOSITIONS.get(form.get("disposition", ""))
         if choice is None:
             return await self._alert_page(
