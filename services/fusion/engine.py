@@ -330,6 +330,10 @@ class FusionEngine:
         """False when the camera surely saw another item reach the bag for this change."""
         return self.vision.allows(lane, line, change)
 
+    def vision_names_other(self, lane: Lane, line: Line, change) -> bool:
+        """True when the camera surely named another item of this change's weight."""
+        return self.vision.names_other(lane, line, change)
+
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
         return self.vision.labels_near(lane, at_ms, since_ms)

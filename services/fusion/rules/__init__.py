@@ -32,6 +32,10 @@ class RuleHost(Protocol):
     def vision_allows(self, lane: Lane, line: Line, change: WeightChange) -> bool:
         """False when the camera surely saw another item reach the bag for this change."""
 
+    def vision_names_other(self, lane: Lane, line: Line, change: WeightChange) -> bool:
+        """True when the camera surely named another item, of this change's weight,
+        reaching the bag for it (a swapped item, not more units of line)."""
+
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
 

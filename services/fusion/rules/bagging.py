@@ -143,7 +143,11 @@ class BaggingRules:
         last = self._latest_line(txn, change.at_ms, _MULTIPLE_WINDOW_MS)
         if last is not None and not last.sold_by_weight and self._crossed_lately(lane, change):
             units = ledger.multiple_of(delta, self._candidate(last, 1))
-            if units > last.unbagged_units and self.host.vision_allows(lane, last, change):
+            if (
+                units > last.unbagged_units
+                and self.host.vision_allows(lane, last, change)
+                and not self.host.vision_names_other(lane, last, change)
+            ):
                 # Decided when the window closes: the scan of an item bagged before it
                 # was scanned may still come and explain the weight.
                 change.multiple = (last, units)

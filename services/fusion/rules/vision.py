@@ -176,6 +176,33 @@ class VisionRules:
                 return False
         return True
 
+    def names_other(self, lane: Lane, line: Line, change) -> bool:
+        """True when a track the camera surely named as another catalog item, whose weight
+        this change fits, reached the bag for it: an item swapped for the scanned one (a
+        weight mismatch), not more units of ``line`` (a quantity mismatch). Vision and the
+        scale agree on what went down, so the scanned item's own views do not matter."""
+        if not lane.vision_available or line.item is None:
+            return False
+        own = line.item.vision_labels
+        earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        for track in lane.tracks.values():
+            best = track.best
+            if best is None or not earliest <= track.entered_bagging_ms <= latest:
+                continue
+            if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
+                continue
+            if own and (supports(track.labels, own) or confused_with(self.settings, own, best.label)):
+                continue
+            seen = self.host.catalog.by_label(lane.store_id, best.label)
+            if seen is None or seen.sku == line.item.sku or not seen.has_weight_range:
+                continue
+            if seen.sold_by_weight:
+                continue
+            if lane.ledger.fits(change.delta_mg, seen.min_weight_mg, seen.max_weight_mg):
+                return True
+        return False
+
     def _claim_token(
         self, lane: Lane, txn: Transaction, at_ms: int, track: Track, linked: bool = True
     ) -> bool:
