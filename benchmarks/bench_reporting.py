@@ -32,6 +32,7 @@ from lanesight.reporting.exports import export_report
 from lanesight.reporting.localtime import LocalTime
 from lanesight.reporting.model import PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
+from lanesight.reporting.alert_rollups import rebuild_alert_rollups
 from lanesight.reporting.rollups import rebuild_rollups
 from lanesight.reporting.store import ReportStore
 from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc
@@ -313,6 +314,10 @@ def _alert_row(rng, local_time, alert_id: str, lanes: int, span_ms: int) -> tupl
     day, hour = local_time.day_hour(t)
     disposition = rng.choice(dispositions)
     recovered = 300 if disposition in ("recovered", "shopper_corrected") else None
+    # Times to acknowledge and resolve to the millisecond, as attendants take them: the
+    # time rollup keeps exact durations, so it gains nothing from repeated values.
+    acknowledged = t + rng.randrange(2_000, 120_000)
+    resolved = acknowledged + rng.randrange(5_000, 600_000)
     return (
         alert_id,
         3,
@@ -333,8 +338,8 @@ def _alert_row(rng, local_time, alert_id: str, lanes: int, span_ms: int) -> tupl
         disposition,
         "attendant",
         t,
-        t + 20_000,
-        t + 60_000,
+        acknowledged,
+        resolved,
         "att",
         "att",
         "",
@@ -347,6 +352,7 @@ def _alert_row(rng, local_time, alert_id: str, lanes: int, span_ms: int) -> tupl
         1,
         day,
         hour,
+        0,  # counts_transaction: set by rebuild_alert_rollups
     )
 
 
@@ -356,7 +362,7 @@ _COLUMNS = {
     "items": 18,
     "pos_events": 11,
     "lane_incidents": 7,
-    "alerts": 33,
+    "alerts": 34,
 }
 
 
@@ -387,6 +393,7 @@ async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int
             await conn.close()
     async with store.write_transaction() as db:
         await rebuild_rollups(db, store.local_time.day_start_ms)
+        await rebuild_alert_rollups(db)
     if store.dialect.name == "sqlite":
         conn = sqlite3.connect(store.config.db_path, isolation_level=None)
         conn.execute("ANALYZE")

@@ -29,6 +29,8 @@ class WeightChange:
     # For an increase: (line, units) when it is a multiple of the last scanned item's
     # weight; a quantity mismatch unless a scan explains it within the window.
     multiple: Any = None
+    # For a drop: how often its judgement waited for the scale to settle.
+    waited: int = 0
 
 
 @dataclass(slots=True)

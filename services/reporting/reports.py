@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from lanesight.reporting import alert_rollups
+from lanesight.reporting.alert_rollups import ALERT_COLUMNS, contributions
 from lanesight.reporting.config import ReportingConfig
 from lanesight.reporting.counters import (
     LANE_COUNTERS,
@@ -51,6 +53,19 @@ _SHRINK_KEYS = {
     "alert_type": "type",
     "day": "local_day",
 }
+# The same keys over rollup_alert's key tuple (alert_rollups.KEYS), for the partial hours
+# at a range's ends, which are summed in Python from the alert rows.
+_ALERT_KEY_OF = {
+    "store": lambda k: k[0],
+    "lane": lambda k: f"{k[0]}/{k[1]}",
+    "hour_of_day": lambda k: f"{k[4]:02d}",
+    "category": lambda k: k[7],
+    "alert_type": lambda k: k[5],
+    "day": lambda k: k[3],
+    "rule": lambda k: k[6],
+    "currency": lambda k: k[8],
+}
+_ALERT_INDEX = {c: i for i, c in enumerate(alert_rollups.COUNTERS)}
 # How many outlier rows a store needs before a z-score means anything.
 _MIN_ROWS_FOR_NORM = 3
 
@@ -66,6 +81,8 @@ class Reports:
         self._shrink_keys = {
             **_SHRINK_KEYS,
             "hour_of_day": reader.dialect.two_digits("local_hour"),
+            "rule": "rule",
+            "currency": "currency",
         }
 
     async def _all(self, sql: str, params: list[Any]) -> list[Any]:
@@ -130,16 +147,16 @@ class Reports:
         return " AND ".join(clauses) or "1 = 1", params
 
     def _ranges_where(
-        self, f: ReportFilter, ranges: list[tuple[int | None, int | None]]
+        self, f: ReportFilter, ranges: list[tuple[int | None, int | None]], column: str = "time_ms"
     ) -> tuple[str, list[Any]]:
         ors, params = [], []
         for start, end in ranges:
             parts = []
             if start is not None:
-                parts.append("time_ms >= ?")
+                parts.append(f"{column} >= ?")
                 params.append(start)
             if end is not None:
-                parts.append("time_ms < ?")
+                parts.append(f"{column} < ?")
                 params.append(end)
             ors.append("(" + (" AND ".join(parts) or "1 = 1") + ")")
         clauses, id_params = self._ids_where(f)
@@ -174,6 +191,84 @@ class Reports:
             f"GROUP BY {keys}{ordering}",
             params,
         )
+
+    # --- alert rollups -------------------------------------------------------------------
+
+    @staticmethod
+    def _alert_split(
+        f: ReportFilter,
+    ) -> tuple[tuple[int | None, int | None] | None, list[tuple[int | None, int | None]]]:
+        """The UTC hours wholly inside the range (read from the alert rollups) and the
+        partial hours at its ends (read from the alert rows, which are never purged)."""
+        start, end = f.start_ms, f.end_ms
+        low = None if start is None else -(-start // HOUR_MS) * HOUR_MS
+        high = None if end is None else end - end % HOUR_MS
+        if low is not None and high is not None and low >= high:
+            return None, [(start, end)]
+        edges: list[tuple[int | None, int | None]] = []
+        if start is not None and low is not None and start < low:
+            edges.append((start, low))
+        if end is not None and high is not None and high < end:
+            edges.append((high, end))
+        return (low, high), edges
+
+    def _types_where(self, f: ReportFilter, where: str, params: list[Any]) -> str:
+        if f.alert_types:
+            params.extend(f.alert_types)
+            return f"{where} AND type IN ({','.join('?' * len(f.alert_types))})"
+        return where
+
+    async def _edge_alerts(self, f: ReportFilter, edges) -> list[tuple]:
+        where, params = self._ranges_where(f, edges, "raised_ms")
+        where = self._types_where(f, where, params)
+        return await self._all(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where}", params)
+
+    async def alert_counts(self, f: ReportFilter, keys: list[str]) -> dict[tuple, list[int]]:
+        """The alert counters (alert_rollups.COUNTERS) per group of ``keys`` (shrink
+        dimensions, "rule" or "currency"): rollup hours inside the range, alert rows at
+        its ends. Groups without alerts are left out."""
+        span, edges = self._alert_split(f)
+        out: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(alert_rollups.COUNTERS))
+        if span is not None:
+            where, params = self._bucket_where(f, span)
+            where = self._types_where(f, where, params)
+            select = ", ".join(f"{self._shrink_keys[k]} AS k{i}" for i, k in enumerate(keys))
+            group = ", ".join(f"k{i}" for i in range(len(keys)))
+            sums = ", ".join(f"SUM({c})" for c in alert_rollups.COUNTERS)
+            for row in await self._all(
+                f"SELECT {select}, {sums} FROM rollup_alert WHERE {where} "
+                f"GROUP BY {group} HAVING SUM(entries) > 0",
+                params,
+            ):
+                out[tuple(row[: len(keys)])] = [int(v or 0) for v in row[len(keys) :]]
+        if edges:
+            key_of = [_ALERT_KEY_OF[k] for k in keys]
+            for alert in await self._edge_alerts(f, edges):
+                for key, values in contributions(alert)[0]:
+                    total = out[tuple(fn(key) for fn in key_of)]
+                    for index, value in enumerate(values):
+                        total[index] += value
+        return {k: v for k, v in out.items() if v[0] > 0}
+
+    async def alert_times(self, f: ReportFilter) -> dict[tuple[str, str, str], dict[int, int]]:
+        """Per (type, rule, measure): how many alerts took each time to acknowledge or
+        resolve (exact milliseconds), from the time rollup and the range's partial hours."""
+        span, edges = self._alert_split(f)
+        out: dict[tuple[str, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        if span is not None:
+            where, params = self._bucket_where(f, span)
+            where = self._types_where(f, where, params)
+            for kind, rule, measure, duration, n in await self._all(
+                "SELECT type, rule, measure, duration_ms, SUM(alerts) FROM rollup_alert_time "
+                f"WHERE {where} GROUP BY type, rule, measure, duration_ms HAVING SUM(alerts) > 0",
+                params,
+            ):
+                out[(kind, rule, measure)][int(duration)] += int(n)
+        if edges:
+            for alert in await self._edge_alerts(f, edges):
+                for _, _, _, kind, rule, measure, duration in contributions(alert)[1]:
+                    out[(kind, rule, measure)][duration] += 1
+        return out
 
     def _paginate(self, rows, page: PageRequest, query: str):
         return paginate(rows, page, query, self.config.default_page_size, self.config.max_page_size)
@@ -231,37 +326,19 @@ class Reports:
 
     async def shrink_rows(self, f: ReportFilter, group_by: list[str]) -> list[ShrinkRow]:
         """Every row of the shrink report (validated dimensions; no paging)."""
-        keys = [f"{self._shrink_keys[d]} AS k{i}" for i, d in enumerate(group_by)]
-        key_names = [f"k{i}" for i in range(len(group_by))]
-        select_keys = "".join(f"{k}, " for k in keys)
-        group_keys = "".join(f"{k}, " for k in key_names)
-        where, params = self._alert_where(f)
-        sql = f"""
-        SELECT {group_keys} currency, SUM(n), SUM(at_risk), SUM(recovered) FROM (
-          SELECT {select_keys} COALESCE(at_risk_currency, '') AS currency,
-            CASE WHEN state = 'withdrawn' THEN 0 ELSE 1 END AS n,
-            CASE WHEN disposition = 'false_alert' OR state = 'withdrawn' THEN 0
-              ELSE COALESCE(at_risk_minor, 0) END AS at_risk,
-            CASE WHEN recovered_currency = at_risk_currency THEN recovered_minor ELSE 0 END
-              AS recovered
-          FROM alerts WHERE {where}
-          UNION ALL
-          SELECT {select_keys} recovered_currency, 0, 0, recovered_minor
-          FROM alerts WHERE {where} AND recovered_currency IS NOT NULL
-            AND recovered_currency != COALESCE(at_risk_currency, '')
-        ) AS u GROUP BY {group_keys} currency ORDER BY {group_keys} currency
-        """
-        raw = await self._all(sql, params + params)
-        width = len(group_by)
+        alerts, at_risk, recovered = (
+            _ALERT_INDEX[c] for c in ("alerts", "at_risk_minor", "recovered_minor")
+        )
+        counts = await self.alert_counts(f, [*group_by, "currency"])
         rows = [
             ShrinkRow(
-                keys=[str(v) if v is not None else "" for v in r[:width]],
-                currency=r[width],
-                alerts=int(r[width + 1]),
-                at_risk_minor=int(r[width + 2]),
-                recovered_minor=int(r[width + 3]),
+                keys=[str(v) if v is not None else "" for v in key[:-1]],
+                currency=key[-1],
+                alerts=values[alerts],
+                at_risk_minor=values[at_risk],
+                recovered_minor=values[recovered],
             )
-            for r in raw
+            for key, values in sorted(counts.items(), key=lambda item: _sort_key(item[0]))
         ]
         return _merge_moneyless(rows)
 
@@ -274,38 +351,32 @@ class Reports:
         f.validate()
         query = fingerprint("alert_quality", f)
         page_size(page, self.config.default_page_size, self.config.max_page_size)
-        where, params = self._alert_where(f)
-        raw = await self._all(
-            "SELECT type, rule, state, disposition, raised_ms, acknowledged_ms, resolved_ms "
-            f"FROM alerts WHERE {where} ORDER BY type, rule",
-            params,
-        )
+        counts = await self.alert_counts(f, ["alert_type", "rule"])
+        times = await self.alert_times(f)
         transactions = await self.transactions(replace(f, alert_types=()))
-        groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-        for row in raw:
-            groups[(row[0], row[1])].append(row)
+        raised, resolved_i, false_i, corrected_i = (
+            _ALERT_INDEX[c] for c in ("raised", "resolved", "false_alerts", "corrected")
+        )
         rows = []
-        for (alert_type, rule), alerts in groups.items():
-            resolved = [a for a in alerts if a[2] == "resolved" and a[3] != "unspecified"]
-            false = sum(1 for a in resolved if a[3] == "false_alert")
-            corrected = sum(1 for a in resolved if a[3] == "shopper_corrected")
-            ack = [max(0, a[5] - a[4]) for a in alerts if a[5] is not None]
-            res = [max(0, a[6] - a[4]) for a in alerts if a[6] is not None]
+        for (alert_type, rule), values in sorted(counts.items(), key=lambda i: _sort_key(i[0])):
+            resolved, false = values[resolved_i], values[false_i]
+            ack = times.get((alert_type, rule, "acknowledge"), {})
+            res = times.get((alert_type, rule, "resolve"), {})
             rows.append(
                 AlertQualityRow(
                     type=alert_type,
                     rule=rule,
-                    alerts=len(alerts),
-                    resolved=len(resolved),
-                    precision=(len(resolved) - false) / len(resolved) if resolved else 0.0,
+                    alerts=values[raised],
+                    resolved=resolved,
+                    precision=(resolved - false) / resolved if resolved else 0.0,
                     false_alerts_per_100_transactions=(
                         100.0 * false / transactions if transactions else 0.0
                     ),
-                    self_corrected_share=corrected / len(resolved) if resolved else 0.0,
-                    acknowledge_p50_ms=percentile(ack, 50),
-                    acknowledge_p95_ms=percentile(ack, 95),
-                    resolve_p50_ms=percentile(res, 50),
-                    resolve_p95_ms=percentile(res, 95),
+                    self_corrected_share=values[corrected_i] / resolved if resolved else 0.0,
+                    acknowledge_p50_ms=counted_percentile(ack, 50),
+                    acknowledge_p95_ms=counted_percentile(ack, 95),
+                    resolve_p50_ms=counted_percentile(res, 50),
+                    resolve_p95_ms=counted_percentile(res, 95),
                 )
             )
         chunk, info = self._paginate(rows, page, query)
@@ -542,30 +613,18 @@ class Reports:
         return out
 
     async def _alert_figures(self, f: ReportFilter, out: dict[str, StorePeriod]) -> None:
-        where, params = self._alert_where(f)
-        confirmed = "state = 'resolved' AND disposition NOT IN ('false_alert', 'unspecified')"
-        for store, alerts, resolved, false, txns in await self._all(
-            "SELECT store_id, "
-            "SUM(CASE WHEN state != 'withdrawn' THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN state = 'resolved' AND disposition != 'unspecified' THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN state = 'resolved' AND disposition = 'false_alert' THEN 1 ELSE 0 END), "
-            f"COUNT(DISTINCT CASE WHEN {confirmed} AND transaction_id != '' "
-            "THEN lane_id || '/' || transaction_id END) "
-            f"FROM alerts WHERE {where} GROUP BY store_id",
-            params,
-        ):
-            period = out[store]
-            period.alerts, period.resolved = int(alerts or 0), int(resolved or 0)
-            period.false_alerts, period.confirmed_transactions = int(false or 0), int(txns or 0)
+        index = _ALERT_INDEX
         amounts: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-        for store, currency, n, minor in await self._all(
-            "SELECT store_id, at_risk_currency, COUNT(*), SUM(CASE WHEN disposition = "
-            "'false_alert' OR state = 'withdrawn' THEN 0 ELSE COALESCE(at_risk_minor, 0) END) "
-            f"FROM alerts WHERE {where} AND at_risk_currency IS NOT NULL "
-            "GROUP BY store_id, at_risk_currency",
-            params,
-        ):
-            amounts[store].append((currency, int(n), int(minor or 0)))
+        for (store, currency), values in (await self.alert_counts(f, ["store", "currency"])).items():
+            period = out[store]
+            period.alerts += values[index["alerts"]]
+            period.resolved += values[index["resolved"]]
+            period.false_alerts += values[index["false_alerts"]]
+            period.confirmed_transactions += values[index["confirmed_transactions"]]
+            if values[index["priced"]]:
+                amounts[store].append(
+                    (currency, values[index["priced"]], values[index["at_risk_minor"]])
+                )
         for store, options in amounts.items():
             # A store reports in its own currency: the one most of its alerts carry.
             currency, _, minor = max(options, key=lambda o: (o[1], o[2], o[0]))
@@ -664,6 +723,24 @@ def _rate_period(p: StorePeriod) -> None:
         p.false_alerts_per_100_honest = 100 * p.false_alerts / honest
     if p.items_entered:
         p.keyed_entry_rate = p.items_keyed / p.items_entered
+
+
+def _sort_key(key: tuple) -> tuple:
+    return tuple("" if v is None else str(v) for v in key)
+
+
+def counted_percentile(counts: dict[int, int], pct: int) -> int:
+    """``percentile`` over values given with their counts ({value: how many})."""
+    total = sum(counts.values())
+    if not total:
+        return 0
+    rank = max(1, math.ceil(pct / 100 * total))
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return int(value)
+    return int(max(counts))
 
 
 def percentile(values: list[int], pct: int) -> int:

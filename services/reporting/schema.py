@@ -9,6 +9,47 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
+_ALERT_ROLLUPS = """
+        ALTER TABLE alerts ADD COLUMN counts_transaction INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX alerts_transaction ON alerts(store_id, lane_id, transaction_id);
+        CREATE TABLE rollup_alert (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            local_hour INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            category TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            entries BIGINT NOT NULL DEFAULT 0,
+            raised BIGINT NOT NULL DEFAULT 0,
+            alerts BIGINT NOT NULL DEFAULT 0,
+            resolved BIGINT NOT NULL DEFAULT 0,
+            false_alerts BIGINT NOT NULL DEFAULT 0,
+            corrected BIGINT NOT NULL DEFAULT 0,
+            priced BIGINT NOT NULL DEFAULT 0,
+            confirmed_transactions BIGINT NOT NULL DEFAULT 0,
+            at_risk_minor BIGINT NOT NULL DEFAULT 0,
+            recovered_minor BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, bucket_ms, local_day, local_hour, type, rule,
+                         category, currency)
+        );
+        CREATE INDEX rollup_alert_bucket ON rollup_alert(bucket_ms);
+        CREATE TABLE rollup_alert_time (
+            store_id TEXT NOT NULL,
+            lane_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            type TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            duration_ms BIGINT NOT NULL,
+            alerts BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, lane_id, bucket_ms, type, rule, measure, duration_ms)
+        );
+        CREATE INDEX rollup_alert_time_bucket ON rollup_alert_time(bucket_ms)
+        """
+
 # (version, description, SQL). Never edit a migration that has shipped: add a new one.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
@@ -408,6 +449,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX rollup_item_bucket ON rollup_item(bucket_ms);
         """,
     ),
+    (
+        6,
+        "alert rollups kept on ingest: counts and times per lane, UTC hour and alert kind",
+        _ALERT_ROLLUPS,
+    ),
 )
 
 #: The rollups' buckets: UTC hours (lanes, operators) and UTC days (items).
@@ -671,6 +717,11 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX rollup_item_bucket ON rollup_item(bucket_ms);
         """,
     ),
+    (
+        6,
+        "alert rollups kept on ingest: counts and times per lane, UTC hour and alert kind",
+        _ALERT_ROLLUPS,
+    ),
 )
 
 
@@ -736,8 +787,9 @@ PG_LATEST_VERSION = PG_MIGRATIONS[-1][0]
 _PG_MIGRATION_LOCK = 0x6C616E65
 
 
-async def migrate_postgres(conn) -> int:
-    """Apply every PostgreSQL migration above the database's version (asyncpg connection)."""
+async def migrate_postgres(conn) -> tuple[int, int]:
+    """Apply every PostgreSQL migration above the database's version (asyncpg connection);
+    the versions before and after."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _PG_MIGRATION_LOCK)
         await conn.execute(
@@ -745,6 +797,7 @@ async def migrate_postgres(conn) -> int:
             " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
         )
         version = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        before = int(version)
         if version > PG_LATEST_VERSION:
             raise SchemaError(
                 f"the database is at schema version {version}, newer than this lanesight "
@@ -762,4 +815,4 @@ async def migrate_postgres(conn) -> int:
             )
             log.info("reporting schema migrated to version %d (%s)", number, description)
             version = number
-    return int(version)
+    return before, int(version)

@@ -11,6 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
+from lanesight.reporting.alert_rollups import (
+    apply_revisions,
+    rebuild_alert_rollups,
+    stored_alerts,
+)
 from lanesight.reporting.config import ReportingConfig
 from lanesight.reporting.db import (
     Connection,
@@ -163,6 +168,10 @@ class ReportStore:
             # Rollups arrived with version 5: fill them from what the database holds.
             async with store.write_transaction() as db:
                 await rebuild_rollups(db, store.local_time.day_start_ms)
+        if 0 < before < 6 <= after:
+            # Alert rollups arrived with version 6.
+            async with store.write_transaction() as db:
+                await rebuild_alert_rollups(db)
         await store._load_lane_states()
         return store
 
@@ -172,7 +181,7 @@ class ReportStore:
 
         writer = await asyncpg.connect(config.database_url)
         try:
-            await migrate_postgres(writer)
+            before, after = await migrate_postgres(writer)
             pool = await asyncpg.create_pool(
                 config.database_url, min_size=1, max_size=config.pool_size
             )
@@ -185,6 +194,10 @@ class ReportStore:
             await writer.close()
 
         store = cls(config, PostgresConnection(writer), PostgresConnection(pool), close)
+        if 0 < before < 6 <= after:
+            # Alert rollups arrived with version 6: fill them from the alerts held.
+            async with store.write_transaction() as db:
+                await rebuild_alert_rollups(db)
         await store._load_lane_states()
         return store
 
@@ -431,6 +444,16 @@ class ReportStore:
     async def _write_alerts(self, db: Connection, alerts: list[AlertRecord]) -> None:
         if not alerts:
             return
+        # The highest revision of each alert in the batch replaces a lower stored one.
+        latest: dict[str, int] = {}
+        for a in alerts:
+            latest[a.alert_id] = max(a.revision, latest.get(a.alert_id, a.revision))
+        before = await stored_alerts(db, sorted(latest))
+        replaced = {
+            alert_id
+            for alert_id, revision in latest.items()
+            if alert_id not in before or revision > before[alert_id][0]
+        }
         received = now_ms()
         await db.executemany(
             "INSERT INTO alert_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -463,6 +486,7 @@ class ReportStore:
             await db.executemany(
                 "INSERT INTO alert_evidence VALUES (?, ?) ON CONFLICT DO NOTHING", evidence
             )
+        await apply_revisions(db, before, replaced)
 
     def _alert_row(self, a: AlertRecord) -> tuple:
         day, hour = self.zones.of(a.store_id).day_hour(a.raised_ms)

@@ -15,6 +15,9 @@ _RECENT_LINE_MS = 20_000
 _MULTIPLE_WINDOW_MS = 8_000
 # The most a POS takes to add a line after its scan.
 _POS_LATENCY_MS = 1_500
+# A drop due while the scale is in motion waits this long for it to settle, this often.
+_SETTLE_WAIT_MS = 1_000
+_SETTLE_WAITS = 3
 
 
 def _another_items(change: WeightChange, line: Line) -> bool:
@@ -469,6 +472,12 @@ class BaggingRules:
     def on_decrease_due(self, lane: Lane, change: WeightChange) -> None:
         """A drop was neither put back nor voided in its window."""
         if change.matched or lane.txn is None:
+            return
+        if lane.ledger.in_motion and change.waited < _SETTLE_WAITS:
+            # Something is being put down right now (the lifted item back, often): judge
+            # the drop once the scale has settled and that weight is known.
+            change.waited += 1
+            lane.schedule(lane.clock_ms + _SETTLE_WAIT_MS, "decrease", change)
             return
         change.matched = True
         drop = -change.delta_mg

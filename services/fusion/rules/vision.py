@@ -103,6 +103,7 @@ class VisionRules:
                 track.zone = LaneZone.UNSPECIFIED
             if zone is LaneZone.SCAN:
                 track.scan_left_ms = at
+                track.visited_scan = True  # (its crossing into the zone may be lost)
             return
         if crossing.direction is not ZoneDirection.ENTERED:
             return
@@ -397,6 +398,12 @@ class VisionRules:
         if rec.zone in (LaneZone.SCAN, LaneZone.BAGGING) and self._left_cart_unseen(track, at):
             track.zone = rec.zone
             lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
+        if rec.zone is LaneZone.SCAN and not track.entered_bagging_ms:
+            # Seen at the scanner though its crossing into the zone was lost: it was there.
+            if track.zone in (LaneZone.UNSPECIFIED, LaneZone.CART):
+                track.zone = LaneZone.SCAN
+            track.visited_scan = True
+            track.scan_entered_ms = track.scan_entered_ms or at
         if rec.labels:
             track.add_recognition(rec.labels)
             if track.claim_deferred:
