@@ -26,13 +26,13 @@ import grpc
 from lanesight.common.config import LanesightConfig
 from lanesight.common.server import start_server
 from lanesight.reporting import convert
+from lanesight.reporting.alert_rollups import rebuild_alert_rollups
 from lanesight.reporting.app import create_app
 from lanesight.reporting.config import ReportingConfig
 from lanesight.reporting.exports import export_report
 from lanesight.reporting.localtime import LocalTime
 from lanesight.reporting.model import PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
-from lanesight.reporting.alert_rollups import rebuild_alert_rollups
 from lanesight.reporting.rollups import rebuild_rollups
 from lanesight.reporting.store import ReportStore
 from lanesight.v1 import common_pb2, events_pb2, reporting_pb2, reporting_pb2_grpc

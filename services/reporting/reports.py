@@ -615,7 +615,9 @@ class Reports:
     async def _alert_figures(self, f: ReportFilter, out: dict[str, StorePeriod]) -> None:
         index = _ALERT_INDEX
         amounts: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-        for (store, currency), values in (await self.alert_counts(f, ["store", "currency"])).items():
+        for (store, currency), values in (
+            await self.alert_counts(f, ["store", "currency"])
+        ).items():
             period = out[store]
             period.alerts += values[index["alerts"]]
             period.resolved += values[index["resolved"]]
