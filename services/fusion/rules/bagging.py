@@ -26,6 +26,15 @@ def _another_items(change: WeightChange, line: Line) -> bool:
     return track is not None and track.line is not None and track.line is not line
 
 
+def _weight_confidence(weight_mg: int, floor_mg: int) -> float:
+    """How sure an unexplained weight change is an item: surer as it grows past the
+    scale's tolerance floor; under the floor it is within what a lean, a draft or drift
+    moves, and never enough to raise an alert alone."""
+    if weight_mg < floor_mg:
+        return clamp(0.45 * weight_mg / max(floor_mg, 1), 0.0, 0.45)
+    return clamp(0.6 + 0.3 * (weight_mg - floor_mg) / (4 * floor_mg + 1), 0.45, 0.9)
+
+
 class BaggingRules:
     """Reads the bagging-scale ledger against the transaction's lines."""
 
@@ -285,7 +294,7 @@ class BaggingRules:
             return
         delta = change.delta_mg
         threshold = lane.ledger.tolerance_floor_mg
-        confidence = clamp(0.6 + 0.3 * (delta - threshold) / (4 * threshold + 1), 0.45, 0.9)
+        confidence = _weight_confidence(delta, threshold)
         tol = lane.ledger.tolerance(delta)
         self.host.emit(
             lane,
@@ -493,7 +502,7 @@ class BaggingRules:
         if not change.removed:
             amount = self.host.amount_for_weight(lane, drop)
         threshold = lane.ledger.tolerance_floor_mg
-        confidence = clamp(0.6 + 0.3 * (drop - threshold) / (4 * threshold + 1), 0.45, 0.9)
+        confidence = _weight_confidence(drop, threshold)
         if change.removed:
             confidence = clamp(confidence + 0.05)
         tol = lane.ledger.tolerance(drop)
