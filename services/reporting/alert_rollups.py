@@ -102,7 +102,7 @@ def contributions(
         int(resolved and disposition == "false_alert"),
         int(resolved and disposition == "shopper_corrected"),
         int(risk_cur is not None),
-        int(bool(counts_transaction)) * 0 + 1,
+        int(bool(counts_transaction)),
         0 if disposition == "false_alert" or withdrawn else int(risk or 0),
         int(rec or 0) if rec_cur is not None and rec_cur == risk_cur else 0,
     ]
