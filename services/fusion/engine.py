@@ -471,7 +471,7 @@ class FusionEngine:
             token = ScanToken(
                 event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
             )
-            self.vision.on_scan(lane, txn, token)
+            self.vision.on_scan(lane, txn, token, first_unit=unit == 0)
         self.labels.on_line_added(lane, line, read)
         self.bagging.on_line_added(lane, txn, line)
         self.alerts.on_line_added(lane, line, self._line_fits(lane, line))

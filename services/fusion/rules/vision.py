@@ -324,12 +324,18 @@ class VisionRules:
         other = lane.tracks.get(line.seen.track_id)
         return other is not None and not other.entered_bagging_ms
 
-    def on_scan(self, lane: Lane, txn: Transaction, token: ScanToken) -> None:
-        """A new scanned unit covers the oldest crossing still waiting for one."""
+    def on_scan(
+        self, lane: Lane, txn: Transaction, token: ScanToken, first_unit: bool = False
+    ) -> None:
+        """A new scanned unit covers the oldest crossing still waiting for one.
+
+        The first unit of a new line is the item the camera saw at the scanner as it was
+        scanned (one handful, whatever the quantity keyed); further units, and units
+        added by a quantity change, are whichever items reach the bag with them."""
         latest = token.at_ms + token.slack_ms + self.settings.missed_scan_before_ms
         line = token.line
         own = ""
-        if line is not None and line.quantity == 1:
+        if line is not None and first_unit:
             own = line.seen.track_id or self._holder(lane)
         token.holder = own
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
