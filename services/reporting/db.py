@@ -157,3 +157,43 @@ async def postgres_transaction(conn: Any) -> AsyncIterator[None]:
     """A transaction on an asyncpg connection."""
     async with conn.transaction():
         yield
+
+
+# Keys per statement in find_by_lane (SQLite's limit on host parameters is far above).
+_KEYS_PER_STATEMENT = 500
+
+
+async def find_by_lane(
+    db: Connection,
+    table: str,
+    id_column: str,
+    keys: Sequence[tuple[str, str, str]],
+    columns: str = "",
+) -> list[tuple]:
+    """Rows of ``table`` with these (store, lane, id) keys, ``id_column`` being the id:
+    ``columns`` of them (default the key itself).
+
+    A lookup per lane on the table's (store, lane, id) index, joined by UNION ALL, one
+    statement per few hundred keys.
+    """
+    select = columns or f"store_id, lane_id, {id_column}"
+    by_lane: dict[tuple[str, str], list[str]] = {}
+    for store_id, lane_id, key_id in keys:
+        by_lane.setdefault((store_id, lane_id), []).append(key_id)
+    found: list[tuple] = []
+    parts: list[str] = []
+    params: list[str] = []
+    for (store_id, lane_id), ids in by_lane.items():
+        for start in range(0, len(ids), _KEYS_PER_STATEMENT):
+            part = ids[start : start + _KEYS_PER_STATEMENT]
+            parts.append(
+                f"SELECT {select} FROM {table} WHERE store_id = ? AND lane_id = ? "
+                f"AND {id_column} IN ({','.join('?' * len(part))})"
+            )
+            params += [store_id, lane_id, *part]
+            if len(params) > _KEYS_PER_STATEMENT:
+                found += await db.fetchall(" UNION ALL ".join(parts), params)
+                parts, params = [], []
+    if parts:
+        found += await db.fetchall(" UNION ALL ".join(parts), params)
+    return found

@@ -133,9 +133,7 @@ async def gather(
         bundle.alerts = await all_pages(lambda p: reports.list_alerts(f, "unspecified", p), size)
     elif kind == "all":
         bundle.alerts, _ = await reports.list_alerts(f, "unspecified", PageRequest(HTML_ALERTS))
-        bundle.evidence = await reports.evidence_events(
-            [e for a in bundle.alerts for e in a.supporting_event_ids]
-        )
+        bundle.evidence = await reports.evidence_events(bundle.alerts)
     return bundle
 
 

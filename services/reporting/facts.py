@@ -7,7 +7,7 @@ writes the rows this module returns.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from lanesight.reporting.localtime import StoreZones
@@ -33,6 +33,9 @@ def has_printed_label(code: str, plu: str, weighed: bool) -> bool:
     return not (code.isdigit() and len(code.lstrip("0")) <= 6)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(slots=True)
 class LaneState:
     """What the store remembers about a lane between events (persisted per batch)."""
@@ -48,7 +51,18 @@ class LaneState:
 
     def to_json(self) -> str:
         """The state as JSON for the lane_clock table."""
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Built by hand: asdict() deep-copies, and this runs for every lane of every batch.
+        return _ENCODE(
+            {
+                "operator_id": self.operator_id,
+                "transaction_id": self.transaction_id,
+                "transaction_operator": self.transaction_operator,
+                "tender_started": self.tender_started,
+                "reads_since_item": self.reads_since_item,
+                "no_reads_since_item": self.no_reads_since_item,
+                "faults": self.faults,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> LaneState:

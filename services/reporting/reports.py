@@ -22,7 +22,7 @@ from lanesight.reporting.counters import (
     rollup_part,
     unhealthy_intervals,
 )
-from lanesight.reporting.db import Connection
+from lanesight.reporting.db import Connection, find_by_lane
 from lanesight.reporting.localtime import StoreZones
 from lanesight.reporting.model import (
     ALERT_STATES,
@@ -681,19 +681,16 @@ class Reports:
         ):
             by_id[alert_id].supporting_event_ids.append(event_id)
 
-    async def evidence_events(self, event_ids: list[str]) -> dict[str, tuple[str, int]]:
-        """Kind and lane time of evidence events still kept (raw events are purged)."""
-        found: dict[str, tuple[str, int]] = {}
-        unique = sorted(set(event_ids))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            for event_id, kind, time_ms in await self._all(
-                "SELECT event_id, kind, time_ms FROM events "
-                f"WHERE event_id IN ({','.join('?' * len(part))})",
-                part,
-            ):
-                found[event_id] = (kind, int(time_ms))
-        return found
+    async def evidence_events(self, alerts: list[AlertRecord]) -> dict[str, tuple[str, int]]:
+        """Kind and lane time of the alerts' evidence events still kept (raw events are
+        purged), looked up on each alert's lane."""
+        keys = sorted({(a.store_id, a.lane_id, e) for a in alerts for e in a.supporting_event_ids})
+        return {
+            event_id: (kind, int(time_ms))
+            for event_id, kind, time_ms in await find_by_lane(
+                self.db, "events", "event_id", keys, "event_id, kind, time_ms"
+            )
+        }
 
     async def alert_history(self, alert_id: str) -> list[tuple[str, str, str, int]]:
         """The state changes of an alert: (change, value, actor, at_ms), oldest first."""

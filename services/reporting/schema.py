@@ -454,6 +454,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "alert rollups kept on ingest: counts and times per lane, UTC hour and alert kind",
         _ALERT_ROLLUPS,
     ),
+    (
+        7,
+        "events looked up by lane and id only: the index on the id alone goes",
+        "DROP INDEX events_id",
+    ),
 )
 
 #: The rollups' buckets: UTC hours (lanes, operators) and UTC days (items).
@@ -721,6 +726,11 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         6,
         "alert rollups kept on ingest: counts and times per lane, UTC hour and alert kind",
         _ALERT_ROLLUPS,
+    ),
+    (
+        7,
+        "events looked up by lane and id only: the index on the id alone goes",
+        "DROP INDEX events_id",
     ),
 )
 

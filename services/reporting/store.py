@@ -22,6 +22,7 @@ from lanesight.reporting.db import (
     Dialect,
     PostgresConnection,
     SqliteConnection,
+    find_by_lane,
     postgres_transaction,
 )
 from lanesight.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
@@ -31,9 +32,6 @@ from lanesight.reporting.rollups import RollupDelta, rebuild_rollups
 from lanesight.reporting.schema import current_version, migrate, migrate_postgres
 
 log = logging.getLogger(__name__)
-
-# SQLite's limit on host parameters is 32766 since 3.32; stay well below it.
-_IN_CHUNK = 500
 
 
 _EVENT_COLUMNS = (
@@ -148,6 +146,11 @@ class ReportStore:
             # FULL: an acknowledged record survives a power cut, not only a crash.
             await writer.execute("PRAGMA synchronous = FULL")
             await writer.execute("PRAGMA busy_timeout = 10000")
+            # The writer touches index pages all over the event-id and item indexes: keep
+            # them cached, and checkpoint less often so a page rewritten by many batches is
+            # copied into the database once (the WAL stays under about 40 MB).
+            await writer.execute("PRAGMA cache_size = -65536")
+            await writer.execute("PRAGMA wal_autocheckpoint = 10000")
             before = await current_version(writer)
             after = await migrate(writer)
             reader = await aiosqlite.connect(db_path, isolation_level=None)
@@ -275,12 +278,19 @@ class ReportStore:
         months: set[int] = set()
         async with self.write_transaction() as db:
             fresh = await self._new_events(db, events)
-            states = {
-                lane: self._state_copy(lane) for lane in {(e.store_id, e.lane_id) for e in fresh}
-            }
-            facts = self._facts.build(fresh, states)
             months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
-            await self._write_events(db, fresh)
+            # The database writes the raw events (in its own thread, or over the socket)
+            # while the facts are derived here.
+            writing = asyncio.ensure_future(self._write_events(db, fresh))
+            await asyncio.sleep(0)  # let the write start before the CPU work below
+            try:
+                states = {
+                    lane: self._state_copy(lane)
+                    for lane in {(e.store_id, e.lane_id) for e in fresh}
+                }
+                facts = self._facts.build(fresh, states)
+            finally:
+                await writing
             await self._write_facts(db, facts, states)
             await self._write_alerts(db, alerts)
             now = now_ms()
@@ -336,15 +346,8 @@ class ReportStore:
         unique: dict[tuple[str, str, str], LaneEventRecord] = {}
         for event in events:
             unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
-        ids = list({key[2] for key in unique})
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(part))
-            for key in await db.fetchall(
-                f"SELECT store_id, lane_id, event_id FROM events WHERE event_id IN ({marks})",
-                part,
-            ):
-                unique.pop(tuple(key), None)
+        for key in await find_by_lane(db, "events", "event_id", list(unique)):
+            unique.pop(tuple(key), None)
         return list(unique.values())
 
     async def _write_events(self, db: Connection, events: list[LaneEventRecord]) -> None:
@@ -418,27 +421,9 @@ class ReportStore:
             )
 
     async def _new_transactions(self, db: Connection, facts: FactBatch) -> list:
-        """The batch's transactions not in the database yet (the rollups count them).
-
-        One statement for the batch: a primary-key lookup per lane, joined by UNION ALL.
-        """
-        by_lane: dict[tuple[str, str], list[str]] = {}
-        for store_id, lane_id, txn_id in facts.transactions:
-            by_lane.setdefault((store_id, lane_id), []).append(txn_id)
-        known: set[tuple[str, str, str]] = set()
-        parts: list[str] = []
-        params: list[str] = []
-        lanes = list(by_lane.items())
-        for index, ((store_id, lane_id), ids) in enumerate(lanes):
-            parts.append(
-                "SELECT store_id, lane_id, transaction_id FROM transactions WHERE store_id = ? "
-                f"AND lane_id = ? AND transaction_id IN ({','.join('?' * len(ids))})"
-            )
-            params += [store_id, lane_id, *ids]
-            if len(params) > _IN_CHUNK or index == len(lanes) - 1:
-                for key in await db.fetchall(" UNION ALL ".join(parts), params):
-                    known.add(tuple(key))
-                parts, params = [], []
+        """The batch's transactions not in the database yet (the rollups count them)."""
+        keys = list(facts.transactions)
+        known = {tuple(k) for k in await find_by_lane(db, "transactions", "transaction_id", keys)}
         return [t for key, t in facts.transactions.items() if key not in known]
 
     async def _write_alerts(self, db: Connection, alerts: list[AlertRecord]) -> None:

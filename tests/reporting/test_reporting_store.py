@@ -213,7 +213,7 @@ async def test_postgres_is_migrated_and_partitions_events_by_month(tmp_path, bac
     finally:
         await store.close()
     versions = await query(config, "SELECT version FROM schema_version ORDER BY 1")
-    assert versions == [(4,), (5,), (6,)]
+    assert versions == [(4,), (5,), (6,), (7,)]
     partitions = await query(
         config,
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "

@@ -341,6 +341,15 @@ def skip_bagging(lane: Lane, rng: random.Random, heavy_mg: int = 1_800_000) -> l
             out.extend(events)
             continue
         added = {e.tag[4:]: e.at_ms for e in events if e.tag.startswith("add:")}
+        # A skipped line stays in the cart as its units (the cart count counts units).
+        units = {
+            e.tag[4:]: e.payload.quantity
+            for e in events
+            if e.tag.startswith("add:") and isinstance(e.payload, ev.ItemAdded)
+        }
+        for e in events:
+            if isinstance(e.payload, ev.QuantityChanged) and e.payload.line_id in units:
+                units[e.payload.line_id] = e.payload.new_quantity
         for line, (at, _) in placed.items():
             start = added.get(line, at - 1_000)
             press = start + rng.randint(200, max(at - start - 50, 250))
@@ -351,13 +360,12 @@ def skip_bagging(lane: Lane, rng: random.Random, heavy_mg: int = 1_800_000) -> l
             line = e.tag.partition(":")[2]
             if line in placed and e.tag.split(":")[0] in ("bag", "vbag", "unbag", "lift"):
                 continue  # it never went to the bagging area
-            gone = [w for at, w in placed.values() if at <= e.at_ms]
+            gone = [(w, skipped) for skipped, (at, w) in placed.items() if at <= e.at_ms]
             if e.is_bagging_weight and e.tag != "lift" and gone:
-                e = _shift_weight(e, -sum(gone))
+                e = _shift_weight(e, -sum(w for w, _ in gone))
             elif isinstance(e.payload, ev.ZoneItemCount) and gone:
-                e = replace(
-                    e, payload=ev.ZoneItemCount(CAMERA, Z.CART, e.payload.count + len(gone))
-                )
+                count = e.payload.count + sum(max(units.get(s, 1), 1) for _, s in gone)
+                e = replace(e, payload=ev.ZoneItemCount(CAMERA, Z.CART, count))
             out.append(e)
     return sorted(out, key=lambda e: e.at_ms)
 
