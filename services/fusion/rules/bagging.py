@@ -281,7 +281,7 @@ class BaggingRules:
                 self._quantity_mismatch(lane, txn, line, units, change)
                 return
         change.matched = True
-        blamed = self._recent_unbagged(txn, change)
+        blamed = self._recent_unbagged(txn, change) or self._line_seen_going_down(change)
         if blamed is not None:
             if self._bag_line_units(lane, txn, blamed, change):
                 return  # it fits after all: the weight is no mismatch, whatever was linked
@@ -327,6 +327,22 @@ class BaggingRules:
             if line.unbagged_units > 0 and line.weight_known and not line.skip_bagging:
                 return line if change.at_ms - line.added_ms <= before else None
         return None
+
+    @staticmethod
+    def _line_seen_going_down(change: WeightChange) -> Line | None:
+        """The unbagged line whose item the camera saw reach the bag for this change,
+        however long ago it was scanned (the shopper took their time)."""
+        track = change.track
+        line = getattr(track, "line", None)
+        if (
+            line is None
+            or line.voided
+            or line.skip_bagging
+            or not line.weight_known
+            or line.unbagged_units <= 0
+        ):
+            return None
+        return line
 
     def _weight_mismatch(
         self, lane: Lane, txn: Transaction, line: Line, change: WeightChange
