@@ -48,6 +48,10 @@ class Line:
     voided: bool = False
     bagged_units: int = 0
     bagged_weight_mg: int = 0
+    # What the bagged units were measured to weigh, while every bagged unit's weight is
+    # known (weighed_units == bagged_units): a removal must fit that, not just the range.
+    weighed_mg: int = 0
+    weighed_units: int = 0
     label_price_minor: int = 0
     # What the camera made of the line's item (the identity rules' state).
     seen: LineIdentity = field(default_factory=lambda: LineIdentity())

@@ -196,13 +196,13 @@ class Reports:
 
     @staticmethod
     def _alert_split(
-        f: ReportFilter,
+        f: ReportFilter, bucket: int = HOUR_MS
     ) -> tuple[tuple[int | None, int | None] | None, list[tuple[int | None, int | None]]]:
-        """The UTC hours wholly inside the range (read from the alert rollups) and the
-        partial hours at its ends (read from the alert rows, which are never purged)."""
+        """The buckets wholly inside the range (read from the alert rollups) and the
+        partial buckets at its ends (read from the alert rows, which are never purged)."""
         start, end = f.start_ms, f.end_ms
-        low = None if start is None else -(-start // HOUR_MS) * HOUR_MS
-        high = None if end is None else end - end % HOUR_MS
+        low = None if start is None else -(-start // bucket) * bucket
+        high = None if end is None else end - end % bucket
         if low is not None and high is not None and low >= high:
             return None, [(start, end)]
         edges: list[tuple[int | None, int | None]] = []
@@ -250,25 +250,75 @@ class Reports:
                         total[index] += value
         return {k: v for k, v in out.items() if v[0] > 0}
 
-    async def alert_times(self, f: ReportFilter) -> dict[tuple[str, str, str], dict[int, int]]:
-        """Per (type, rule, measure): how many alerts took each time to acknowledge or
-        resolve (exact milliseconds), from the time rollup and the range's partial hours."""
-        span, edges = self._alert_split(f)
-        out: dict[tuple[str, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    async def alert_percentiles(
+        self, f: ReportFilter
+    ) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """Per (type, rule, measure): p50 and p95 (nearest rank) of the exact times to
+        acknowledge and to resolve.
+
+        Without a lane filter the banded histogram (rollup_alert_time for whole UTC days,
+        alert rows for the partial days at the ends) says in which band each percentile
+        lies and how far into it; one indexed query then reads that band's times. With a
+        lane filter (the histogram has no lanes) the times are read from the alert rows.
+        """
+        if f.lane_ids:
+            where, params = self._alert_where(f)
+            values: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+            durations = ", ".join(alert_rollups.DURATIONS.values())
+            for kind, rule, *times in await self._all(
+                f"SELECT type, rule, {durations} FROM alerts WHERE {where}", params
+            ):
+                for measure, value in zip(alert_rollups.DURATIONS, times, strict=True):
+                    if value is not None:
+                        values[(kind, rule, measure)].append(max(0, int(value)))
+            return {k: (percentile(v, 50), percentile(v, 95)) for k, v in values.items()}
+        span, edges = self._alert_split(f, DAY_MS)
+        bands: dict[tuple[str, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
         if span is not None:
-            where, params = self._bucket_where(f, span)
+            where, params = self._bucket_where(f, span, lanes=False)
             where = self._types_where(f, where, params)
-            for kind, rule, measure, duration, n in await self._all(
-                "SELECT type, rule, measure, duration_ms, SUM(alerts) FROM rollup_alert_time "
-                f"WHERE {where} GROUP BY type, rule, measure, duration_ms HAVING SUM(alerts) > 0",
+            for kind, rule, measure, index, n in await self._all(
+                "SELECT type, rule, measure, band, SUM(alerts) FROM rollup_alert_time "
+                f"WHERE {where} GROUP BY type, rule, measure, band HAVING SUM(alerts) > 0",
                 params,
             ):
-                out[(kind, rule, measure)][int(duration)] += int(n)
+                bands[(kind, rule, measure)][int(index)] += int(n)
         if edges:
             for alert in await self._edge_alerts(f, edges):
-                for _, _, _, kind, rule, measure, duration in contributions(alert)[1]:
-                    out[(kind, rule, measure)][duration] += 1
+                for _, _, kind, rule, measure, index in contributions(alert)[1]:
+                    bands[(kind, rule, measure)][index] += 1
+        out = {}
+        for key, counts in bands.items():
+            out[key] = (
+                await self._band_percentile(f, key, counts, 50),
+                await self._band_percentile(f, key, counts, 95),
+            )
         return out
+
+    async def _band_percentile(
+        self, f: ReportFilter, key: tuple[str, str, str], counts: dict[int, int], pct: int
+    ) -> int:
+        total = sum(counts.values())
+        if not total:
+            return 0
+        rank = max(1, math.ceil(pct / 100 * total))
+        below = 0
+        for index in sorted(counts):
+            if below + counts[index] >= rank:
+                break
+            below += counts[index]
+        low, high = alert_rollups.band_bounds(index)
+        kind, rule, measure = key
+        duration = alert_rollups.DURATIONS[measure]
+        where, params = self._detail_where(f, "raised_ms")
+        row = await self.db.fetchone(
+            f"SELECT {duration} FROM alerts WHERE type = ? AND rule = ? AND {duration} >= ? "
+            f"AND {duration} < ? AND {where} ORDER BY {duration} LIMIT 1 OFFSET ?",
+            [kind, rule, low, high, *params, rank - below - 1],
+        )
+        if row is None:  # the rollup and the rows disagree: cannot happen in one snapshot
+            raise RuntimeError(f"alert time histogram out of step with the alerts at {key}")
+        return max(0, int(row[0]))
 
     def _paginate(self, rows, page: PageRequest, query: str):
         return paginate(rows, page, query, self.config.default_page_size, self.config.max_page_size)
@@ -352,7 +402,7 @@ class Reports:
         query = fingerprint("alert_quality", f)
         page_size(page, self.config.default_page_size, self.config.max_page_size)
         counts = await self.alert_counts(f, ["alert_type", "rule"])
-        times = await self.alert_times(f)
+        times = await self.alert_percentiles(f)
         transactions = await self.transactions(replace(f, alert_types=()))
         raised, resolved_i, false_i, corrected_i = (
             _ALERT_INDEX[c] for c in ("raised", "resolved", "false_alerts", "corrected")
@@ -360,8 +410,8 @@ class Reports:
         rows = []
         for (alert_type, rule), values in sorted(counts.items(), key=lambda i: _sort_key(i[0])):
             resolved, false = values[resolved_i], values[false_i]
-            ack = times.get((alert_type, rule, "acknowledge"), {})
-            res = times.get((alert_type, rule, "resolve"), {})
+            ack = times.get((alert_type, rule, "acknowledge"), (0, 0))
+            res = times.get((alert_type, rule, "resolve"), (0, 0))
             rows.append(
                 AlertQualityRow(
                     type=alert_type,
@@ -373,10 +423,10 @@ class Reports:
                         100.0 * false / transactions if transactions else 0.0
                     ),
                     self_corrected_share=values[corrected_i] / resolved if resolved else 0.0,
-                    acknowledge_p50_ms=counted_percentile(ack, 50),
-                    acknowledge_p95_ms=counted_percentile(ack, 95),
-                    resolve_p50_ms=counted_percentile(res, 50),
-                    resolve_p95_ms=counted_percentile(res, 95),
+                    acknowledge_p50_ms=ack[0],
+                    acknowledge_p95_ms=ack[1],
+                    resolve_p50_ms=res[0],
+                    resolve_p95_ms=res[1],
                 )
             )
         chunk, info = self._paginate(rows, page, query)
@@ -726,20 +776,6 @@ def _rate_period(p: StorePeriod) -> None:
 
 def _sort_key(key: tuple) -> tuple:
     return tuple("" if v is None else str(v) for v in key)
-
-
-def counted_percentile(counts: dict[int, int], pct: int) -> int:
-    """``percentile`` over values given with their counts ({value: how many})."""
-    total = sum(counts.values())
-    if not total:
-        return 0
-    rank = max(1, math.ceil(pct / 100 * total))
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= rank:
-            return int(value)
-    return int(max(counts))
 
 
 def percentile(values: list[int], pct: int) -> int:

@@ -38,15 +38,18 @@ _ALERT_ROLLUPS = """
         CREATE INDEX rollup_alert_bucket ON rollup_alert(bucket_ms);
         CREATE TABLE rollup_alert_time (
             store_id TEXT NOT NULL,
-            lane_id TEXT NOT NULL,
             bucket_ms BIGINT NOT NULL,
             type TEXT NOT NULL,
             rule TEXT NOT NULL,
             measure TEXT NOT NULL,
-            duration_ms BIGINT NOT NULL,
+            band INTEGER NOT NULL,
             alerts BIGINT NOT NULL DEFAULT 0,
-            PRIMARY KEY (store_id, lane_id, bucket_ms, type, rule, measure, duration_ms)
+            PRIMARY KEY (store_id, bucket_ms, type, rule, measure, band)
         );
+        CREATE INDEX alerts_acknowledge_time
+            ON alerts(type, rule, (acknowledged_ms - raised_ms), raised_ms, store_id);
+        CREATE INDEX alerts_resolve_time
+            ON alerts(type, rule, (resolved_ms - raised_ms), raised_ms, store_id);
         CREATE INDEX rollup_alert_time_bucket ON rollup_alert_time(bucket_ms)
         """
 

@@ -58,8 +58,35 @@ class BaggingRules:
             if line.unbagged_units > 0 and line.weight_known and line.skip_bagging == skipped
         ]
 
+    @classmethod
+    def _bagged_candidate(cls, line: Line) -> Candidate:
+        """The line's bagged units as a removal may take them off: at the weight they were
+        measured at, when it is known for every one of them."""
+        units = line.bagged_units
+        if (
+            units > 0
+            and line.weighed_units == units
+            and line.weighed_mg > 0
+            and not line.sold_by_weight
+        ):
+            each = line.weighed_mg // units
+            return Candidate(line, each, each, units, line.item_tolerance_mg)
+        return cls._candidate(line, units)
+
+    @staticmethod
+    def _weighed(line: Line, units_before: int, units: int, delta_mg: int | None) -> None:
+        """Note the measured weight of units just bagged (None: not known alone)."""
+        if delta_mg is not None and line.weighed_units == units_before:
+            line.weighed_units += units
+            line.weighed_mg += delta_mg
+        else:
+            line.weighed_units = line.weighed_mg = 0
+
     def _bag(self, txn: Transaction, match: Match, delta_mg: int) -> None:
         for line, units in match.picks:
+            self._weighed(
+                line, line.bagged_units, units, delta_mg if len(match.picks) == 1 else None
+            )
             line.bagged_units += units
             line.bagged_weight_mg += delta_mg if len(match.picks) == 1 else 0
         if len(match.picks) == 1:
@@ -197,6 +224,7 @@ class BaggingRules:
     @staticmethod
     def _absorb_unknown(txn: Transaction, line: Line, delta_mg: int) -> None:
         units = line.unbagged_units
+        BaggingRules._weighed(line, line.bagged_units, units, delta_mg)
         line.bagged_units = line.quantity
         line.bagged_weight_mg = delta_mg
         if not line.sold_by_weight and not line.label_price_minor:
@@ -348,6 +376,7 @@ class BaggingRules:
         self, lane: Lane, txn: Transaction, line: Line, change: WeightChange
     ) -> None:
         units = line.unbagged_units
+        self._weighed(line, line.bagged_units, units, change.delta_mg)
         line.bagged_units = line.quantity
         line.bagged_weight_mg = change.delta_mg
         low, high = units * line.unit_low_mg, units * line.unit_high_mg
@@ -431,9 +460,10 @@ class BaggingRules:
         if match is not None:
             for line, units in match.picks:
                 line.bagged_units -= units
+                line.weighed_units = line.weighed_mg = 0
             return
         bagged = [
-            self._candidate(line, line.bagged_units)
+            self._bagged_candidate(line)
             for line in reversed(txn.order)
             if not line.voided and line.bagged_units > 0 and line.weight_known
         ]
@@ -461,7 +491,7 @@ class BaggingRules:
             return True  # nothing of this transaction is on the scale to take off
         ledger = lane.ledger
         bagged = [
-            self._candidate(line, line.bagged_units)
+            self._bagged_candidate(line)
             for line in reversed(txn.order)
             if not line.voided and line.bagged_units > 0 and line.weight_known
         ]
@@ -512,6 +542,7 @@ class BaggingRules:
         event_ids = [change.event_id]
         for line, units in change.removed:
             line.bagged_units -= units
+            line.weighed_units = line.weighed_mg = 0
             amount += unit_price_minor(line) * units
             item = item or item_ref_of_line(line)
             event_ids.append(line.event_id)

@@ -132,14 +132,22 @@ def late_readings(lane: Lane, rng: random.Random, bound_ms: int = 1_500) -> list
 def duplicates(lane: Lane, rng: random.Random, share: float = 0.05) -> list[Emitted]:
     """Resends of events already sent, and sources repeating a reading as a new event."""
     out: list[Emitted] = []
-    for e in lane.stream():
+    stream = lane.stream()
+    for index, e in enumerate(stream):
         out.append(e)
         roll = rng.random()
         if roll < share:
             out.append(replace(e, resend=True))
         elif roll < 2 * share and (e.is_bagging_weight or isinstance(e.payload, ev.ItemRecognized)):
             # The scale re-sends its settled weight; the camera re-recognises the track.
-            out.append(replace(e, at_ms=e.at_ms + rng.randint(50, 600)))
+            delay = rng.randint(50, 600)
+            if e.is_bagging_weight and any(
+                later.source == e.source and later.at_ms <= e.at_ms + delay
+                for later in stream[index + 1 : index + 40]
+            ):
+                continue  # the scale moved meanwhile: it reports what is on it now
+            stamp = None if e.stamp_ms is None else e.stamp_ms + delay
+            out.append(replace(e, at_ms=e.at_ms + delay, stamp_ms=stamp))
     return sorted(out, key=lambda e: e.at_ms)
 
 
@@ -156,6 +164,25 @@ def clock_jitter(lane: Lane, rng: random.Random, bound_ms: int = 300) -> list[Em
     return out
 
 
+def _calm_points(events: list[Emitted]) -> list[int]:
+    """Indexes of the events a pause may come before: the scale is settled and nothing
+    lifted out of the bag is on its way back."""
+    calm: list[int] = []
+    moving = False
+    lifted: set[str] = set()
+    for index, e in enumerate(events):
+        if not moving and not lifted:
+            calm.append(index)
+        if e.is_bagging_weight:
+            moving = e.payload.status is ev.ScaleStatus.IN_MOTION
+            kind, _, line = e.tag.partition(":")
+            if kind == "lift":
+                lifted.add(line)
+            elif kind == "bag":
+                lifted.discard(line)
+    return calm
+
+
 def long_pauses(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emitted]:
     """Some shoppers stop mid-transaction for 45 s to 4 min (a phone call, a forgotten item)."""
     shift = 0
@@ -164,8 +191,13 @@ def long_pauses(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emit
         events = sorted(visit.events, key=lambda e: e.at_ms)
         pause_at, pause = 1 << 62, 0
         if len(events) > 4 and rng.random() < share:
-            pause_at = events[rng.randint(len(events) // 4, 3 * len(events) // 4)].at_ms
-            pause = rng.randint(45_000, 240_000)
+            # Between two acts: not while the bagging scale settles, nor with an item
+            # lifted out of the bag that goes straight back.
+            calm = _calm_points(events)
+            middle = [i for i in calm if len(events) // 4 <= i <= 3 * len(events) // 4]
+            if middle:
+                pause_at = events[rng.choice(middle)].at_ms
+                pause = rng.randint(45_000, 240_000)
         out.extend(e.moved(shift + (pause if e.at_ms >= pause_at else 0)) for e in events)
         shift += pause
     return sorted(out, key=lambda e: e.at_ms)
