@@ -102,11 +102,13 @@ async def gather(
     bundle = ReportBundle(f, group_by or ["day"], config=reports.config, zones=reports.zones)
     if kind in ("shrink", "all"):
         bundle.shrink = await all_pages(lambda p: reports.shrink(f, bundle.group_by, p), size)
-        # The charts' figures from one more pass over the alerts, summed here per chart.
-        fine = await reports.shrink_rows(f, ["lane", "day", "hour_of_day"])
-        bundle.shrink_by_lane = _summed(fine, 0)
-        bundle.shrink_by_day = _summed(fine, 1)
-        bundle.by_hour = _summed(fine, 2)
+        # The charts' figures: one small grouping each over the alert rollup (one grouping
+        # by lane, day and hour would return a row per lane-hour).
+        bundle.shrink_by_lane = await reports.shrink_rows(f, ["lane"])
+        bundle.shrink_by_day = (
+            bundle.shrink if bundle.group_by == ["day"] else await reports.shrink_rows(f, ["day"])
+        )
+        bundle.by_hour = await reports.shrink_rows(f, ["hour_of_day"])
     if kind in ("alert_quality", "all"):
         rows, token = [], ""
         while True:
@@ -135,27 +137,6 @@ async def gather(
         bundle.alerts, _ = await reports.list_alerts(f, "unspecified", PageRequest(HTML_ALERTS))
         bundle.evidence = await reports.evidence_events(bundle.alerts)
     return bundle
-
-
-def _summed(rows: list[ShrinkRow], key: int) -> list[ShrinkRow]:
-    """Shrink rows summed down to one of their keys (per currency), in key order."""
-    sums: dict[tuple[str, str], ShrinkRow] = {}
-    for row in rows:
-        group = (row.keys[key], row.currency)
-        total = sums.get(group)
-        if total is None:
-            sums[group] = ShrinkRow(
-                keys=[group[0]],
-                alerts=row.alerts,
-                currency=row.currency,
-                at_risk_minor=row.at_risk_minor,
-                recovered_minor=row.recovered_minor,
-            )
-        else:
-            total.alerts += row.alerts
-            total.at_risk_minor += row.at_risk_minor
-            total.recovered_minor += row.recovered_minor
-    return [sums[k] for k in sorted(sums)]
 
 
 async def export_report(
