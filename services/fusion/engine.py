@@ -109,6 +109,7 @@ class FusionEngine:
         self._due: dict[str, Callable[[Lane, Any], None]] = {
             "increase": self.bagging.on_increase_due,
             "decrease": self.bagging.on_decrease_due,
+            "carry": self.bagging.on_carry_due,
             "crossing": self.vision.on_crossing_due,
             "camera": self.vision.on_camera_due,
             "cart": self.vision.on_cart_due,

@@ -31,6 +31,9 @@ class WeightChange:
     multiple: Any = None
     # For a drop: how often its judgement waited for the scale to settle.
     waited: int = 0
+    # For a drop that may be the carried bags or an item lifted: decided once its window
+    # showed which (an item lifted comes back).
+    carry_judged: bool = False
 
 
 @dataclass(slots=True)

@@ -7,7 +7,9 @@ database transaction. ``contributions`` is the one definition of what an alert r
 ingest, the rebuild and the reports' partial hours at the ends of a range all use it.
 
 ``rollup_alert`` holds counts and money per store, lane, UTC hour (with the alert's local
-day and hour), type, rule, category and currency. ``rollup_alert_time`` is a histogram of
+day and hour), type, rule, category and currency; ``rollup_alert_store`` the same without
+the lane, which reports read unless they group or filter by lane (a lane sees a few alerts
+an hour, so the per-lane rollup is nearly as long as the alerts table). ``rollup_alert_time`` is a histogram of
 the times to acknowledge and to resolve per store, UTC day, type and rule in bands about
 a tenth of their value wide (``band``): a percentile finds its band there and then reads
 the exact times of that one band from the alerts (indexes on the two durations), so it
@@ -64,12 +66,21 @@ _WIDTH = len(COUNTERS)
 AlertKey = tuple[str, str, int, str, int, str, str, str, str]
 TimeKey = tuple[str, int, str, str, str, int]
 
-_UPSERT = (
-    f"INSERT INTO rollup_alert ({', '.join(KEYS + COUNTERS)}) "
-    f"VALUES ({', '.join('?' * (len(KEYS) + _WIDTH))}) "
-    f"ON CONFLICT ({', '.join(KEYS)}) DO UPDATE SET "
-    + ", ".join(f"{c} = rollup_alert.{c} + excluded.{c}" for c in COUNTERS)
-)
+STORE_KEYS = tuple(k for k in KEYS if k != "lane_id")
+StoreKey = tuple[str, int, str, int, str, str, str, str]
+
+
+def _upsert(table: str, keys: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(keys + COUNTERS)}) "
+        f"VALUES ({', '.join('?' * (len(keys) + _WIDTH))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COUNTERS)
+    )
+
+
+_UPSERT = _upsert("rollup_alert", KEYS)
+_STORE_UPSERT = _upsert("rollup_alert_store", STORE_KEYS)
 _TIME_UPSERT = (
     f"INSERT INTO rollup_alert_time ({', '.join(TIME_KEYS)}, alerts) "
     f"VALUES ({', '.join('?' * (len(TIME_KEYS) + 1))}) "
@@ -149,6 +160,7 @@ class AlertDelta:
 
     def __init__(self) -> None:
         self.counts: dict[AlertKey, list[int]] = defaultdict(lambda: [0] * _WIDTH)
+        self.store_counts: dict[StoreKey, list[int]] = defaultdict(lambda: [0] * _WIDTH)
         self.times: dict[TimeKey, int] = defaultdict(int)
 
     def add(self, rows: Iterable[Sequence[Any]], sign: int = 1) -> None:
@@ -157,15 +169,18 @@ class AlertDelta:
             counts, times = contributions(row)
             for key, values in counts:
                 total = self.counts[key]
+                store_total = self.store_counts[(key[0], *key[2:])]
                 for index, value in enumerate(values):
                     total[index] += sign * value
+                    store_total[index] += sign * value
             for time_key in times:
                 self.times[time_key] += sign
 
     async def write(self, db: Connection) -> None:
-        counts = [(*k, *v) for k, v in sorted(self.counts.items()) if any(v)]
-        if counts:
-            await db.executemany(_UPSERT, counts)
+        for upsert, table in ((_UPSERT, self.counts), (_STORE_UPSERT, self.store_counts)):
+            rows = [(*k, *v) for k, v in sorted(table.items()) if any(v)]
+            if rows:
+                await db.executemany(upsert, rows)
         times = [(*k, n) for k, n in sorted(self.times.items()) if n]
         if times:
             await db.executemany(_TIME_UPSERT, times)
@@ -272,6 +287,7 @@ async def rebuild_alert_rollups(db: Connection) -> None:
     loads alert rows directly. Runs inside the caller's transaction.
     """
     await db.execute("DELETE FROM rollup_alert")
+    await db.execute("DELETE FROM rollup_alert_store")
     await db.execute("DELETE FROM rollup_alert_time")
     marks = await db.fetchall(
         f"SELECT {_MARK_COLUMNS} FROM alerts WHERE transaction_id != '' AND {CONFIRMED}"

@@ -36,6 +36,29 @@ _ALERT_ROLLUPS = """
                          category, currency)
         );
         CREATE INDEX rollup_alert_bucket ON rollup_alert(bucket_ms);
+        CREATE TABLE rollup_alert_store (
+            store_id TEXT NOT NULL,
+            bucket_ms BIGINT NOT NULL,
+            local_day TEXT NOT NULL,
+            local_hour INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            category TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            entries BIGINT NOT NULL DEFAULT 0,
+            raised BIGINT NOT NULL DEFAULT 0,
+            alerts BIGINT NOT NULL DEFAULT 0,
+            resolved BIGINT NOT NULL DEFAULT 0,
+            false_alerts BIGINT NOT NULL DEFAULT 0,
+            corrected BIGINT NOT NULL DEFAULT 0,
+            priced BIGINT NOT NULL DEFAULT 0,
+            confirmed_transactions BIGINT NOT NULL DEFAULT 0,
+            at_risk_minor BIGINT NOT NULL DEFAULT 0,
+            recovered_minor BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (store_id, bucket_ms, local_day, local_hour, type, rule, category,
+                         currency)
+        );
+        CREATE INDEX rollup_alert_store_bucket ON rollup_alert_store(bucket_ms);
         CREATE TABLE rollup_alert_time (
             store_id TEXT NOT NULL,
             bucket_ms BIGINT NOT NULL,

@@ -78,9 +78,9 @@ async def test_an_alert_revised_twice_counts_once(store):
         (period,) = [r.current for r in await reports.store_comparison(f)]
         assert (period.alerts, period.false_alerts, period.confirmed_transactions) == (1, 1, 0)
     # The rollup holds one alert net: each revision took back the previous one's counts.
-    assert await query(store.config, "SELECT SUM(raised), SUM(entries) FROM rollup_alert") == [
-        (1, 1)
-    ]
+    for table in ("rollup_alert", "rollup_alert_store"):
+        sums = await query(store.config, f"SELECT SUM(raised), SUM(entries) FROM {table}")
+        assert sums == [(1, 1)]
     assert await query(
         store.config, "SELECT measure, SUM(alerts) FROM rollup_alert_time GROUP BY 1 ORDER BY 1"
     ) == [("acknowledge", 1), ("resolve", 1)]
@@ -164,9 +164,9 @@ def _random_alerts(rng: random.Random) -> list[list[alerts_pb2.Alert]]:
     return batches
 
 
-def _expected(rows: list[dict], f: ReportFilter):
-    """Shrink per (lane, hour of day, category, currency), alert quality per (type, rule)
-    and the store comparison's alert figures, counted here from the alert rows."""
+def _expected(rows: list[dict], f: ReportFilter, by_lane: bool = True):
+    """Shrink per (lane or store, hour of day, category, currency), alert quality per (type,
+    rule) and the store comparison's alert figures, counted here from the alert rows."""
     inside = [
         r
         for r in rows
@@ -177,7 +177,8 @@ def _expected(rows: list[dict], f: ReportFilter):
     quality: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "res": 0, "false": 0, "ack": []})
     stores: dict[str, list] = defaultdict(lambda: [0, 0, 0, set(), Counter()])
     for r in inside:
-        key = (f"{r['store_id']}/{r['lane_id']}", f"{r['local_hour']:02d}", r["category"])
+        where = f"{r['store_id']}/{r['lane_id']}" if by_lane else r["store_id"]
+        key = (where, f"{r['local_hour']:02d}", r["category"])
         withdrawn = r["state"] == "withdrawn"
         risk_cur = r["at_risk_currency"] or ""
         row = shrink[(*key, risk_cur)]
@@ -229,17 +230,19 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
         ReportFilter(start_ms=T0_MS + 20 * HOUR + 60_000, end_ms=T0_MS + 20 * HOUR + 2_000_000),
     ]
     for f in ranges:
-        shrink, quality, stores = _expected(rows, f)
-        got = {
-            (*r.keys, r.currency): [r.alerts, r.at_risk_minor, r.recovered_minor]
-            for r in await reports.shrink_rows(f, ["lane", "hour_of_day", "category"])
-        }
-        # The report folds a group's moneyless alerts into its only currency: do the same.
-        for key in [k for k in shrink if k[-1] == ""]:
-            priced = [k for k in shrink if k[:-1] == key[:-1] and k[-1] != ""]
-            if len(priced) == 1:
-                shrink[priced[0]][0] += shrink.pop(key)[0]
-        assert got == dict(shrink)
+        _, quality, stores = _expected(rows, f)
+        for by_lane, first in ((True, "lane"), (False, "store")):
+            shrink = _expected(rows, f, by_lane)[0]
+            got = {
+                (*r.keys, r.currency): [r.alerts, r.at_risk_minor, r.recovered_minor]
+                for r in await reports.shrink_rows(f, [first, "hour_of_day", "category"])
+            }
+            # The report folds a group's moneyless alerts into its only currency: so here.
+            for key in [k for k in shrink if k[-1] == ""]:
+                priced = [k for k in shrink if k[:-1] == key[:-1] and k[-1] != ""]
+                if len(priced) == 1:
+                    shrink[priced[0]][0] += shrink.pop(key)[0]
+            assert got == dict(shrink)
         got_quality, _, _ = await reports.alert_quality(f, ALL)
         assert {
             (q.type, q.rule): (q.alerts, q.resolved, q.acknowledge_p50_ms, q.acknowledge_p95_ms)
@@ -259,14 +262,20 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
             if f.start_ms is None:  # a range may split a transaction's confirmed alerts
                 assert period.confirmed_transactions == len(confirmed)
     # What ingest maintained equals a rebuild from the alert rows.
-    nonzero = (
-        "SELECT store_id, lane_id, bucket_ms, local_day, local_hour, type, rule, category, "
-        "currency, raised, alerts, resolved, false_alerts, corrected, priced, "
-        "confirmed_transactions, at_risk_minor, recovered_minor FROM rollup_alert "
-        "WHERE entries != 0 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    counters = (
+        "raised, alerts, resolved, false_alerts, corrected, priced, confirmed_transactions, "
+        "at_risk_minor, recovered_minor"
     )
-    times = "SELECT * FROM rollup_alert_time WHERE alerts != 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
-    kept = (await query(store.config, nonzero), await query(store.config, times))
+    rollups = [
+        "SELECT store_id, lane_id, bucket_ms, local_day, local_hour, type, rule, category, "
+        f"currency, {counters} FROM rollup_alert WHERE entries != 0 ORDER BY 1, 2, 3, 4, 5, "
+        "6, 7, 8, 9",
+        "SELECT store_id, bucket_ms, local_day, local_hour, type, rule, category, currency, "
+        f"{counters} FROM rollup_alert_store WHERE entries != 0 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
+        "SELECT * FROM rollup_alert_time WHERE alerts != 0 ORDER BY 1, 2, 3, 4, 5, 6",
+    ]
+    kept = [await query(store.config, sql) for sql in rollups]
+    assert all(kept)
     async with store.write_transaction() as db:
         await rebuild_alert_rollups(db)
-    assert (await query(store.config, nonzero), await query(store.config, times)) == kept
+    assert [await query(store.config, sql) for sql in rollups] == kept

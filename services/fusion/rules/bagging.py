@@ -424,11 +424,23 @@ class BaggingRules:
         )
 
     def _decrease(self, lane: Lane, txn: Transaction, change: WeightChange) -> None:
+        self.host.alerts.on_weight_change(lane, change.delta_mg, self._fits_back)
+        self._judge_drop(lane, txn, change)
+
+    def _judge_drop(self, lane: Lane, txn: Transaction, change: WeightChange) -> None:
         ledger = lane.ledger
         bag = txn.bagging
         drop = -change.delta_mg
-        self.host.alerts.on_weight_change(lane, change.delta_mg, self._fits_back)
         if bag.carry_mg and self._carry_lifted(lane, txn, change, drop):
+            if not change.carry_judged and self._fits_bagged(lane, txn, drop):
+                # The carried bags leaving, or one of this transaction's items lifted:
+                # alike for now. An item lifted comes back within the window; judge then.
+                change.carry_judged = True
+                bag.items_mg -= drop
+                lane.pending_decreases.append(change)
+                deadline = change.at_ms + self.settings.unmatched_decrease_window_ms
+                lane.schedule(deadline + self.jitter_ms, "carry", change)
+                return
             drop = bag.take_carry(drop)
             self._first_item_under_carry(lane, txn)
             if drop <= ledger.change_threshold_mg:
@@ -477,6 +489,27 @@ class BaggingRules:
         lane.pending_decreases.append(change)
         deadline = change.at_ms + self.settings.unmatched_decrease_window_ms + self.jitter_ms
         lane.schedule(deadline, "decrease", change)
+
+    def _fits_bagged(self, lane: Lane, txn: Transaction, drop_mg: int) -> bool:
+        """True when a drop could be some of this transaction's bagged items (by their
+        ranges: what one was measured at may have included another item put down with it)."""
+        bagged = [
+            self._candidate(line, line.bagged_units)
+            for line in reversed(txn.order)
+            if not line.voided and line.bagged_units > 0 and line.weight_known
+        ]
+        return bool(bagged) and lane.ledger.best_match(drop_mg, bagged) is not None
+
+    def on_carry_due(self, lane: Lane, change: WeightChange) -> None:
+        """A drop that was the carried bags or an item lifted: nothing came back (nor was
+        voided), so it is judged as drops are (the carried bags first)."""
+        txn = lane.txn
+        if change.matched or txn is None:
+            return
+        if change in lane.pending_decreases:
+            lane.pending_decreases.remove(change)
+        txn.bagging.items_mg += -change.delta_mg
+        self._judge_drop(lane, txn, change)
 
     def _carry_lifted(
         self, lane: Lane, txn: Transaction, change: WeightChange, drop_mg: int
