@@ -127,11 +127,11 @@ async def test_a_transaction_counts_once_by_its_first_confirmed_alert(store):
 
 
 def _random_alerts(rng: random.Random) -> list[list[alerts_pb2.Alert]]:
-    """Batches of revisions of 60 alerts over 30 hours, each alert revised up to four
+    """Batches of revisions of 60 alerts over 60 hours, each alert revised up to four
     times, revisions shuffled across batches and some resent."""
     revisions = []
     for n in range(60):
-        raised = T0_MS + rng.randrange(30 * HOUR)
+        raised = T0_MS + rng.randrange(60 * HOUR)
         store = rng.choice(["s1", "s2"])
         type_ = rng.choice(_TYPES)
         txn = rng.choice(["", "t1", "t2", f"t{n}"])
@@ -172,9 +172,12 @@ def _expected(rows: list[dict], f: ReportFilter, by_lane: bool = True):
         for r in rows
         if (f.start_ms is None or r["raised_ms"] >= f.start_ms)
         and (f.end_ms is None or r["raised_ms"] < f.end_ms)
+        and (not f.lane_ids or r["lane_id"] in f.lane_ids)
     ]
     shrink: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    quality: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "res": 0, "false": 0, "ack": []})
+    quality: dict[tuple, dict] = defaultdict(
+        lambda: {"n": 0, "res": 0, "false": 0, "ack": [], "done": []}
+    )
     stores: dict[str, list] = defaultdict(lambda: [0, 0, 0, set(), Counter()])
     for r in inside:
         where = f"{r['store_id']}/{r['lane_id']}" if by_lane else r["store_id"]
@@ -194,6 +197,8 @@ def _expected(rows: list[dict], f: ReportFilter, by_lane: bool = True):
         q["false"] += resolved and r["disposition"] == "false_alert"
         if r["acknowledged_ms"] is not None:
             q["ack"].append(r["acknowledged_ms"] - r["raised_ms"])
+        if r["resolved_ms"] is not None:
+            q["done"].append(r["resolved_ms"] - r["raised_ms"])
         s = stores[r["store_id"]]
         s[0] += not withdrawn
         s[1] += resolved
@@ -215,7 +220,7 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
     reports = Reports(store.reader, store.config)
     names = [
         "alert_id", "store_id", "lane_id", "transaction_id", "type", "rule", "category",
-        "state", "disposition", "raised_ms", "acknowledged_ms", "local_hour",
+        "state", "disposition", "raised_ms", "acknowledged_ms", "resolved_ms", "local_hour",
         "at_risk_minor", "at_risk_currency", "recovered_minor", "recovered_currency",
     ]  # fmt: skip
     rows = [
@@ -228,6 +233,9 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
         ReportFilter(start_ms=T0_MS + 3 * HOUR + 1234, end_ms=T0_MS + 17 * HOUR - 77),
         ReportFilter(start_ms=T0_MS + 5 * HOUR, end_ms=T0_MS + 9 * HOUR),
         ReportFilter(start_ms=T0_MS + 20 * HOUR + 60_000, end_ms=T0_MS + 20 * HOUR + 2_000_000),
+        # A whole UTC day inside, partial days at both ends (the time histogram's days).
+        ReportFilter(start_ms=T0_MS + 2 * HOUR + 5, end_ms=T0_MS + 50 * HOUR + 7),
+        ReportFilter(lane_ids=("1",), start_ms=T0_MS + HOUR),
     ]
     for f in ranges:
         _, quality, stores = _expected(rows, f)
@@ -245,10 +253,16 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
             assert got == dict(shrink)
         got_quality, _, _ = await reports.alert_quality(f, ALL)
         assert {
-            (q.type, q.rule): (q.alerts, q.resolved, q.acknowledge_p50_ms, q.acknowledge_p95_ms)
+            (q.type, q.rule): (
+                (q.alerts, q.resolved),
+                (q.acknowledge_p50_ms, q.acknowledge_p95_ms, q.resolve_p50_ms, q.resolve_p95_ms),
+            )
             for q in got_quality
         } == {
-            k: (v["n"], v["res"], _nearest_rank(v["ack"], 50), _nearest_rank(v["ack"], 95))
+            k: (
+                (v["n"], v["res"]),
+                tuple(_nearest_rank(v[m], p) for m in ("ack", "done") for p in (50, 95)),
+            )
             for k, v in quality.items()
         }
         for row in await reports.store_comparison(f):
