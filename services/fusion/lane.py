@@ -174,6 +174,8 @@ class Track:
     max_view_score: float = 0.0
     # The POS line this track was linked to.
     line: Line | None = None
+    # A scan was made while the camera saw this track alone at the scanner (its scan).
+    scan_held: bool = False
     # It reached the bag before vision named it: a scan covers it once it is named.
     claim_deferred: bool = False
 

@@ -291,12 +291,13 @@ class VisionRules:
     def _holder(lane: Lane) -> str:
         """The one track at the scanner right now, if exactly one is: what is scanned now.
 
-        A track already linked to an earlier line is not what a new line scanned (its
-        crossing out of the scan zone may have been lost)."""
+        A track already linked to an earlier line, or whose scan an earlier line already
+        was, is not what a new line scanned (its crossing out of the scan zone may have
+        been lost, or it waits there while the next item is scanned)."""
         held = [
             t.track_id
             for t in lane.tracks.values()
-            if t.zone is LaneZone.SCAN and t.line is None
+            if t.zone is LaneZone.SCAN and t.line is None and not t.scan_held
         ]
         return held[0] if len(held) == 1 else ""
 
@@ -338,6 +339,9 @@ class VisionRules:
         if line is not None and first_unit:
             own = line.seen.track_id or self._holder(lane)
         token.holder = own
+        holder = lane.tracks.get(own) if own else None
+        if holder is not None:
+            holder.scan_held = True
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
