@@ -107,7 +107,12 @@ class BaggingRules:
         )
         if change is None:
             return
-        if first and txn is not None and change.delta_mg > 0 and not self._bags_scanned(lane, txn, change):
+        if (
+            first
+            and txn is not None
+            and change.delta_mg > 0
+            and not self._bags_scanned(lane, txn, change)
+        ):
             # Weight fusion never saw arrive and no scan explains: it was there before.
             txn.bagging.carry_mg += change.delta_mg
             return
@@ -456,7 +461,11 @@ class BaggingRules:
             return
         if drop != -change.delta_mg:
             change = WeightChange(
-                -drop, change.before_mg, change.before_mg - drop, change.at_ms, change.event_id,
+                -drop,
+                change.before_mg,
+                change.before_mg - drop,
+                change.at_ms,
+                change.event_id,
                 previous_ms=change.previous_ms,
             )
         for inc in reversed(lane.pending_increases):

@@ -99,7 +99,9 @@ class PosRules:
 
     def on_no_sale(self, lane: Lane, event: LaneEvent, no_sale: NoSaleDrawerOpen) -> None:
         """The drawer opened without a sale."""
-        self._emit(lane, event, PosExceptionKind.NO_SALE_DRAWER_OPEN, 0, self.host.currency_of(lane))
+        self._emit(
+            lane, event, PosExceptionKind.NO_SALE_DRAWER_OPEN, 0, self.host.currency_of(lane)
+        )
 
     def on_price_override(
         self, lane: Lane, event: LaneEvent, override: PriceOverride, line: Line | None

@@ -171,9 +171,7 @@ class VisionRules:
         earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
         latest = change.at_ms + self.jitter_ms
         for track in lane.tracks.values():
-            if earliest <= track.entered_bagging_ms <= latest and not self._compatible(
-                track, line
-            ):
+            if earliest <= track.entered_bagging_ms <= latest and not self._compatible(track, line):
                 return False
         return True
 
@@ -193,7 +191,9 @@ class VisionRules:
                 continue
             if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
                 continue
-            if own and (supports(track.labels, own) or confused_with(self.settings, own, best.label)):
+            if own and (
+                supports(track.labels, own) or confused_with(self.settings, own, best.label)
+            ):
                 continue
             seen = self.host.catalog.by_label(lane.store_id, best.label)
             if seen is None or seen.sku == line.item.sku or not seen.has_weight_range:
@@ -457,9 +457,7 @@ class VisionRules:
         if not lane.vision_seen or not lane.vision_available or lane.txn is None:
             return
         # Scanned items came out of the cart, whatever crossing reports were lost.
-        in_cart = [
-            t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked
-        ]
+        in_cart = [t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked]
         fresh_ms = lane.cart_crossing_ms - self.jitter_ms
         if lane.cart_count >= 0 and lane.cart_count_ms >= fresh_ms:
             count = lane.cart_count
@@ -467,9 +465,7 @@ class VisionRules:
             if lane.ledger.seen:
                 # Heavy items scanned and left in the cart on purpose ("skip bagging")
                 # are in vision's count of it (not among the unscanned tracks there).
-                count -= sum(
-                    line.unbagged_units for line in lane.txn.order if line.skip_bagging
-                )
+                count -= sum(line.unbagged_units for line in lane.txn.order if line.skip_bagging)
         else:
             count = len(in_cart)
             confidence = 0.75

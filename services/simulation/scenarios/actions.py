@@ -77,7 +77,6 @@ class AddItem:
             )
         ]
 
-
     def _money(self, amount_minor: int) -> ev.Money:
         return ev.Money(amount_minor, self.currency_code)
 
