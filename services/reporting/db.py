@@ -70,14 +70,6 @@ class Connection:
         """Insert rows known to be new (COPY on PostgreSQL)."""
         raise NotImplementedError
 
-    async def insert_unless_stored(
-        self, table: str, columns: Sequence[str], rows: list[tuple], id_column: str
-    ) -> list[tuple]:
-        """Insert the rows whose (store_id, lane_id, ``id_column``) the table does not hold;
-        (id, store_id, lane_id) of those inserted. ``columns`` start with the id, store and
-        lane, in that order."""
-        raise NotImplementedError
-
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
@@ -116,26 +108,7 @@ class SqliteConnection(Connection):
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
             )
 
-    async def insert_unless_stored(
-        self, table: str, columns: Sequence[str], rows: list[tuple], id_column: str
-    ) -> list[tuple]:
-        # One multi-row INSERT per chunk: the unique (store, lane, id) index skips what is
-        # stored and RETURNING names what was not, without a lookup before the write.
-        inserted: list[tuple] = []
-        width = len(columns)
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            values = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
-            inserted += await self.fetchall(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "
-                f"ON CONFLICT DO NOTHING RETURNING {', '.join(columns[:3])}",
-                [value for row in chunk for value in row],
-            )
-        return inserted
 
-
-# Rows per multi-row INSERT (SQLite allows 32766 parameters; events have 9 columns).
-_ROWS_PER_INSERT = 500
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -177,17 +150,6 @@ class PostgresConnection(Connection):
     async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:
             await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
-
-    async def insert_unless_stored(
-        self, table: str, columns: Sequence[str], rows: list[tuple], id_column: str
-    ) -> list[tuple]:
-        stored = {
-            tuple(k)
-            for k in await find_by_lane(self, table, id_column, [(r[1], r[2], r[0]) for r in rows])
-        }
-        new = [r for r in rows if (r[1], r[2], r[0]) not in stored]
-        await self.insert_new(table, columns, new)
-        return [r[:3] for r in new]
 
 
 @contextlib.asynccontextmanager

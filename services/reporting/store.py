@@ -277,24 +277,20 @@ class ReportStore:
         acked = chunk[-1].record_sequence
         months: set[int] = set()
         async with self.write_transaction() as db:
-            unique: dict[tuple[str, str, str], LaneEventRecord] = {}
-            for event in events:
-                # An event is known by its lane and id: two lanes may reuse a POS id.
-                unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
-            months = await self._ensure_partitions(db, [e.time_ms for e in unique.values()])
-            # The database stores the raw events it does not hold yet (in its own thread,
-            # or over the socket) while the facts are derived here, as if all were new.
-            writing = asyncio.ensure_future(self._write_new_events(db, list(unique.values())))
+            fresh = await self._new_events(db, events)
+            months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
+            # The database writes the raw events (in its own thread, or over the socket)
+            # while the facts are derived here.
+            writing = asyncio.ensure_future(self._write_events(db, fresh))
             await asyncio.sleep(0)  # let the write start before the CPU work below
             try:
-                fresh = list(unique.values())
-                states, facts = self._derive(fresh)
+                states = {
+                    lane: self._state_copy(lane)
+                    for lane in {(e.store_id, e.lane_id) for e in fresh}
+                }
+                facts = self._facts.build(fresh, states)
             finally:
-                stored = await writing
-            if len(stored) < len(unique):
-                # Some were stored before (a resend): the facts of the new ones only.
-                fresh = [e for key, e in unique.items() if key in stored]
-                states, facts = self._derive(fresh)
+                await writing
             await self._write_facts(db, facts, states)
             await self._write_alerts(db, alerts)
             now = now_ms()
@@ -321,15 +317,6 @@ class ReportStore:
                 sender_id,
             )
 
-    def _derive(
-        self, events: list[LaneEventRecord]
-    ) -> tuple[dict[tuple[str, str], LaneState], FactBatch]:
-        """The facts of new events, on copies of their lanes' states."""
-        states = {
-            lane: self._state_copy(lane) for lane in {(e.store_id, e.lane_id) for e in events}
-        }
-        return states, self._facts.build(events, states)
-
     def _state_copy(self, lane: tuple[str, str]) -> LaneState:
         state = self._lane_states.get(lane)
         if state is None:
@@ -352,32 +339,39 @@ class ReportStore:
                 )
         return months
 
-    async def _write_new_events(
+    async def _new_events(
         self, db: Connection, events: list[LaneEventRecord]
-    ) -> set[tuple[str, str, str]]:
-        """Store the events not stored yet (under the write lock); the keys of those stored
-        now. SQLite inserts and skips in one statement; PostgreSQL looks the keys up and
-        COPYs the rest."""
-        rows = [
-            (
-                e.event_id,
-                e.store_id,
-                e.lane_id,
-                e.sequence,
-                e.time_ms,
-                e.transaction_id,
-                e.kind,
-                e.source_device_id,
-                e.raw,
+    ) -> list[LaneEventRecord]:
+        # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
+        unique: dict[tuple[str, str, str], LaneEventRecord] = {}
+        for event in events:
+            unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
+        for key in await find_by_lane(db, "events", "event_id", list(unique)):
+            unique.pop(tuple(key), None)
+        return list(unique.values())
+
+    async def _write_events(self, db: Connection, events: list[LaneEventRecord]) -> None:
+        # Only new events reach here (checked under the write lock): a plain insert, COPY
+        # on PostgreSQL.
+        if events:
+            await db.insert_new(
+                "events",
+                _EVENT_COLUMNS,
+                [
+                    (
+                        e.event_id,
+                        e.store_id,
+                        e.lane_id,
+                        e.sequence,
+                        e.time_ms,
+                        e.transaction_id,
+                        e.kind,
+                        e.source_device_id,
+                        e.raw,
+                    )
+                    for e in events
+                ],
             )
-            for e in events
-        ]
-        return {
-            (store_id, lane_id, event_id)
-            for event_id, store_id, lane_id in await db.insert_unless_stored(
-                "events", _EVENT_COLUMNS, rows, "event_id"
-            )
-        }
 
     async def _write_facts(
         self,
