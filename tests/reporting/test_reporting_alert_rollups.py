@@ -1,14 +1,17 @@
 """Alert rollups: reports read them, and they equal what the alert rows say, however the
-alerts were revised (twice, out of order, resent) and whatever the range."""
+alerts were revised (twice, out of order, resent) and whatever the range; and the lane
+state the ingest path writes by hand."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import Counter, defaultdict
 
 from lanesight.reporting import convert
 from lanesight.reporting.alert_rollups import rebuild_alert_rollups
+from lanesight.reporting.facts import LaneState
 from lanesight.reporting.model import PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
 from lanesight.v1 import alerts_pb2
@@ -293,3 +296,18 @@ async def test_reports_equal_counts_from_the_alert_rows_whatever_the_range(store
     async with store.write_transaction() as db:
         await rebuild_alert_rollups(db)
     assert [await query(store.config, sql) for sql in rollups] == kept
+
+
+def test_lane_state_json_holds_every_field():
+    # to_json is written by hand (asdict is slow on the ingest path): it must not miss one.
+    state = LaneState(
+        operator_id="op",
+        transaction_id="t",
+        transaction_operator="op2",
+        tender_started=True,
+        reads_since_item=2,
+        no_reads_since_item=1,
+        faults={"scale:s": "not_zeroed"},
+    )
+    assert set(json.loads(state.to_json())) == set(LaneState.__slots__)
+    assert LaneState.from_json(state.to_json()) == state
