@@ -34,7 +34,8 @@ class BaggingSettings(_Section):
     own_bag_max_mg: int = Field(default=400_000, ge=0, le=5_000_000)
     # How long an increase may wait for its scan, and a drop for its void, in lane time.
     unmatched_increase_window_ms: int = Field(default=3_000, ge=0)
-    unmatched_decrease_window_ms: int = Field(default=4_000, ge=0)
+    # Long enough for a shopper rearranging the bag to put a lifted item back.
+    unmatched_decrease_window_ms: int = Field(default=7_000, ge=0)
     # A drop this soon after a transaction starts is first taken as the previous shopper
     # lifting their bags off (weight that was on the scale when the transaction started).
     carry_lift_window_ms: int = Field(default=60_000, ge=0, le=3_600_000)

@@ -331,6 +331,10 @@ class FusionEngine:
         """False when the camera surely saw another item reach the bag for this change."""
         return self.vision.allows(lane, line, change)
 
+    def defer_for_plu(self, lane: Lane, track, kind: str, data: object) -> bool:
+        """Reopen a window while the track's produce code is visibly being entered."""
+        return self.vision.defer_for_plu(lane, track, kind, data)
+
     def vision_names_other(self, lane: Lane, line: Line, change) -> bool:
         """True when the camera surely named another item of this change's weight."""
         return self.vision.names_other(lane, line, change)

@@ -176,6 +176,8 @@ class Track:
     line: Line | None = None
     # A scan was made while the camera saw this track alone at the scanner (its scan).
     scan_held: bool = False
+    # How much longer than usual its scan may come (a produce code still being looked up).
+    extra_wait_ms: int = 0
     # It reached the bag before vision named it: a scan covers it once it is named.
     claim_deferred: bool = False
 

@@ -36,6 +36,9 @@ class RuleHost(Protocol):
         """True when the camera surely named another item, of this change's weight,
         reaching the bag for it (a swapped item, not more units of line)."""
 
+    def defer_for_plu(self, lane: Lane, track, kind: str, data: object) -> bool:
+        """Reopen a window while the track's produce code is visibly being entered."""
+
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
 

@@ -308,6 +308,11 @@ class BaggingRules:
         txn = lane.txn
         if change.matched or txn is None:
             return
+        if change.track is not None and change.track.line is None:
+            # The item the camera saw go down has no line yet: its code may still be
+            # being entered at the produce scale.
+            if self.host.defer_for_plu(lane, change.track, "increase", change):
+                return
         if change.multiple is not None:
             line, units = change.multiple
             if not line.voided and units > line.unbagged_units:

@@ -52,6 +52,9 @@ _SEEN_WELL_SCORE = 0.3
 _SURE_SINGLE_SCORE = 0.7
 # Weight changes look this far back for the item tracks that caused them.
 _BAG_LOOKBACK_MS = 8_000
+# A track whose produce code is visibly being looked up waits in steps, up to a cap.
+_PLU_WAIT_STEP_MS = 2_000
+_PLU_WAIT_CAP_MS = 20_000
 
 
 class VisionRules:
@@ -304,7 +307,32 @@ class VisionRules:
     def _after_ms(self, track: Track) -> int:
         """How long after its crossing into the bag a track's scan may still come."""
         s = self.settings
-        return s.missed_scan_after_held_ms if track.visited_scan else s.missed_scan_after_ms
+        base = s.missed_scan_after_held_ms if track.visited_scan else s.missed_scan_after_ms
+        return base + track.extra_wait_ms
+
+    def plu_pending(self, lane: Lane, track: Track | None) -> bool:
+        """True while a produce code is visibly being looked up for what this track
+        brought to the scanner: the produce scale holds a weight put on it since the
+        track reached the scanner, and no line has come since (a slow shopper, a long
+        list of codes). Its scan may still come; waiting is capped."""
+        txn = lane.txn
+        if track is None or txn is None or not track.visited_scan or lane.produce_weight_mg <= 0:
+            return False
+        if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
+            return False
+        weighed = lane.produce_weight_ms
+        if weighed < (track.scan_entered_ms or track.first_seen_ms) - self.jitter_ms:
+            return False
+        return not any(line.added_ms >= weighed for line in txn.order[-3:])
+
+    def defer_for_plu(self, lane: Lane, track: Track | None, kind: str, data: object) -> bool:
+        """While the track's produce code is being entered, look again in a moment (the
+        ``kind`` window reopens); False when there is nothing to wait for."""
+        if track is None or not self.plu_pending(lane, track):
+            return False
+        track.extra_wait_ms += _PLU_WAIT_STEP_MS
+        lane.schedule(lane.clock_ms + _PLU_WAIT_STEP_MS, kind, data)
+        return True
 
     def _scanned_in_hand(self, track: Track, token: ScanToken) -> bool:
         """True when the scan happened while the track was in the scan zone."""
@@ -369,6 +397,8 @@ class VisionRules:
             lane, txn, track.entered_bagging_ms, track, linked=track.claim_deferred
         ):
             return  # (still unnamed: it is claimed as at its crossing)
+        if self.defer_for_plu(lane, track, "crossing", track):
+            return
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone; a
         # product whose views name different products (a juice carton seen as milk,

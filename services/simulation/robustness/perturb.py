@@ -203,6 +203,26 @@ def long_pauses(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emit
     return sorted(out, key=lambda e: e.at_ms)
 
 
+def shopper_pace(
+    lane: Lane, rng: random.Random, low: float = 0.6, high: float = 1.8
+) -> list[Emitted]:
+    """Each shopper works at their own pace: every gap in a visit is 0.6x to 1.8x as long
+    (a practised regular, a first-timer), the scales and camera keeping up."""
+    shift = 0
+    out: list[Emitted] = []
+    for visit in lane.visits:
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        if not events:
+            continue
+        pace = rng.uniform(low, high)
+        first = events[0].at_ms
+        for e in events:
+            offset = e.at_ms - first
+            out.append(e.moved(shift + int(offset * pace) - offset))
+        shift += max(int((events[-1].at_ms - first) * (pace - 1)), 0)
+    return sorted(out, key=lambda e: e.at_ms)
+
+
 # ---- the bagging scale ------------------------------------------------------------------
 
 
@@ -469,6 +489,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "scale drift": scale_drift,
     "negative readings": negative_readings,
     "long pauses": long_pauses,
+    "shopper pace 0.6-1.8x": shopper_pace,
     "duplicates": duplicates,
     "clock jitter +-300 ms": clock_jitter,
     "all at once": everything,
