@@ -136,11 +136,14 @@ class BaggingRules:
         bag = txn.bagging
         delta = change.delta_mg
         self.host.alerts.on_weight_change(lane, delta, self._fits_back)
+        candidates = self.unbagged(txn)
         for drop in lane.pending_decreases:
             if not drop.matched and ledger.fits(delta, -drop.delta_mg, -drop.delta_mg):
+                scanned_since = [c for c in candidates if c.key.added_ms > drop.at_ms]
+                if scanned_since and ledger.best_match(delta, scanned_since) is not None:
+                    break  # an item scanned since the drop, going down: not the lifted one
                 drop.matched = True  # lifted and put back
                 return
-        candidates = self.unbagged(txn)
         match = ledger.best_match(delta, candidates) if candidates else None
         if match is not None:
             self._bag(txn, match, delta)

@@ -258,6 +258,8 @@ class VisionRules:
             line = token.line
             if token.used or line is None or line.item is None or line.voided:
                 continue
+            if token.holder and token.holder != track.track_id:
+                continue  # the camera saw another item at the scanner as this was scanned
             if name in (label.lower() for label in line.item.vision_labels):
                 return token
         return None
@@ -323,7 +325,22 @@ class VisionRules:
         weighed = lane.produce_weight_ms
         if weighed < (track.scan_entered_ms or track.first_seen_ms) - self.jitter_ms:
             return False
-        return not any(line.added_ms >= weighed for line in txn.order[-3:])
+        if any(line.added_ms >= weighed for line in txn.order[-3:]):
+            return False
+        best = track.best
+        if best is not None and best.score >= _SURE_SCORE:
+            # What is on the produce scale must be what the camera surely saw go down.
+            item = self.host.catalog.by_label(lane.store_id, best.label)
+            if (
+                item is not None
+                and not item.sold_by_weight
+                and item.has_weight_range
+                and not lane.ledger.fits(
+                    lane.produce_weight_mg, item.min_weight_mg, item.max_weight_mg
+                )
+            ):
+                return False
+        return True
 
     def defer_for_plu(self, lane: Lane, track: Track | None, kind: str, data: object) -> bool:
         """While the track's produce code is being entered, look again in a moment (the
