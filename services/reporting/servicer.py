@@ -72,7 +72,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "records: record_sequence must increase within a request",
                     )
-                records = [convert.record_from_proto(r) for r in request.records]
+                now = time.time_ns() // 1_000_000  # one clock for the request's validation
+                records = [convert.record_from_proto(r, now) for r in request.records]
                 for record in records:
                     fed = record.event or record.alert
                     if record.event is not None and record.event.kind == REJECTED_KIND:
