@@ -262,7 +262,12 @@ class IdentityRules:
             votes = track.top_votes
             mine = votes.get(top.label, 0)
             if sum(votes.values()) - mine >= max(mine, 1) or (mine < 2 and len(votes) > 1):
-                return  # sure views disagree on what the item is: wait for one that agrees
+                # Sure views disagree on what the item is: wait for one that agrees. Views
+                # naming varieties of one kind (two tomatoes) agree it is that kind, which
+                # is all a scan of another kind (bananas) needs.
+                top_kind = kind_of(top)
+                if same_kind or not top_kind or any(kind_of(v) != top_kind for v in votes):
+                    return
         if confused_with(s, own, top.label):
             return  # the model is known to see the scanned item as this one
         own_score = max((ls.score for ls in labels if ls.label.lower() in own), default=0.0)

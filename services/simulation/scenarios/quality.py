@@ -107,10 +107,13 @@ def score(lanes: list[list[Scenario]], alerts: list[Alert]) -> dict:
                 q = quality[loss.type]
                 q.staged += 1
                 behaviours[loss.behaviour][0] += 1
+                # Caught by any alert that fairly describes the act (a barcode switch to a
+                # lighter item raised as a weight mismatch is caught), as the robustness
+                # harness scores it; precision below uses the same test.
                 hits = [
                     a
                     for a in found
-                    if loss.type in a.merged_types
+                    if set(a.merged_types) & loss.acceptable
                     and (not loss.pos_kind or a.pos_exception_kind is loss.pos_kind)
                 ]
                 if hits:
