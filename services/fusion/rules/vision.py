@@ -228,6 +228,8 @@ class VisionRules:
                 break
             if token.holder and token.holder != track.track_id:
                 continue  # the camera saw which item this scan was: another one
+            if self._weighed_in(lane, line):
+                continue
             if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
                 found = token  # scanned while this item was at the scanner, however long ago
                 break
@@ -236,16 +238,30 @@ class VisionRules:
                     if self._compatible(track, line, linked):
                         found = token
         if found is None:
-            found = self._named_scan(track, tokens)
+            found = self._named_scan(lane, track, tokens)
         if found is None and not track.visited_scan:
-            found = self._orphan_scan(track, tokens, earliest, linked)
+            found = self._orphan_scan(lane, track, tokens, earliest, linked)
         if found is None:
             return False
         found.used = True
         return True
 
     @staticmethod
-    def _named_scan(track: Track, tokens) -> ScanToken | None:
+    def _weighed_in(lane: Lane, line: Line | None) -> bool:
+        """True when the bagging scale has already weighed every unit of a line of several
+        (carried to the bag in one go, one track for all): its remaining scans are spent,
+        and cover no other item that goes down later."""
+        return (
+            line is not None
+            and line.quantity > 1
+            and lane.ledger.seen
+            and line.weight_known
+            and not line.voided
+            and not line.skip_bagging
+            and line.unbagged_units == 0
+        )
+
+    def _named_scan(self, lane: Lane, track: Track, tokens) -> ScanToken | None:
         """The oldest unused scan of the very item the camera names first, however long
         ago it was made (the crossings that would have timed it can be lost): an item
         that looks most like the aubergine scanned a while ago, with that aubergine's scan
@@ -260,11 +276,15 @@ class VisionRules:
                 continue
             if token.holder and token.holder != track.track_id:
                 continue  # the camera saw another item at the scanner as this was scanned
+            if self._weighed_in(lane, line):
+                continue
             if name in (label.lower() for label in line.item.vision_labels):
                 return token
         return None
 
-    def _orphan_scan(self, track: Track, tokens, earliest: int, linked: bool) -> ScanToken | None:
+    def _orphan_scan(
+        self, lane: Lane, track: Track, tokens, earliest: int, linked: bool
+    ) -> ScanToken | None:
         """An older scan no item the camera saw ever went with, for a track whose way
         through the scan zone was not seen: its crossings were lost, not its scan."""
         for token in tokens:
@@ -272,6 +292,8 @@ class VisionRules:
             if token.used or token.at_ms >= earliest or line is None or line.skip_bagging:
                 continue
             if line.voided or token.holder not in ("", track.track_id):
+                continue
+            if self._weighed_in(lane, line):
                 continue
             if line.seen.track_id not in ("", track.track_id):
                 continue
