@@ -9,12 +9,13 @@ ingest, the rebuild and the reports' partial hours at the ends of a range all us
 ``rollup_alert`` holds counts and money per store, lane, UTC hour (with the alert's local
 day and hour), type, rule, category and currency; ``rollup_alert_store`` the same without
 the lane, which reports read unless they group or filter by lane (a lane sees a few alerts
-an hour, so the per-lane rollup is nearly as long as the alerts table). ``rollup_alert_time`` is a histogram of
-the times to acknowledge and to resolve per store, UTC day, type and rule in bands about
-a tenth of their value wide (``band``): a percentile finds its band there and then reads
-the exact times of that one band from the alerts (indexes on the two durations), so it
-stays exact while its cost stays flat. A transaction with alerts confirmed as a loss is counted once, by its first
-confirmed alert (the row whose ``counts_transaction`` is 1).
+an hour, so the per-lane rollup is nearly as long as the alerts table).
+``rollup_alert_time`` is a histogram of the times to acknowledge and to resolve per store,
+UTC day, type and rule, in bands of an eighth of a doubling (``band``): a percentile finds
+its band there, then reads the exact times of that one band from the alerts (indexes on
+the two durations), so it stays exact while its cost stays flat. A transaction with
+alerts confirmed as a loss is counted once, by its first confirmed alert (the row whose
+``counts_transaction`` is 1).
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ async def apply_revisions(db: Connection, before: Stored, replaced: set[str]) ->
     await delta.write(db)
 
 
-async def rebuild_alert_rollups(db: Connection) -> None:
+async def rebuild_alert_rollups(db: Connection, page_size: int = 20_000) -> None:
     """Recompute the first-confirmed flags and both alert rollups from the alerts table.
 
     Used when a database is migrated to alert rollups, and by the benchmark after it
@@ -299,5 +300,15 @@ async def rebuild_alert_rollups(db: Connection) -> None:
             "UPDATE alerts SET counts_transaction = 1 WHERE alert_id = ?", [(a,) for a in firsts]
         )
     delta = AlertDelta()
-    delta.add(await db.fetchall(f"SELECT {ALERT_COLUMNS} FROM alerts"))
+    last = ""
+    while True:  # in pages: a chain's database may hold millions of alerts
+        page = await db.fetchall(
+            f"SELECT alert_id, {ALERT_COLUMNS} FROM alerts WHERE alert_id > ? "
+            "ORDER BY alert_id LIMIT ?",
+            [last, page_size],
+        )
+        delta.add(row[1:] for row in page)
+        if len(page) < page_size:
+            break
+        last = page[-1][0]
     await delta.write(db)
