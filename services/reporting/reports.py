@@ -318,8 +318,15 @@ class Reports:
             f"AND {duration} < ? AND {where} ORDER BY {duration} LIMIT 1 OFFSET ?",
             [kind, rule, low, high, *params, rank - below - 1],
         )
-        if row is None:  # the rollup and the rows disagree: cannot happen in one snapshot
-            raise RuntimeError(f"alert time histogram out of step with the alerts at {key}")
+        if row is None:
+            # A revision committed between the two reads moved a time out of its band:
+            # rank the group's times from the rows themselves.
+            rows = await self._all(
+                f"SELECT {duration} FROM alerts WHERE type = ? AND rule = ? "
+                f"AND {duration} IS NOT NULL AND {where}",
+                [kind, rule, *params],
+            )
+            return percentile([max(0, int(r[0])) for r in rows], pct)
         return max(0, int(row[0]))
 
     def _paginate(self, rows, page: PageRequest, query: str):

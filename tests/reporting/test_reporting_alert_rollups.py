@@ -311,3 +311,16 @@ def test_lane_state_json_holds_every_field():
     )
     assert set(json.loads(state.to_json())) == set(LaneState.__slots__)
     assert LaneState.from_json(state.to_json()) == state
+
+
+async def test_percentiles_come_from_the_rows_when_the_histogram_is_out_of_step(store):
+    # As when a revision commits between the histogram read and the band read: every
+    # count sits a doubling too high, so the band read finds nothing there.
+    raised = T0_MS + HOUR
+    await ingest(store, [revision("Y", 1, raised, state=A.ALERT_STATE_ACKNOWLEDGED,
+                                  acked_ms=raised + 4321)])  # fmt: skip
+    async with store.write_transaction() as db:
+        await db.execute("UPDATE rollup_alert_time SET band = band + 8")
+    reports = Reports(store.reader, store.config)
+    (row,), _, _ = await reports.alert_quality(ReportFilter(), ALL)
+    assert (row.acknowledge_p50_ms, row.acknowledge_p95_ms) == (4321, 4321)
