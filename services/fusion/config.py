@@ -69,7 +69,7 @@ class VisionSettings(_Section):
     # item's own labels at no more than max_own_label_score, and a margin of label_margin.
     # Tuned on the shipped model's outputs on held-out photos: its wrong answers are
     # mostly within a kind, and it is confidently wrong on about one photo in fifty.
-    min_label_score: float = Field(default=0.6, ge=0, le=1)
+    min_label_score: float = Field(default=0.5, ge=0, le=1)
     same_kind_min_score: float = Field(default=0.99, ge=0, le=1)
     max_own_label_score: float = Field(default=0.05, ge=0, le=1)
     label_margin: float = Field(default=0.3, ge=0, le=1)
