@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import grpc
+import pytest
 from lanesight.common.server import start_server
 from lanesight.fusion import events as ev
 from lanesight.fusion.app import create_app
@@ -517,10 +518,11 @@ async def test_a_track_seen_at_the_scanner_waits_for_its_plu_though_its_crossing
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
 
 
-async def test_a_lean_of_a_few_grams_is_no_item(fusion_server, demo):
-    s = Script(transaction_id="LEAN")
+@pytest.mark.parametrize("lean_mg", [9_000, 22_000])
+async def test_a_lean_of_a_few_grams_is_no_item(fusion_server, demo, lean_mg):
+    s = Script(transaction_id=f"LEAN{lean_mg}")
     s.scan(demo["Bravo-Apple-Juice"], weight_mg=1_065_000)
-    s.place(9_000, dt_ms=1_500)  # a hand resting on the bag
+    s.place(lean_mg, dt_ms=1_500)  # a hand resting on the bag
     s.pay(wait_ms=6_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]

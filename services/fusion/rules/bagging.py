@@ -27,12 +27,16 @@ def _another_items(change: WeightChange, line: Line) -> bool:
 
 
 def _weight_confidence(weight_mg: int, floor_mg: int) -> float:
-    """How sure an unexplained weight change is an item: surer as it grows past the
-    scale's tolerance floor; under the floor it is within what a lean, a draft or drift
-    moves, and never enough to raise an alert alone."""
-    if weight_mg < floor_mg:
-        return clamp(0.45 * weight_mg / max(floor_mg, 1), 0.0, 0.45)
-    return clamp(0.6 + 0.3 * (weight_mg - floor_mg) / (4 * floor_mg + 1), 0.45, 0.9)
+    """How sure an unexplained weight change is an item: surer as it grows past twice
+    the scale's tolerance floor. Under the floor it is within what a lean, a draft or
+    drift moves; up to twice the floor (a hand resting on the bag) it is not enough alone
+    either, and from there (a pack of gum) it is."""
+    floor = max(floor_mg, 1)
+    if weight_mg < floor:
+        return clamp(0.45 * weight_mg / floor, 0.0, 0.45)
+    if weight_mg < 2 * floor:
+        return 0.45 + 0.15 * (weight_mg - floor) / floor
+    return clamp(0.6 + 0.3 * (weight_mg - floor) / (4 * floor + 1), 0.45, 0.9)
 
 
 class BaggingRules:
@@ -323,6 +327,12 @@ class BaggingRules:
                 return
         change.matched = True
         blamed = self._recent_unbagged(txn, change) or self._line_seen_going_down(change)
+        if blamed is not None and change.delta_mg < min(
+            2 * lane.ledger.tolerance_floor_mg, blamed.unit_low_mg // 4
+        ):
+            # A few grams against an item many times heavier: a hand on the bag, not the
+            # item (which may still go down); no mismatch either way.
+            blamed = None
         if blamed is not None:
             if self._bag_line_units(lane, txn, blamed, change):
                 return  # it fits after all: the weight is no mismatch, whatever was linked
