@@ -518,7 +518,7 @@ async def test_a_track_seen_at_the_scanner_waits_for_its_plu_though_its_crossing
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
 
 
-@pytest.mark.parametrize("lean_mg", [9_000, 22_000])
+@pytest.mark.parametrize("lean_mg", [9_000, 18_000])
 async def test_a_lean_of_a_few_grams_is_no_item(fusion_server, demo, lean_mg):
     s = Script(transaction_id=f"LEAN{lean_mg}")
     s.scan(demo["Bravo-Apple-Juice"], weight_mg=1_065_000)
