@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from lanesight.common import registry
 from lanesight.common.app import ServiceApp
@@ -63,7 +67,51 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a setting only the running host can check (e.g. its name)
         print(exc, file=sys.stderr)
         return 2
-    return asyncio.run(serve_forever(app, config, args.port))
+    return run_service(serve_forever(app, config, args.port))
+
+
+# How long a stopped service waits for worker threads (a blocking open or read in a
+# library's thread) before it exits without them: the service's own work is done by then.
+_THREADS_GRACE_S = 5.0
+
+
+def run_service(main: Coroutine[Any, Any, int]) -> int:
+    """asyncio.run for a service's main coroutine, but one that always exits.
+
+    asyncio.run waits for the default executor's threads without a limit, and the
+    interpreter waits for every worker thread at exit: one call stuck in a thread (a
+    serial port that never answers, a camera read) would keep a stopped service alive
+    until it is killed. Here they get _THREADS_GRACE_S, then the process exits anyway
+    (its state is on disk and its telemetry flushed: the service stopped first).
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        code = loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        try:
+            loop.run_until_complete(
+                asyncio.wait_for(loop.shutdown_default_executor(), _THREADS_GRACE_S)
+            )
+        except TimeoutError:
+            pass
+    finally:
+        loop.close()
+    deadline = time.monotonic() + _THREADS_GRACE_S
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t.is_alive() and not t.daemon
+    ]
+    if stuck:
+        log.warning("stopped; exiting without worker threads still busy: %s", ", ".join(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from lanesight.common.config import LanesightConfig, TlsConfig, is_loopback_host
 from lanesight.common.telemetry import Telemetry, setup_telemetry
 
 log = logging.getLogger(__name__)
+#: Seconds past the drain after which a stop still running dumps every thread's stack.
+_STOP_STACKS_AFTER_S = 8.0
+#: Seconds past the drain a stop may take before the process gives up on it and exits.
+_STOP_LIMIT_S = 10.0
 
 
 def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials | None:
@@ -189,8 +194,19 @@ async def serve_forever(app: ServiceApp, config: LanesightConfig, port: int | No
     try:
         await stop_requested.wait()
         log.info("%s: shutdown requested, draining for up to %.1fs", app.name, running.grace_s)
+        # A stop that outlives the drain by far is a bug (a task that ignores cancellation, a
+        # thread the interpreter waits for at exit): the stack of every thread goes to stderr
+        # then, so a supervisor that has to kill the process has its cause in the log.
+        faulthandler.dump_traceback_later(running.grace_s + _STOP_STACKS_AFTER_S, exit=False)
     finally:
-        await running.stop()
+        try:
+            await asyncio.wait_for(running.stop(), running.grace_s + _STOP_LIMIT_S)
+        except TimeoutError:
+            log.error(
+                "%s did not stop within %.0fs; exiting anyway",
+                app.name,
+                running.grace_s + _STOP_LIMIT_S,
+            )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return 0

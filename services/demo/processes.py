@@ -94,7 +94,7 @@ class ServiceGroup:
                 line = raw.decode(errors="replace")
                 sink.write(line)
                 sink.flush()
-                service.output_tail = [*service.output_tail[-50:], line]
+                service.output_tail = [*service.output_tail[-200:], line]
                 web = _WEB.search(line)
                 if web:
                     service.url = web.group(1)
@@ -107,7 +107,7 @@ class ServiceGroup:
                 RuntimeError(f"{service.name} exited early; see {service.log_path}")
             )
 
-    async def stop_all(self, timeout_s: float = 15.0) -> dict[str, int | None]:
+    async def stop_all(self, timeout_s: float = 30.0) -> dict[str, int | None]:
         """SIGTERM every service in reverse start order; kill what outlives the timeout."""
         codes: dict[str, int | None] = {}
         for name in reversed(list(self.services)):
@@ -120,6 +120,10 @@ class ServiceGroup:
                     log.warning("%s did not stop within %.0fs; killing it", name, timeout_s)
                     proc.kill()
                     await proc.wait()
+                    # Its last words (a service slow to stop dumps its threads' stacks).
+                    await asyncio.sleep(0.2)
+                    tail = "".join(self.services[name].output_tail[-200:])
+                    print(f"{name} did not stop within {timeout_s:.0f}s; its log ends:\n{tail}")
             codes[name] = proc.returncode
         for pump in self._pumps:
             pump.cancel()
