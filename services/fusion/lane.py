@@ -180,6 +180,15 @@ class Track:
     extra_wait_ms: int = 0
     # It reached the bag before vision named it: a scan covers it once it is named.
     claim_deferred: bool = False
+    # The zone it was first seen in (UNSPECIFIED: its first events said none), when it
+    # last left a zone and the bagging zone, and the track that carried on where the
+    # camera lost this one (a tracker that lost an item picks it up under a new id).
+    first_zone: LaneZone = LaneZone.UNSPECIFIED
+    left_ms: int = 0
+    bag_left_ms: int = 0
+    continued_by: str = ""
+    # A scan covered its way into the bag.
+    covered: bool = False
 
     @property
     def best(self) -> LabelScore | None:

@@ -72,6 +72,8 @@ class TransactionBagging:
     own_bag_declared: bool = False
     # Weight of this transaction's items now on the scale (settled changes it accepted).
     items_mg: int = 0
+    # When each settled increase of this transaction came (lane ms, in arrival order).
+    rises_ms: list[int] = field(default_factory=list)
 
     @property
     def owned_mg(self) -> int:

@@ -126,6 +126,7 @@ class BaggingRules:
         change.previous_ms = previous_ms
         if change.delta_mg > 0:
             txn.bagging.items_mg += change.delta_mg
+            txn.bagging.rises_ms.append(change.at_ms)
             self._increase(lane, txn, change)
         else:
             self._decrease(lane, txn, change)

@@ -172,6 +172,7 @@ class IdentityRules:
     def on_line_added(self, lane: Lane, line: Line) -> None:
         """Link a new line to the latest recognition at the scanner that can be its item."""
         best = None
+        best_key: tuple[bool, int, int] | None = None
         tracks = lane.tracks
         for rec in lane.scan_recognitions:
             if rec.linked or not self._linkable(line, rec.at_ms):
@@ -179,8 +180,14 @@ class IdentityRules:
             track = tracks.get(rec.track_id)
             if track is not None and track.linked:
                 continue  # an earlier view of a track already linked to another line
-            if best is None or rec.at_ms > best.at_ms:
-                best = rec
+            # The item scanned is at the scanner as it is scanned, and was there first:
+            # a hand or a second thing passing through the zone came after it (and may
+            # be gone). Of one track, its latest view.
+            here = track is not None and track.zone is LaneZone.SCAN
+            since = track.scan_entered_ms if track is not None and track.scan_entered_ms else 0
+            key = (here, -since if here and since else -(1 << 62), rec.at_ms)
+            if best_key is None or key > best_key:
+                best, best_key = rec, key
         if best is not None:
             self._link(lane, line, best)
         else:

@@ -52,6 +52,15 @@ _SEEN_WELL_SCORE = 0.3
 _SURE_SINGLE_SCORE = 0.7
 # Weight changes look this far back for the item tracks that caused them.
 _BAG_LOOKBACK_MS = 8_000
+# A track first seen this close to another one's end may be that item, picked up again.
+_CONTINUE_MS = 1_500
+# A track first seen in the bag that left it again this soon was never seen carried in,
+# nor put down: a hand, a sleeve, a bag moved (where no bagging scale can tell).
+_PASSING_MS = 2_000
+# A settled increase this long before or after a track's crossing into the bag can be
+# its weight (a reading can be late, or lost and polled again).
+_RISE_BEFORE_MS = 2_000
+_RISE_AFTER_MS = 5_000
 # A track whose produce code is visibly being looked up waits in steps, up to a cap.
 _PLU_WAIT_STEP_MS = 2_000
 _PLU_WAIT_CAP_MS = 20_000
@@ -67,10 +76,17 @@ class VisionRules:
 
     # ---- tracks and missed scans ----------------------------------------------------
 
-    def _track(self, lane: Lane, track_id: str, at_ms: int, event_id: str) -> Track:
+    def _track(
+        self,
+        lane: Lane,
+        track_id: str,
+        at_ms: int,
+        event_id: str,
+        zone: LaneZone = LaneZone.UNSPECIFIED,
+    ) -> Track:
         track = lane.tracks.get(track_id)
         if track is None:
-            track = lane.tracks[track_id] = Track(track_id, at_ms, at_ms)
+            track = lane.tracks[track_id] = Track(track_id, at_ms, at_ms, first_zone=zone)
         track.last_seen_ms = max(track.last_seen_ms, at_ms)
         if len(track.event_ids) < _MAX_TRACK_EVENTS:
             track.event_ids.append(event_id)
@@ -97,13 +113,16 @@ class VisionRules:
         # A covered, dark or frozen picture tracks nothing moving across its zones.
         self._camera_sees(lane, crossing.camera_id, _BLIND)
         at = event.lane_time_ms
-        track = self._track(lane, crossing.track_id, at, event.event_id)
+        track = self._track(lane, crossing.track_id, at, event.event_id, crossing.zone)
         zone = crossing.zone
         if zone is LaneZone.CART:
             lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
         if crossing.direction is ZoneDirection.LEFT:
             if track.zone is zone:
                 track.zone = LaneZone.UNSPECIFIED
+            track.left_ms = at
+            if zone is LaneZone.BAGGING:
+                track.bag_left_ms = at
             if zone is LaneZone.SCAN:
                 track.scan_left_ms = at
                 track.visited_scan = True  # (its crossing into the zone may be lost)
@@ -226,7 +245,7 @@ class VisionRules:
             ):
                 found = token  # the track's own scan comes first, however slow the bagging
                 break
-            if token.holder and token.holder != track.track_id:
+            if token.holder not in ("", track.track_id) and not self._vanished(lane, token.holder):
                 continue  # the camera saw which item this scan was: another one
             if self._weighed_in(lane, line):
                 continue
@@ -242,8 +261,11 @@ class VisionRules:
         if found is None and not track.visited_scan:
             found = self._orphan_scan(lane, track, tokens, earliest, linked)
         if found is None:
+            found = self._lost_track_scan(lane, track, tokens)
+        if found is None:
             return False
         found.used = True
+        track.covered = True
         return True
 
     @staticmethod
@@ -274,7 +296,7 @@ class VisionRules:
             line = token.line
             if token.used or line is None or line.item is None or line.voided:
                 continue
-            if token.holder and token.holder != track.track_id:
+            if token.holder not in ("", track.track_id) and not self._vanished(lane, token.holder):
                 continue  # the camera saw another item at the scanner as this was scanned
             if self._weighed_in(lane, line):
                 continue
@@ -291,14 +313,51 @@ class VisionRules:
             line = token.line
             if token.used or token.at_ms >= earliest or line is None or line.skip_bagging:
                 continue
-            if line.voided or token.holder not in ("", track.track_id):
+            if line.voided:
+                continue
+            if token.holder not in ("", track.track_id) and not self._vanished(lane, token.holder):
                 continue
             if self._weighed_in(lane, line):
                 continue
-            if line.seen.track_id not in ("", track.track_id):
+            if line.seen.track_id not in ("", track.track_id) and not self._vanished(
+                lane, line.seen.track_id
+            ):
                 continue
             if self._compatible(track, line, linked):
                 return token
+        return None
+
+    def _lost_track_scan(self, lane: Lane, track: Track, tokens) -> ScanToken | None:
+        """The scan of the item the camera lost just as this track showed up: a tracker
+        that loses an item (a hand over it, a turn) picks it up again under a new id, so a
+        track first seen at the scanner or in the bag right after another one vanished on
+        its way there, before reaching the bag, is that item carrying on. Its scan, made
+        while the camera still followed the old id, covers it."""
+        if track.first_zone not in (LaneZone.SCAN, LaneZone.BAGGING):
+            return None  # a track first seen in the cart is an item of its own
+        first = track.first_seen_ms
+        for token in tokens:
+            line = token.line
+            if token.used or line is None or line.voided or line.skip_bagging:
+                continue
+            owner_id = token.holder or line.seen.track_id
+            owner = lane.tracks.get(owner_id) if owner_id else None
+            if owner is None or owner is track or owner.continued_by:
+                continue
+            if owner.entered_bagging_ms or owner.zone is not LaneZone.UNSPECIFIED:
+                continue  # it reached the bag itself, or the camera still sees it
+            if owner.first_seen_ms > first or not owner.left_ms:
+                continue
+            # The old id ends as the new one starts (a tracker ends a lost track a few
+            # frames later, so its end may come just after the new one's start). An old
+            # id whose way out was lost too is not taken for ended: an item waiting at
+            # the scanner reports nothing either.
+            if not -_CONTINUE_MS <= owner.left_ms - first <= _CONTINUE_MS:
+                continue
+            # What its new views make of it is the line's identity question (an item
+            # mismatch), as it would have been under its old id.
+            owner.continued_by = track.track_id
+            return token
         return None
 
     @staticmethod
@@ -311,6 +370,7 @@ class VisionRules:
                 token.holder == track_id or (line is not None and line.seen.track_id == track_id)
             ):
                 token.used = True
+                track.covered = True
                 return True
         return False
 
@@ -381,6 +441,19 @@ class VisionRules:
         return track.scan_entered_ms - self.jitter_ms <= token.at_ms <= left + self.jitter_ms
 
     @staticmethod
+    def _vanished(lane: Lane, track_id: str) -> bool:
+        """True when the track the camera took for what was scanned is gone without ever
+        reaching the bag: a hand or a reflection taken for an item, or an item it lost
+        and picked up again under another id. The scan it held is free again."""
+        other = lane.tracks.get(track_id)
+        return (
+            other is not None
+            and other.zone is LaneZone.UNSPECIFIED
+            and other.left_ms > 0
+            and not other.entered_bagging_ms
+        )
+
+    @staticmethod
     def _reserved(lane: Lane, line: Line | None, track: Track) -> bool:
         """A scan the camera saw being made of another item, still on its way to the bag,
         is that item's: it does not cover one that went around the scanner (a line of
@@ -390,7 +463,7 @@ class VisionRules:
         if line.seen.track_id in ("", track.track_id):
             return False
         other = lane.tracks.get(line.seen.track_id)
-        return other is not None and not other.entered_bagging_ms
+        return other is not None and not other.entered_bagging_ms and not other.left_ms
 
     def on_scan(
         self, lane: Lane, txn: Transaction, token: ScanToken, first_unit: bool = False
@@ -421,6 +494,7 @@ class VisionRules:
                 track, token.line
             ):
                 pending.done = True
+                track.covered = True
                 return
         txn.scan_tokens.append(token)
 
@@ -437,6 +511,8 @@ class VisionRules:
         ):
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
+            return
+        if self._put_nothing_down(lane, txn, track):
             return
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone; a
@@ -465,6 +541,44 @@ class VisionRules:
             ),
         )
 
+    @staticmethod
+    def _put_nothing_down(lane: Lane, txn: Transaction, track: Track) -> bool:
+        """True when what crossed into the bag evidently put nothing there.
+
+        Where a bagging scale weighs the bag, an item put down weighs: a crossing the
+        scale saw no settled increase for, from just before it until now (the judgement
+        comes seconds later), was a hand or an object moved within the bag. Where none
+        does (a staffed lane, a scale at fault), a track first seen in the bag that left
+        it again within moments was never seen carried in nor staying: a hand, a sleeve.
+        """
+        ledger = lane.ledger
+        if ledger.seen and not ledger.fault:
+            # The settled increases around the crossing, less those of the other items
+            # that went down with their scans about then: each takes the first increase
+            # of its own window (two put down at once weigh as one).
+            low = track.entered_bagging_ms - _RISE_BEFORE_MS
+            high = track.entered_bagging_ms + _RISE_AFTER_MS
+            span = _RISE_BEFORE_MS + _RISE_AFTER_MS
+            rises = [at for at in txn.bagging.rises_ms if low - span <= at <= high + span]
+            others = sorted(
+                t.entered_bagging_ms
+                for t in lane.tracks.values()
+                if t is not track
+                and t.covered
+                and low - span <= t.entered_bagging_ms <= high + span
+            )
+            for entered in others:
+                for i, at in enumerate(rises):
+                    if entered - _RISE_BEFORE_MS <= at <= entered + _RISE_AFTER_MS:
+                        del rises[i]
+                        break
+            return not any(low <= at <= high for at in rises)
+        return (
+            track.first_zone is LaneZone.BAGGING
+            and track.zone is not LaneZone.BAGGING
+            and 0 < track.bag_left_ms - track.entered_bagging_ms <= _PASSING_MS
+        )
+
     # ---- what vision reports of tracks ----------------------------------------------
 
     def on_recognized(self, lane: Lane, event: LaneEvent, rec: ItemRecognized) -> Track:
@@ -472,7 +586,7 @@ class VisionRules:
         lane.vision_seen = True
         if rec.labels and max(ls.score for ls in rec.labels) >= _SEEN_WELL_SCORE:
             self._camera_sees(lane, rec.camera_id)
-        track = self._track(lane, rec.track_id, event.lane_time_ms, event.event_id)
+        track = self._track(lane, rec.track_id, event.lane_time_ms, event.event_id, rec.zone)
         at = event.lane_time_ms
         if rec.zone in (LaneZone.SCAN, LaneZone.BAGGING) and self._left_cart_unseen(track, at):
             track.zone = rec.zone

@@ -106,7 +106,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_matrix(matrix))
         print()
-        print(format_false_alerts(matrix))
+        # Where the plain row's false alerts come from, and the worst row's when another.
+        print(format_false_alerts(matrix, next(iter(matrix.rows), "none")))
+        worst = max(matrix.rows, key=lambda r: matrix.rows[r].false_per_100_honest, default=None)
+        if worst is not None and worst != next(iter(matrix.rows)):
+            print(format_false_alerts(matrix, worst))
         print(f"({time.perf_counter() - started:.0f} s{', over gRPC' if args.grpc else ''})")
         print()
     return 0

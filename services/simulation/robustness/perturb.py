@@ -446,6 +446,107 @@ def negative_readings(lane: Lane, rng: random.Random) -> list[Emitted]:
     return out
 
 
+# ---- the camera's tracker -------------------------------------------------------------
+
+
+def _with_track(e: Emitted, track_id: str) -> Emitted:
+    return replace(e, payload=replace(e.payload, track_id=track_id))
+
+
+def tracker_switches(lane: Lane, rng: random.Random, share: float = 0.15) -> list[Emitted]:
+    """The tracker loses an item and picks it up again under a new track id.
+
+    A share of the items entering the scan or bagging zone do so as a new track: from that
+    crossing on, the item's events carry the new id (the old track ends where it was).
+    """
+    renamed: dict[str, str] = {}
+    out: list[Emitted] = []
+    for e in lane.stream():
+        p = e.payload
+        if isinstance(p, ev.ZoneCrossing | ev.ItemRecognized) and p.track_id:
+            if (
+                isinstance(p, ev.ZoneCrossing)
+                and p.direction is ev.ZoneDirection.ENTERED
+                and p.zone in (Z.SCAN, Z.BAGGING)
+                and rng.random() < share
+            ):
+                renamed[p.track_id] = f"{renamed.get(p.track_id, p.track_id)}~{p.zone.name.lower()}"
+            new_id = renamed.get(p.track_id)
+            if new_id is not None:
+                e = _with_track(e, new_id)
+        out.append(e)
+    return out
+
+
+def ghost_tracks(lane: Lane, rng: random.Random, most: int = 2) -> list[Emitted]:
+    """Things that are no item are tracked for a moment: a hand, a sleeve, a bag rearranged.
+
+    Up to ``most`` per transaction enter the scan, bagging or cart zone, are recognised as
+    what the model makes of them (a view taken from elsewhere in the lane: a real output)
+    or not at all, and leave again within 1.5 s; nothing is scanned, nothing weighs.
+    """
+    views = [e.payload for e in lane.stream() if isinstance(e.payload, ev.ItemRecognized)]
+    out = lane.stream()
+    for visit in lane.visits:
+        if not visit.events or not views:
+            continue
+        first, last = visit.events[0].at_ms, visit.events[-1].at_ms
+        blind = _blind_spans(visit.events)
+        for n in range(rng.randint(0, most)):
+            at = rng.randint(first, max(first, last - 2_000))
+            if any(start - 2_000 <= at <= end for start, end in blind):
+                continue  # a covered or dark camera tracks nothing
+            zone = rng.choice((Z.SCAN, Z.SCAN, Z.BAGGING, Z.CART))
+            track = f"{visit.transaction_id}.ghost{n}"
+            tid = visit.transaction_id
+            entered = ev.ZoneCrossing(CAMERA, track, zone, ev.ZoneDirection.ENTERED)
+            out.append(Emitted(at, entered, CAMERA, tid, "ghost"))
+            if rng.random() < 0.6:
+                seen = rng.choice(views)
+                view = ev.ItemRecognized(CAMERA, track, zone, seen.labels)
+                out.append(Emitted(at + rng.randint(80, 400), view, CAMERA, tid, "ghost"))
+            left = ev.ZoneCrossing(CAMERA, track, zone, ev.ZoneDirection.LEFT)
+            out.append(Emitted(at + rng.randint(500, 1_500), left, CAMERA, tid, "ghost"))
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def _blind_spans(events: list[Emitted]) -> list[tuple[int, int]]:
+    """The spans (ms) in which the camera reported itself unable to see."""
+    spans: list[tuple[int, int]] = []
+    since: int | None = None
+    for e in events:
+        p = e.payload
+        if isinstance(p, ev.CameraHealthChanged):
+            if p.health is not ev.CameraHealth.OK and since is None:
+                since = e.at_ms
+            elif p.health is ev.CameraHealth.OK and since is not None:
+                spans.append((since, e.at_ms))
+                since = None
+    if since is not None:
+        spans.append((since, events[-1].at_ms))
+    return spans
+
+
+def zone_flicker(lane: Lane, rng: random.Random, share: float = 0.15) -> list[Emitted]:
+    """An item held on a zone's border leaves and enters it again at once (the tracker's
+    box straddles the line)."""
+    out: list[Emitted] = []
+    for e in lane.stream():
+        out.append(e)
+        p = e.payload
+        if (
+            isinstance(p, ev.ZoneCrossing)
+            and p.direction is ev.ZoneDirection.ENTERED
+            and p.zone is not Z.UNSPECIFIED
+            and rng.random() < share
+        ):
+            gap = rng.randint(60, 250)
+            left = replace(p, direction=ev.ZoneDirection.LEFT)
+            out.append(replace(e, at_ms=e.at_ms + gap, payload=left, stamp_ms=None))
+            out.append(replace(e, at_ms=e.at_ms + 2 * gap, stamp_ms=None))
+    return sorted(out, key=lambda e: e.at_ms)
+
+
 def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
     """Every perturbation at once (bags lifted after the next start), at lower rates."""
     lane = _copy(lane)
@@ -462,6 +563,9 @@ def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
         clock_jitter,
         lambda ln, r: duplicates(ln, r, 0.02),
         lambda ln, r: long_pauses(ln, r, 0.15),
+        lambda ln, r: tracker_switches(ln, r, 0.05),
+        lambda ln, r: ghost_tracks(ln, r, 1),
+        lambda ln, r: zone_flicker(ln, r, 0.05),
     ]
     for step in steps:
         stream = step(lane, rng)
@@ -492,5 +596,8 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "shopper pace 0.6-1.8x": shopper_pace,
     "duplicates": duplicates,
     "clock jitter +-300 ms": clock_jitter,
+    "tracker id switches": tracker_switches,
+    "ghost tracks": ghost_tracks,
+    "zone flicker": zone_flicker,
     "all at once": everything,
 }
