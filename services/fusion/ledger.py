@@ -75,6 +75,12 @@ class TransactionBagging:
     # When each settled increase of this transaction came (lane ms, in arrival order).
     rises_ms: list[int] = field(default_factory=list)
 
+    def not_an_item(self, at_ms: int) -> None:
+        """The increase settled at at_ms was a bag (the shopper's own, or one carried over),
+        not an item put down."""
+        if at_ms in self.rises_ms:
+            self.rises_ms.remove(at_ms)
+
     @property
     def owned_mg(self) -> int:
         """Everything on the scale that belongs to this transaction."""

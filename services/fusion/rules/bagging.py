@@ -177,12 +177,14 @@ class BaggingRules:
             bag.own_bag_declared = False
             bag.own_bag_mg += delta
             bag.items_mg -= delta
+            bag.not_an_item(change.at_ms)
             return
         if not txn.order and lane.vision_available and not self._anything_went_down(lane, change):
             # Nothing scanned yet and the camera saw nothing reach the bag: weight that was
             # there before (a reading lost before the transaction started), not an item.
             bag.carry_mg += delta
             bag.items_mg -= delta
+            bag.not_an_item(change.at_ms)
             return
         for line in reversed(txn.order):
             if line.unbagged_units > 0 and not line.weight_known:
@@ -688,6 +690,7 @@ class BaggingRules:
                 inc.matched = True
                 bag.own_bag_mg += inc.delta_mg
                 bag.items_mg -= inc.delta_mg
+                bag.not_an_item(inc.at_ms)
                 return
         if bag.own_bag_mg and (
             bag_weight_mg <= 0 or lane.ledger.fits(bag.own_bag_mg, bag_weight_mg, bag_weight_mg)
