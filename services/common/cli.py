@@ -88,6 +88,7 @@ def run_service(main: Coroutine[Any, Any, int]) -> int:
     try:
         code = loop.run_until_complete(main)
         loop.run_until_complete(loop.shutdown_asyncgens())
+        deadline = time.monotonic() + _THREADS_GRACE_S  # one grace for every thread
         try:
             loop.run_until_complete(
                 asyncio.wait_for(loop.shutdown_default_executor(), _THREADS_GRACE_S)
@@ -96,7 +97,6 @@ def run_service(main: Coroutine[Any, Any, int]) -> int:
             pass
     finally:
         loop.close()
-    deadline = time.monotonic() + _THREADS_GRACE_S
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -170,7 +170,8 @@ class IdentityRules:
             track.barcode_gtin = seen.gtin.zfill(14)
 
     def on_line_added(self, lane: Lane, line: Line) -> None:
-        """Link a new line to the latest recognition at the scanner that can be its item."""
+        """Link a new line to a recognition at the scanner that can be its item: of the
+        track still in the scan zone that entered it first, else the latest."""
         best = None
         best_key: tuple[bool, int, int] | None = None
         tracks = lane.tracks
@@ -184,8 +185,8 @@ class IdentityRules:
             # a hand or a second thing passing through the zone came after it (and may
             # be gone). Of one track, its latest view.
             here = track is not None and track.zone is LaneZone.SCAN
-            since = track.scan_entered_ms if track is not None and track.scan_entered_ms else 0
-            key = (here, -since if here and since else -(1 << 62), rec.at_ms)
+            entered = track.scan_entered_ms if here and track.scan_entered_ms else 1 << 62
+            key = (here, -entered, rec.at_ms)
             if best_key is None or key > best_key:
                 best, best_key = rec, key
         if best is not None:

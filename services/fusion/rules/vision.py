@@ -463,7 +463,11 @@ class VisionRules:
         if line.seen.track_id in ("", track.track_id):
             return False
         other = lane.tracks.get(line.seen.track_id)
-        return other is not None and not other.entered_bagging_ms and not other.left_ms
+        return (
+            other is not None
+            and not other.entered_bagging_ms
+            and not VisionRules._vanished(lane, other.track_id)
+        )
 
     def on_scan(
         self, lane: Lane, txn: Transaction, token: ScanToken, first_unit: bool = False

@@ -107,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
             print(format_matrix(matrix))
         print()
         # Where the plain row's false alerts come from, and the worst row's when another.
-        print(format_false_alerts(matrix, next(iter(matrix.rows), "none")))
-        worst = max(matrix.rows, key=lambda r: matrix.rows[r].false_per_100_honest, default=None)
-        if worst is not None and worst != next(iter(matrix.rows)):
+        first = next(iter(matrix.rows), "none")
+        print(format_false_alerts(matrix, first))
+        worst = max(matrix.rows, key=lambda r: matrix.rows[r].false_per_100_honest, default=first)
+        if worst != first:
             print(format_false_alerts(matrix, worst))
         print(f"({time.perf_counter() - started:.0f} s{', over gRPC' if args.grpc else ''})")
         print()
