@@ -106,6 +106,10 @@ class RuleSettings(_Section):
     merge_window_ms: int = Field(default=4_000, ge=0)
     # Events may arrive this late in lane time (vision latency); windows wait for it.
     jitter_ms: int = Field(default=300, ge=0)
+    # Events that arrive late (a camera behind the scale and POS) are put back in lane-time
+    # order: while a lane's events arrive up to this late, each waits as long as the
+    # lateness seen lately before it is applied (alerts come that much later).
+    reorder_max_ms: int = Field(default=4_000, ge=0, le=60_000)
     # Severity by amount at risk, in minor units.
     severity_high_minor: int = Field(default=2_000, ge=0)
     severity_medium_minor: int = Field(default=300, ge=0)

@@ -7,6 +7,7 @@ lane's clock by the wall time elapsed since its last event.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import statistics
 from collections import deque
@@ -148,9 +149,8 @@ class FusionEngine:
         lane: Lane | None = None
         recent_ids: set[str] = set()
         recent_order: deque[str] = deque()
-        handlers = self._handlers
-        by_type = self.events_by_type
         jitter_ms = self.config.rules.jitter_ms
+        reorder_max_ms = self.config.rules.reorder_max_ms
         for index, event in enumerate(events):
             if lane is None:
                 lane = self.lane(event.store_id, event.lane_id)
@@ -184,46 +184,80 @@ class FusionEngine:
                 rejections.append(Rejection(event_id, sequence, problem[0], problem[1]))
                 lane.data_quality_issues += 1
                 continue
-            try:
-                # Advance the lane clock, closing the windows that expired before it.
-                at = event.lane_time_ms
-                if at > lane.clock_ms:
-                    due = lane.pending
-                    if due and (due[0][0] < at or due[0][2].done):
-                        self._fire_due(lane, at - 1)
-                    lane.clock_ms = at
-                elif at < lane.clock_ms - jitter_ms:
+            at = event.lane_time_ms
+            newest = lane.newest_ms
+            if at >= newest:
+                lane.newest_ms = at
+                if lane.hold_ms:
+                    # No lateness now: the hold wears off over a few hundred events.
+                    lane.hold_ms -= max(1, lane.hold_ms >> 8)
+                elif not lane.held:
+                    # In order, nothing waiting (the common case): apply it now.
+                    if not self._apply(lane, event):
+                        rejections.append(
+                            Rejection(event_id, sequence, "payload", "internal error")
+                        )
+                        continue
+                    applied.append(index)
+                    continue
+            else:
+                late = newest - at
+                if late > jitter_ms:
                     lane.late_events += 1
-                lane.last_event_ms = at
-                self.events_applied += 1
-                payload = event.payload
-                kind = type(payload)
-                by_type[kind] = by_type.get(kind, 0) + 1
-                handler = handlers.get(kind)
-                if handler is not None:
-                    handler(lane, event, payload)
-            except Exception:
-                # A bug must not block the lane: the agent would resend the same event
-                # forever. Record it as a data-quality problem and move on.
-                log.exception(
-                    "lane %s/%s: event %s could not be applied",
-                    lane.store_id,
-                    lane.lane_id,
-                    event_id,
-                )
-                rejections.append(Rejection(event_id, sequence, "payload", "internal error"))
-                lane.data_quality_issues += 1
-                continue
+                # Events arrive this late on this lane now: hold every event as long,
+                # so that each is applied in lane-time order (up to reorder_max_ms).
+                lane.hold_ms = min(max(lane.hold_ms, late), reorder_max_ms)
+            heapq.heappush(lane.held, (at, sequence, event))
+            self._release(lane, lane.newest_ms - lane.hold_ms)
             applied.append(index)
         result.duplicates = duplicates
         if lane is not None:
             result.acked_sequence = lane.last_sequence
             if received_mono_ms is not None:
-                lane.anchor_lane_ms = lane.clock_ms
+                lane.anchor_lane_ms = max(lane.clock_ms, lane.newest_ms)
                 lane.anchor_mono_ms = received_mono_ms
         self.duplicates += duplicates
         self.rejected += len(rejections)
         return result
+
+    def _apply(self, lane: Lane, event: ev.LaneEvent) -> bool:
+        """Apply one event to its lane; False when it failed inside the engine."""
+        try:
+            # Advance the lane clock, closing the windows that expired before it.
+            at = event.lane_time_ms
+            if at > lane.clock_ms:
+                due = lane.pending
+                if due and (due[0][0] < at or due[0][2].done):
+                    self._fire_due(lane, at - 1)
+                lane.clock_ms = at
+            lane.last_event_ms = at
+            self.events_applied += 1
+            payload = event.payload
+            kind = type(payload)
+            by_type = self.events_by_type
+            by_type[kind] = by_type.get(kind, 0) + 1
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                handler(lane, event, payload)
+        except Exception:
+            # A bug must not block the lane: the agent would resend the same event
+            # forever. Record it as a data-quality problem and move on.
+            log.exception(
+                "lane %s/%s: event %s could not be applied",
+                lane.store_id,
+                lane.lane_id,
+                event.event_id,
+            )
+            lane.data_quality_issues += 1
+            return False
+        return True
+
+    def _release(self, lane: Lane, up_to_ms: int) -> None:
+        """Apply the held events of lane time up to up_to_ms, in lane-time order (an
+        event that failed inside the engine is logged and counted; it was accepted)."""
+        held = lane.held
+        while held and held[0][0] <= up_to_ms:
+            self._apply(lane, heapq.heappop(held)[2])
 
     def process(self, event: ev.LaneEvent) -> IngestResult:
         """Apply a single event (a batch of one)."""
@@ -246,7 +280,11 @@ class FusionEngine:
     def advance_to(self, store_id: str, lane_id: str, lane_time_ms: int) -> None:
         """Move a lane's clock forward (live mode), closing the windows that expired."""
         lane = self.lanes.get((store_id, lane_id))
-        if lane is not None and lane_time_ms > lane.clock_ms:
+        if lane is None:
+            return
+        lane_time_ms -= lane.hold_ms  # what is held back is not applied yet
+        self._release(lane, lane_time_ms)
+        if lane_time_ms > lane.clock_ms:
             self._fire_due(lane, lane_time_ms)
             lane.clock_ms = lane_time_ms
 
@@ -261,10 +299,12 @@ class FusionEngine:
         for lane in self.lanes.values():
             if lane.anchor_mono_ms < 0:
                 continue
+            now = self.lane_now(lane, now_mono_ms) - lane.hold_ms
+            if lane.held:
+                self._release(lane, now)
             deadline = lane.next_deadline()
             if deadline is None:
                 continue
-            now = self.lane_now(lane, now_mono_ms)
             if now >= deadline:
                 self._fire_due(lane, now)
                 lane.clock_ms = max(lane.clock_ms, now)
@@ -272,6 +312,7 @@ class FusionEngine:
     def flush(self) -> None:
         """Close every open window now (end of a replay or a simulation)."""
         for lane in self.lanes.values():
+            self._release(lane, 1 << 62)
             while (pending := lane.pop_due(1 << 62)) is not None:
                 self._fire(lane, pending)
 

@@ -9,7 +9,14 @@ from itertools import count
 from operator import attrgetter, itemgetter
 
 from lanesight.fusion.catalog import CatalogItem
-from lanesight.fusion.events import BarcodeRead, CameraHealth, EntryMethod, LabelScore, LaneZone
+from lanesight.fusion.events import (
+    BarcodeRead,
+    CameraHealth,
+    EntryMethod,
+    LabelScore,
+    LaneEvent,
+    LaneZone,
+)
 from lanesight.fusion.ledger import BaggingScaleLedger, TransactionBagging, WeightChange
 
 # How many recent event ids each lane keeps for duplicate detection.
@@ -284,6 +291,11 @@ class Lane:
     late_events: int = 0
     gap_events: int = 0
     interventions_ms: deque[int] = field(default_factory=deque)
+    # The newest lane time that arrived, how long events are held back now (how late
+    # they have been arriving), and those held, as (lane time, sequence, event).
+    newest_ms: int = 0
+    hold_ms: int = 0
+    held: list[tuple[int, int, LaneEvent]] = field(default_factory=list)
     # Live mode: the lane time of the last event and the monotonic ms it arrived at.
     anchor_lane_ms: int = 0
     anchor_mono_ms: float = -1.0

@@ -237,6 +237,67 @@ def test_long_pauses_stretch_transactions_without_reordering_them(lanes):
     )
 
 
+def _camera_tracks(stream) -> set[str]:
+    return {
+        e.payload.track_id
+        for e in stream
+        if isinstance(e.payload, ev.ZoneCrossing | ev.ItemRecognized) and e.payload.track_id
+    }
+
+
+def test_tracker_switches_rename_items_on_their_way_and_change_nothing_else(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    after = perturb.tracker_switches(lane, random.Random(2), share=0.5)
+    assert len(after) == len(before)
+    assert [_key(e) for e in after if e.source != CAMERA] == [
+        _key(e) for e in before if e.source != CAMERA
+    ]
+    new = _camera_tracks(after) - _camera_tracks(before)
+    assert new and all("~scan" in t or "~bagging" in t for t in new)
+
+
+def test_ghost_and_twin_tracks_add_camera_events_only(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    for step in (perturb.ghost_tracks, perturb.twin_tracks):
+        after = step(lane, random.Random(3))
+        assert len(after) > len(before), step.__name__
+        known = {_key(b) for b in before}
+        assert all(e.source == CAMERA for e in after if _key(e) not in known)
+        assert [_key(e) for e in after if e.source != CAMERA] == [
+            _key(e) for e in before if e.source != CAMERA
+        ]
+
+
+def test_vision_lag_delays_only_the_camera_and_keeps_its_order(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    after = perturb.vision_lag(lane, random.Random(4))
+    assert [_key(e) for e in after if e.source == CAMERA] == [
+        _key(e) for e in before if e.source == CAMERA
+    ]
+    moved = [e for e in after if e.source == CAMERA]
+    assert all(e.at_ms - e.stamp_ms >= 1_000 for e in moved)  # never ahead of the one before
+    assert all(e.stamp_ms is None for e in after if e.source != CAMERA)
+
+
+def test_camera_events_seconds_late_raise_no_more_false_alerts_over_grpc(lanes):
+    # Fusion puts late events back in lane-time order before its rules see them.
+    plain = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]
+    lagged = [
+        to_lane_events(perturb.vision_lag(lane, random.Random(i)), lane.store_id, lane.lane_id)
+        for i, lane in enumerate(lanes)
+    ]
+    on_time, _ = run_over_grpc(plain)
+    late, rejected = run_over_grpc(lagged)
+    assert rejected == 0
+    on_time_score, late_score = score(lanes, on_time), score(lanes, late)
+    assert late_score.false_on_honest <= on_time_score.false_on_honest
+    caught = lambda s: sum(c.caught for c in s.by_type.values())  # noqa: E731
+    assert caught(late_score) >= caught(on_time_score) - 1
+
+
 def test_every_perturbation_keeps_the_scale_source_and_numbers_events(lanes):
     for name, step in perturb.PERTURBATIONS.items():
         for lane in lanes:

@@ -54,6 +54,8 @@ _SURE_SINGLE_SCORE = 0.7
 _BAG_LOOKBACK_MS = 8_000
 # A track first seen this close to another one's end may be that item, picked up again.
 _CONTINUE_MS = 1_500
+# Two tracks entering the scan zone and the bag this close together moved as one.
+_TWIN_MS = 400
 # A track first seen in the bag that left it again this soon was never seen carried in,
 # nor put down: a hand, a sleeve, a bag moved (where no bagging scale can tell).
 _PASSING_MS = 2_000
@@ -516,7 +518,7 @@ class VisionRules:
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
             return
-        if self._put_nothing_down(lane, txn, track):
+        if self._put_nothing_down(lane, txn, track) or self._twin(lane, track):
             return
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone; a
@@ -582,6 +584,28 @@ class VisionRules:
             and track.zone is not LaneZone.BAGGING
             and 0 < track.bag_left_ms - track.entered_bagging_ms <= _PASSING_MS
         )
+
+    @staticmethod
+    def _twin(lane: Lane, track: Track) -> bool:
+        """True when the track moved with another one whose scan covered it — into the
+        scan zone and into the bag within moments of it — and its views do not surely name
+        another item: one item the tracker followed twice (the item and the hand holding
+        it, a box split in two), not a second item carried along unscanned."""
+        if not track.scan_entered_ms:
+            return False
+        best = track.best
+        sure = best is not None and best.score >= _SURE_SCORE
+        for other in lane.tracks.values():
+            if other is track or not other.covered or not other.scan_entered_ms:
+                continue
+            if abs(other.entered_bagging_ms - track.entered_bagging_ms) > _TWIN_MS:
+                continue
+            if abs(other.scan_entered_ms - track.scan_entered_ms) > _TWIN_MS:
+                continue
+            if sure and not supports(other.labels, (best.label,)):
+                continue  # surely something else: two items carried together
+            return True
+        return False
 
     # ---- what vision reports of tracks ----------------------------------------------
 

@@ -510,6 +510,45 @@ def ghost_tracks(lane: Lane, rng: random.Random, most: int = 2) -> list[Emitted]
     return sorted(out, key=lambda e: e.at_ms)
 
 
+def twin_tracks(lane: Lane, rng: random.Random, share: float = 0.1) -> list[Emitted]:
+    """The tracker follows some items as two tracks at once (the item and the hand holding
+    it, or a box split in two): a twin mirrors a share of the items' crossings and views
+    from the moment it appears until the item settles, a few frames apart."""
+    twins: dict[str, str] = {}
+    out: list[Emitted] = []
+    for e in lane.stream():
+        out.append(e)
+        p = e.payload
+        if not isinstance(p, ev.ZoneCrossing | ev.ItemRecognized) or not p.track_id:
+            continue
+        twin = twins.get(p.track_id)
+        if (
+            twin is None
+            and isinstance(p, ev.ZoneCrossing)
+            and p.direction is ev.ZoneDirection.ENTERED
+            and p.zone is Z.SCAN
+            and rng.random() < share
+        ):
+            twin = twins[p.track_id] = f"{p.track_id}+twin"
+        if twin is not None:
+            out.append(replace(_with_track(e, twin), at_ms=e.at_ms + rng.randint(30, 200)))
+    return sorted(out, key=lambda e: e.at_ms)
+
+
+def vision_lag(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The camera's events arrive 1-3 s late (a busy GPU batching many lanes), stamped
+    when they happened, in their own order."""
+    out: list[Emitted] = []
+    last = 0
+    for e in lane.stream():
+        if e.source == CAMERA:
+            arrival = max(e.at_ms + rng.randint(1_000, 3_000), last)
+            last = arrival
+            e = replace(e, at_ms=arrival, stamp_ms=e.at_ms if e.stamp_ms is None else e.stamp_ms)
+        out.append(e)
+    return sorted(out, key=lambda e: e.at_ms)
+
+
 def _blind_spans(events: list[Emitted]) -> list[tuple[int, int]]:
     """The spans (ms) in which the camera reported itself unable to see."""
     spans: list[tuple[int, int]] = []
@@ -566,6 +605,7 @@ def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
         lambda ln, r: tracker_switches(ln, r, 0.05),
         lambda ln, r: ghost_tracks(ln, r, 1),
         lambda ln, r: zone_flicker(ln, r, 0.05),
+        lambda ln, r: twin_tracks(ln, r, 0.05),
     ]
     for step in steps:
         stream = step(lane, rng)
@@ -599,5 +639,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "tracker id switches": tracker_switches,
     "ghost tracks": ghost_tracks,
     "zone flicker": zone_flicker,
+    "twin tracks": twin_tracks,
+    "vision 1-3 s late": vision_lag,
     "all at once": everything,
 }
