@@ -298,6 +298,32 @@ def test_camera_events_seconds_late_raise_no_more_false_alerts_over_grpc(lanes):
     assert caught(late_score) >= caught(on_time_score) - 1
 
 
+def _last_bag_weight(stream, transaction_id: str) -> list[int]:
+    weights = [
+        e.payload.weight_mg
+        for e in stream
+        if e.transaction_id == transaction_id and e.is_bagging_weight
+    ]
+    return weights[-1:]
+
+
+def test_bag_later_puts_several_items_down_in_one_weight_change(lanes):
+    changed = 0
+    for lane in lanes:
+        before = lane.stream()
+        after = perturb.bag_later(lane, random.Random(5), share=1.0)
+        assert [_key(e) for e in after if e.source == POS] == [
+            _key(e) for e in before if e.source == POS
+        ]
+        dropped = len(_bagging(before)) - len(_bagging(after))
+        assert dropped >= 0
+        changed += dropped > 0
+        for visit in lane.visits:  # each visit ends with the same weight in the bag
+            tid = visit.transaction_id
+            assert _last_bag_weight(after, tid) == _last_bag_weight(before, tid)
+    assert changed
+
+
 def test_every_perturbation_keeps_the_scale_source_and_numbers_events(lanes):
     for name, step in perturb.PERTURBATIONS.items():
         for lane in lanes:

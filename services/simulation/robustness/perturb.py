@@ -446,6 +446,48 @@ def negative_readings(lane: Lane, rng: random.Random) -> list[Emitted]:
     return out
 
 
+def bag_later(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emitted]:
+    """Some self-checkout shoppers scan a few items into their hands (or onto the scanner
+    shelf) and bag them together: 2 to 4 consecutive items reach the bag in one go, one
+    weight change for all of them, after the last of them is scanned."""
+    lane = _copy(lane)
+    for visit in lane.visits:
+        if not visit.self_checkout or not visit.honest or rng.random() >= share:
+            continue
+        events = visit.events
+        # Lines bagged on their own, in order, with nothing else on the bagging scale
+        # between the first and the last of a run.
+        singles = [
+            e.tag.removeprefix("bag:")
+            for e in events
+            if e.tag.startswith("bag:") and e.is_bagging_weight
+        ]
+        singles = list(dict.fromkeys(singles))
+        if len(singles) < 2:
+            continue
+        size = rng.randint(2, min(4, len(singles)))
+        start = rng.randrange(len(singles) - size + 1)
+        run = singles[start : start + size]
+        last = run[-1]
+        first_bag = next(i for i, e in enumerate(events) if e.tag == f"bag:{run[0]}")
+        last_bag = max(i for i, e in enumerate(events) if e.tag == f"bag:{last}")
+        between = events[first_bag : last_bag + 1]
+        if any(
+            e.is_bagging_weight and not any(e.tag == f"bag:{line}" for line in run) for e in between
+        ):
+            continue
+        moved = {f"vbag:{line}" for line in run[:-1]}
+        dropped = {f"bag:{line}" for line in run[:-1]}
+        at = min(e.at_ms for e in events if e.tag == f"vbag:{last}")
+        kept = [e for e in events if e.tag not in moved and e.tag not in dropped]
+        late = [e for e in events if e.tag in moved]
+        shift = at - 150 * len(run) - min(e.at_ms for e in late)
+        kept += [e.moved(shift + rng.randint(0, 100)) for e in late]
+        visit.events[:] = sorted(kept, key=lambda e: e.at_ms)
+        visit.quirks.append("bag_later")
+    return lane.stream()
+
+
 # ---- the camera's tracker -------------------------------------------------------------
 
 
@@ -640,6 +682,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "ghost tracks": ghost_tracks,
     "zone flicker": zone_flicker,
     "twin tracks": twin_tracks,
+    "several items bagged at once": bag_later,
     "vision 1-3 s late": vision_lag,
     "all at once": everything,
 }
