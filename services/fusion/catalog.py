@@ -221,11 +221,16 @@ class CatalogBook:
                 return item
         return None
 
-    def by_label(self, store_id: str, label: str) -> CatalogItem | None:
-        """The cheapest item vision label ``label`` can be (a conservative amount at risk)."""
+    def items_by_label(self, store_id: str, label: str) -> list[CatalogItem]:
+        """Every item vision label ``label`` can be (the store's first)."""
         found: list[CatalogItem] = []
         for scope in self._scopes(store_id):
             found.extend(scope.by_label.get(label.lower(), ()))
+        return found
+
+    def by_label(self, store_id: str, label: str) -> CatalogItem | None:
+        """The cheapest item vision label ``label`` can be (a conservative amount at risk)."""
+        found = self.items_by_label(store_id, label)
         if not found:
             return None
         return min(found, key=lambda item: item.price_minor())

@@ -380,6 +380,16 @@ class FusionEngine:
         """True when the camera surely named another item of this change's weight."""
         return self.vision.names_other(lane, line, change)
 
+    def vision_confirms_item(self, lane: Lane, line: Line, change) -> bool:
+        """True when the camera surely saw the scanned item itself go down for this
+        change and no other catalog item of its kind weighs it."""
+        return self.vision.confirms_item(lane, line, change)
+
+    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool) -> None:
+        """One unit of sku weighed weight_mg, off the catalog (``confirmed``: the camera
+        surely saw it was that item)."""
+        self.profiles.observe_measured(sku, weight_mg, confirmed)
+
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""
         return self.vision.labels_near(lane, at_ms, since_ms)

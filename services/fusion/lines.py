@@ -58,7 +58,8 @@ def new_line(
 def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightProfiles) -> None:
     """What one unit of the line should weigh on the bagging scale, when it is known: the
     weighed amount (plus a produce-bag allowance), the weight a price label implies, the
-    catalog range, or the learned profile."""
+    catalog range (or, once the camera has confirmed enough weights of the item outside
+    it, the measured range: the catalog is wrong), or the learned profile."""
     item = line.item
     if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
         line.unit_low_mg = line.unit_high_mg = line.weight_mg
@@ -72,7 +73,8 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
         line.unit_low_mg = int(implied * 0.97)
         line.unit_high_mg = int(implied * 1.03) + PACK_ALLOWANCE_MG
     elif item is not None and item.has_weight_range and not item.sold_by_weight:
-        line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
+        measured = profiles.measured_range(line.sku)
+        line.unit_low_mg, line.unit_high_mg = measured or (item.min_weight_mg, item.max_weight_mg)
     else:
         learned = profiles.expected_range(line.sku)
         if learned is None:

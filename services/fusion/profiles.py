@@ -1,4 +1,10 @@
-"""Per-SKU weight profiles learned from clean transactions (Welford), and their SQLite store."""
+"""Per-SKU weight profiles learned from clean transactions (Welford), and their SQLite store.
+
+Two kinds per SKU: the clean profile (weights that fitted the catalog, from transactions
+without alerts) and the measured one (weights the camera confirmed were the scanned item
+although they did not fit the catalog). When the measured one is settled, the catalog's
+weight is what is wrong, and the measured range is used instead of it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,15 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+# Measured profiles are kept beside the clean ones, under these prefixes of the SKU: weights
+# the camera confirmed, and weights it did not.
+MEASURED_PREFIX = "measured:"
+WEIGHED_PREFIX = "weighed:"
+# Confirmed weights agree when their spread is within this share of their mean; the range
+# used is at least this share either side of it.
+_MEASURED_MAX_SPREAD = 0.1
+_MEASURED_MIN_SPREAD = 0.03
 
 
 @dataclass(slots=True)
@@ -51,19 +66,46 @@ class WeightProfiles:
 
     def observe(self, sku: str, weight_mg: float) -> bool:
         """Add one clean sample; returns False when it was discarded as an outlier."""
+        return self._observe(sku, weight_mg)
+
+    def observe_measured(self, sku: str, weight_mg: float, confirmed: bool) -> bool:
+        """Add one unit's weight that did not fit the catalog: ``confirmed`` when the camera
+        surely saw it was this SKU. Returns False when it was discarded as an outlier."""
+        prefix = MEASURED_PREFIX if confirmed else WEIGHED_PREFIX
+        return self._observe(prefix + sku, weight_mg)
+
+    def measured_range(self, sku: str) -> tuple[int, int] | None:
+        """The (min, max) one unit weighs as measured, once enough weights off the catalog
+        agree (within a tenth of their mean): the catalog's weight for it is wrong. Weights
+        the camera confirmed need min_samples; unconfirmed ones twice as many (a loss is
+        rare and its weights scatter; a wrong catalog weight is off the same way each time)."""
+        for prefix, least in (
+            (MEASURED_PREFIX, self.min_samples),
+            (WEIGHED_PREFIX, 2 * self.min_samples),
+        ):
+            profile = self.profiles.get(prefix + sku)
+            if profile is None or profile.count < least:
+                continue
+            if profile.std_mg > _MEASURED_MAX_SPREAD * profile.mean_mg:
+                continue
+            spread = max(self.range_sigma * profile.std_mg, _MEASURED_MIN_SPREAD * profile.mean_mg)
+            return (max(0, int(profile.mean_mg - spread)), int(profile.mean_mg + spread))
+        return None
+
+    def _observe(self, key: str, weight_mg: float) -> bool:
         if weight_mg <= 0:
             return False
-        profile = self.profiles.get(sku)
+        profile = self.profiles.get(key)
         if profile is None:
-            profile = self.profiles[sku] = WeightProfile(sku)
+            profile = self.profiles[key] = WeightProfile(key)
         if profile.count >= self.min_samples:
             bound = max(self.outlier_sigma * profile.std_mg, self.outlier_floor_mg)
             if abs(weight_mg - profile.mean_mg) > bound:
                 profile.discarded += 1
-                self.dirty.add(sku)
+                self.dirty.add(key)
                 return False
         profile.add(weight_mg)
-        self.dirty.add(sku)
+        self.dirty.add(key)
         return True
 
     def expected_range(self, sku: str) -> tuple[int, int] | None:

@@ -161,3 +161,47 @@ def test_learned_profile_is_used_when_the_catalog_has_no_range(demo_items):
     s.pay(wait_ms=6000).finish()
     run = feed(engine, s.events())
     assert [a.type for a in run.alerts] == [AlertType.WEIGHT_MISMATCH]
+
+
+def test_weights_off_the_catalog_that_agree_become_the_measured_range():
+    profiles = WeightProfiles(min_samples=5)
+    for weight in (700_000, 705_000, 695_000, 702_000):
+        profiles.observe_measured("juice", weight, confirmed=True)
+    assert profiles.measured_range("juice") is None  # four are not enough
+    profiles.observe_measured("juice", 698_000, confirmed=True)
+    low, high = profiles.measured_range("juice")
+    assert low < 700_000 < high and high - low < 100_000
+    # Unconfirmed by the camera: twice as many needed; scattered weights (losses) never.
+    for weight in (1_300_000, 1_310_000, 1_290_000, 1_305_000, 1_295_000) * 2:
+        profiles.observe_measured("milk", weight, confirmed=False)
+    assert profiles.measured_range("milk") is not None
+    for weight in (400_000, 900_000, 1_500_000, 650_000, 2_100_000) * 2:
+        profiles.observe_measured("soap", weight, confirmed=False)
+    assert profiles.measured_range("soap") is None
+    # They persist with the clean profiles (a prefix of the SKU keeps them apart).
+    loaded = WeightProfiles(min_samples=5)
+    loaded.load(profiles.take_dirty())
+    assert loaded.measured_range("juice") == (low, high)
+    assert loaded.expected_range("juice") is None
+
+
+def test_a_catalog_weight_that_is_wrong_is_learned_and_stops_alerting(demo_items, demo):
+    # The catalog says 1 l of juice weighs about 1.07 kg; this store's cartons weigh
+    # 1.45 kg. The camera is unsure of the cartons, so each is a weight mismatch at first;
+    # after ten agreeing weights the measured range replaces the catalog's.
+    juice = demo["Bravo-Apple-Juice"]
+    engine = make_engine(demo_items)
+    raised = []
+    for number in range(12):
+        s = Script(transaction_id=f"W{number}", lane=f"lane-{number}")
+        s.scan(
+            juice,
+            weight_mg=1_450_000 + 1_000 * (number % 3),
+            seen_as="Bravo-Apple-Juice",
+            score=0.3,
+        )
+        s.pay(wait_ms=6_000).finish()
+        raised.append([a.type for a in feed(engine, s.events()).alerts])
+    assert raised[0] == [AlertType.WEIGHT_MISMATCH]
+    assert raised[-1] == []
+    assert engine.profiles.measured_range(juice.sku) is not None

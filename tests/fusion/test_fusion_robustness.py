@@ -752,3 +752,18 @@ async def test_camera_events_arriving_seconds_late_are_all_applied_and_raise_not
     assert lagged != events
     alerts = await _run(fusion_server, lagged)
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("score", [0.95, 0.3])
+async def test_a_weight_off_the_catalog_the_camera_confirms_is_the_catalogs(
+    fusion_server, demo, score
+):
+    # The juice weighs 1.45 kg where the catalog says about 1.07 kg. Seen surely going
+    # down, and no other item of its kind weighing that, it is the catalog that is wrong;
+    # control: seen unsurely, it is a weight mismatch.
+    s = Script(transaction_id=f"CAT{int(score * 100)}")
+    s.scan(demo["Bravo-Apple-Juice"], weight_mg=1_450_000, score=score)
+    s.pay(wait_ms=8_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    live = _types(_live(alerts))
+    assert ("weight_mismatch" in live) is (score < 0.5), live

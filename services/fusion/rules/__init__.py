@@ -36,6 +36,13 @@ class RuleHost(Protocol):
         """True when the camera surely named another item, of this change's weight,
         reaching the bag for it (a swapped item, not more units of line)."""
 
+    def vision_confirms_item(self, lane: Lane, line: Line, change: WeightChange) -> bool:
+        """True when the camera surely saw the scanned item itself go down for this
+        change and no other catalog item of its kind weighs it."""
+
+    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool) -> None:
+        """Record one unit's weight off the catalog (confirmed by the camera or not)."""
+
     def defer_for_plu(self, lane: Lane, track, kind: str, data: object) -> bool:
         """Reopen a window while the track's produce code is visibly being entered."""
 

@@ -433,6 +433,20 @@ class BaggingRules:
                 ),
             )
             return
+        several = any(
+            lane.ledger.fits(change.delta_mg, k * line.unit_low_mg, k * line.unit_high_mg)
+            for k in range(2, 5)
+        )
+        if units == 1 and not several:
+            # What one unit weighed off the catalog (not a few units of it): a wrong
+            # catalog weight shows as the same weight again and again (see
+            # WeightProfiles.measured_range).
+            confirmed = self.host.vision_confirms_item(lane, line, change)
+            self.host.measured_weight(line.sku, change.delta_mg, confirmed)
+            if confirmed:
+                # The camera surely saw the scanned item go down, and nothing else of its
+                # kind weighs this: the catalog's weight is what disagrees.
+                return
         seen_minor = self.host.amount_for_weight(lane, change.delta_mg)
         self.host.emit(
             lane,

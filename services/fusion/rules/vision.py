@@ -228,6 +228,33 @@ class VisionRules:
                 return True
         return False
 
+    def confirms_item(self, lane: Lane, line: Line, change) -> bool:
+        """True when a track the camera surely named as the scanned item reached the bag
+        for this change, and no other catalog item of that kind weighs what the change
+        does: vision and the scale agree the item is the one scanned, so a weight off
+        the catalog's is the catalog's (a heavier item of the same kind is a swap)."""
+        if not lane.vision_available or line.item is None or not line.item.vision_labels:
+            return False
+        earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
+        latest = change.at_ms + self.jitter_ms
+        went_down = [t for t in lane.tracks.values() if earliest <= t.entered_bagging_ms <= latest]
+        if len(went_down) != 1:
+            return False  # nothing seen, or several things: the weight is not one item's
+        track = went_down[0]
+        best = track.best
+        if best is None:
+            return False
+        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
+            return False
+        if best.label.lower() not in {label.lower() for label in line.item.vision_labels}:
+            return False
+        return not any(
+            other.sku != line.item.sku
+            and other.has_weight_range
+            and lane.ledger.fits(change.delta_mg, other.min_weight_mg, other.max_weight_mg)
+            for other in self.host.catalog.items_by_label(lane.store_id, best.label)
+        )
+
     def _claim_token(
         self, lane: Lane, txn: Transaction, at_ms: int, track: Track, linked: bool = True
     ) -> bool:

@@ -21,9 +21,13 @@ from lanesight.simulation.robustness.labels import (
 )
 from lanesight.simulation.robustness.perturb import PERTURBATIONS, Perturbation
 from lanesight.simulation.robustness.scoring import TYPES, Score, run_in_process, score
+from lanesight.simulation.robustness.stores import STORES, Store
 from lanesight.simulation.robustness.stream import to_lane_events
 
-Runner = Callable[[list[list[ev.LaneEvent]], FusionConfig | None], tuple[list[Alert], int]]
+# (lane streams, config, the stores' catalogs as fusion is told them) -> (alerts, rejected)
+Runner = Callable[
+    [list[list[ev.LaneEvent]], FusionConfig | None, tuple[Store, ...]], tuple[list[Alert], int]
+]
 
 # Short column names for the matrix, in AlertType order.
 SHORT = {
@@ -99,7 +103,10 @@ def _run_seed(
             stream = perturb(lane, rng)
             run = f"rb{seed}-{zlib.crc32(name.encode()):08x}"
             streams.append(to_lane_events(stream, lane.store_id, lane.lane_id, run))
-        alerts, rejected = runner(streams, config)
+        # A perturbation of what fusion is told (the catalog) rather than of the events.
+        told = getattr(perturb, "fusion_stores", None)
+        stores = told(STORES, random.Random(f"{seed}/{name}/catalog")) if told else STORES
+        alerts, rejected = runner(streams, config, stores)
         scored = score(lanes, alerts, rejected, config, streams)
         matrix.rows.setdefault(name, Score()).add(scored)
 

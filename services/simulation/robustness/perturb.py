@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from lanesight.fusion import events as ev
+from lanesight.simulation.robustness.stores import Store
 from lanesight.simulation.robustness.stream import (
     BAGGING_SCALE,
     CAMERA,
@@ -488,6 +489,35 @@ def bag_later(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emitte
     return lane.stream()
 
 
+def _weights_off(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
+    """The stores' catalogs as fusion is told them, with 15 % of the packs' weights wrong
+    (the range moved to 0.7, 0.8, 1.25 or 1.4 times the truth: a new supplier, a size
+    change, a typo). The goods weigh what they weigh."""
+    told = []
+    for store in stores:
+        items = []
+        for si in store.items:
+            item = si.item
+            if si.kind == "pack" and item.has_weight_range and rng.random() < 0.15:
+                f = rng.choice((0.7, 0.8, 1.25, 1.4))
+                item = replace(
+                    item,
+                    min_weight_mg=int(item.min_weight_mg * f),
+                    max_weight_mg=int(item.max_weight_mg * f),
+                )
+            items.append(replace(si, item=item))
+        told.append(replace(store, items=tuple(items)))
+    return tuple(told)
+
+
+def catalog_weights_off(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The events as generated; fusion's catalog has some pack weights wrong."""
+    return lane.stream()
+
+
+catalog_weights_off.fusion_stores = _weights_off  # type: ignore[attr-defined]
+
+
 # ---- the camera's tracker -------------------------------------------------------------
 
 
@@ -684,5 +714,6 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "twin tracks": twin_tracks,
     "several items bagged at once": bag_later,
     "vision 1-3 s late": vision_lag,
+    "catalog weights 15% wrong": catalog_weights_off,
     "all at once": everything,
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lanesight.fusion import events as ev
@@ -238,6 +237,3 @@ def _fits(alert: Alert, loss) -> bool:
     if not (_types(alert) & loss.acceptable):
         return False
     return not loss.pos_kind or alert.pos_exception_kind is loss.pos_kind
-
-
-Runner = Callable[[list[list[ev.LaneEvent]], FusionConfig | None], tuple[list[Alert], int]]
