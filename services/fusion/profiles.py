@@ -8,11 +8,14 @@ weight is what is wrong, and the measured range is used instead of it.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # Measured profiles are kept beside the clean ones, under these prefixes of the SKU: weights
 # the camera confirmed, and weights it did not.
@@ -72,7 +75,18 @@ class WeightProfiles:
         """Add one unit's weight that did not fit the catalog: ``confirmed`` when the camera
         surely saw it was this SKU. Returns False when it was discarded as an outlier."""
         prefix = MEASURED_PREFIX if confirmed else WEIGHED_PREFIX
-        return self._observe(prefix + sku, weight_mg)
+        before = self.measured_range(sku)
+        kept = self._observe(prefix + sku, weight_mg)
+        after = self.measured_range(sku)
+        if before is None and after is not None:
+            # A fact about the store's data, for whoever keeps the catalog.
+            log.warning(
+                "catalog weight of %s looks wrong: units weigh %d-%d g here; using that",
+                sku,
+                after[0] // 1000,
+                after[1] // 1000,
+            )
+        return kept
 
     def measured_range(self, sku: str) -> tuple[int, int] | None:
         """The (min, max) one unit weighs as measured, once enough weights off the catalog
