@@ -49,6 +49,17 @@ class ReportingConfig(BaseModel):
     stores: dict[str, StoreInfo] = Field(default_factory=dict)
     # The most records written in one database transaction.
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    # Ingest acknowledges records once the raw events are stored; a background projector
+    # then derives facts and rollups from them (docs/reporting.md, "Ingest and
+    # projection"). Events the projector derives in one transaction:
+    projection_batch_events: int = Field(default=2000, ge=1, le=100_000)
+    # The projector lets ingest run first: it starts once no batch has been acknowledged
+    # for projection_idle_s, or once its oldest pending event has waited
+    # projection_max_delay_s; a report waiting for it starts it at once.
+    projection_idle_s: float = Field(default=0.05, ge=0)
+    projection_max_delay_s: float = Field(default=2.0, ge=0)
+    # The lag bound: ingest waits while this many stored events are not projected yet.
+    projection_max_lag_events: int = Field(default=50_000, ge=1)
     # Raw lane events and the per-event detail derived from them are kept this many days,
     # then rolled up into daily per-lane aggregates (kept) and deleted.
     raw_event_retention_days: int = Field(default=90, ge=1)

@@ -226,11 +226,14 @@ if not HANDLED_KINDS <= set(schema.PAYLOAD_NAMES) | OWN_KINDS:
     raise RuntimeError(f"reporting facts handle kinds the API lacks: {sorted(HANDLED_KINDS)}")
 
 
-def event_from_proto(event: events_pb2.LaneEvent) -> model.LaneEventRecord:
-    """A LaneEvent as the store's record, keeping the serialized event as raw."""
+def event_from_proto(event: events_pb2.LaneEvent, with_data: bool = True) -> model.LaneEventRecord:
+    """A LaneEvent as the store's record, keeping the serialized event as raw.
+
+    Without ``with_data`` the payload fields are left out: ingest stores the raw event
+    only, and the projector takes them from it (what the servicer uses)."""
     kind = event.WhichOneof("payload") or "unspecified"
     data: dict[str, Any] = {}
-    extract = _EVENT_FIELDS.get(kind)
+    extract = _EVENT_FIELDS.get(kind) if with_data else None
     if extract is not None:
         extract(getattr(event, kind), data)
     return model.LaneEventRecord(
@@ -373,19 +376,24 @@ def rejected_event(
 
 
 def record_from_proto(
-    record: reporting_pb2.ReportRecord, now_ms: int | None = None
+    record: reporting_pb2.ReportRecord, now_ms: int | None = None, with_data: bool = True
 ) -> model.IngestRecord:
     """One fed record; a record with neither event nor alert carries only its sequence.
 
     Events pass the shared validator first (lane time against ``now_ms``, default now);
-    one it refuses becomes a data-quality record instead of blocking the feed."""
+    one it refuses becomes a data-quality record instead of blocking the feed. Without
+    ``with_data`` an accepted event's payload fields are left to the projector (see
+    ``event_from_proto``)."""
     which = record.WhichOneof("record")
     event = None
     if which == "event":
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         fed = record.event
         problems = validate_lane_event(fed, now)
-        event = rejected_event(fed, problems[0], now) if problems else event_from_proto(fed)
+        if problems:
+            event = rejected_event(fed, problems[0], now)
+        else:
+            event = event_from_proto(fed, with_data)
     return model.IngestRecord(
         record_sequence=record.record_sequence,
         event=event,

@@ -66,6 +66,10 @@ class Connection:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         raise NotImplementedError
 
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run one statement per row; the number of rows they changed."""
+        raise NotImplementedError
+
     async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """Insert rows known to be new (COPY on PostgreSQL)."""
         raise NotImplementedError
@@ -100,6 +104,12 @@ class SqliteConnection(Connection):
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
+
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        cursor = await self.conn.executemany(sql, rows)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
 
     async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:
@@ -146,6 +156,9 @@ class PostgresConnection(Connection):
         rows = list(rows)
         if rows:
             await self.conn.executemany(to_postgres(sql), rows)
+
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        return sum([await self.execute(sql, row) for row in rows])
 
     async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:

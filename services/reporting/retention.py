@@ -35,6 +35,8 @@ async def apply_retention(store: ReportStore, now_ms: int) -> RetentionResult:
     cutoff_day = local_time.day(now_ms - config.raw_event_retention_days * _DAY_MS)
     cutoff_ms = local_time.day_start_ms(cutoff_day)
     evidence_cutoff_ms = now_ms - config.evidence_retention_days * _DAY_MS
+    # Old events still waiting for the projector are projected before anything goes.
+    await store.projected()
     async with store.write_transaction() as db:
         # The rollups already hold every counter (kept on ingest); only the camera time,
         # which reports compute from the changes, is rolled up before they go.
@@ -44,7 +46,12 @@ async def apply_retention(store: ReportStore, now_ms: int) -> RetentionResult:
             detail_deleted += await db.execute(
                 f"DELETE FROM {table} WHERE local_day < ?", [cutoff_day]
             )
-        raw_deleted = await db.execute("DELETE FROM events WHERE time_ms < ?", [cutoff_ms])
+        # Never an event the projector has not reached (stored since the wait above).
+        raw_deleted = await db.execute(
+            "DELETE FROM events WHERE time_ms < ? AND (ingest_seq IS NULL OR ingest_seq <= "
+            "(SELECT position FROM projection_cursor WHERE name = 'facts'))",
+            [cutoff_ms],
+        )
         evidence_deleted = await db.execute(
             "DELETE FROM alert_evidence WHERE alert_id IN "
             "(SELECT alert_id FROM alerts WHERE raised_ms < ?)",

@@ -76,6 +76,25 @@ _ALERT_ROLLUPS = """
         CREATE INDEX rollup_alert_time_bucket ON rollup_alert_time(bucket_ms)
         """
 
+# Version 8 (both backends): raw events are acknowledged as soon as they are stored, and
+# the projector derives facts and rollups from them later. ingest_seq numbers stored
+# events in the order they were stored (NULL for events stored before: they are projected
+# already); projection_cursor is the last ingest_seq projected. data holds the payload
+# fields of an event stored without its serialized form (a data-quality record).
+_PROJECTION_DESCRIPTION = (
+    "facts derived after the ack: stored events numbered, the projector's durable cursor"
+)
+_PROJECTION = """
+    ALTER TABLE events ADD COLUMN ingest_seq {big};
+    ALTER TABLE events ADD COLUMN data TEXT;
+    CREATE INDEX events_ingest_seq ON events(ingest_seq);
+    CREATE TABLE projection_cursor (
+        name TEXT PRIMARY KEY,
+        position {big} NOT NULL
+    );
+    INSERT INTO projection_cursor (name, position) VALUES ('facts', 0)
+"""
+
 # (version, description, SQL). Never edit a migration that has shipped: add a new one.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
@@ -485,6 +504,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "events looked up by lane and id only: the index on the id alone goes",
         "DROP INDEX events_id",
     ),
+    (
+        8,
+        _PROJECTION_DESCRIPTION,
+        _PROJECTION.format(big="INTEGER"),
+    ),
 )
 
 #: The rollups' buckets: UTC hours (lanes, operators) and UTC days (items).
@@ -757,6 +781,11 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         7,
         "events looked up by lane and id only: the index on the id alone goes",
         "DROP INDEX events_id",
+    ),
+    (
+        8,
+        _PROJECTION_DESCRIPTION,
+        _PROJECTION.format(big="BIGINT"),
     ),
 )
 

@@ -73,7 +73,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                         "records: record_sequence must increase within a request",
                     )
                 now = time.time_ns() // 1_000_000  # one clock for the request's validation
-                records = [convert.record_from_proto(r, now) for r in request.records]
+                # The payload fields are the projector's to extract, behind the ack.
+                records = [
+                    convert.record_from_proto(r, now, with_data=False) for r in request.records
+                ]
                 for record in records:
                     fed = record.event or record.alert
                     if record.event is not None and record.event.kind == REJECTED_KIND:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+from lanesight.reporting import convert
 from lanesight.reporting.alert_rollups import (
     apply_revisions,
     rebuild_alert_rollups,
@@ -28,8 +31,10 @@ from lanesight.reporting.db import (
 from lanesight.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
 from lanesight.reporting.localtime import StoreZones, now_ms
 from lanesight.reporting.model import AlertRecord, IngestRecord, LaneEventRecord
+from lanesight.reporting.projector import Projector
 from lanesight.reporting.rollups import RollupDelta, rebuild_rollups
 from lanesight.reporting.schema import current_version, migrate, migrate_postgres
+from lanesight.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,8 @@ _EVENT_COLUMNS = (
     "kind",
     "source_device_id",
     "raw",
+    "data",
+    "ingest_seq",
 )
 _ITEM_COLUMNS = (
     "event_id",
@@ -108,7 +115,9 @@ class ReportStore:
     """The reporting database: SQLite (one file) or PostgreSQL (``database_url``).
 
     One writer connection serialised by a lock, and a read connection (SQLite) or pool
-    (PostgreSQL) that reports query through.
+    (PostgreSQL) that reports query through. Ingest stores raw events and acknowledges
+    them; the projector derives their facts and rollups behind the ack, and every query
+    through ``reader`` first waits for it to reach what was acknowledged before.
     """
 
     def __init__(
@@ -119,6 +128,7 @@ class ReportStore:
         self.local_time = self.zones.default
         self._writer = writer
         self._reader = reader
+        self._projected_reader = ProjectedReader(reader, self)
         self._closer = closer
         self._write_lock = asyncio.Lock()
         self._lane_states: dict[tuple[str, str], LaneState] = {}
@@ -128,6 +138,9 @@ class ReportStore:
         self._closed = False
         # PostgreSQL: months whose event and item partitions exist.
         self._partitions: set[int] = set()
+        # The ingest_seq of the last stored event (events are numbered in storing order).
+        self._last_seq = 0
+        self.projector = Projector(self._project, config)
 
     @property
     def dialect(self) -> Dialect:
@@ -175,7 +188,7 @@ class ReportStore:
             # Alert rollups arrived with version 6.
             async with store.write_transaction() as db:
                 await rebuild_alert_rollups(db)
-        await store._load_lane_states()
+        await store._start_projector()
         return store
 
     @classmethod
@@ -201,21 +214,29 @@ class ReportStore:
             # Alert rollups arrived with version 6: fill them from the alerts held.
             async with store.write_transaction() as db:
                 await rebuild_alert_rollups(db)
-        await store._load_lane_states()
+        await store._start_projector()
         return store
 
-    async def close(self) -> None:
-        """Close the connections; idempotent."""
+    async def close(self, drain: bool = True) -> None:
+        """Close the connections; idempotent. With ``drain`` (the default) the projector
+        first projects everything acknowledged; without, the next start does (what a
+        crash leaves)."""
         if self._closed:
             return
         self._closed = True
+        await self.projector.stop(drain)
         async with self._write_lock:
             await self._closer()
 
     @property
     def reader(self) -> Connection:
-        """The read connection reports query through."""
-        return self._reader
+        """The read connection reports query through: each query first waits for the
+        projector to reach every event acknowledged before it."""
+        return self._projected_reader
+
+    async def projected(self) -> None:
+        """Wait until every event acknowledged so far has its facts and rollups."""
+        await self.projector.caught_up()
 
     @contextlib.asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[Connection]:
@@ -234,11 +255,28 @@ class ReportStore:
                 raise
             await writer.execute("COMMIT")
 
-    async def _load_lane_states(self) -> None:
+    async def _start_projector(self) -> None:
+        """Load the lane states and the projection cursor, and start the projector (it
+        resumes with any events stored and not projected before a crash)."""
         for store_id, lane_id, state in await self._writer.fetchall(
             "SELECT store_id, lane_id, state FROM lane_clock"
         ):
             self._lane_states[(store_id, lane_id)] = LaneState.from_json(state)
+        position = await self._cursor(self._writer)
+        row = await self._writer.fetchone("SELECT MAX(ingest_seq) FROM events")
+        # Retention may have deleted the last numbered events: never reuse a number.
+        self._last_seq = max(position, int(row[0]) if row and row[0] is not None else 0)
+        row = await self._writer.fetchone(
+            "SELECT COUNT(*) FROM events WHERE ingest_seq > ?", (position,)
+        )
+        pending = int(row[0]) if row else 0
+        self.projector = Projector(self._project, self.config, pending)
+        self.projector.start()
+
+    @staticmethod
+    async def _cursor(db: Connection) -> int:
+        row = await db.fetchone("SELECT position FROM projection_cursor WHERE name = 'facts'")
+        return int(row[0]) if row else 0
 
     # --- the feed ------------------------------------------------------------------------
 
@@ -256,17 +294,21 @@ class ReportStore:
         """Store a sender's records (in sequence order) idempotently; returns the ack.
 
         The ack is the last record's sequence: every record up to it is stored. Events
-        already stored (same event id) and alert revisions already stored are skipped.
+        already stored (same lane and event id) and alert revisions already stored are
+        skipped. Raw events are stored and acknowledged here; their facts and rollups are
+        derived by the projector behind the ack (reports wait for it).
         """
         if not records:
             return await self.acked_sequence(sender_id)
         previous = await self.acked_sequence(sender_id)
         size = self.config.batch_size
-        for start in range(0, len(records), size):
-            chunk = records[start : start + size]
-            gaps = _gaps(previous, [r.record_sequence for r in chunk])
-            await self._store_chunk(sender_id, chunk, gaps)
-            previous = chunk[-1].record_sequence
+        with self.projector.ingesting():
+            for start in range(0, len(records), size):
+                chunk = records[start : start + size]
+                gaps = _gaps(previous, [r.record_sequence for r in chunk])
+                await self.projector.room()
+                await self._store_chunk(sender_id, chunk, gaps)
+                previous = chunk[-1].record_sequence
         return previous
 
     async def _store_chunk(
@@ -277,21 +319,14 @@ class ReportStore:
         acked = chunk[-1].record_sequence
         months: set[int] = set()
         async with self.write_transaction() as db:
-            fresh = await self._new_events(db, events)
-            months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
-            # The database writes the raw events (in its own thread, or over the socket)
-            # while the facts are derived here.
-            writing = asyncio.ensure_future(self._write_events(db, fresh))
-            await asyncio.sleep(0)  # let the write start before the CPU work below
-            try:
-                states = {
-                    lane: self._state_copy(lane)
-                    for lane in {(e.store_id, e.lane_id) for e in fresh}
-                }
-                facts = self._facts.build(fresh, states)
-            finally:
-                await writing
-            await self._write_facts(db, facts, states)
+            if self.dialect.name == "postgresql":
+                fresh = await self._new_events(db, events)
+                months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
+                stored = await self._copy_events(db, fresh)
+                numbered = len(fresh)
+            else:
+                stored = await self._insert_events(db, events)
+                numbered = len(events)
             await self._write_alerts(db, alerts)
             now = now_ms()
             await db.execute(
@@ -307,8 +342,9 @@ class ReportStore:
                 )
         # Only after the commit: the in-memory state follows the database.
         self._partitions |= months
-        self._lane_states.update(states)
+        self._last_seq += numbered
         self._acked[sender_id] = acked
+        self.projector.acknowledged(stored)
         for first, last in gaps:
             log.warning(
                 "records %d..%d of sender %s never arrived (the sender dropped them)",
@@ -316,6 +352,84 @@ class ReportStore:
                 last,
                 sender_id,
             )
+
+    def _event_rows(self, events: list[LaneEventRecord]) -> list[tuple]:
+        """Event rows numbered after the last stored event (a number skipped by a
+        duplicate is a harmless gap)."""
+        first = self._last_seq + 1
+        return [
+            (
+                e.event_id,
+                e.store_id,
+                e.lane_id,
+                e.sequence,
+                e.time_ms,
+                e.transaction_id,
+                e.kind,
+                e.source_device_id,
+                e.raw,
+                # Without its serialized form (a data-quality record) the payload is kept.
+                None if e.raw is not None else json.dumps(e.data),
+                first + i,
+            )
+            for i, e in enumerate(events)
+        ]
+
+    async def _insert_events(self, db: Connection, events: list[LaneEventRecord]) -> int:
+        """SQLite: insert the events, skipping those stored before; how many were new."""
+        if not events:
+            return 0
+        marks = ", ".join("?" * len(_EVENT_COLUMNS))
+        return await db.executemany_count(
+            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT DO NOTHING",
+            self._event_rows(events),
+        )
+
+    async def _copy_events(self, db: Connection, fresh: list[LaneEventRecord]) -> int:
+        """PostgreSQL: COPY the events found new (checked under the write lock)."""
+        if fresh:
+            await db.insert_new("events", _EVENT_COLUMNS, self._event_rows(fresh))
+        return len(fresh)
+
+    async def _new_events(
+        self, db: Connection, events: list[LaneEventRecord]
+    ) -> list[LaneEventRecord]:
+        # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
+        unique: dict[tuple[str, str, str], LaneEventRecord] = {}
+        for event in events:
+            unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
+        for key in await find_by_lane(db, "events", "event_id", list(unique)):
+            unique.pop(tuple(key), None)
+        return list(unique.values())
+
+    # --- the projector -------------------------------------------------------------------
+
+    async def _project(self, limit: int) -> int:
+        """Derive the facts and rollups of up to ``limit`` stored events after the cursor,
+        in storing order, and move the cursor, in one transaction; how many it derived."""
+        async with self.write_transaction() as db:
+            position = await self._cursor(db)
+            rows = await db.fetchall(
+                "SELECT ingest_seq, event_id, store_id, lane_id, sequence, time_ms, "
+                "transaction_id, kind, source_device_id, raw, data FROM events "
+                "WHERE ingest_seq > ? ORDER BY ingest_seq LIMIT ?",
+                (position, limit),
+            )
+            if not rows:
+                return 0
+            events = [_stored_event(row) for row in rows]
+            states = {
+                lane: self._state_copy(lane) for lane in {(e.store_id, e.lane_id) for e in events}
+            }
+            facts = self._facts.build(events, states)
+            await self._write_facts(db, facts, states)
+            await db.execute(
+                "UPDATE projection_cursor SET position = ? WHERE name = 'facts'", (rows[-1][0],)
+            )
+        # Only after the commit: the in-memory lane state follows the database.
+        self._lane_states.update(states)
+        return len(rows)
 
     def _state_copy(self, lane: tuple[str, str]) -> LaneState:
         state = self._lane_states.get(lane)
@@ -338,40 +452,6 @@ class ReportStore:
                     f"FOR VALUES FROM ({start}) TO ({end})"
                 )
         return months
-
-    async def _new_events(
-        self, db: Connection, events: list[LaneEventRecord]
-    ) -> list[LaneEventRecord]:
-        # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
-        unique: dict[tuple[str, str, str], LaneEventRecord] = {}
-        for event in events:
-            unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
-        for key in await find_by_lane(db, "events", "event_id", list(unique)):
-            unique.pop(tuple(key), None)
-        return list(unique.values())
-
-    async def _write_events(self, db: Connection, events: list[LaneEventRecord]) -> None:
-        # Only new events reach here (checked under the write lock): a plain insert, COPY
-        # on PostgreSQL.
-        if events:
-            await db.insert_new(
-                "events",
-                _EVENT_COLUMNS,
-                [
-                    (
-                        e.event_id,
-                        e.store_id,
-                        e.lane_id,
-                        e.sequence,
-                        e.time_ms,
-                        e.transaction_id,
-                        e.kind,
-                        e.source_device_id,
-                        e.raw,
-                    )
-                    for e in events
-                ],
-            )
 
     async def _write_facts(
         self,
@@ -533,6 +613,32 @@ class ReportStore:
         return batch.imported, batch.duplicates
 
 
+class ProjectedReader(Connection):
+    """A read connection whose every query first waits for the projector to reach each
+    event acknowledged before it (a report sees everything acknowledged before it)."""
+
+    def __init__(self, inner: Connection, store: ReportStore) -> None:
+        self._inner = inner
+        self._store = store
+        self.dialect = inner.dialect
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        await self._store.projected()
+        return await self._inner.fetchall(sql, params)
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        await self._store.projected()
+        return await self._inner.fetch_dicts(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        await self._store.projected()
+        return await self._inner.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._store.projected()
+        await self._inner.executemany(sql, rows)
+
+
 class PosLogImport:
     """Adds imported POS transactions inside an open write transaction.
 
@@ -560,6 +666,25 @@ class PosLogImport:
             return
         self.imported += 1
         await self._store._write_facts(self._db, self._facts.build(events, {}), None)
+
+
+def _stored_event(row: tuple) -> LaneEventRecord:
+    """A stored event as the fact builder needs it: its payload fields from its serialized
+    form (or, for a data-quality record, from the data kept beside it)."""
+    _, event_id, store_id, lane_id, sequence, time_ms, txn, kind, device, raw, data = row
+    if raw is not None:
+        return convert.event_from_proto(events_pb2.LaneEvent.FromString(bytes(raw)))
+    return LaneEventRecord(
+        event_id=event_id,
+        store_id=store_id,
+        lane_id=lane_id,
+        sequence=int(sequence),
+        time_ms=int(time_ms),
+        transaction_id=txn,
+        kind=kind,
+        data=json.loads(data) if data else {},
+        source_device_id=device,
+    )
 
 
 def _month(time_ms: int) -> int:

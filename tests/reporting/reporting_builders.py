@@ -426,6 +426,8 @@ def crafted_records() -> list[reporting_pb2.ReportRecord]:
 
 
 async def load_crafted(store) -> None:
-    """Ingest the crafted dataset through the store, as the servicer would."""
+    """Ingest the crafted dataset through the store, as the servicer would, and wait for
+    its facts (tests read the derived tables directly, not only through reports)."""
     records = [convert.record_from_proto(r) for r in crafted_records()]
     await store.ingest("fusion-test", records)
+    await store.projected()

@@ -57,6 +57,7 @@ async def test_rollups_and_detail_give_the_same_figures_for_any_range(store):
         if n % 5 == 0:
             events.append(lane.event(t + 1, f"r{n}", item_voided=E.ItemVoided(line_id=str(n))))
     await store.ingest("r", domain(as_records(events, 5000)))
+    await store.projected()  # the detail rows are counted directly below
     reports = Reports(store.reader, store.config)
     cuts = [None, *(T0_MS + rng.randrange(-DAY, 4 * DAY) for _ in range(12)), T0_MS + 2 * HOUR]
     for _ in range(12):
