@@ -1,7 +1,8 @@
 """Reporting's OpenTelemetry instruments (names, units, attributes: docs/telemetry.md).
 
 Ingest (records stored, resent duplicates, the batch's duration, the lag from an event's
-lane time to its being stored), report query time per report, and the database's size.
+lane time to its being stored), the projector's lag behind the ack, report query time per
+report, and the database's size.
 """
 
 from __future__ import annotations
@@ -141,4 +142,32 @@ _meter.create_observable_gauge(
     callbacks=[_db_size],
     unit="By",
     description="Size of the SQLite database and its write-ahead log.",
+)
+
+
+def projection_lag(options: CallbackOptions | None = None) -> Iterable[Observation]:
+    """Events acknowledged and not yet projected into facts and rollups."""
+    for app in list(_apps):
+        if app.store is not None:
+            yield Observation(app.store.projector.pending)
+
+
+def projection_age(options: CallbackOptions | None = None) -> Iterable[Observation]:
+    """How long the oldest acknowledged event not projected yet has waited."""
+    for app in list(_apps):
+        if app.store is not None:
+            yield Observation(app.store.projector.lag_seconds())
+
+
+_meter.create_observable_gauge(
+    "lanesight.reporting.projection.lag",
+    callbacks=[projection_lag],
+    unit="{event}",
+    description="Events acknowledged whose facts and rollups are not derived yet.",
+)
+_meter.create_observable_gauge(
+    "lanesight.reporting.projection.age",
+    callbacks=[projection_age],
+    unit="s",
+    description="How long the oldest acknowledged event not projected yet has waited.",
 )

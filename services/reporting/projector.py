@@ -175,4 +175,5 @@ class Projector:
                 return
             self._nudge.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), start_at - now)
+                async with asyncio.timeout(start_at - now):
+                    await self._nudge.wait()
