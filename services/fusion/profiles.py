@@ -80,7 +80,7 @@ class WeightProfiles:
         after = self.measured_range(sku)
         if before is None and after is not None:
             # A fact about the store's data, for whoever keeps the catalog.
-            log.warning(
+            log.info(
                 "catalog weight of %s looks wrong: units weigh %d-%d g here; using that",
                 sku,
                 after[0] // 1000,
