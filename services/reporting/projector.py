@@ -73,6 +73,8 @@ class Projector:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        async with self._progress:
+            self._progress.notify_all()  # nothing more to wait for
 
     @contextlib.contextmanager
     def ingesting(self) -> Iterator[None]:
