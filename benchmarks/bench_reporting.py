@@ -382,6 +382,23 @@ _COLUMNS = {
 }
 
 
+# Tables whose generated rows fill only some columns: the raw events come with their facts
+# already made (no ingest_seq: nothing for the projector).
+_NAMED = {
+    "events": [
+        "event_id",
+        "store_id",
+        "lane_id",
+        "sequence",
+        "time_ms",
+        "transaction_id",
+        "kind",
+        "source_device_id",
+        "raw",
+    ]
+}
+
+
 async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int]:
     """Append generated rows to the store's tables, then recompute the rollups."""
     counts: dict[str, int] = defaultdict(int)
@@ -391,7 +408,8 @@ async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int
         conn.execute("BEGIN")
         for table, rows in generate_chunks(events, first_txn):
             marks = ",".join("?" * _COLUMNS[table])
-            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            names = f"({', '.join(_NAMED[table])})" if table in _NAMED else ""
+            conn.executemany(f"INSERT INTO {table} {names} VALUES ({marks})", rows)
             counts[table] += len(rows)
         conn.execute("COMMIT")
         conn.close()
@@ -403,7 +421,7 @@ async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int
         conn = await asyncpg.connect(store.config.database_url)
         try:
             for table, rows in generate_chunks(events, first_txn):
-                await conn.copy_records_to_table(table, records=rows)
+                await conn.copy_records_to_table(table, records=rows, columns=_NAMED.get(table))
                 counts[table] += len(rows)
         finally:
             await conn.close()
