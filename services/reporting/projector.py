@@ -52,6 +52,7 @@ class Projector:
         self._progress = asyncio.Condition()
         self._task: asyncio.Task | None = None
         self._backpressure_logged = False
+        self._failing = False  # the last projection failed (it is retried)
         if pending:
             self._acks = 1  # what the database held at start counts as one ack
             log.info("projector: %d stored events wait for projection (resuming)", pending)
@@ -68,7 +69,8 @@ class Projector:
         if self._task is None:
             return
         if drain:
-            await self.caught_up()
+            # Not while projection fails (the database is gone, say): the next start will.
+            await self._wait(self._acks, give_up_on_failure=True)
         task, self._task = self._task, None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -113,16 +115,23 @@ class Projector:
 
     async def caught_up(self) -> None:
         """Wait until every event acknowledged before this call is projected."""
-        target = self._acks
-        if self._projected_acks >= target or self._task is None:
+        await self._wait(self._acks, give_up_on_failure=False)
+
+    async def _wait(self, target: int, give_up_on_failure: bool) -> None:
+        def done() -> bool:
+            return (
+                self._projected_acks >= target
+                or self._task is None
+                or (give_up_on_failure and self._failing)
+            )
+
+        if done():
             return
         self._urgent += 1
         self._nudge.set()
         try:
             async with self._progress:
-                await self._progress.wait_for(
-                    lambda: self._projected_acks >= target or self._task is None
-                )
+                await self._progress.wait_for(done)
         finally:
             self._urgent -= 1
 
@@ -148,8 +157,12 @@ class Projector:
                     raise
                 except Exception:
                     log.exception("projection failed; retrying in %.0fs", RETRY_S)
+                    self._failing = True
+                    async with self._progress:
+                        self._progress.notify_all()
                     await asyncio.sleep(RETRY_S)
                     continue
+                self._failing = False
                 self.pending = max(0, self.pending - projected)
                 if projected < batch:
                     # Nothing left after this batch: every ack up to target is projected.

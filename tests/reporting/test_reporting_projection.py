@@ -203,3 +203,26 @@ async def test_the_lag_is_bounded_and_measured(tmp_path):
         assert await count(config, "items") == 60
     finally:
         await app.stop()
+
+
+async def test_a_stop_while_projection_fails_leaves_the_events_to_the_next_start(tmp_path):
+    config = reporting_config(tmp_path)
+    store = await ReportStore.open(config)
+
+    async def database_gone(limit: int) -> int:
+        raise RuntimeError("the database is gone")
+
+    store.projector._project = database_gone
+    lane = Lane("s1", "1")
+    batch = [lane.event(T0_MS + k, "t", item_added=item(str(k), "4006381333931")) for k in range(5)]
+    await store.ingest("f", domain(as_records(batch)))
+    async with asyncio.timeout(10):
+        await store.close()  # does not wait for a projection that keeps failing
+    assert await count(config, "items") == 0
+
+    store = await ReportStore.open(config)
+    try:
+        lanes, _, _ = await Reports(store.reader, config).lane_health(ReportFilter(), PageRequest())
+        assert lanes[0].items_entered == 5
+    finally:
+        await store.close()
