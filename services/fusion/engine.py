@@ -479,7 +479,7 @@ class FusionEngine:
         lane.txn = None
         lane.pending_increases.clear()
         lane.pending_decreases.clear()
-        lane.tracks.clear()
+        self.vision.on_transaction_ended(lane, txn)
         lane.scan_recognitions.clear()
         lane.lines_awaiting_vision.clear()
         lane.cart_count = -1

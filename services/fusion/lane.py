@@ -124,6 +124,9 @@ class Transaction:
     order: list[Line] = field(default_factory=list)
     tender_started_ms: int = 0
     tender_completed: bool = False
+    # When the camera saw items leave the cart in this transaction (the shopper unloading
+    # it): what is first seen in the cart after that came later (the next shopper's).
+    unloads_ms: list[int] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
     # Scans (POS lines and quantity increases) that vision crossings can be matched to.
     scan_tokens: deque[ScanToken] = field(default_factory=deque)

@@ -767,3 +767,26 @@ async def test_a_weight_off_the_catalog_the_camera_confirms_is_the_catalogs(
     alerts = await _run(fusion_server, s.events())
     live = _types(_live(alerts))
     assert ("weight_mismatch" in live) is (score < 0.5), live
+
+
+@pytest.mark.parametrize("left_behind", [False, True])
+async def test_the_next_shoppers_goods_in_the_cart_zone_are_not_left_in_this_cart(
+    fusion_server, demo, left_behind
+):
+    # A staffed lane: while this shopper pays, the next one unloads three items into the
+    # cart zone, and the camera counts them. Control: this shopper's own item, seen in the
+    # cart from the start, is still there too.
+    s = Script(self_checkout=False, transaction_id=f"QUEUE{int(left_behind)}")
+    own = s.track()
+    if left_behind:
+        s.cross(own, "Arla-Sour-Cream", ev.LaneZone.UNSPECIFIED, CART)
+    s.scan(demo["Arla-Standard-Milk"])
+    s.t += 3_000
+    for _ in range(3):
+        s.at(60, ItemCrossesZones(s.track(), "", ev.LaneZone.UNSPECIFIED, CART))
+    s.pay()
+    s.at(200, CartItemCount(3 + left_behind))
+    s.finish()
+    alerts = await _run(fusion_server, s.events())
+    left = "item_left_in_cart" in _types(_live(alerts))
+    assert left is left_behind, [a.reason for a in alerts.values()]

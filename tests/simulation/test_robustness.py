@@ -324,6 +324,34 @@ def test_bag_later_puts_several_items_down_in_one_weight_change(lanes):
     assert changed
 
 
+def test_next_shopper_early_brings_their_goods_into_the_cart_before_this_payment(lanes):
+    lane = next(ln for ln in lanes if len(ln.visits) > 3)
+    before = lane.stream()
+    after = perturb.next_shopper_early(lane, random.Random(6), share=1.0)
+    assert [_key(e) for e in after if e.source == POS] == [
+        _key(e) for e in before if e.source == POS
+    ]
+    assert sorted(_key(e) for e in after if e.source == CAMERA and "Count" not in _key(e)[2]) == (
+        sorted(_key(e) for e in before if e.source == CAMERA and "Count" not in _key(e)[2])
+    )
+
+    # The next visit's goods (their tracks) now show up before this visit's payment.
+    def early(stream) -> int:
+        tender = {e.transaction_id: e.at_ms for e in stream if e.tag == "tender"}
+        order = [v.transaction_id for v in lane.visits]
+        n = 0
+        for this, following in zip(order, order[1:], strict=False):
+            n += sum(
+                1
+                for e in stream
+                if getattr(e.payload, "track_id", "").startswith(following + ".")
+                and e.at_ms < tender.get(this, 0)
+            )
+        return n
+
+    assert early(before) == 0 < early(after)
+
+
 def test_every_perturbation_keeps_the_scale_source_and_numbers_events(lanes):
     for name, step in perturb.PERTURBATIONS.items():
         for lane in lanes:

@@ -56,6 +56,10 @@ _BAG_LOOKBACK_MS = 8_000
 _CONTINUE_MS = 1_500
 # Two tracks entering the scan zone and the bag this close together moved as one.
 _TWIN_MS = 400
+# Goods first seen in the cart zone this close together arrived together; an item first
+# seen there this soon after another was taken out was under it.
+_ARRIVAL_MS = 1_000
+_UNCOVERED_MS = 2_000
 # A track first seen in the bag that left it again this soon was never seen carried in,
 # nor put down: a hand, a sleeve, a bag moved (where no bagging scale can tell).
 _PASSING_MS = 2_000
@@ -66,6 +70,31 @@ _RISE_AFTER_MS = 5_000
 # A track whose produce code is visibly being looked up waits in steps, up to a cap.
 _PLU_WAIT_STEP_MS = 2_000
 _PLU_WAIT_CAP_MS = 20_000
+
+
+def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
+    """The tracks in the cart zone that came as the next shopper's goods: first seen there
+    after this shopper began unloading, and either several within a moment of each other
+    (a basket put down) or one that showed up with nothing taken out just before. An item
+    first seen right after the goods above it were taken out is this shopper's, uncovered;
+    an item put back is an old track."""
+    unloads = txn.unloads_ms
+    if not unloads:
+        return []
+    late = sorted(
+        (t for t in in_cart if t.first_zone is LaneZone.CART and t.first_seen_ms > unloads[0]),
+        key=lambda t: t.first_seen_ms,
+    )
+    return [
+        t
+        for i, t in enumerate(late)
+        if any(
+            abs(other.first_seen_ms - t.first_seen_ms) <= _ARRIVAL_MS
+            for other in late[max(0, i - 1) : i + 2]
+            if other is not t
+        )
+        or not any(0 <= t.first_seen_ms - at <= _UNCOVERED_MS for at in unloads)
+    ]
 
 
 class VisionRules:
@@ -120,6 +149,8 @@ class VisionRules:
         if zone is LaneZone.CART:
             lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
         if crossing.direction is ZoneDirection.LEFT:
+            if zone is LaneZone.CART and lane.txn is not None:
+                lane.txn.unloads_ms.append(at)
             if track.zone is zone:
                 track.zone = LaneZone.UNSPECIFIED
             track.left_ms = at
@@ -689,6 +720,15 @@ class VisionRules:
         deadline = event.lane_time_ms + self.settings.cart_check_delay_ms
         lane.schedule(deadline, "cart", (event.event_id, event.lane_time_ms))
 
+    @staticmethod
+    def on_transaction_ended(lane: Lane, txn: Transaction) -> None:
+        """Forget the transaction's tracks, except the next shopper's goods already in the
+        cart zone (first seen there after this shopper began unloading): theirs now."""
+        in_cart = [t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked]
+        kept = {t.track_id: t for t in _arrivals(txn, in_cart)}
+        lane.tracks.clear()
+        lane.tracks.update(kept)
+
     def on_cart_due(self, lane: Lane, data: tuple[str, int]) -> None:
         """Items still in the cart when payment started."""
         event_id, at_ms = data
@@ -696,8 +736,12 @@ class VisionRules:
             return
         # Scanned items came out of the cart, whatever crossing reports were lost.
         in_cart = [t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked]
+        newcomers = _arrivals(lane.txn, in_cart)
+        in_cart = [t for t in in_cart if t not in newcomers]
         fresh_ms = lane.cart_crossing_ms - self.jitter_ms
-        if lane.cart_count >= 0 and lane.cart_count_ms >= fresh_ms:
+        # With the next shopper's goods in the zone, vision's count of it is theirs too:
+        # only this shopper's own tracks still there say what was left.
+        if not newcomers and lane.cart_count >= 0 and lane.cart_count_ms >= fresh_ms:
             count = lane.cart_count
             confidence = 0.85 if in_cart else 0.7
             if lane.ledger.seen:

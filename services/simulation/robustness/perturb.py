@@ -510,6 +510,46 @@ def _weights_off(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, 
     return tuple(told)
 
 
+def next_shopper_early(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted]:
+    """The next shopper starts unloading while this one is still paying: their goods come
+    into the cart zone (the belt, the basket stand) 3 s before this shopper's payment
+    starts, and the camera's count of the zone then holds both."""
+    lane = _copy(lane)
+    visits = lane.visits
+    for this, following in zip(visits, visits[1:], strict=False):
+        if rng.random() >= share:
+            continue
+        tender = next((e.at_ms for e in this.events if e.tag == "tender"), None)
+        start = next((i for i, e in enumerate(following.events) if e.tag == "start"), 0)
+        arriving = [
+            e
+            for e in following.events[:start]
+            if e.source == CAMERA and not isinstance(e.payload, ev.ZoneItemCount)
+        ]
+        if tender is None or not arriving:
+            continue
+        shift = tender - 3_000 - arriving[0].at_ms
+        if shift >= 0:
+            continue
+        counts = [
+            e.payload.count
+            for e in following.events[:start]
+            if isinstance(e.payload, ev.ZoneItemCount)
+        ]
+        theirs = counts[-1] if counts else 0
+        moved = {id(e) for e in arriving}
+        following.events[:] = [e for e in following.events if id(e) not in moved]
+        events = [
+            replace(e, payload=replace(e.payload, count=e.payload.count + theirs))
+            if isinstance(e.payload, ev.ZoneItemCount) and e.at_ms >= tender - 3_000
+            else e
+            for e in this.events
+        ]
+        events += [replace(e.moved(shift), transaction_id=this.transaction_id) for e in arriving]
+        this.events[:] = sorted(events, key=lambda e: e.at_ms)
+    return lane.stream()
+
+
 def catalog_weights_off(lane: Lane, rng: random.Random) -> list[Emitted]:
     """The events as generated; fusion's catalog has some pack weights wrong."""
     return lane.stream()
@@ -678,6 +718,7 @@ def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
         lambda ln, r: ghost_tracks(ln, r, 1),
         lambda ln, r: zone_flicker(ln, r, 0.05),
         lambda ln, r: twin_tracks(ln, r, 0.05),
+        lambda ln, r: next_shopper_early(ln, r, 0.2),
     ]
     for step in steps:
         stream = step(lane, rng)
@@ -714,6 +755,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "twin tracks": twin_tracks,
     "several items bagged at once": bag_later,
     "vision 1-3 s late": vision_lag,
+    "next shopper unloads early": next_shopper_early,
     "catalog weights 15% wrong": catalog_weights_off,
     "all at once": everything,
 }
