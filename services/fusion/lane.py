@@ -60,6 +60,8 @@ class Line:
     weighed_mg: int = 0
     weighed_units: int = 0
     label_price_minor: int = 0
+    # When the bagging scale last settled on a rise that this line's units alone explain.
+    weighed_in_ms: int = 0
     # What the camera made of the line's item (the identity rules' state).
     seen: LineIdentity = field(default_factory=lambda: LineIdentity())
 

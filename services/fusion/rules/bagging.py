@@ -86,8 +86,10 @@ class BaggingRules:
         else:
             line.weighed_units = line.weighed_mg = 0
 
-    def _bag(self, txn: Transaction, match: Match, delta_mg: int) -> None:
+    def _bag(self, txn: Transaction, match: Match, delta_mg: int, at_ms: int = 0) -> None:
         for line, units in match.picks:
+            if len(match.picks) == 1 and at_ms:
+                line.weighed_in_ms = at_ms
             self._weighed(
                 line, line.bagged_units, units, delta_mg if len(match.picks) == 1 else None
             )
@@ -151,7 +153,7 @@ class BaggingRules:
                 return
         match = ledger.best_match(delta, candidates) if candidates else None
         if match is not None:
-            self._bag(txn, match, delta)
+            self._bag(txn, match, delta, change.at_ms)
             return
         voided = [
             self._candidate(line, line.quantity - line.bagged_units)
@@ -344,7 +346,7 @@ class BaggingRules:
         skipped = self.unbagged(txn, skipped=True)
         match = lane.ledger.best_match(change.delta_mg, skipped) if skipped else None
         if match is not None:
-            self._bag(txn, match, change.delta_mg)  # a skipped item bagged after all
+            self._bag(txn, match, change.delta_mg, change.at_ms)  # a skipped item bagged after all
             return
         delta = change.delta_mg
         threshold = lane.ledger.tolerance_floor_mg
@@ -684,6 +686,7 @@ class BaggingRules:
             ):
                 inc.matched = True
                 line.bagged_units += units
+                line.weighed_in_ms = inc.at_ms
                 if not line.sold_by_weight and not line.label_price_minor:
                     txn.weight_samples.append((line.sku, inc.delta_mg // units))
                 return True

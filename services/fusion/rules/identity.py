@@ -173,8 +173,11 @@ class IdentityRules:
         """Link a new line to a recognition at the scanner that can be its item: of the
         track still in the scan zone that entered it first, else the latest."""
         best = None
-        best_key: tuple[bool, int, int] | None = None
+        best_key: tuple[bool, bool, int, int] | None = None
         tracks = lane.tracks
+        txn = lane.txn
+        before = [other for other in (txn.order if txn else ()) if other is not line]
+        previous_ms = before[-1].added_ms if before else 0
         for rec in lane.scan_recognitions:
             if rec.linked or not self._linkable(line, rec.at_ms):
                 continue
@@ -186,13 +189,34 @@ class IdentityRules:
             # be gone). Of one track, its latest view.
             here = track is not None and track.zone is LaneZone.SCAN
             entered = track.scan_entered_ms if here and track.scan_entered_ms else 1 << 62
-            key = (here, -entered, rec.at_ms)
+            # A track the camera has reported nothing of since the previous line was
+            # scanned is stale (its way out lost): the item scanned now was seen since.
+            fresh = track is not None and track.last_seen_ms > previous_ms
+            key = (here, fresh, -entered, rec.at_ms)
             if best_key is None or key > best_key:
                 best, best_key = rec, key
+        if best is not None and not (best_key and best_key[0]) and self._unseen_in_hand(
+            lane, previous_ms
+        ):
+            best = None  # what the camera named has gone; the item in hand is not named yet
         if best is not None:
             self._link(lane, line, best)
         else:
             lane.lines_awaiting_vision.append(line)
+
+    @staticmethod
+    def _unseen_in_hand(lane: Lane, previous_ms: int) -> bool:
+        """True when a track the camera followed into the scan zone since the previous
+        line is there now, unnamed and not yet taken for any line: the item being scanned,
+        whatever left the zone before (a hand, a sleeve, an item moved on)."""
+        return any(
+            track.zone is LaneZone.SCAN
+            and track.line is None
+            and not track.scan_held
+            and track.best is None
+            and track.last_seen_ms > previous_ms
+            for track in lane.tracks.values()
+        )
 
     def _link(self, lane: Lane, line: Line, rec: Recognition) -> None:
         line.seen.track_id = rec.track_id

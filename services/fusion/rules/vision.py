@@ -323,6 +323,8 @@ class VisionRules:
         if found is None:
             found = self._lost_track_scan(lane, track, tokens)
         if found is None:
+            found = self._weighed_scan(lane, track, tokens)
+        if found is None:
             return False
         found.used = True
         track.covered = True
@@ -352,17 +354,36 @@ class VisionRules:
         if best is None or best.score < _ITEM_SCORE:
             return None
         name = best.label.lower()
+        sure = best.score >= (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE)
         for token in tokens:
             line = token.line
             if token.used or line is None or line.item is None or line.voided:
                 continue
-            if token.holder not in ("", track.track_id) and not self._vanished(lane, token.holder):
+            if token.holder not in ("", track.track_id) and not (
+                self._vanished(lane, token.holder)
+                or (sure and self._gone_quiet(lane, token.holder, track))
+            ):
                 continue  # the camera saw another item at the scanner as this was scanned
             if self._weighed_in(lane, line):
                 continue
             if name in (label.lower() for label in line.item.vision_labels):
                 return token
         return None
+
+    @staticmethod
+    def _gone_quiet(lane: Lane, holder_id: str, track: Track) -> bool:
+        """True when the track that held a scan has not reached the bag and the camera has
+        reported nothing of it since ``track`` first showed up at the scanner or in the
+        bag: its way out lost with its id, so a new track that surely names the scanned
+        item is that item carrying on. Were the old one still there and to go down later,
+        its scan would be spent and it would be asked about then."""
+        holder = lane.tracks.get(holder_id)
+        return (
+            holder is not None
+            and track.first_zone in (LaneZone.SCAN, LaneZone.BAGGING)
+            and not holder.entered_bagging_ms
+            and holder.last_seen_ms < track.first_seen_ms
+        )
 
     def _orphan_scan(
         self, lane: Lane, track: Track, tokens, earliest: int, linked: bool
@@ -418,6 +439,32 @@ class VisionRules:
             # mismatch), as it would have been under its old id.
             owner.continued_by = track.track_id
             return token
+        return None
+
+    def _weighed_scan(self, lane: Lane, track: Track, tokens) -> ScanToken | None:
+        """The scan of the line the bagging scale weighed going down as this track
+        reached the bag, while the track the camera saw that line's item as never got
+        there: the tracker lost the item on its way (its way out of the scan zone lost
+        too) and picked it up in the bag under a new id. The scale, not the camera, says
+        which item it was; a track surely of another item is not taken for it."""
+        entered = track.entered_bagging_ms
+        if not entered or not lane.ledger.seen or lane.ledger.fault:
+            return None
+        for token in tokens:
+            line = token.line
+            if token.used or line is None or line.voided or line.skip_bagging:
+                continue
+            rise = line.weighed_in_ms
+            if not rise or not entered - _RISE_BEFORE_MS <= rise <= entered + _RISE_AFTER_MS:
+                continue
+            owners = {token.holder, line.seen.track_id} - {"", track.track_id}
+            if any(
+                (owner := lane.tracks.get(owner_id)) is not None and owner.entered_bagging_ms
+                for owner_id in owners
+            ):
+                continue  # the item the camera saw scanned reached the bag itself
+            if self._compatible(track, line, linked=False):
+                return token
         return None
 
     @staticmethod
