@@ -385,10 +385,13 @@ class FusionEngine:
         change and no other catalog item of its kind weighs it."""
         return self.vision.confirms_item(lane, line, change)
 
-    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool) -> None:
+    def measured_weight(
+        self, sku: str, weight_mg: int, confirmed: bool, source: str = ""
+    ) -> bool:
         """One unit of sku weighed weight_mg, off the catalog (``confirmed``: the camera
-        surely saw it was that item)."""
-        self.profiles.observe_measured(sku, weight_mg, confirmed)
+        surely saw it was that item; ``source``: the transaction it was weighed in). True
+        when the weights measured so far show the catalog is wrong and this one fits."""
+        return self.profiles.observe_measured(sku, weight_mg, confirmed, source)
 
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms, if any."""

@@ -1,9 +1,9 @@
 """Per-SKU weight profiles learned from clean transactions (Welford), and their SQLite store.
 
 Two kinds per SKU: the clean profile (weights that fitted the catalog, from transactions
-without alerts) and the measured one (weights the camera confirmed were the scanned item
-although they did not fit the catalog). When the measured one is settled, the catalog's
-weight is what is wrong, and the measured range is used instead of it.
+without alerts) and the measured one (weights of the scanned item that did not fit the
+catalog, the same way in several transactions). When the measured one is settled, the
+catalog's weight is what is wrong, and the measured range is used instead of it.
 """
 
 from __future__ import annotations
@@ -12,19 +12,36 @@ import logging
 import math
 import sqlite3
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Measured profiles are kept beside the clean ones, under these prefixes of the SKU: weights
-# the camera confirmed, and weights it did not.
+# A settled measured range is kept beside the clean profiles, under this prefix of the SKU
+# (rows of the same table; earlier versions' "measured:" rows are read the same way).
 MEASURED_PREFIX = "measured:"
-WEIGHED_PREFIX = "weighed:"
-# Confirmed weights agree when their spread is within this share of their mean; the range
-# used is at least this share either side of it.
-_MEASURED_MAX_SPREAD = 0.1
+# Weights off the catalog agree when within this share of their median; the range used is
+# at least this share either side of their mean.
+_MEASURED_AGREE = 0.06
 _MEASURED_MIN_SPREAD = 0.03
+# Agreeing weights of this many transactions settle a range when the camera confirmed one
+# of them; this many when it confirmed none.
+_MEASURED_LEAST = 3
+_MEASURED_LEAST_UNCONFIRMED = 4
+# The latest weights off the catalog kept per SKU (in memory) to find agreeing ones among.
+_MEASURED_KEPT = 16
+
+
+def _agreeing(samples) -> list[tuple[int, bool, str]]:
+    """The largest group of samples within _MEASURED_AGREE of one of them."""
+    ordered = sorted(samples)
+    best: list[tuple[int, bool, str]] = []
+    for centre, _, _ in ordered:
+        group = [s for s in ordered if abs(s[0] - centre) <= _MEASURED_AGREE * centre]
+        if len(group) > len(best):
+            best = group
+    return best
 
 
 @dataclass(slots=True)
@@ -66,45 +83,66 @@ class WeightProfiles:
         self.range_sigma = range_sigma
         self.profiles: dict[str, WeightProfile] = {}
         self.dirty: set[str] = set()
+        # Per SKU, the latest weights off the catalog: (weight, confirmed, transaction).
+        self._samples: dict[str, deque[tuple[int, bool, str]]] = {}
 
     def observe(self, sku: str, weight_mg: float) -> bool:
         """Add one clean sample; returns False when it was discarded as an outlier."""
         return self._observe(sku, weight_mg)
 
-    def observe_measured(self, sku: str, weight_mg: float, confirmed: bool) -> bool:
+    def observe_measured(
+        self, sku: str, weight_mg: float, confirmed: bool, source: str = ""
+    ) -> bool:
         """Add one unit's weight that did not fit the catalog: ``confirmed`` when the camera
-        surely saw it was this SKU. Returns False when it was discarded as an outlier."""
-        prefix = MEASURED_PREFIX if confirmed else WEIGHED_PREFIX
-        before = self.measured_range(sku)
-        kept = self._observe(prefix + sku, weight_mg)
-        after = self.measured_range(sku)
-        if before is None and after is not None:
-            # A fact about the store's data, for whoever keeps the catalog.
-            log.info(
-                "catalog weight of %s looks wrong: units weigh %d-%d g here; using that",
-                sku,
-                after[0] // 1000,
-                after[1] // 1000,
-            )
-        return kept
+        surely saw it was this SKU. ``source`` names the transaction: one transaction gives
+        one weight per SKU (one shopper's goods are one sample, however many units).
+
+        Returns True when the weights measured so far settle a range this weight is in:
+        the catalog's weight is what is wrong (see measured_range)."""
+        if weight_mg <= 0:
+            return False
+        samples = self._samples.get(sku)
+        if samples is None:
+            samples = self._samples[sku] = deque(maxlen=_MEASURED_KEPT)
+        if source and any(sample[2] == source for sample in samples):
+            return self._fits_measured(sku, weight_mg)
+        samples.append((int(weight_mg), confirmed, source))
+        group = _agreeing(samples)
+        if len(group) >= _MEASURED_LEAST and (
+            len(group) >= _MEASURED_LEAST_UNCONFIRMED or any(c for _, c, _ in group)
+        ):
+            profile = WeightProfile(MEASURED_PREFIX + sku)
+            for weight, _, _ in group:
+                profile.add(weight)
+            before = self.measured_range(sku)
+            self.profiles[profile.sku] = profile
+            self.dirty.add(profile.sku)
+            after = self.measured_range(sku)
+            if before is None and after is not None:
+                # A fact about the store's data, for whoever keeps the catalog.
+                log.info(
+                    "catalog weight of %s looks wrong: units weigh %d-%d g here; using that",
+                    sku,
+                    after[0] // 1000,
+                    after[1] // 1000,
+                )
+        return self._fits_measured(sku, weight_mg)
+
+    def _fits_measured(self, sku: str, weight_mg: float) -> bool:
+        measured = self.measured_range(sku)
+        return measured is not None and measured[0] <= weight_mg <= measured[1]
 
     def measured_range(self, sku: str) -> tuple[int, int] | None:
         """The (min, max) one unit weighs as measured, once enough weights off the catalog
-        agree (within a tenth of their mean): the catalog's weight for it is wrong. Weights
-        the camera confirmed need min_samples; unconfirmed ones twice as many (a loss is
-        rare and its weights scatter; a wrong catalog weight is off the same way each time)."""
-        for prefix, least in (
-            (MEASURED_PREFIX, self.min_samples),
-            (WEIGHED_PREFIX, 2 * self.min_samples),
-        ):
-            profile = self.profiles.get(prefix + sku)
-            if profile is None or profile.count < least:
-                continue
-            if profile.std_mg > _MEASURED_MAX_SPREAD * profile.mean_mg:
-                continue
-            spread = max(self.range_sigma * profile.std_mg, _MEASURED_MIN_SPREAD * profile.mean_mg)
-            return (max(0, int(profile.mean_mg - spread)), int(profile.mean_mg + spread))
-        return None
+        agree: the catalog's weight for it is wrong. Enough is three transactions' weights
+        within 6 % of one of them, one of them a unit the camera surely saw was this SKU,
+        or four without the camera (a wrong catalog weight is off the same way for every
+        shopper; losses are rare, and their weights scatter over what was really taken)."""
+        profile = self.profiles.get(MEASURED_PREFIX + sku)
+        if profile is None or profile.count < _MEASURED_LEAST:
+            return None
+        spread = max(self.range_sigma * profile.std_mg, _MEASURED_MIN_SPREAD * profile.mean_mg)
+        return (max(0, int(profile.mean_mg - spread)), int(profile.mean_mg + spread))
 
     def _observe(self, key: str, weight_mg: float) -> bool:
         if weight_mg <= 0:

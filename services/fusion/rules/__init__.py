@@ -40,8 +40,11 @@ class RuleHost(Protocol):
         """True when the camera surely saw the scanned item itself go down for this
         change and no other catalog item of its kind weighs it."""
 
-    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool) -> None:
-        """Record one unit's weight off the catalog (confirmed by the camera or not)."""
+    def measured_weight(
+        self, sku: str, weight_mg: int, confirmed: bool, source: str = ""
+    ) -> bool:
+        """Record one unit's weight off the catalog (confirmed by the camera or not); True
+        when the weights so far show the catalog is wrong and this one fits them."""
 
     def defer_for_plu(self, lane: Lane, track, kind: str, data: object) -> bool:
         """Reopen a window while the track's produce code is visibly being entered."""

@@ -18,12 +18,25 @@ _POS_LATENCY_MS = 1_500
 # A drop due while the scale is in motion waits this long for it to settle, this often.
 _SETTLE_WAIT_MS = 1_000
 _SETTLE_WAITS = 3
+# A catalog weight gone wrong is off by less than this factor either way.
+_CATALOG_ERROR_FACTOR = 2
 
 
 def _another_items(change: WeightChange, line: Line) -> bool:
     """True when the camera saw the item that made this change scanned as another line."""
     track = change.track
     return track is not None and track.line is not None and track.line is not line
+
+
+def _plausible_catalog_error(line: Line, unit_mg: int) -> bool:
+    """True when one unit weighing unit_mg could be the catalog's weight gone wrong: a new
+    size or supplier moves a pack's weight by a fraction, not a pack of gum to a litre of
+    milk (a weight many times the catalog's is a swap unless the camera confirms it)."""
+    item = line.item
+    if item is None or not item.has_weight_range:
+        return False
+    middle = (item.min_weight_mg + item.max_weight_mg) // 2
+    return middle // _CATALOG_ERROR_FACTOR <= unit_mg <= middle * _CATALOG_ERROR_FACTOR
 
 
 def _weight_confidence(weight_mg: int, floor_mg: int) -> float:
@@ -435,19 +448,30 @@ class BaggingRules:
                 ),
             )
             return
-        several = any(
+        other_count = any(
             lane.ledger.fits(change.delta_mg, k * line.unit_low_mg, k * line.unit_high_mg)
-            for k in range(2, 5)
+            for k in range(1, units + 4)
+            if k != units
         )
-        if units == 1 and not several:
-            # What one unit weighed off the catalog (not a few units of it): a wrong
-            # catalog weight shows as the same weight again and again (see
+        if units >= 1 and not other_count and self.host.vision_allows(lane, line, change):
+            # What a unit weighed off the catalog (not another count of units, nor what
+            # the camera surely saw as another item): a wrong catalog weight shows as the
+            # same weight again and again, one transaction after another (see
             # WeightProfiles.measured_range).
-            confirmed = self.host.vision_confirms_item(lane, line, change)
-            self.host.measured_weight(line.sku, change.delta_mg, confirmed)
-            if confirmed:
+            confirmed = units == 1 and self.host.vision_confirms_item(lane, line, change)
+            per_unit = change.delta_mg // units
+            settled = (confirmed or _plausible_catalog_error(line, per_unit)) and (
+                self.host.measured_weight(
+                    line.sku,
+                    per_unit,
+                    confirmed,
+                    f"{lane.store_id}/{lane.lane_id}/{txn.transaction_id}",
+                )
+            )
+            if confirmed or settled:
                 # The camera surely saw the scanned item go down, and nothing else of its
-                # kind weighs this: the catalog's weight is what disagrees.
+                # kind weighs this; or this weight completes the evidence that units of
+                # it weigh this here: the catalog's weight is what disagrees.
                 return
         seen_minor = self.host.amount_for_weight(lane, change.delta_mg)
         self.host.emit(
