@@ -385,9 +385,7 @@ class FusionEngine:
         change and no other catalog item of its kind weighs it."""
         return self.vision.confirms_item(lane, line, change)
 
-    def measured_weight(
-        self, sku: str, weight_mg: int, confirmed: bool, source: str = ""
-    ) -> bool:
+    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool, source: str = "") -> bool:
         """One unit of sku weighed weight_mg, off the catalog (``confirmed``: the camera
         surely saw it was that item; ``source``: the transaction it was weighed in). True
         when the weights measured so far show the catalog is wrong and this one fits."""

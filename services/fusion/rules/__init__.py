@@ -40,9 +40,7 @@ class RuleHost(Protocol):
         """True when the camera surely saw the scanned item itself go down for this
         change and no other catalog item of its kind weighs it."""
 
-    def measured_weight(
-        self, sku: str, weight_mg: int, confirmed: bool, source: str = ""
-    ) -> bool:
+    def measured_weight(self, sku: str, weight_mg: int, confirmed: bool, source: str = "") -> bool:
         """Record one unit's weight off the catalog (confirmed by the camera or not); True
         when the weights so far show the catalog is wrong and this one fits them."""
 

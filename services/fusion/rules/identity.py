@@ -195,8 +195,10 @@ class IdentityRules:
             key = (here, fresh, -entered, rec.at_ms)
             if best_key is None or key > best_key:
                 best, best_key = rec, key
-        if best is not None and not (best_key and best_key[0]) and self._unseen_in_hand(
-            lane, previous_ms
+        if (
+            best is not None
+            and not (best_key and best_key[0])
+            and self._unseen_in_hand(lane, previous_ms)
         ):
             best = None  # what the camera named has gone; the item in hand is not named yet
         if best is not None:
