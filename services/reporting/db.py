@@ -1,4 +1,4 @@
-"""One small database interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+"""One small database interface over SQLite (sqlite3, aiosqlite) and PostgreSQL (asyncpg).
 
 The store, the reports and retention write their SQL once, with ``?`` placeholders and
 constructs both databases share; the few differences (LEAST/GREATEST, zero padding) come
@@ -7,13 +7,21 @@ from ``Dialect``. The PostgreSQL connection rewrites ``?`` to ``$n``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
+# A write transaction's work: an async function of the connection it runs on.
+TransactionBody = Callable[["Connection"], Coroutine[Any, Any, T]]
 
 
 class Dialect:
@@ -78,9 +86,154 @@ class Connection:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    async def transaction(self, body: TransactionBody[T]) -> T:
+        """Run ``body(connection)`` as one transaction: committed when it returns (its
+        result returned), rolled back when it raises. Writers only."""
+        raise NotImplementedError
+
+
+class SqliteWriter(Connection):
+    """The store's SQLite write connection, owned by a thread of its own.
+
+    Each call is one trip to that thread, except ``transaction``: BEGIN IMMEDIATE, every
+    statement of the body and COMMIT run in one trip. The body is the same ``async``
+    function of a ``Connection`` that PostgreSQL runs, but in the writer's thread it gets
+    a connection whose calls finish without suspending, so the thread drives it to its end
+    on its own (``_drive``): a batch costs one hand-over between the event loop and the
+    thread instead of one per statement, and SQLite works (outside the GIL) while the loop
+    goes on with other requests. A body must await nothing but its connection.
+    """
+
+    dialect = SQLITE
+
+    def __init__(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._direct = _DirectSqlite(conn)
+
+    @classmethod
+    async def connect(cls, path: Path, pragmas: Sequence[str] = ()) -> SqliteWriter:
+        """Open ``path`` in autocommit mode in a new writer thread and apply ``pragmas``."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reporting-writer")
+
+        def connect() -> sqlite3.Connection:
+            # Made in the writer's thread: sqlite3 refuses its use from any other.
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                for pragma in pragmas:
+                    conn.execute(pragma)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, conn)
+
+    async def _trip(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the writer's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _statement(self, method: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """One call of the thread's connection, in one trip."""
+        return await self._trip(lambda: _drive(method(*args)))
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return await self._statement(self._direct.fetchall, sql, params)
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return await self._statement(self._direct.fetch_dicts, sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._statement(self._direct.execute, sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._statement(self._direct.executemany, sql, rows)
+
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        return await self._statement(self._direct.executemany_count, sql, rows)
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        await self._statement(self._direct.insert_new, table, columns, rows)
+
+    async def transaction(self, body: TransactionBody[T]) -> T:
+        return await self._trip(self._direct.run_transaction, body)
+
+    async def close(self) -> None:
+        """Close the connection and end the thread."""
+        try:
+            await self._trip(self._direct.conn.close)
+        finally:
+            # The thread is idle now: it ends at once.
+            self._executor.shutdown(wait=True)
+
+
+class _DirectSqlite(Connection):
+    """A sqlite3 connection used from the thread that owns it: async in name only, each
+    call finishes without suspending (what ``_drive`` needs)."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        # Rows changed, from the connection's running count (the schema has no triggers).
+        before = self.conn.total_changes
+        self.conn.execute(sql, params)
+        return self.conn.total_changes - before
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    async def executemany_count(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany(sql, rows)
+        return self.conn.total_changes - before
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+    def run_transaction(self, body: TransactionBody[T]) -> T:
+        """BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK when anything fails."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = _drive(body(self))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return result
+
+
+def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, in the calling thread."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a SQLite write transaction awaited something besides its connection")
+
 
 class SqliteConnection(Connection):
-    """An aiosqlite connection in autocommit mode.
+    """An aiosqlite connection in autocommit mode (the store's reads).
 
     Each call is one trip to aiosqlite's thread (a statement and its rows together): the
     trips, not SQLite, are much of what a small statement costs.
@@ -166,6 +319,10 @@ class PostgresConnection(Connection):
     async def insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:
             await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+    async def transaction(self, body: TransactionBody[T]) -> T:
+        async with postgres_transaction(self.conn):
+            return await body(self)
 
 
 @contextlib.asynccontextmanager

@@ -7,10 +7,10 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from lanesight.reporting import convert
@@ -25,6 +25,8 @@ from lanesight.reporting.db import (
     Dialect,
     PostgresConnection,
     SqliteConnection,
+    SqliteWriter,
+    TransactionBody,
     find_by_lane,
     postgres_transaction,
 )
@@ -37,6 +39,8 @@ from lanesight.reporting.schema import current_version, migrate, migrate_postgre
 from lanesight.v1 import events_pb2
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 _EVENT_COLUMNS = (
@@ -94,6 +98,17 @@ ON CONFLICT (store_id, lane_id, transaction_id) DO UPDATE SET
   item_count = COALESCE(excluded.item_count, transactions.item_count)
 """
 
+
+# The writer's settings. FULL: an acknowledged record survives a power cut, not only a
+# crash. The writer touches index pages all over the event-id and item indexes: keep them
+# cached, and checkpoint less often so a page rewritten by many batches is copied into the
+# database once (the WAL stays under about 40 MB).
+_WRITER_PRAGMAS = (
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA cache_size = -65536",
+    "PRAGMA wal_autocheckpoint = 10000",
+)
 
 _ALERT_COLUMNS = (
     "alert_id, revision, store_id, lane_id, transaction_id, type, pos_exception_kind, severity, "
@@ -153,19 +168,13 @@ class ReportStore:
             return await cls._open_postgres(config)
         db_path = Path(path or config.db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(db_path, isolation_level=None)
+        async with aiosqlite.connect(db_path, isolation_level=None) as migrating:
+            await migrating.execute("PRAGMA journal_mode = WAL")
+            await migrating.execute("PRAGMA busy_timeout = 10000")
+            before = await current_version(migrating)
+            after = await migrate(migrating)
+        writer = await SqliteWriter.connect(db_path, _WRITER_PRAGMAS)
         try:
-            await writer.execute("PRAGMA journal_mode = WAL")
-            # FULL: an acknowledged record survives a power cut, not only a crash.
-            await writer.execute("PRAGMA synchronous = FULL")
-            await writer.execute("PRAGMA busy_timeout = 10000")
-            # The writer touches index pages all over the event-id and item indexes: keep
-            # them cached, and checkpoint less often so a page rewritten by many batches is
-            # copied into the database once (the WAL stays under about 40 MB).
-            await writer.execute("PRAGMA cache_size = -65536")
-            await writer.execute("PRAGMA wal_autocheckpoint = 10000")
-            before = await current_version(writer)
-            after = await migrate(writer)
             reader = await aiosqlite.connect(db_path, isolation_level=None)
         except BaseException:
             await writer.close()
@@ -179,7 +188,7 @@ class ReportStore:
                 await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await writer.close()
 
-        store = cls(config, SqliteConnection(writer), SqliteConnection(reader), close)
+        store = cls(config, writer, SqliteConnection(reader), close)
         if 0 < before < 5 <= after:
             # Rollups arrived with version 5: fill them from what the database holds.
             async with store.write_transaction() as db:
@@ -311,22 +320,61 @@ class ReportStore:
                 previous = chunk[-1].record_sequence
         return previous
 
+    async def _write(
+        self, body: TransactionBody[T], committed: Callable[[T], None] | None = None
+    ) -> T:
+        """Run ``body(db)`` as one write transaction under the write lock (on SQLite in one
+        trip to the writer's thread), then ``committed(result)``.
+
+        A transaction under way is not abandoned when the caller is cancelled (SQLite's
+        thread could not be stopped anyway): the cancellation waits for its end, and
+        ``committed`` still runs if it committed, so the state kept in memory (acks, lane
+        states, the projector's count) always follows the database.
+        """
+        async with self._write_lock:
+            trip = asyncio.ensure_future(self._writer.transaction(body))
+            try:
+                result = await asyncio.shield(trip)
+            except asyncio.CancelledError:
+                while not trip.done():
+                    # Deferred, not swallowed: re-raised below once the trip has ended.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait({trip})
+                if committed is not None and not trip.cancelled() and trip.exception() is None:
+                    committed(trip.result())
+                raise
+            if committed is not None:
+                committed(result)
+            return result
+
     async def _store_chunk(
         self, sender_id: str, chunk: Sequence[IngestRecord], gaps: list[tuple[int, int]]
     ) -> None:
         events = [r.event for r in chunk if r.event is not None]
         alerts = [r.alert for r in chunk if r.alert is not None]
         acked = chunk[-1].record_sequence
-        months: set[int] = set()
-        async with self.write_transaction() as db:
+        # Numbers for the chunk's events, taken now: one a duplicate or a failed batch
+        # leaves unused is a harmless gap, and none is ever given twice.
+        first_seq = self._last_seq + 1
+        self._last_seq += len(events)
+
+        async def store(db: Connection) -> tuple[int, set[int]]:
+            months: set[int] = set()
             if self.dialect.name == "postgresql":
                 fresh = await self._new_events(db, events)
                 months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
-                stored = await self._copy_events(db, fresh)
-                numbered = len(fresh)
+                if fresh:
+                    await db.insert_new("events", _EVENT_COLUMNS, _event_rows(fresh, first_seq))
+                stored = len(fresh)
+            elif events:
+                marks = ", ".join("?" * len(_EVENT_COLUMNS))
+                stored = await db.executemany_count(
+                    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "
+                    "ON CONFLICT DO NOTHING",
+                    _event_rows(events, first_seq),
+                )
             else:
-                stored = await self._insert_events(db, events)
-                numbered = len(events)
+                stored = 0
             await self._write_alerts(db, alerts)
             now = now_ms()
             await db.execute(
@@ -340,61 +388,27 @@ class ReportStore:
                     "INSERT INTO ingest_gaps VALUES (?, ?, ?, ?)",
                     [(sender_id, first, last, now) for first, last in gaps],
                 )
-        # Only after the commit: the in-memory state follows the database.
-        self._partitions |= months
-        self._last_seq += numbered
-        self._acked[sender_id] = acked
-        self.projector.acknowledged(stored)
-        for first, last in gaps:
-            log.warning(
-                "records %d..%d of sender %s never arrived (the sender dropped them)",
-                first,
-                last,
-                sender_id,
-            )
+            return stored, months
 
-    def _event_rows(self, events: list[LaneEventRecord]) -> list[tuple]:
-        """Event rows numbered after the last stored event (a number skipped by a
-        duplicate is a harmless gap)."""
-        first = self._last_seq + 1
-        return [
-            (
-                e.event_id,
-                e.store_id,
-                e.lane_id,
-                e.sequence,
-                e.time_ms,
-                e.transaction_id,
-                e.kind,
-                e.source_device_id,
-                e.raw,
-                # Without its serialized form (a data-quality record) the payload is kept.
-                None if e.raw is not None else json.dumps(e.data),
-                first + i,
-            )
-            for i, e in enumerate(events)
-        ]
+        def stored(result: tuple[int, set[int]]) -> None:
+            count, months = result
+            self._partitions |= months
+            self._acked[sender_id] = acked
+            self.projector.acknowledged(count)
+            for first, last in gaps:
+                log.warning(
+                    "records %d..%d of sender %s never arrived (the sender dropped them)",
+                    first,
+                    last,
+                    sender_id,
+                )
 
-    async def _insert_events(self, db: Connection, events: list[LaneEventRecord]) -> int:
-        """SQLite: insert the events, skipping those stored before; how many were new."""
-        if not events:
-            return 0
-        marks = ", ".join("?" * len(_EVENT_COLUMNS))
-        return await db.executemany_count(
-            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "
-            "ON CONFLICT DO NOTHING",
-            self._event_rows(events),
-        )
-
-    async def _copy_events(self, db: Connection, fresh: list[LaneEventRecord]) -> int:
-        """PostgreSQL: COPY the events found new (checked under the write lock)."""
-        if fresh:
-            await db.insert_new("events", _EVENT_COLUMNS, self._event_rows(fresh))
-        return len(fresh)
+        await self._write(store, stored)
 
     async def _new_events(
         self, db: Connection, events: list[LaneEventRecord]
     ) -> list[LaneEventRecord]:
+        """PostgreSQL: the events not stored yet (looked up under the write lock)."""
         # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
         unique: dict[tuple[str, str, str], LaneEventRecord] = {}
         for event in events:
@@ -408,7 +422,8 @@ class ReportStore:
     async def _project(self, limit: int) -> int:
         """Derive the facts and rollups of up to ``limit`` stored events after the cursor,
         in storing order, and move the cursor, in one transaction; how many it derived."""
-        async with self.write_transaction() as db:
+
+        async def project(db: Connection) -> tuple[int, dict[tuple[str, str], LaneState]]:
             position = await self._cursor(db)
             rows = await db.fetchall(
                 "SELECT ingest_seq, event_id, store_id, lane_id, sequence, time_ms, "
@@ -417,7 +432,7 @@ class ReportStore:
                 (position, limit),
             )
             if not rows:
-                return 0
+                return 0, {}
             events = [_stored_event(row) for row in rows]
             states = {
                 lane: self._state_copy(lane) for lane in {(e.store_id, e.lane_id) for e in events}
@@ -427,9 +442,11 @@ class ReportStore:
             await db.execute(
                 "UPDATE projection_cursor SET position = ? WHERE name = 'facts'", (rows[-1][0],)
             )
+            return len(rows), states
+
         # Only after the commit: the in-memory lane state follows the database.
-        self._lane_states.update(states)
-        return len(rows)
+        projected, _ = await self._write(project, lambda done: self._lane_states.update(done[1]))
+        return projected
 
     def _state_copy(self, lane: tuple[str, str]) -> LaneState:
         state = self._lane_states.get(lane)
@@ -685,6 +702,27 @@ def _stored_event(row: tuple) -> LaneEventRecord:
         data=json.loads(data) if data else {},
         source_device_id=device,
     )
+
+
+def _event_rows(events: list[LaneEventRecord], first_seq: int) -> list[tuple]:
+    """Event rows numbered from ``first_seq`` in storing order."""
+    return [
+        (
+            e.event_id,
+            e.store_id,
+            e.lane_id,
+            e.sequence,
+            e.time_ms,
+            e.transaction_id,
+            e.kind,
+            e.source_device_id,
+            e.raw,
+            # Without its serialized form (a data-quality record) the payload is kept.
+            None if e.raw is not None else json.dumps(e.data),
+            first_seq + i,
+        )
+        for i, e in enumerate(events)
+    ]
 
 
 def _month(time_ms: int) -> int:
