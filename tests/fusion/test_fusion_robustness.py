@@ -883,3 +883,26 @@ async def test_a_view_of_something_gone_before_the_scan_is_not_the_scanned_item(
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_an_item_that_reached_the_scanner_after_a_line_is_not_that_lines_item(
+    fusion_server, demo
+):
+    # The soy drink is scanned unseen (its views lost). The juice, in the cart all along,
+    # reaches the scanner only afterwards and is bagged before its own scan: its view in
+    # the bag is not the soy drink's line (which would make the soy drink a mismatch).
+    s = Script(transaction_id="AFTERLINE")
+    soy, juice = demo["Alpro-Fresh-Soy-Milk"], demo["Bravo-Apple-Juice"]
+    first, later = s.track(), s.track()
+    s.at(0, ItemCrossesZones(later, "", ev.LaneZone.UNSPECIFIED, CART, ()))
+    s.at(100, ItemCrossesZones(first, "", CART, SCAN, ()))
+    s.add_line(soy)
+    s.at(1_300, ItemCrossesZones(first, "", SCAN, BAGGING, ()))
+    s.place((soy.min_weight_mg + soy.max_weight_mg) // 2)
+    s.at(1_600, ItemCrossesZones(later, "", CART, SCAN, (("Bravo-Apple-Juice", 0.99),)))
+    s.at(900, ItemCrossesZones(later, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.99),)))
+    s.place((juice.min_weight_mg + juice.max_weight_mg) // 2)
+    s.add_line(juice)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

@@ -141,8 +141,10 @@ class IdentityRules:
             if bagging:
                 # The track must have been in view when the line was scanned: a later
                 # item's first view on its way to the bag is not the earlier line's item.
+                # Nor one the camera saw reach the scanner only after it was scanned.
                 fits = (
                     track.first_seen_ms <= line.added_ms + self.jitter_ms
+                    and track.scan_entered_ms <= line.added_ms + self.jitter_ms
                     and line.added_ms - self.jitter_ms
                     <= at
                     <= line.added_ms + self.settings.missed_scan_before_ms
