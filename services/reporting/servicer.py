@@ -27,6 +27,85 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXPORT_CHUNK_BYTES = 64 * 1024
+# IngestRecords requests read and checked while an earlier one is stored (each up to the
+# sender's batch, 500 records from fusion): enough to keep the database busy, and a
+# bound, so a sender faster than the database is held back by gRPC flow control.
+INGEST_READ_AHEAD = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Refused:
+    """A request that ends the stream: the status and details to abort with."""
+
+    code: grpc.StatusCode
+    details: str
+
+
+# What the reader hands over: a checked request (sender id, records), a refusal, the
+# exception that ended reading, or None at the end of the stream.
+_Checked = tuple[str, list[model.IngestRecord]] | _Refused | BaseException | None
+
+
+async def _read_ingest(context: grpc.aio.ServicerContext, checked: asyncio.Queue) -> None:
+    """Read IngestRecords requests and queue each checked, until the end of the stream or
+    the first refusal."""
+    while True:
+        try:
+            request = await context.read()
+        except Exception as exc:  # the handler raises it in its own task
+            await checked.put(exc)
+            return
+        if request is grpc.aio.EOF:
+            await checked.put(None)
+            return
+        result = _check_ingest(request)
+        await checked.put(result)
+        if isinstance(result, _Refused):
+            return
+
+
+def _check_ingest(
+    request: reporting_pb2.IngestRecordsRequest,
+) -> tuple[str, list[model.IngestRecord]] | _Refused:
+    """A request's records, validated (a refused event becomes a data-quality record), or
+    why the stream ends: a missing sender, sequences out of order, a store out of scope."""
+    sender_id = request.sender_id
+    if not sender_id:
+        return _Refused(grpc.StatusCode.INVALID_ARGUMENT, "sender_id: required")
+    fed = request.records
+    sequences = [r.record_sequence for r in fed]
+    if any(b <= a for a, b in zip(sequences, sequences[1:], strict=False)):
+        return _Refused(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "records: record_sequence must increase within a request",
+        )
+    now = time.time_ns() // 1_000_000  # one clock for the request's validation
+    # The payload fields are the projector's to extract, behind the ack.
+    records = [convert.record_from_proto(r, now, with_data=False) for r in fed]
+    allowed: dict[str, bool] = {}  # a request's records come from a store or a few
+    for record in records:
+        item = record.event or record.alert
+        if item is None:
+            continue
+        may = allowed.get(item.store_id)
+        if may is None:
+            may = allowed[item.store_id] = caller_may_access_store(item.store_id)
+        if not may:
+            return _Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"record {record.record_sequence}: store {item.store_id!r} is out of this"
+                " caller's scope",
+            )
+        if record.event is not None and record.event.kind == REJECTED_KIND:
+            # Stored as a data-quality incident and acked: never resent forever.
+            log.warning(
+                "data-quality: record %d from %s refused: %s: %s",
+                record.record_sequence,
+                sender_id,
+                record.event.data["field"],
+                record.event.data["message"],
+            )
+    return sender_id, records
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
@@ -50,59 +129,47 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
 
     async def IngestRecords(self, request_iterator, context: grpc.aio.ServicerContext):
         store, _ = await self._ready(context)
+        # A task reads and checks requests ahead of the one being stored (a bounded few),
+        # so with a sender that keeps several in flight (fusion's forwarder does not wait
+        # for acks) the next request is validated while the database commits this one.
+        checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=INGEST_READ_AHEAD)
+        reader = asyncio.create_task(_read_ingest(context, checked))
         shutdown = asyncio.ensure_future(self.app.shutting_down.wait())
+        take: asyncio.Future | None = None
         try:
             while True:
-                read = asyncio.ensure_future(context.read())
-                await asyncio.wait({read, shutdown}, return_when=asyncio.FIRST_COMPLETED)
-                if not read.done():
-                    read.cancel()
+                take = asyncio.ensure_future(checked.get())
+                await asyncio.wait({take, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+                if not take.done():
+                    take.cancel()
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
                         "reporting is shutting down; reconnect and resend unacknowledged records",
                     )
-                request = read.result()
-                if request is grpc.aio.EOF:
+                request = take.result()
+                if request is None:
                     return
-                if not request.sender_id:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "sender_id: required")
-                sequences = [r.record_sequence for r in request.records]
-                if any(b <= a for a, b in zip(sequences, sequences[1:], strict=False)):
-                    await context.abort(
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                        "records: record_sequence must increase within a request",
+                if isinstance(request, _Refused):
+                    await context.abort(request.code, request.details)
+                elif isinstance(request, BaseException):
+                    raise request
+                else:
+                    sender_id, records = request
+                    previous = await store.acked_sequence(sender_id)
+                    started = time.perf_counter()
+                    acked = await store.ingest(sender_id, records)
+                    stored_s = time.perf_counter() - started
+                    await context.write(
+                        reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
                     )
-                now = time.time_ns() // 1_000_000  # one clock for the request's validation
-                # The payload fields are the projector's to extract, behind the ack.
-                records = [
-                    convert.record_from_proto(r, now, with_data=False) for r in request.records
-                ]
-                for record in records:
-                    fed = record.event or record.alert
-                    if record.event is not None and record.event.kind == REJECTED_KIND:
-                        # Stored as a data-quality incident and acked: never resent forever.
-                        log.warning(
-                            "data-quality: record %d from %s refused: %s: %s",
-                            record.record_sequence,
-                            request.sender_id,
-                            record.event.data["field"],
-                            record.event.data["message"],
-                        )
-                    if fed is not None and not caller_may_access_store(fed.store_id):
-                        await context.abort(
-                            grpc.StatusCode.PERMISSION_DENIED,
-                            f"record {record.record_sequence}: store {fed.store_id!r} is out"
-                            " of this caller's scope",
-                        )
-                previous = await store.acked_sequence(request.sender_id)
-                started = time.perf_counter()
-                acked = await store.ingest(request.sender_id, records)
-                metrics.record_ingest(records, previous, time.perf_counter() - started)
-                await context.write(
-                    reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
-                )
+                    # After the ack: the lag histogram takes a value per event.
+                    metrics.record_ingest(records, previous, stored_s)
         finally:
             shutdown.cancel()
+            if take is not None:
+                take.cancel()
+            reader.cancel()
+            await asyncio.wait({reader})
 
     async def ListAlerts(self, request, context):
         _, reports = await self._ready(context)

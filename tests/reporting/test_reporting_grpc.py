@@ -10,10 +10,13 @@ import time
 import grpc
 import pytest
 from lanesight.common.server import start_server
+from lanesight.fusion.config import FusionConfig
+from lanesight.fusion.forwarder import ReportingForwarder
 from lanesight.reporting import convert, servicer
 from lanesight.reporting.app import create_app
 from lanesight.v1 import alerts_pb2, common_pb2, reporting_pb2, reporting_pb2_grpc
 
+from tests.conftest import assert_eventually
 from tests.reporting.reporting_builders import (
     G1,
     T0_MS,
@@ -130,6 +133,60 @@ async def test_shutdown_ends_ingest_streams_with_unavailable(tmp_path):
             await call.read()
         assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
         await asyncio.wait_for(stopping, 30)
+
+
+async def test_requests_sent_ahead_of_their_acks_are_stored_in_order_until_a_bad_one(tmp_path):
+    """A sender keeps several requests in flight; each is acked in order, and a refused
+    one ends the stream after everything before it is stored and acked."""
+    config = service_config(tmp_path)
+    lane = Lane("s1", "1")
+    events = [lane.event(T0_MS + n, "t", item_added=item(str(n), gtin=G1)) for n in range(40)]
+    records = as_records(events)
+    out_of_order = [records[31], records[30]]
+    running = await start_server(create_app(config), config, port=0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            call = reporting_pb2_grpc.ReportingServiceStub(channel).IngestRecords(timeout=30)
+            for request in (records[0:10], records[10:20], records[20:30], out_of_order):
+                await call.write(R.IngestRecordsRequest(sender_id="fusion-1", records=request))
+            await call.write(R.IngestRecordsRequest(sender_id="fusion-1", records=records[32:]))
+            assert [(await call.read()).acked_record_sequence for _ in range(3)] == [10, 20, 30]
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await call.read()
+            assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "record_sequence must increase" in failure.value.details()
+    finally:
+        await running.stop()
+    assert await count(config.reporting, "events") == 30
+    assert await query(config.reporting, "SELECT acked_sequence FROM ingest_senders") == [(30,)]
+
+
+async def test_fusions_forwarder_feeds_reporting_with_several_requests_in_flight(tmp_path):
+    """The real sender: fusion's forwarder sends batch after batch without waiting for
+    acks; everything is stored once, without gaps, and acked to the last record."""
+    config = service_config(tmp_path)
+    lane = Lane("s1", "1")
+    events = [lane.event(T0_MS + n, f"t{n // 10}", item_added=item(str(n))) for n in range(95)]
+    running = await start_server(create_app(config), config, port=0)
+    sending = config.model_copy(
+        update={"fusion": FusionConfig(forward_batch_max=10, sender_id="fusion-7")}
+    )
+    forwarder = ReportingForwarder(sending, f"127.0.0.1:{running.port}")
+    try:
+        forwarder.add_events(events[:50])
+        forwarder.add_events(events[50:])
+        last = forwarder.next_sequence - 1
+        await forwarder.start()
+        await assert_eventually(lambda: forwarder.pending == 0, timeout_s=30, interval_s=0.01)
+        assert forwarder.acked == last
+    finally:
+        await forwarder.stop()
+        await running.stop()
+    assert await count(config.reporting, "events") == 95
+    assert await count(config.reporting, "ingest_gaps") == 0
+    assert await query(
+        config.reporting, "SELECT sender_id, acked_sequence FROM ingest_senders"
+    ) == [("fusion-7", last)]
 
 
 async def test_ingest_rejects_a_request_without_sender(served):
