@@ -514,6 +514,11 @@ class FusionEngine:
         ):
             read = None  # another item's read: an earlier line's, or before a PLU lookup
         line = new_line(event, p, read, self.catalog, lane.store_id, txn.currency)
+        if read is not None:
+            # The item was scanned when the scanner read it; a POS can take a moment or two
+            # to register the line (a slow lookup, a busy server), while the camera and the
+            # scales go on. What was at the scanner, and the time windows, are the read's.
+            line.added_ms = min(line.added_ms, lane.last_read_ms)
         money = p.extended_price or p.unit_price
         if money and not txn.currency:
             txn.currency = money.currency_code
@@ -525,10 +530,14 @@ class FusionEngine:
         self.identity.on_line_added(lane, line)
         for unit in range(line.quantity):
             # Each further unit of a line may take the shopper a moment longer to bag.
-            token = ScanToken(
-                event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
+            token = ScanToken(line.added_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS)
+            self.vision.on_scan(
+                lane,
+                txn,
+                token,
+                first_unit=unit == 0,
+                holder=lane.last_read_holder if read is not None else None,
             )
-            self.vision.on_scan(lane, txn, token, first_unit=unit == 0)
         self.labels.on_line_added(lane, line, read)
         self.bagging.on_line_added(lane, txn, line)
         self.alerts.on_line_added(lane, line, self._line_fits(lane, line))
@@ -611,6 +620,7 @@ class FusionEngine:
         if p.gtin or p.variable_measure:
             lane.last_read = p
             lane.last_read_ms = event.lane_time_ms
+            lane.last_read_holder = self.vision.holder(lane)
 
     def _on_scale_reading(self, lane: Lane, event: ev.LaneEvent, p: ev.ScaleReading) -> None:
         if p.role is ev.ScaleRole.BAGGING:
@@ -619,6 +629,10 @@ class FusionEngine:
             lane.produce_weight_mg = p.weight_mg
             lane.produce_weight_ms = event.lane_time_ms
         elif p.status is ev.ScaleStatus.ZERO:
+            if lane.produce_weight_mg > 0:
+                lane.produce_last_mg = lane.produce_weight_mg
+                lane.produce_last_ms = lane.produce_weight_ms
+                lane.produce_cleared_ms = event.lane_time_ms
             lane.produce_weight_mg = 0
             lane.produce_weight_ms = event.lane_time_ms
 

@@ -285,8 +285,15 @@ class Lane:
     cart_crossing_ms: int = 0
     produce_weight_mg: int = 0
     produce_weight_ms: int = 0
+    # The last weight the produce scale held before it was cleared, when it was put on,
+    # and when it was cleared (its code may still be on its way from the POS).
+    produce_last_mg: int = 0
+    produce_last_ms: int = 0
+    produce_cleared_ms: int = 0
     last_read: BarcodeRead | None = None
     last_read_ms: int = 0
+    # The one track at the scanner as that barcode was read ("" if none or several).
+    last_read_holder: str = ""
     camera_health: dict[str, CameraHealth] = field(default_factory=dict)
     vision_link_up: bool = True
     vision_seen: bool = False

@@ -282,6 +282,24 @@ def test_vision_lag_delays_only_the_camera_and_keeps_its_order(lanes):
     assert all(e.stamp_ms is None for e in after if e.source != CAMERA)
 
 
+def test_pos_slow_stamps_pos_events_later_in_their_own_order_and_nothing_else(lanes):
+    lane = _sco(lanes)
+    before = lane.stream()
+    after = perturb.pos_slow(lane, random.Random(6))
+    assert [_key(e) for e in after if e.source == POS] == [
+        _key(e) for e in before if e.source == POS
+    ]
+    assert [(e.at_ms, _key(e)) for e in after if e.source != POS] == [
+        (e.at_ms, _key(e)) for e in before if e.source != POS
+    ]
+    pairs = zip(
+        [e for e in before if e.source == POS], [e for e in after if e.source == POS], strict=True
+    )
+    lags = [b.at_ms - a.at_ms for a, b in pairs if isinstance(a.payload, ev.ItemAdded)]
+    assert lags and all(100 <= lag <= 2_300 for lag in lags), lags
+    assert all(e.stamp_ms is None for e in after if e.source == POS)  # stamped late
+
+
 def test_camera_events_seconds_late_raise_no_more_false_alerts_over_grpc(lanes):
     # Fusion puts late events back in lane-time order before its rules see them.
     plain = [to_lane_events(lane.stream(), lane.store_id, lane.lane_id) for lane in lanes]

@@ -688,6 +688,18 @@ class BaggingRules:
                 continue
             if self._bag_line_units(lane, txn, line, inc):
                 return
+        # Items bagged together before the last of them was registered (a slow POS, a
+        # scan of the second as both go down): the increase is this line with others
+        # still waiting for their weight.
+        candidates = self.unbagged(txn)
+        for inc in lane.pending_increases:
+            if inc.matched or _another_items(inc, line) or len(candidates) < 2:
+                continue
+            match = lane.ledger.best_match(inc.delta_mg, candidates)
+            if match is not None and any(picked is line for picked, _ in match.picks):
+                inc.matched = True
+                self._bag(txn, match, inc.delta_mg, inc.at_ms)
+                return
 
     def on_quantity_changed(self, lane: Lane, txn: Transaction, line: Line) -> None:
         """More units keyed after the weight settled (a quantity key pressed after the

@@ -298,11 +298,12 @@ class IdentityRules:
             votes = track.top_votes
             mine = votes.get(top.label, 0)
             if sum(votes.values()) - mine >= max(mine, 1) or (mine < 2 and len(votes) > 1):
-                # Sure views disagree on what the item is: wait for one that agrees. Views
-                # naming varieties of one kind (two tomatoes) agree it is that kind, which
-                # is all a scan of another kind (bananas) needs.
-                top_kind = kind_of(top)
-                if same_kind or not top_kind or any(kind_of(v) != top_kind for v in votes):
+                # Sure views disagree on what the item is. While one of them sees the
+                # scanned item, or its kind, wait for one that agrees. When every one of
+                # them sees something else (a peach, then a pomegranate, for carrots), they
+                # agree on what matters: it is not what was scanned.
+                own_kinds = {kind_of(label) for label in own} - {""}
+                if same_kind or any(v.lower() in own or kind_of(v) in own_kinds for v in votes):
                     return
         if confused_with(s, own, top.label):
             return  # the model is known to see the scanned item as this one

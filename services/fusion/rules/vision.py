@@ -70,6 +70,8 @@ _RISE_AFTER_MS = 5_000
 # A track whose produce code is visibly being looked up waits in steps, up to a cap.
 _PLU_WAIT_STEP_MS = 2_000
 _PLU_WAIT_CAP_MS = 20_000
+# A produce code may reach fusion this long after the item left the produce scale.
+_PLU_LINE_LAG_MS = 3_000
 
 
 def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
@@ -481,6 +483,10 @@ class VisionRules:
                 return True
         return False
 
+    def holder(self, lane: Lane) -> str:
+        """The one track at the scanner right now, if exactly one is (see _holder)."""
+        return self._holder(lane)
+
     @staticmethod
     def _holder(lane: Lane) -> str:
         """The one track at the scanner right now, if exactly one is: what is scanned now.
@@ -505,13 +511,19 @@ class VisionRules:
         """True while a produce code is visibly being looked up for what this track
         brought to the scanner: the produce scale holds a weight put on it since the
         track reached the scanner, and no line has come since (a slow shopper, a long
-        list of codes). Its scan may still come; waiting is capped."""
+        list of codes), or held one until a moment ago (the code chosen as the item was
+        lifted off; the POS may take a moment to register it). Its scan may still come;
+        waiting is capped."""
         txn = lane.txn
-        if track is None or txn is None or not track.visited_scan or lane.produce_weight_mg <= 0:
+        if track is None or txn is None or not track.visited_scan:
+            return False
+        weight, weighed = lane.produce_weight_mg, lane.produce_weight_ms
+        if weight <= 0 and 0 <= lane.clock_ms - lane.produce_cleared_ms <= _PLU_LINE_LAG_MS:
+            weight, weighed = lane.produce_last_mg, lane.produce_last_ms
+        if weight <= 0:
             return False
         if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
             return False
-        weighed = lane.produce_weight_ms
         if weighed < (track.scan_entered_ms or track.first_seen_ms) - self.jitter_ms:
             return False
         if any(line.added_ms >= weighed for line in txn.order[-3:]):
@@ -524,9 +536,7 @@ class VisionRules:
                 item is not None
                 and not item.sold_by_weight
                 and item.has_weight_range
-                and not lane.ledger.fits(
-                    lane.produce_weight_mg, item.min_weight_mg, item.max_weight_mg
-                )
+                and not lane.ledger.fits(weight, item.min_weight_mg, item.max_weight_mg)
             ):
                 return False
         return True
@@ -577,7 +587,12 @@ class VisionRules:
         )
 
     def on_scan(
-        self, lane: Lane, txn: Transaction, token: ScanToken, first_unit: bool = False
+        self,
+        lane: Lane,
+        txn: Transaction,
+        token: ScanToken,
+        first_unit: bool = False,
+        holder: str | None = None,
     ) -> None:
         """A new scanned unit covers the oldest crossing still waiting for one.
 
@@ -588,11 +603,12 @@ class VisionRules:
         line = token.line
         own = ""
         if line is not None and first_unit:
-            own = line.seen.track_id or self._holder(lane)
+            # (``holder``: the one track at the scanner as its barcode was read.)
+            own = line.seen.track_id or (self._holder(lane) if holder is None else holder)
         token.holder = own
-        holder = lane.tracks.get(own) if own else None
-        if holder is not None:
-            holder.scan_held = True
+        held = lane.tracks.get(own) if own else None
+        if held is not None:
+            held.scan_held = True
         for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
             if pending.kind != "crossing" or pending.done:
                 continue
@@ -601,8 +617,10 @@ class VisionRules:
             if own and track.track_id != own:
                 continue  # the camera saw which item this scan was: not this one
             earliest = token.at_ms - self._after_ms(track)
-            if earliest <= track.entered_bagging_ms <= latest and self._compatible(
-                track, token.line
+            # The scan the camera saw being made of this very item covers it, named or
+            # not (as _claim_own does): what it looks like is its line's question.
+            if earliest <= track.entered_bagging_ms <= latest and (
+                own or self._compatible(track, token.line)
             ):
                 pending.done = True
                 track.covered = True

@@ -661,6 +661,25 @@ def vision_lag(lane: Lane, rng: random.Random) -> list[Emitted]:
     return sorted(out, key=lambda e: e.at_ms)
 
 
+def pos_slow(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The POS registers what happens 0.4-2 s late (a slow item lookup, a busy store
+    server): its events are stamped when it registers them, in their own order, a
+    latency that differs by lane visit, plus up to 0.3 s either way per event. The
+    scanner's reads, the scales and the camera are on time."""
+    out: list[Emitted] = []
+    last = 0
+    for visit in lane.visits:
+        latency = rng.randint(400, 2_000)
+        for e in visit.events:
+            if e.source == POS:
+                shift = 0 if isinstance(e.payload, ev.TransactionStarted) else latency
+                at = max(e.at_ms + shift + rng.randint(-300, 300), last + 1, e.at_ms)
+                last = at
+                e = e.moved(at - e.at_ms)
+            out.append(e)
+    return sorted(out, key=lambda e: e.at_ms)
+
+
 def _blind_spans(events: list[Emitted]) -> list[tuple[int, int]]:
     """The spans (ms) in which the camera reported itself unable to see."""
     spans: list[tuple[int, int]] = []
@@ -711,6 +730,7 @@ def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
         negative_readings,
         lambda ln, r: lost_readings(ln, r, 0.05),
         lambda ln, r: late_readings(ln, r, 800),
+        pos_slow,
         clock_jitter,
         lambda ln, r: duplicates(ln, r, 0.02),
         lambda ln, r: long_pauses(ln, r, 0.15),
@@ -755,6 +775,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "twin tracks": twin_tracks,
     "several items bagged at once": bag_later,
     "vision 1-3 s late": vision_lag,
+    "POS 0.4-2 s slow": pos_slow,
     "next shopper unloads early": next_shopper_early,
     "catalog weights 15% wrong": catalog_weights_off,
     "all at once": everything,
