@@ -427,13 +427,21 @@ class FusionEngine:
 
     # ---- POS transaction lifecycle --------------------------------------------------
 
-    def _start(self, lane: Lane, event: ev.LaneEvent, self_checkout: bool, operator: str):
+    def _start(
+        self,
+        lane: Lane,
+        event: ev.LaneEvent,
+        self_checkout: bool,
+        operator: str,
+        kind: ev.TransactionKind = ev.TransactionKind.SALE,
+    ):
         txn = Transaction(
             transaction_id=event.transaction_id or event.event_id,
             started_ms=event.lane_time_ms,
             self_checkout=self_checkout,
             operator_id=operator,
             currency=self.catalog.currency(lane.store_id),
+            is_return=kind is ev.TransactionKind.RETURN,
         )
         # Whatever is on the bagging scale now was put there before this transaction (the
         # previous shopper's bags): lifting it off later is never a removal.
@@ -453,7 +461,7 @@ class FusionEngine:
     def _on_transaction_started(self, lane: Lane, event: ev.LaneEvent, p) -> None:
         if lane.txn is not None:
             self._end(lane, completed=False)
-        self._start(lane, event, p.self_checkout, p.operator_id)
+        self._start(lane, event, p.self_checkout, p.operator_id, p.kind)
 
     def _on_transaction_ended(self, lane: Lane, event: ev.LaneEvent, p) -> None:
         if lane.txn is not None:

@@ -139,6 +139,15 @@ class Transaction:
     camera_alerted: bool = False
     # The transaction's currency: its first priced line's, else the store catalog's.
     currency: str = ""
+    # A return: goods come back to the store, so what is put down, carried past the
+    # scanner or left in the cart is no loss (only the POS exception rules apply).
+    is_return: bool = False
+
+    @property
+    def selling(self) -> bool:
+        """True while goods leaving with the shopper must be paid for: a sale, before its
+        payment has completed."""
+        return not self.tender_completed and not self.is_return
 
     @property
     def tendering(self) -> bool:

@@ -26,12 +26,15 @@ from lanesight.simulation.scenarios.actions import (
     ChangeQuantity,
     ClearProduceScale,
     DeclareOwnBag,
+    EndTransaction,
+    IssueRefund,
     ItemCrossesZones,
     OpenDrawerNoSale,
     PlaceOnBaggingScale,
     PlaceOnProduceScale,
     ScanBarcode,
     SkipBagging,
+    StartTransaction,
 )
 from lanesight.simulation.scenarios.barcodes import ean13_scan
 from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, fusion_pb2, fusion_pb2_grpc
@@ -1044,3 +1047,30 @@ async def test_views_that_disagree_on_what_it_is_but_not_that_it_is_not_the_code
     alerts = await _run(fusion_server, s.events())
     raised = "wrong_produce_plu" in _types(_live(alerts))
     assert raised is (then != "Banana"), [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("self_checkout", [True, False])
+async def test_an_item_brought_back_for_a_refund_is_no_missed_scan(
+    fusion_server, demo, self_checkout
+):
+    # A return: the juice comes out of the cart, past the scanner and into the packing
+    # area (where the store takes it back); the POS refunds it. Goods coming back are no
+    # loss: nothing to scan, nothing to pay.
+    s = Script(self_checkout=self_checkout, transaction_id=f"RETURN{int(self_checkout)}")
+    operator = "" if self_checkout else "op-1"
+    s.actions = [
+        (at, StartTransaction(s.transaction_id, self_checkout, operator, ev.TransactionKind.RETURN))
+        if isinstance(action, StartTransaction)
+        else (at, action)
+        for at, action in s.actions
+    ]
+    juice = demo["Bravo-Apple-Juice"]
+    item = s.track()
+    s.cross(item, "Bravo-Apple-Juice", CART, SCAN)
+    s.at(2_000, IssueRefund("1", 199, True, juice.gtins[0], "op-1", "T-old"))
+    s.at(1_000, ItemCrossesZones(item, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.9),)))
+    if self_checkout:
+        s.place((juice.min_weight_mg + juice.max_weight_mg) // 2)
+    s.at(9_000, EndTransaction(-199, 1))
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

@@ -136,7 +136,7 @@ class BaggingRules:
             txn.bagging.carry_mg += change.delta_mg
             return
         previous_ms, lane.last_bag_change_ms = lane.last_bag_change_ms, change.at_ms
-        if txn is None or txn.tender_completed:
+        if txn is None or not txn.selling:
             return
         change.previous_ms = previous_ms
         if change.delta_mg > 0:

@@ -173,7 +173,7 @@ class VisionRules:
         txn = lane.txn
         if zone is not LaneZone.BAGGING or track.entered_bagging_ms or txn is None:
             return
-        if txn.tender_completed:
+        if not txn.selling:
             return
         track.entered_bagging_ms = at
         # The scan the camera saw being made of this very item covers it, named or not.
@@ -799,6 +799,8 @@ class VisionRules:
         event_id, at_ms = data
         if not lane.vision_seen or not lane.vision_available or lane.txn is None:
             return
+        if lane.txn.is_return:
+            return  # what stays in the cart during a return is the shopper's
         # Scanned items came out of the cart, whatever crossing reports were lost.
         in_cart = [t for t in lane.tracks.values() if t.zone is LaneZone.CART and not t.linked]
         newcomers = _arrivals(lane.txn, in_cart)

@@ -302,6 +302,15 @@ def _pos_act(s: Shopper, behaviour: str) -> None:
                 pos_kind=K.REFUND_WITHOUT_RECEIPT,
             )
         )
+    # The returned item is handed over at the scanner and put aside in the packing area.
+    # Its draws come from streams of its own: the rest of the corpus is the same with or
+    # without it.
+    own = s.rng, s.label_rng
+    s.rng = random.Random(f"{visit.transaction_id}/returned")
+    s.label_rng = random.Random(f"{visit.transaction_id}/returned/labels")
+    returned = s.unit(si)
+    s.see(returned, returned.track, Z.UNSPECIFIED, Z.SCAN, "returned")
+    s.rng, s.label_rng = own
     refund = ev.RefundIssued(
         "1",
         si.item.gtins[0],
@@ -311,6 +320,9 @@ def _pos_act(s: Shopper, behaviour: str) -> None:
         s.operator_id,
     )
     s.emit(refund, POS, "refund", rng.randint(2_000, 5_000))
+    s.rng = random.Random(f"{visit.transaction_id}/returned/away")
+    s.see(returned, returned.track, Z.SCAN, Z.BAGGING, "returned")
+    s.rng = own[0]
     s.emit(ev.TransactionEnded(s.money(-price), 1), POS, "end")
 
 
