@@ -14,6 +14,9 @@ from lanesight.device.readings import Reading
 from lanesight.v1 import events_pb2
 
 _CLOSES = "transaction_ended"
+# An event that says when it happened is stamped no earlier than this before it is
+# recorded (a frame answered later than this is stamped as this late).
+MAX_BACKDATE_NS = 10_000_000_000
 
 
 class EventRecorder:
@@ -37,15 +40,21 @@ class EventRecorder:
         #: Called with each stamped event once it is committed (status, tests, benchmarks).
         self.listeners: list[Callable[[events_pb2.LaneEvent], None]] = []
 
-    def _stamp(self, event: events_pb2.LaneEvent) -> None:
+    def _stamp(self, event: events_pb2.LaneEvent, happened_ns: int | None = None) -> None:
         event.store_id = self.store_id
         event.lane_id = self.lane_id
         if not event.event_id:
             event.event_id = str(uuid.uuid4())
-        # One clock per lane, never going backwards, so lane time follows sequence order.
+        # One clock per lane, never going backwards: an event is stamped when it is
+        # recorded, unless it says when it happened on this clock (what vision saw in a
+        # frame happened when the frame was taken, however long the answer took: stamped
+        # on arrival, the camera would always seem late to the scanner and the scales).
         now = max(self._clock_ns(), self._last_time_ns)
         self._last_time_ns = now
-        event.lane_time.FromNanoseconds(now)
+        at = now
+        if happened_ns is not None and 0 < happened_ns < now:
+            at = max(happened_ns, now - MAX_BACKDATE_NS)
+        event.lane_time.FromNanoseconds(at)
         kind = event.WhichOneof("payload")
         if kind in POS_PAYLOADS:
             # The POS says which transaction is open; device events inherit it.
@@ -58,17 +67,22 @@ class EventRecorder:
         event.sequence = self.outbox.next_sequence()
 
     async def record_many(
-        self, events: list[events_pb2.LaneEvent], remember_ids: bool = False
+        self,
+        events: list[events_pb2.LaneEvent],
+        remember_ids: bool = False,
+        happened_ns: int | None = None,
     ) -> list[events_pb2.LaneEvent]:
         """Stamp events with consecutive sequences and return once they are committed.
 
-        ``remember_ids`` keeps the event ids so resubmitting them is recognised.
+        ``remember_ids`` keeps the event ids so resubmitting them is recognised;
+        ``happened_ns``, when the events happened on the lane clock (a camera frame's
+        capture time), is their lane time, up to MAX_BACKDATE_NS before now.
         """
         async with self._lock:
             await self.outbox.wait_for_room()
             commits = []
             for event in events:
-                self._stamp(event)
+                self._stamp(event, happened_ns)
                 row = OutboxRow(
                     event.sequence,
                     event.event_id,
@@ -85,9 +99,12 @@ class EventRecorder:
                 listener(event)
         return events
 
-    async def record(self, event: events_pb2.LaneEvent) -> events_pb2.LaneEvent:
-        """Stamp one event and return it once it is committed."""
-        return (await self.record_many([event]))[0]
+    async def record(
+        self, event: events_pb2.LaneEvent, happened_ns: int | None = None
+    ) -> events_pb2.LaneEvent:
+        """Stamp one event (``happened_ns``: see record_many) and return it once it is
+        committed."""
+        return (await self.record_many([event], happened_ns=happened_ns))[0]
 
     async def record_reading(self, reading: Reading) -> events_pb2.LaneEvent:
         """Record what a driver or link observed."""

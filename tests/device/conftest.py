@@ -87,10 +87,12 @@ class FakeFusion(fusion_pb2_grpc.FusionServiceServicer):
 class FakeVision(vision_pb2_grpc.VisionServiceServicer):
     """Records the stream config and frames; answers each frame with a zone crossing."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.configs: list[vision_pb2.StreamConfig] = []
         self.frames: list[vision_pb2.Frame] = []
         self.first_messages: list[str] = []
+        # How long each answer takes (a busy GPU node).
+        self.delay_s = delay_s
 
     async def Analyze(self, request_iterator, context):
         first = True
@@ -103,6 +105,8 @@ class FakeVision(vision_pb2_grpc.VisionServiceServicer):
                 self.configs.append(request.config)
                 continue
             self.frames.append(request.frame)
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
             response = vision_pb2.AnalyzeResponse(
                 frame_id=request.frame.frame_id, captured_at=request.frame.captured_at
             )

@@ -194,6 +194,40 @@ async def test_vision_link_streams_config_then_frames_and_records_observations(t
         await server.stop()
 
 
+async def test_what_vision_saw_is_stamped_when_the_frame_was_taken(tmp_path):
+    # Vision answers each frame 0.4 s later: the crossing it reports happened when the
+    # frame was captured, and gets that lane time (not the answer's arrival), so the
+    # camera is not always behind the scanner and the scales.
+    vision = FakeVision(delay_s=0.4)
+    server = await start_fake_vision(vision)
+    camera = SyntheticCamera()
+    camera.moving = True
+    config = agent_config(
+        tmp_path, vision=f"127.0.0.1:{server.port}", cameras=[_camera(max_fps=10)]
+    )
+    agent_server = await start_agent(config, frame_sources={"cam-1": camera})
+    agent = agent_server.app.agent
+    try:
+
+        async def crossings():
+            rows = await agent.outbox.read_after(0, 10_000)
+            events = [events_pb2.LaneEvent.FromString(r.payload) for r in rows]
+            return [e for e in events if e.HasField("zone_crossing")]
+
+        for _ in range(100):
+            if len(await crossings()) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        captured = {f"t{f.frame_id}": f.captured_at.ToNanoseconds() for f in vision.frames}
+        seen = await crossings()
+        assert len(seen) >= 3
+        for event in seen:
+            assert event.lane_time.ToNanoseconds() == captured[event.zone_crossing.track_id]
+    finally:
+        await agent_server.stop()
+        await server.stop()
+
+
 async def test_when_vision_is_away_frames_are_dropped_and_the_outage_recorded(tmp_path):
     camera = SyntheticCamera()
     camera.moving = True

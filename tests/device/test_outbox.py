@@ -7,7 +7,7 @@ import logging
 import pytest
 from lanesight.device.links.fusion import encode_ingest_request
 from lanesight.device.outbox import Outbox, OutboxLimits
-from lanesight.device.recorder import EventRecorder
+from lanesight.device.recorder import MAX_BACKDATE_NS, EventRecorder
 from lanesight.v1 import events_pb2, fusion_pb2
 
 
@@ -34,6 +34,20 @@ async def test_events_are_stamped_and_committed_before_record_returns(outbox, tm
     with sqlite3.connect(tmp_path / "outbox.db") as db:
         (payload,) = db.execute("SELECT payload FROM events WHERE sequence = 1").fetchone()
     assert events_pb2.LaneEvent.FromString(payload) == event
+
+
+async def test_an_event_that_says_when_it_happened_is_stamped_then_within_bounds(outbox):
+    now = 7_200_000_000_000
+    recorder = EventRecorder(outbox, "s", "l", clock_ns=lambda: now)
+    (seen,) = await recorder.record_many([_event()], happened_ns=now - 400_000_000)
+    assert seen.lane_time.ToNanoseconds() == now - 400_000_000  # when the frame was taken
+    (old,) = await recorder.record_many([_event()], happened_ns=now - 3600 * 10**9)
+    assert old.lane_time.ToNanoseconds() == now - MAX_BACKDATE_NS  # no further back
+    (ahead,) = await recorder.record_many([_event()], happened_ns=now + 10**9)
+    assert ahead.lane_time.ToNanoseconds() == now  # never ahead of the lane clock
+    (plain,) = await recorder.record_many([_event()])
+    assert plain.lane_time.ToNanoseconds() == now
+    assert [e.sequence for e in (seen, old, ahead, plain)] == [1, 2, 3, 4]
 
 
 async def test_sequences_are_consecutive_and_lane_time_never_goes_back(outbox):

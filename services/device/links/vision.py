@@ -72,7 +72,7 @@ class VisionLink:
         channel: grpc.aio.Channel,
         pipeline: CameraPipeline,
         config: vision_pb2.StreamConfig,
-        record: Callable[[events_pb2.LaneEvent], Awaitable[object]],
+        record: Callable[..., Awaitable[object]],
         health: HealthTracker,
         backoff: Backoff | None = None,
         connect_timeout_s: float = 5.0,
@@ -142,8 +142,12 @@ class VisionLink:
                 self._backoff.reset()
                 await self.health.set(HealthState.CONNECTED)
             self.vision_dropped_frames = response.dropped_frames
+            # What vision saw happened when the frame was taken (the lane clock's).
+            captured = (
+                response.captured_at.ToNanoseconds() if response.HasField("captured_at") else 0
+            )
             for observation in response.observations:
                 event = observation_event(self.pipeline.camera_id, observation)
                 if event is not None:
                     self.observations += 1
-                    await self._record(event)
+                    await self._record(event, happened_ns=captured or None)
