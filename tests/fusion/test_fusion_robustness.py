@@ -1074,3 +1074,37 @@ async def test_an_item_brought_back_for_a_refund_is_no_missed_scan(
     s.at(9_000, EndTransaction(-199, 1))
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemRecognizedOnly:
+    """Vision names a track in a zone (its crossing into the zone was lost)."""
+
+    track_id: str
+    zone: ev.LaneZone
+    recognized: tuple[tuple[str, float], ...]
+    camera_id: str = "camera-1"
+
+    def payloads(self):
+        labels = tuple(ev.LabelScore(label, score) for label, score in self.recognized)
+        return [
+            (0, ev.ItemRecognized(self.camera_id, self.track_id, self.zone, labels), self.camera_id)
+        ]
+
+
+async def test_an_item_seen_in_the_bag_went_in_though_its_crossing_was_lost(fusion_server, demo):
+    # A staffed lane: the milk is scanned and leaves the scan zone; its crossing into the
+    # packing area is lost, but the camera names it there. Later a second carton goes
+    # past the scanner unscanned: the milk's scan was the milk's, not this one's.
+    s = Script(self_checkout=False, transaction_id="SEENINBAG")
+    milk = demo["Arla-Standard-Milk"]
+    first, second = s.track(), s.track()
+    s.cross(first, "Arla-Standard-Milk", CART, SCAN)
+    s.add_line(milk)
+    s.at(900, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.at(150, ItemRecognizedOnly(first, BAGGING, (("Arla-Standard-Milk", 0.9),)))
+    s.at(6_000, ItemCrossesZones(second, "", CART, SCAN, (("Arla-Standard-Milk", 0.4),)))
+    s.at(1_500, ItemCrossesZones(second, "", SCAN, BAGGING, (("Arla-Standard-Milk", 0.4),)))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert "missed_scan" in _types(_live(alerts)), [a.reason for a in alerts.values()]

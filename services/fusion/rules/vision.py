@@ -170,10 +170,14 @@ class VisionRules:
         if zone is LaneZone.SCAN:
             track.visited_scan = True
             track.scan_entered_ms = track.scan_entered_ms or at
+        if zone is LaneZone.BAGGING:
+            self._entered_bag(lane, track, at)
+
+    def _entered_bag(self, lane: Lane, track: Track, at: int) -> None:
+        """A track reached the bagging area (its crossing, or a view there when the
+        crossing was lost): a scan must cover it."""
         txn = lane.txn
-        if zone is not LaneZone.BAGGING or track.entered_bagging_ms or txn is None:
-            return
-        if not txn.selling:
+        if track.entered_bagging_ms or txn is None or not txn.selling:
             return
         track.entered_bagging_ms = at
         # The scan the camera saw being made of this very item covers it, named or not.
@@ -752,6 +756,11 @@ class VisionRules:
             track.add_recognition(rec.labels)
             if track.claim_deferred:
                 self._claim_named(lane, track)
+        if rec.zone is LaneZone.BAGGING and not track.entered_bagging_ms:
+            # Seen in the bag though its crossing into it was lost: it went in.
+            if track.zone in (LaneZone.UNSPECIFIED, LaneZone.SCAN, LaneZone.CART):
+                track.zone = LaneZone.BAGGING
+            self._entered_bag(lane, track, at)
         return track
 
     def _claim_named(self, lane: Lane, track: Track) -> None:
