@@ -100,8 +100,7 @@ class SqliteWriter(Connection):
     function of a ``Connection`` that PostgreSQL runs, but in the writer's thread it gets
     a connection whose calls finish without suspending, so the thread drives it to its end
     on its own (``_drive``): a batch costs one hand-over between the event loop and the
-    thread instead of one per statement, and SQLite works (outside the GIL) while the loop
-    goes on with other requests. A body must await nothing but its connection.
+    thread instead of one per statement. A body must await nothing but its connection.
     """
 
     dialect = SQLITE

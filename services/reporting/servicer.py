@@ -129,9 +129,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
 
     async def IngestRecords(self, request_iterator, context: grpc.aio.ServicerContext):
         store, _ = await self._ready(context)
-        # A task reads and checks requests ahead of the one being stored (a bounded few),
-        # so with a sender that keeps several in flight (fusion's forwarder does not wait
-        # for acks) the next request is validated while the database commits this one.
+        # A task reads and checks requests ahead of the one being stored (a bounded few):
+        # fusion's forwarder keeps several in flight, and the next one's checks can run
+        # while the database stores this one (only its commit overlaps much while the
+        # checks hold the GIL on this thread: docs/reporting.md, "Metrics").
         checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=INGEST_READ_AHEAD)
         reader = asyncio.create_task(_read_ingest(context, checked))
         shutdown = asyncio.ensure_future(self.app.shutting_down.wait())
