@@ -390,7 +390,7 @@ class ReportStore:
                 )
             return stored, months
 
-        def stored(result: tuple[int, set[int]]) -> None:
+        def acknowledged(result: tuple[int, set[int]]) -> None:
             count, months = result
             self._partitions |= months
             self._acked[sender_id] = acked
@@ -403,7 +403,7 @@ class ReportStore:
                     sender_id,
                 )
 
-        await self._write(store, stored)
+        await self._write(store, acknowledged)
 
     async def _new_events(
         self, db: Connection, events: list[LaneEventRecord]
