@@ -1108,3 +1108,65 @@ async def test_an_item_seen_in_the_bag_went_in_though_its_crossing_was_lost(fusi
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert "missed_scan" in _types(_live(alerts)), [a.reason for a in alerts.values()]
+
+
+def _plu_line(s: Script, item, weight_mg: int, dt_ms: int) -> None:
+    """The POS registers a produce code for weight_mg, dt_ms from now."""
+    per_kg = item.price_per_kg.amount_minor
+    s.lines += 1
+    s.at(
+        dt_ms,
+        AddItem(
+            str(s.lines),
+            item.description,
+            per_kg,
+            per_kg * weight_mg // 1_000_000,
+            plu=item.plu,
+            weight_mg=weight_mg,
+            entry_method=ev.EntryMethod.PLU_LOOKUP,
+            unit_of_measure=ev.UnitOfMeasure.KILOGRAM,
+        ),
+    )
+    s.total += per_kg * weight_mg // 1_000_000
+
+
+async def test_a_produce_code_goes_with_what_was_at_the_scale_when_it_settled(fusion_server, demo):
+    # The pears settle on the produce scale while the camera names them at the scanner;
+    # they are on their way to the bag when a hand (surely "asparagus") passes through
+    # the scan zone, just before the POS registers the code. The code is the pears'.
+    s = Script(transaction_id="PLUMOMENT")
+    pear = demo["Conference"]
+    pears, hand = s.track(), s.track()
+    s.cross(pears, "Conference", CART, SCAN, score=0.95)
+    s.at(300, PlaceOnProduceScale(900_000))
+    s.at(4_000, ClearProduceScale())
+    s.at(300, ItemCrossesZones(pears, "", SCAN, BAGGING, (("Conference", 0.95),)))
+    s.place(900_000)
+    s.at(300, ItemCrossesZones(hand, "", ev.LaneZone.UNSPECIFIED, SCAN))
+    s.at(100, ItemRecognizedOnly(hand, SCAN, (("Asparagus", 0.98),)))
+    _plu_line(s, pear, 900_000, 200)
+    s.at(300, ItemCrossesZones(hand, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_a_view_just_after_the_scan_of_what_reached_in_later_is_not_the_item(
+    fusion_server, demo
+):
+    # The soy drink waits at the scanner, unnamed; a hand reaches into the scan zone just
+    # as it is scanned and is named (surely "yoghurt") a moment after the line: the hand
+    # came after the item, so its view is not the line's.
+    s = Script(transaction_id="HANDAFTER")
+    soy = demo["Alpro-Fresh-Soy-Milk"]
+    item, hand = s.track(), s.track()
+    s.at(100, ItemCrossesZones(item, "", CART, SCAN, ()))
+    s.at(1_500, ItemCrossesZones(hand, "", ev.LaneZone.UNSPECIFIED, SCAN))
+    s.add_line(soy)
+    s.at(50, ItemRecognizedOnly(hand, SCAN, (("Alpro-Blueberry-Soyghurt", 0.98),)))
+    s.at(300, ItemCrossesZones(hand, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.at(1_500, ItemCrossesZones(item, "", SCAN, BAGGING, ()))
+    s.place((soy.min_weight_mg + soy.max_weight_mg) // 2)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

@@ -150,7 +150,12 @@ class IdentityRules:
                     <= line.added_ms + self.settings.missed_scan_before_ms
                 )
             else:
-                fits = self._linkable(line, at)
+                # A view that came after the scan is the scanned item's only if its track
+                # was the first of those at the scanner as it was scanned (a hand that
+                # reached in just then is not the item).
+                fits = self._linkable(line, at) and (
+                    at <= line.added_ms or self._first_at_scanner(lane, track, line)
+                )
             if fits and (best_line is None or line.added_ms < best_line.added_ms):
                 best_line = line
         if best_line is None:
@@ -180,6 +185,7 @@ class IdentityRules:
         txn = lane.txn
         before = [other for other in (txn.order if txn else ()) if other is not line]
         previous_ms = before[-1].added_ms if before else 0
+        moment = self._scan_moment(lane, line)
         for rec in lane.scan_recognitions:
             if rec.linked or not self._linkable(line, rec.at_ms):
                 continue
@@ -189,7 +195,9 @@ class IdentityRules:
             # The item scanned is at the scanner as it is scanned, and was there first:
             # a hand or a second thing passing through the zone came after it (and may
             # be gone). Of one track, its latest view.
-            here = track is not None and track.zone is LaneZone.SCAN
+            here = track is not None and (
+                track.zone is LaneZone.SCAN or self._in_scan_zone_at(track, moment)
+            )
             entered = track.scan_entered_ms if here and track.scan_entered_ms else 1 << 62
             # A track the camera has reported nothing of since the previous line was
             # scanned is stale (its way out lost): the item scanned now was seen since.
@@ -207,6 +215,49 @@ class IdentityRules:
             self._link(lane, line, best)
         else:
             lane.lines_awaiting_vision.append(line)
+
+    def _scan_moment(self, lane: Lane, line: Line) -> int:
+        """When the line's item was at the scanner: its read (the line's time), or for a
+        produce code the moment the produce scale settled on its weight (the code is
+        looked up afterwards, while the item may already be on its way to the bag)."""
+        if line.entry_method not in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED):
+            return line.added_ms
+        earliest = line.added_ms - self.settings.produce_link_window_ms
+        weighed = [
+            at
+            for at, mg in (
+                (lane.produce_weight_ms, lane.produce_weight_mg),
+                (lane.produce_last_ms, lane.produce_last_mg),
+            )
+            if mg > 0 and earliest <= at <= line.added_ms
+        ]
+        return max(weighed) if weighed else line.added_ms
+
+    def _first_at_scanner(self, lane: Lane, track: Track, line: Line) -> bool:
+        """True when no other track not yet taken for a line was at the scanner before
+        ``track`` and still there at the line's scan moment."""
+        moment = self._scan_moment(lane, line)
+        if not self._in_scan_zone_at(track, moment):
+            return not any(
+                self._in_scan_zone_at(other, moment) and other.line is None
+                for other in lane.tracks.values()
+                if other is not track
+            )
+        return not any(
+            other is not track
+            and other.line is None
+            and 0 < other.scan_entered_ms < track.scan_entered_ms
+            and self._in_scan_zone_at(other, moment)
+            for other in lane.tracks.values()
+        )
+
+    def _in_scan_zone_at(self, track: Track, at_ms: int) -> bool:
+        """True when the track was in the scan zone at at_ms: entered by then (give or
+        take the jitter between sources) and not yet left (what left just before is gone)."""
+        entered, left = track.scan_entered_ms, track.scan_left_ms
+        return (
+            entered > 0 and entered - self.jitter_ms <= at_ms and (left < entered or left >= at_ms)
+        )
 
     @staticmethod
     def _unseen_in_hand(lane: Lane, previous_ms: int) -> bool:
