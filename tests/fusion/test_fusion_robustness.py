@@ -1170,3 +1170,23 @@ async def test_a_view_just_after_the_scan_of_what_reached_in_later_is_not_the_it
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_a_second_id_for_an_item_as_it_goes_into_the_bag_is_that_item(fusion_server, demo):
+    # A staffed lane: the carrots are weighed and carried into the packing area, where
+    # the tracker starts a second track on them as they go in (same views). Control: a
+    # second track surely of something else going in with it is a second item.
+    for seen, missed in (("Carrots", False), ("Mango", True)):
+        s = Script(self_checkout=False, transaction_id=f"SECONDID{seen[:4]}", lane=f"lane-{seen}")
+        carrots = demo["Carrots"]
+        item, second = s.track(), s.track()
+        s.cross(item, "Carrots", CART, SCAN, score=0.95)
+        s.at(300, PlaceOnProduceScale(300_000))
+        s.at(2_000, ClearProduceScale())
+        _plu_line(s, carrots, 300_000, 500)
+        s.at(800, ItemCrossesZones(item, "", SCAN, BAGGING, (("Carrots", 0.95),)))
+        s.at(0, ItemCrossesZones(second, "", ev.LaneZone.UNSPECIFIED, BAGGING, ((seen, 0.95),)))
+        s.pay(wait_ms=10_000).finish()
+        alerts = await _run(fusion_server, s.events())
+        raised = "missed_scan" in _types(_live(alerts))
+        assert raised is missed, (seen, [a.reason for a in alerts.values()])

@@ -718,7 +718,10 @@ class VisionRules:
         scan zone and into the bag within moments of it — and its views do not surely name
         another item: one item the tracker followed twice (the item and the hand holding
         it, a box split in two), not a second item carried along unscanned."""
-        if not track.scan_entered_ms:
+        # (A track first seen in the bag as another went in there was never seen apart
+        # from it: it entered the scan zone with it as far as anyone can tell.)
+        new_in_bag = track.first_zone is LaneZone.BAGGING and not track.scan_entered_ms
+        if not track.scan_entered_ms and not new_in_bag:
             return False
         best = track.best
         sure = best is not None and best.score >= _SURE_SCORE
@@ -727,7 +730,7 @@ class VisionRules:
                 continue
             if abs(other.entered_bagging_ms - track.entered_bagging_ms) > _TWIN_MS:
                 continue
-            if abs(other.scan_entered_ms - track.scan_entered_ms) > _TWIN_MS:
+            if not new_in_bag and abs(other.scan_entered_ms - track.scan_entered_ms) > _TWIN_MS:
                 continue
             if sure and not supports(other.labels, (best.label,)):
                 continue  # surely something else: two items carried together

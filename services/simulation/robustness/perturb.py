@@ -166,14 +166,20 @@ def clock_jitter(lane: Lane, rng: random.Random, bound_ms: int = 300) -> list[Em
 
 
 def _calm_points(events: list[Emitted]) -> list[int]:
-    """Indexes of the events a pause may come before: the scale is settled and nothing
-    lifted out of the bag is on its way back."""
+    """Indexes of the events a pause may come before: the scale is settled, nothing
+    lifted out of the bag is on its way back, and no barcode read is waiting for the POS
+    to register its line (a read and its line are one act)."""
     calm: list[int] = []
     moving = False
+    registering = False
     lifted: set[str] = set()
     for index, e in enumerate(events):
-        if not moving and not lifted:
+        if not moving and not lifted and not registering:
             calm.append(index)
+        if e.tag == "scan":
+            registering = True
+        elif e.tag.startswith("add:"):
+            registering = False
         if e.is_bagging_weight:
             moving = e.payload.status is ev.ScaleStatus.IN_MOTION
             kind, _, line = e.tag.partition(":")
