@@ -368,9 +368,10 @@ class FusionEngine:
         """Forget what was derived from the catalog (call after an upsert)."""
         self._price_per_g = None
 
-    def vision_allows(self, lane: Lane, line: Line, change) -> bool:
-        """False when the camera surely saw another item reach the bag for this change."""
-        return self.vision.allows(lane, line, change)
+    def vision_allows(self, lane: Lane, line: Line, change, also: tuple[Line, ...] = ()) -> bool:
+        """False when the camera surely saw another item (than line, and those in
+        ``also``) reach the bag for this change."""
+        return self.vision.allows(lane, line, change, also)
 
     def defer_for_plu(self, lane: Lane, track, kind: str, data: object) -> bool:
         """Reopen a window while the track's produce code is visibly being entered."""

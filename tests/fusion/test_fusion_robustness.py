@@ -35,6 +35,7 @@ from lanesight.simulation.scenarios.actions import (
     ScanBarcode,
     SkipBagging,
     StartTransaction,
+    VoidItem,
 )
 from lanesight.simulation.scenarios.barcodes import ean13_scan
 from lanesight.v1 import alerts_pb2, catalog_pb2, common_pb2, fusion_pb2, fusion_pb2_grpc
@@ -1190,3 +1191,62 @@ async def test_a_second_id_for_an_item_as_it_goes_into_the_bag_is_that_item(fusi
         alerts = await _run(fusion_server, s.events())
         raised = "missed_scan" in _types(_live(alerts))
         assert raised is missed, (seen, [a.reason for a in alerts.values()])
+
+
+# ---- a catalog without weights for some items ---------------------------------------------
+
+
+def _no_weight(demo, label: str, sku: str, gtin: str):
+    """The demo item seen as ``label``, as a catalog that has no weight for it."""
+    return dataclasses.replace(
+        demo[label], sku=sku, gtins=(gtin,), min_weight_mg=0, max_weight_mg=0
+    )
+
+
+@pytest.mark.parametrize("third", ["", "Watermelon"])
+async def test_an_item_of_no_known_weight_bagged_with_a_known_one_is_no_unscanned_item(
+    fusion_server, demo, third
+):
+    # The milk (known weight) is scanned, then the soy drink (no weight in this catalog);
+    # both go down together. The increase is the milk's weight and the soy drink's.
+    # Control: a third thing the camera surely sees as a watermelon going down with them
+    # is not explained by the two (it is asked about).
+    s = Script(transaction_id=f"NOWEIGHT{third[:4]}")
+    milk = demo["Arla-Standard-Milk"]
+    soy = _no_weight(demo, "Alpro-Fresh-Soy-Milk", "SOY-NOWEIGHT", "0012345000980")
+    first, second = s.track(), s.track()
+    s.cross(first, "Arla-Standard-Milk", CART, SCAN)
+    s.add_line(milk)
+    s.at(500, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.cross(second, "Alpro-Fresh-Soy-Milk", CART, SCAN)
+    s.add_line(soy)
+    s.at(600, ItemCrossesZones(second, "", SCAN, BAGGING, (("Alpro-Fresh-Soy-Milk", 0.9),)))
+    s.at(50, ItemCrossesZones(first, "", ev.LaneZone.UNSPECIFIED, BAGGING))
+    weight = (milk.min_weight_mg + milk.max_weight_mg) // 2 + 1_060_000
+    if third:
+        s.at(50, ItemCrossesZones(s.track(), "", CART, BAGGING, ((third, 0.97),)))
+        weight += 5_000_000
+    s.place(weight, dt_ms=300)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events(), items=[soy])
+    live = _types(_live(alerts))
+    if third:
+        assert live & {"missed_scan", "unscanned_item_in_bagging", "weight_mismatch"}, live
+    else:
+        assert live == set(), [a.reason for a in alerts.values()]
+
+
+async def test_a_voided_item_of_no_known_weight_lifted_out_is_no_removal(fusion_server, demo):
+    # The soy drink (no weight in this catalog) is bagged after the milk, then voided and
+    # lifted out: the drop is the soy drink's, as weighed going down, not a look-alike's.
+    s = Script(transaction_id="VOIDNOWEIGHT")
+    milk = demo["Arla-Standard-Milk"]
+    soy = _no_weight(demo, "Alpro-Fresh-Soy-Milk", "SOY-NOWEIGHT", "0012345000980")
+    s.scan(milk)
+    line = s.scan(soy, weight_mg=1_062_000)
+    s.at(2_000, VoidItem(line, soy.unit_price.amount_minor))
+    s.lift(1_062_000, dt_ms=600)
+    s.total -= soy.unit_price.amount_minor
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events(), items=[soy])
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

@@ -19,6 +19,7 @@ from lanesight.simulation.robustness.labels import (
 from lanesight.simulation.robustness.matrix import format_matrix, run_matrix
 from lanesight.simulation.robustness.scoring import TYPES, run_in_process, score
 from lanesight.simulation.robustness.service import run_over_grpc
+from lanesight.simulation.robustness.stores import STORES
 from lanesight.simulation.robustness.stream import (
     BAGGING_SCALE,
     CAMERA,
@@ -592,3 +593,26 @@ def test_self_closed_and_wrong_currency_alerts_are_counted(lanes):
     assert result.true_alerts == 1
     assert result.self_closed == 1
     assert result.wrong_currency == 1
+
+
+def test_the_catalog_rows_change_what_fusion_is_told_about_packs_only():
+    rng = random.Random(7)
+    off = perturb.catalog_weights_off.fusion_stores(STORES, rng)
+    missing = perturb.catalog_weights_missing.fusion_stores(STORES, random.Random(7))
+    changed_off = changed_missing = packs = 0
+    for store, told_off, told_missing in zip(STORES, off, missing, strict=True):
+        for si, a, b in zip(store.items, told_off.items, told_missing.items, strict=True):
+            if si.kind != "pack":
+                assert a.item == si.item and b.item == si.item
+                continue
+            packs += 1
+            if a.item != si.item:
+                changed_off += 1
+                ratio = a.item.min_weight_mg / si.item.min_weight_mg
+                assert min(abs(ratio - f) for f in (0.7, 0.8, 1.25, 1.4)) < 0.01
+            if b.item != si.item:
+                changed_missing += 1
+                assert (b.item.min_weight_mg, b.item.max_weight_mg) == (0, 0)
+                assert not b.item.has_weight_range
+    assert 0.05 * packs <= changed_off <= 0.3 * packs
+    assert 0.15 * packs <= changed_missing <= 0.5 * packs

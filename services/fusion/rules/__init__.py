@@ -29,8 +29,11 @@ class RuleHost(Protocol):
     def amount_for_weight(self, lane: Lane, weight_mg: int) -> int:
         """An estimate of what an unidentified item of this weight costs."""
 
-    def vision_allows(self, lane: Lane, line: Line, change: WeightChange) -> bool:
-        """False when the camera surely saw another item reach the bag for this change."""
+    def vision_allows(
+        self, lane: Lane, line: Line, change: WeightChange, also: tuple[Line, ...] = ()
+    ) -> bool:
+        """False when the camera surely saw another item (than line, and those in
+        ``also``) reach the bag for this change."""
 
     def vision_names_other(self, lane: Lane, line: Line, change: WeightChange) -> bool:
         """True when the camera surely named another item, of this change's weight,

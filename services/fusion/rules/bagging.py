@@ -209,6 +209,8 @@ class BaggingRules:
                     # No weight known yet for the item: accept it, and learn from it.
                     self._absorb_unknown(txn, line, delta)
                     return
+        if self._known_with_unknown(lane, txn, change):
+            return
         last = self._latest_line(txn, change.at_ms, _MULTIPLE_WINDOW_MS)
         if last is not None and not last.sold_by_weight and self._crossed_lately(lane, change):
             units = ledger.multiple_of(delta, self._candidate(last, 1))
@@ -234,6 +236,40 @@ class BaggingRules:
         deadline = change.at_ms + window + self.jitter_ms
         lane.schedule(deadline, "increase", change)
 
+    def _known_with_unknown(self, lane: Lane, txn: Transaction, change: WeightChange) -> bool:
+        """An increase that a waiting unit of known weight and a waiting item of unknown
+        weight explain together (both put down at once): the known unit is bagged and the
+        rest is the unknown item's, provided it weighs something and the camera saw nothing
+        else go down with them. Without this the pair reads as an unscanned item."""
+        recent = change.at_ms - _RECENT_LINE_MS
+        unknowns = [
+            line
+            for line in reversed(txn.order)
+            if line.unbagged_units > 0
+            and not line.weight_known
+            and not line.skip_bagging
+            and line.added_ms >= recent
+        ]
+        if not unknowns:
+            return False
+        ledger = lane.ledger
+        for cand in self.unbagged(txn):
+            known: Line = cand.key  # type: ignore[assignment]
+            if known.added_ms < recent:
+                continue
+            middle = (known.unit_low_mg + known.unit_high_mg) // 2
+            rest = change.delta_mg - middle
+            if rest < 2 * ledger.tolerance(middle, known.item_tolerance_mg):
+                continue  # nothing left over beyond what the known unit may weigh
+            for unknown in unknowns:
+                if not self.host.vision_allows(lane, known, change, (unknown,)):
+                    continue
+                known.bagged_units += 1
+                known.weighed_in_ms = change.at_ms
+                self._absorb_unknown(txn, unknown, rest)
+                return True
+        return False
+
     def _anything_went_down(self, lane: Lane, change: WeightChange) -> bool:
         """True when the camera saw any track reach the bag just before this change."""
         earliest = max(change.at_ms - _MULTIPLE_WINDOW_MS, change.previous_ms + 1)
@@ -253,12 +289,18 @@ class BaggingRules:
 
     @staticmethod
     def _absorb_unknown(txn: Transaction, line: Line, delta_mg: int) -> None:
+        """An item of no known weight was bagged: what it weighed is its weight from now
+        on (a void or a removal of it is matched against that, not against a look-alike
+        of known weight), and a sample for its profile."""
         units = line.unbagged_units
         BaggingRules._weighed(line, line.bagged_units, units, delta_mg)
         line.bagged_units = line.quantity
         line.bagged_weight_mg = delta_mg
+        per_unit = delta_mg // max(units, 1)
+        line.unit_low_mg = line.unit_high_mg = per_unit
+        line.weight_known = True
         if not line.sold_by_weight and not line.label_price_minor:
-            txn.weight_samples.append((line.sku, delta_mg // max(units, 1)))
+            txn.weight_samples.append((line.sku, per_unit))
 
     def _crossed_lately(self, lane: Lane, change: WeightChange) -> bool:
         """With vision up, units of a scanned item reach the bag through the camera's view;

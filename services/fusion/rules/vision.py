@@ -224,15 +224,18 @@ class VisionRules:
                 return track.labels
         return ()
 
-    def allows(self, lane: Lane, line: Line, change) -> bool:
+    def allows(self, lane: Lane, line: Line, change, also: tuple[Line, ...] = ()) -> bool:
         """False when a track that surely is another item reached the bag just before a
-        weight change (the weight is that item's, not another unit of ``line``)."""
+        weight change (the weight is that item's, not another unit of ``line``); with
+        ``also``, another item than ``line`` and those."""
         if not lane.vision_available:
             return True
         earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
         latest = change.at_ms + self.jitter_ms
         for track in lane.tracks.values():
-            if earliest <= track.entered_bagging_ms <= latest and not self._compatible(track, line):
+            if earliest <= track.entered_bagging_ms <= latest and not any(
+                self._compatible(track, candidate) for candidate in (line, *also)
+            ):
                 return False
         return True
 

@@ -516,6 +516,21 @@ def _weights_off(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, 
     return tuple(told)
 
 
+def _weights_missing(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
+    """The stores' catalogs as fusion is told them, with no weight for 30 % of the packs
+    (many item masters have none, or only for some suppliers). The goods are unchanged."""
+    told = []
+    for store in stores:
+        items = []
+        for si in store.items:
+            item = si.item
+            if si.kind == "pack" and item.has_weight_range and rng.random() < 0.3:
+                item = replace(item, min_weight_mg=0, max_weight_mg=0)
+            items.append(replace(si, item=item))
+        told.append(replace(store, items=tuple(items)))
+    return tuple(told)
+
+
 def next_shopper_early(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted]:
     """The next shopper starts unloading while this one is still paying: their goods come
     into the cart zone (the belt, the basket stand) 3 s before this shopper's payment
@@ -562,6 +577,14 @@ def catalog_weights_off(lane: Lane, rng: random.Random) -> list[Emitted]:
 
 
 catalog_weights_off.fusion_stores = _weights_off  # type: ignore[attr-defined]
+
+
+def catalog_weights_missing(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The events as generated; fusion's catalog has no weight for some packs."""
+    return lane.stream()
+
+
+catalog_weights_missing.fusion_stores = _weights_missing  # type: ignore[attr-defined]
 
 
 # ---- the camera's tracker -------------------------------------------------------------
@@ -784,5 +807,6 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "POS 0.4-2 s slow": pos_slow,
     "next shopper unloads early": next_shopper_early,
     "catalog weights 15% wrong": catalog_weights_off,
+    "no catalog weight for 30% of packs": catalog_weights_missing,
     "all at once": everything,
 }
