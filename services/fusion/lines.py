@@ -10,6 +10,10 @@ from lanesight.fusion.profiles import WeightProfiles
 from lanesight.fusion.rules.labels import PACK_ALLOWANCE_MG
 
 _WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
+# A catalog that gives one weight for an item (min = max) gives its net content: a pack
+# weighs up to this much more (carton, tray, can), and a little less (filling tolerance).
+PACKAGING_PCT = 15
+NET_UNDER_PCT = 3
 
 
 def new_line(
@@ -74,7 +78,20 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
         line.unit_high_mg = int(implied * 1.03) + PACK_ALLOWANCE_MG
     elif item is not None and item.has_weight_range and not item.sold_by_weight:
         measured = profiles.measured_range(line.sku)
-        line.unit_low_mg, line.unit_high_mg = measured or (item.min_weight_mg, item.max_weight_mg)
+        if measured is not None:
+            line.unit_low_mg, line.unit_high_mg = measured
+        elif item.min_weight_mg == item.max_weight_mg:
+            # One weight, not a range: an item master's weight is usually the net content
+            # ("500 g"), and the pack on the scale weighs that plus its packaging. Once
+            # enough clean transactions have weighed the pack, what it weighs here.
+            net = item.min_weight_mg
+            low, high = net * (100 - NET_UNDER_PCT) // 100, net * (100 + PACKAGING_PCT) // 100
+            learned = profiles.expected_range(line.sku)
+            if learned is not None and low <= learned[0] and learned[1] <= high:
+                low, high = learned
+            line.unit_low_mg, line.unit_high_mg = low, high
+        else:
+            line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
     else:
         learned = profiles.expected_range(line.sku)
         if learned is None:

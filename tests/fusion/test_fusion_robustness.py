@@ -1250,3 +1250,22 @@ async def test_a_voided_item_of_no_known_weight_lifted_out_is_no_removal(fusion_
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events(), items=[soy])
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("weighs_mg", [1_065_000, 1_400_000])
+async def test_a_single_catalog_weight_is_the_net_content(fusion_server, demo, weighs_mg):
+    # The catalog gives the juice one weight, 1 kg: its net content. The carton on the
+    # scale weighs 1.065 kg: no mismatch. Control: 1.4 kg is not a litre of juice.
+    s = Script(transaction_id=f"NET{weighs_mg // 1000}")
+    juice = dataclasses.replace(
+        demo["Bravo-Apple-Juice"],
+        sku="JUICE-NET",
+        gtins=("0012345000973",),
+        min_weight_mg=1_000_000,
+        max_weight_mg=1_000_000,
+    )
+    s.scan(juice, weight_mg=weighs_mg, score=0.3)
+    s.pay(wait_ms=8_000).finish()
+    alerts = await _run(fusion_server, s.events(), items=[juice])
+    live = _types(_live(alerts))
+    assert ("weight_mismatch" in live) is (weighs_mg > 1_200_000), live

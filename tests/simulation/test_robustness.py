@@ -616,3 +616,13 @@ def test_the_catalog_rows_change_what_fusion_is_told_about_packs_only():
                 assert not b.item.has_weight_range
     assert 0.05 * packs <= changed_off <= 0.3 * packs
     assert 0.15 * packs <= changed_missing <= 0.5 * packs
+    net = perturb.catalog_weights_net.fusion_stores(STORES, random.Random(7))
+    for store, told in zip(STORES, net, strict=True):
+        for si, told_si in zip(store.items, told.items, strict=True):
+            if si.kind != "pack" or not si.item.has_weight_range:
+                assert told_si.item == si.item
+                continue
+            weight = told_si.item.min_weight_mg
+            assert told_si.item.max_weight_mg == weight  # one weight, not a range
+            middle = (si.item.min_weight_mg + si.item.max_weight_mg) / 2
+            assert 0.87 <= weight / middle <= 0.96

@@ -531,6 +531,24 @@ def _weights_missing(stores: tuple[Store, ...], rng: random.Random) -> tuple[Sto
     return tuple(told)
 
 
+def _weights_net(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
+    """The stores' catalogs as fusion is told them, with one weight per pack instead of a
+    range: its net content, 5-12 % under what the pack weighs with its packaging (the
+    weight many item masters hold). The goods are unchanged."""
+    told = []
+    for store in stores:
+        items = []
+        for si in store.items:
+            item = si.item
+            if si.kind == "pack" and item.has_weight_range:
+                middle = (item.min_weight_mg + item.max_weight_mg) // 2
+                net = int(middle * rng.uniform(0.88, 0.95))
+                item = replace(item, min_weight_mg=net, max_weight_mg=net)
+            items.append(replace(si, item=item))
+        told.append(replace(store, items=tuple(items)))
+    return tuple(told)
+
+
 def next_shopper_early(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted]:
     """The next shopper starts unloading while this one is still paying: their goods come
     into the cart zone (the belt, the basket stand) 3 s before this shopper's payment
@@ -585,6 +603,14 @@ def catalog_weights_missing(lane: Lane, rng: random.Random) -> list[Emitted]:
 
 
 catalog_weights_missing.fusion_stores = _weights_missing  # type: ignore[attr-defined]
+
+
+def catalog_weights_net(lane: Lane, rng: random.Random) -> list[Emitted]:
+    """The events as generated; fusion's catalog gives the packs' net weights."""
+    return lane.stream()
+
+
+catalog_weights_net.fusion_stores = _weights_net  # type: ignore[attr-defined]
 
 
 # ---- the camera's tracker -------------------------------------------------------------
@@ -808,5 +834,6 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "next shopper unloads early": next_shopper_early,
     "catalog weights 15% wrong": catalog_weights_off,
     "no catalog weight for 30% of packs": catalog_weights_missing,
+    "catalog gives net weights": catalog_weights_net,
     "all at once": everything,
 }
