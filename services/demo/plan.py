@@ -30,6 +30,7 @@ STORE_ID = "demo-store"
 DEMO_SELF_CHECKOUT = SELF_CHECKOUT_LOSSES
 DEMO_STAFFED = STAFFED_LOSSES
 _MOVE_S = 0.8  # how long an item takes to move from one zone to the next
+_MIN_COVER_S = 9.0  # a staged camera cover lasts at least this long (see _place)
 # Shoppers in the demo are a little quicker than the simulator's (same order of events).
 TIME_SCALE = 0.7
 _ZONE_NAMES = {ev.LaneZone.CART: "cart", ev.LaneZone.SCAN: "scan", ev.LaneZone.BAGGING: "bagging"}
@@ -158,6 +159,7 @@ def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
     """Split a scenario into live actions and the camera script."""
     crossings: dict[str, list[tuple[float, act.ItemCrossesZones]]] = {}
     blocked_from: float | None = None
+    staged_cover = False
     tender_s = end_s = start_s + scenario.duration_ms / 1000 * TIME_SCALE
     for timed in scenario.actions:
         at_s = start_s + timed.at_ms / 1000 * TIME_SCALE
@@ -167,10 +169,15 @@ def _place(plan: LanePlan, scenario: Scenario, start_s: float) -> None:
         elif isinstance(action, act.CameraHealthChange):
             if action.health in (ev.CameraHealth.BLOCKED, ev.CameraHealth.DARK):
                 blocked_from = at_s
+                # A staged cover (blocked), not a flicker of the lights (dark, < 1 s).
+                staged_cover = action.health is ev.CameraHealth.BLOCKED
             elif blocked_from is not None:
-                plan.camera_effects.append(
-                    {"kind": "cover", "start_s": blocked_from, "end_s": at_s}
-                )
+                # Long enough to be tamper in real time: vision reports a covered camera
+                # only once it has held for a second over frames sent every keyframe
+                # interval (2 s) while nothing moves, and fusion wants it reported
+                # unhealthy for vision.camera_tamper_min_ms (5 s).
+                end = max(at_s, blocked_from + _MIN_COVER_S) if staged_cover else at_s
+                plan.camera_effects.append({"kind": "cover", "start_s": blocked_from, "end_s": end})
                 blocked_from = None
         elif isinstance(action, act.CartItemCount | act.BarcodeInView):
             continue  # the real vision service counts and decodes what the camera shows
@@ -204,16 +211,19 @@ def _camera_legs(
     if not label:
         return  # an object the model does not know (an own bag): not drawn
     if not moves:
-        # Seen only in the cart (an item left behind): show it there around payment.
-        if any(c.to_zone is ev.LaneZone.CART for _, c in legs):
+        # Seen only in the cart (an item left behind): there from the shopper's arrival,
+        # as the rest of their goods were, until the transaction ends.
+        arrived = [at_s for at_s, c in legs if c.to_zone is ev.LaneZone.CART]
+        if arrived:
+            start = max(min(arrived[0], tender_s - 4.0), 0.0)
             plan.camera_items.append(
                 {
                     "label": label,
-                    "start_s": max(tender_s - 4.0, 0.0),
+                    "start_s": start,
                     "from_zone": "cart",
                     "to_zone": "cart",
                     "duration_s": 0.1,
-                    "leave_s": max(end_s - tender_s + 4.0, 1.0),
+                    "leave_s": max(end_s - start, 1.0),
                     "lane_y": lane_y,
                 }
             )
