@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from lanesight.fusion import events as ev
+from lanesight.fusion.catalog import CatalogItem
 from lanesight.simulation.robustness.stores import Store
 from lanesight.simulation.robustness.stream import (
     BAGGING_SCALE,
@@ -495,58 +496,61 @@ def bag_later(lane: Lane, rng: random.Random, share: float = 0.3) -> list[Emitte
     return lane.stream()
 
 
-def _weights_off(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
-    """The stores' catalogs as fusion is told them, with 15 % of the packs' weights wrong
-    (the range moved to 0.7, 0.8, 1.25 or 1.4 times the truth: a new supplier, a size
-    change, a typo). The goods weigh what they weigh."""
+def _packs_told(
+    stores: tuple[Store, ...], retell: Callable[[CatalogItem], CatalogItem]
+) -> tuple[Store, ...]:
+    """The stores' catalogs as fusion is told them: ``retell`` gives what it is told of
+    each pack with a weight range (in catalog order); the goods are unchanged."""
     told = []
     for store in stores:
-        items = []
-        for si in store.items:
-            item = si.item
-            if si.kind == "pack" and item.has_weight_range and rng.random() < 0.15:
-                f = rng.choice((0.7, 0.8, 1.25, 1.4))
-                item = replace(
-                    item,
-                    min_weight_mg=int(item.min_weight_mg * f),
-                    max_weight_mg=int(item.max_weight_mg * f),
-                )
-            items.append(replace(si, item=item))
-        told.append(replace(store, items=tuple(items)))
+        items = tuple(
+            replace(si, item=retell(si.item))
+            if si.kind == "pack" and si.item.has_weight_range
+            else si
+            for si in store.items
+        )
+        told.append(replace(store, items=items))
     return tuple(told)
+
+
+def _weights_off(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
+    """15 % of the packs' weights wrong (the range moved to 0.7, 0.8, 1.25 or 1.4 times the
+    truth: a new supplier, a size change, a typo). The goods weigh what they weigh."""
+
+    def retell(item: CatalogItem) -> CatalogItem:
+        if rng.random() >= 0.15:
+            return item
+        f = rng.choice((0.7, 0.8, 1.25, 1.4))
+        return replace(
+            item,
+            min_weight_mg=int(item.min_weight_mg * f),
+            max_weight_mg=int(item.max_weight_mg * f),
+        )
+
+    return _packs_told(stores, retell)
 
 
 def _weights_missing(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
-    """The stores' catalogs as fusion is told them, with no weight for 30 % of the packs
-    (many item masters have none, or only for some suppliers). The goods are unchanged."""
-    told = []
-    for store in stores:
-        items = []
-        for si in store.items:
-            item = si.item
-            if si.kind == "pack" and item.has_weight_range and rng.random() < 0.3:
-                item = replace(item, min_weight_mg=0, max_weight_mg=0)
-            items.append(replace(si, item=item))
-        told.append(replace(store, items=tuple(items)))
-    return tuple(told)
+    """No weight for 30 % of the packs (many item masters have none, or only for some
+    suppliers)."""
+    return _packs_told(
+        stores,
+        lambda item: (
+            replace(item, min_weight_mg=0, max_weight_mg=0) if rng.random() < 0.3 else item
+        ),
+    )
 
 
 def _weights_net(stores: tuple[Store, ...], rng: random.Random) -> tuple[Store, ...]:
-    """The stores' catalogs as fusion is told them, with one weight per pack instead of a
-    range: its net content, 5-12 % under what the pack weighs with its packaging (the
-    weight many item masters hold). The goods are unchanged."""
-    told = []
-    for store in stores:
-        items = []
-        for si in store.items:
-            item = si.item
-            if si.kind == "pack" and item.has_weight_range:
-                middle = (item.min_weight_mg + item.max_weight_mg) // 2
-                net = int(middle * rng.uniform(0.88, 0.95))
-                item = replace(item, min_weight_mg=net, max_weight_mg=net)
-            items.append(replace(si, item=item))
-        told.append(replace(store, items=tuple(items)))
-    return tuple(told)
+    """One weight per pack instead of a range: its net content, 5-12 % under what the pack
+    weighs with its packaging (the weight many item masters hold)."""
+
+    def retell(item: CatalogItem) -> CatalogItem:
+        middle = (item.min_weight_mg + item.max_weight_mg) // 2
+        net = int(middle * rng.uniform(0.88, 0.95))
+        return replace(item, min_weight_mg=net, max_weight_mg=net)
+
+    return _packs_told(stores, retell)
 
 
 def next_shopper_early(lane: Lane, rng: random.Random, share: float = 0.5) -> list[Emitted]:
