@@ -991,22 +991,7 @@ async def test_a_produce_code_registered_after_the_scale_is_cleared_covers_the_i
     s.place(900_000)
     s.at(1_500, PlaceOnProduceScale(900_000))
     s.at(6_500, ClearProduceScale())
-    s.lines += 1
-    per_kg = pear.price_per_kg.amount_minor
-    s.at(
-        1_500,
-        AddItem(
-            "1",
-            pear.description,
-            per_kg,
-            per_kg * 900_000 // 1_000_000,
-            plu=pear.plu,
-            weight_mg=900_000,
-            entry_method=ev.EntryMethod.PLU_LOOKUP,
-            unit_of_measure=ev.UnitOfMeasure.KILOGRAM,
-        ),
-    )
-    s.total += per_kg * 900_000 // 1_000_000
+    _plu_line(s, pear, 900_000, 1_500)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]
@@ -1028,22 +1013,7 @@ async def test_views_that_disagree_on_what_it_is_but_not_that_it_is_not_the_code
     s.at(6_000, ClearProduceScale())
     s.at(500, ItemCrossesZones(item, "", SCAN, BAGGING, ((then, 0.9),)))
     s.place(600_000)
-    per_kg = bananas.price_per_kg.amount_minor
-    s.lines += 1
-    s.at(
-        1_000,
-        AddItem(
-            "1",
-            bananas.description,
-            per_kg,
-            per_kg * 600_000 // 1_000_000,
-            plu=bananas.plu,
-            weight_mg=600_000,
-            entry_method=ev.EntryMethod.PLU_LOOKUP,
-            unit_of_measure=ev.UnitOfMeasure.KILOGRAM,
-        ),
-    )
-    s.total += per_kg * 600_000 // 1_000_000
+    _plu_line(s, bananas, 600_000, 1_000)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     raised = "wrong_produce_plu" in _types(_live(alerts))
