@@ -1239,3 +1239,113 @@ async def test_a_single_catalog_weight_is_the_net_content(fusion_server, demo, w
     alerts = await _run(fusion_server, s.events(), items=[juice])
     live = _types(_live(alerts))
     assert ("weight_mismatch" in live) is (weighs_mg > 1_200_000), live
+
+
+# ---- sixth round: ids lost between the cart, the scanner and the bag -------------------
+
+
+async def test_a_line_waits_for_the_unnamed_item_at_the_scanner_not_a_view_gone_before(
+    fusion_server, demo
+):
+    # The pears were named in the cart as the shopper unloaded, then reached the scanner
+    # unseen. A hand, surely "asparagus", passed through the scan zone and left before
+    # the pears settled on the produce scale. The code is the pears': a name got in the
+    # cart is no view at the scanner, and the hand is gone (before: the line took the
+    # hand's view, and the pears' code was a wrong code, "looks like asparagus").
+    s = Script(transaction_id="CARTNAMED")
+    pear = demo["Conference"]
+    pears, hand = s.track(), s.track()
+    s.at(0, ItemCrossesZones(pears, "", ev.LaneZone.UNSPECIFIED, CART, (("Conference", 0.95),)))
+    s.at(300, ItemCrossesZones(hand, "", ev.LaneZone.UNSPECIFIED, SCAN))
+    s.at(100, ItemRecognizedOnly(hand, SCAN, (("Asparagus", 0.97),)))
+    s.at(300, ItemCrossesZones(hand, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.at(300, ItemCrossesZones(pears, "", CART, SCAN))
+    s.at(300, PlaceOnProduceScale(900_000))
+    s.at(2_000, ClearProduceScale())
+    _plu_line(s, pear, 900_000, 300)
+    s.at(600, ItemCrossesZones(pears, "", SCAN, BAGGING, (("Conference", 0.95),)))
+    s.place(900_000)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("seen_as", ["Avocado", "Banana"])
+async def test_a_new_track_in_the_bag_that_looks_like_the_lost_one_carries_it_on(
+    fusion_server, demo, seen_as
+):
+    # A staffed lane (no bagging scale): the cabbage, which the model here surely takes
+    # for an avocado, is weighed and keyed; the tracker loses it at the scanner, way out
+    # and all, and a new track shows up in the packing area, surely "avocado" again: the
+    # same item carried on, whatever the model calls it. Control: a new track surely of
+    # something else (a banana) is another item.
+    s = Script(self_checkout=False, transaction_id=f"LOOKALIKE{seen_as[:3]}")
+    cabbage = demo["Cabbage"]
+    old, new = s.track(), s.track()
+    s.cross(old, "Avocado", CART, SCAN, score=0.87)
+    s.at(300, PlaceOnProduceScale(1_200_000))
+    s.at(3_000, ClearProduceScale())
+    s.at(1_500, ItemCrossesZones(new, "", ev.LaneZone.UNSPECIFIED, BAGGING, ((seen_as, 0.91),)))
+    _plu_line(s, cabbage, 1_200_000, 400)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    missed = "missed_scan" in _types(_live(alerts))
+    assert missed is (seen_as != "Avocado"), [a.reason for a in alerts.values()]
+
+
+async def test_a_code_covers_the_item_at_the_scanner_not_an_earlier_second_id(fusion_server, demo):
+    # A staffed lane. The juice goes into the bag with a second id the tracker gave it
+    # (a twin whose scan-zone entry came a moment late, so it is no twin by its timing).
+    # Then the cabbage, unnamed at the scanner, is weighed there and put in the bag just
+    # before its code is registered. The code covers the cabbage, not the juice's second id still
+    # waiting (before: it covered that, and the cabbage went down as a missed scan).
+    s = Script(self_checkout=False, transaction_id="ATSCANNER")
+    juice, cabbage = demo["Bravo-Apple-Juice"], demo["Cabbage"]
+    item, twin, head = s.track(), s.track(), s.track()
+    s.cross(item, "Bravo-Apple-Juice", CART, SCAN)
+    s.add_line(juice)
+    s.at(600, ItemCrossesZones(twin, "", ev.LaneZone.UNSPECIFIED, SCAN))
+    s.at(400, ItemCrossesZones(item, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.at(0, ItemCrossesZones(twin, "", SCAN, BAGGING))
+    s.at(1_000, ItemCrossesZones(head, "", CART, SCAN))
+    s.at(300, PlaceOnProduceScale(1_200_000))
+    s.at(2_000, ClearProduceScale())
+    s.at(300, ItemCrossesZones(head, "", SCAN, BAGGING, (("Cabbage", 0.95),)))
+    _plu_line(s, cabbage, 1_200_000, 60)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("left_behind", [False, True])
+async def test_an_item_lifted_out_of_the_cart_unseen_is_not_left_there(
+    fusion_server, demo, left_behind
+):
+    # The next shopper's goods are in the cart zone, so the camera's count of it says
+    # nothing of this shopper's. The soy drink left the cart in view; the juice's way out
+    # was lost: it showed up at the scanner under a new id and was scanned and bagged.
+    # It is not still in the cart. Control: a third item of this shopper's stays there,
+    # and is asked about.
+    s = Script(transaction_id=f"CARTLOST{int(left_behind)}")
+    juice, soy = demo["Bravo-Apple-Juice"], demo["Alpro-Fresh-Soy-Milk"]
+    first, in_cart, at_scanner, other = s.track(), s.track(), s.track(), s.track()
+    unseen = ev.LaneZone.UNSPECIFIED
+    s.at(0, ItemCrossesZones(first, "", unseen, CART))
+    s.at(20, ItemCrossesZones(in_cart, "", unseen, CART, (("Bravo-Apple-Juice", 0.9),)))
+    if left_behind:
+        s.at(20, ItemCrossesZones(other, "", unseen, CART, (("Mango", 0.9),)))
+    s.cross(first, "", CART, SCAN)
+    s.add_line(soy)
+    s.at(600, ItemCrossesZones(first, "", SCAN, BAGGING))
+    s.place((soy.min_weight_mg + soy.max_weight_mg) // 2)
+    s.at(2_000, ItemCrossesZones(at_scanner, "", unseen, SCAN, (("Bravo-Apple-Juice", 0.95),)))
+    s.add_line(juice)
+    s.at(600, ItemCrossesZones(at_scanner, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.place((juice.min_weight_mg + juice.max_weight_mg) // 2)
+    for _ in range(3):  # the next shopper's basket, put down together
+        s.at(20, ItemCrossesZones(s.track(), "", unseen, CART))
+    s.at(100, CartItemCount(5 if left_behind else 4))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    cart = "item_left_in_cart" in _types(_live(alerts))
+    assert cart is left_behind, [a.reason for a in alerts.values()]

@@ -208,7 +208,7 @@ class IdentityRules:
         if (
             best is not None
             and not (best_key and best_key[0])
-            and self._unseen_in_hand(lane, previous_ms)
+            and self._unseen_in_hand(lane, previous_ms, moment)
         ):
             best = None  # what the camera named has gone; the item in hand is not named yet
         if best is not None:
@@ -259,16 +259,16 @@ class IdentityRules:
             entered > 0 and entered - self.jitter_ms <= at_ms and (left < entered or left >= at_ms)
         )
 
-    @staticmethod
-    def _unseen_in_hand(lane: Lane, previous_ms: int) -> bool:
+    def _unseen_in_hand(self, lane: Lane, previous_ms: int, moment_ms: int) -> bool:
         """True when a track the camera followed into the scan zone since the previous
-        line is there now, unnamed and not yet taken for any line: the item being scanned,
-        whatever left the zone before (a hand, a sleeve, an item moved on)."""
+        line was there at the scan moment (or is now), not yet taken for any line and not
+        named there: the item being scanned, whatever left the zone before (a hand, a
+        sleeve, an item moved on). A name it got elsewhere (in the cart, as the shopper
+        unloaded) is no view at the scanner."""
         return any(
-            track.zone is LaneZone.SCAN
+            (track.zone is LaneZone.SCAN or self._in_scan_zone_at(track, moment_ms))
             and track.line is None
             and not track.scan_held
-            and track.best is None
             and track.last_seen_ms > previous_ms
             for track in lane.tracks.values()
         )

@@ -99,6 +99,59 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
     ]
 
 
+def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
+    """The cart's tracks less those that evidently left it unseen: an item first seen at
+    the scanner came out of the cart, so unless a track the camera saw leave the cart
+    (and never saw again) was that item, one of the cart's tracks last seen before it
+    showed up was (the tracker lost it as it was lifted out and picked it up at the
+    scanner under a new id). Only an item that went on is one (it was scanned or went
+    into the bag): a hand that reached into the scan zone and left again is none. A
+    track the camera names as the newcomer is it, first."""
+    tracks = list(lane.tracks.values())
+    born = sorted(
+        (
+            t
+            for t in tracks
+            if t.first_zone is LaneZone.SCAN
+            and (t.entered_bagging_ms or t.line is not None)
+            and not any(
+                other is not t
+                and other.scan_entered_ms
+                and abs(other.scan_entered_ms - t.scan_entered_ms) <= _TWIN_MS
+                for other in tracks
+            )
+        ),
+        key=lambda t: t.first_seen_ms,
+    )
+    if not born:
+        return in_cart
+    gone = [
+        t
+        for t in tracks
+        if t.first_zone is LaneZone.CART
+        and t.zone is LaneZone.UNSPECIFIED
+        and not t.scan_entered_ms
+        and not t.entered_bagging_ms
+    ]
+    left = list(in_cart)
+    for new in born:
+        before = [t for t in gone if t.left_ms <= new.first_seen_ms]
+        if before:
+            gone.remove(before[0])
+            continue
+        candidates = [t for t in left if t.last_seen_ms < new.first_seen_ms]
+        if not candidates:
+            continue
+        best = new.best
+        named = [
+            t
+            for t in candidates
+            if best is not None and t.best is not None and t.best.label == best.label
+        ]
+        left.remove((named or candidates)[0])
+    return left
+
+
 class VisionRules:
     """Links what the camera saw to what the POS registered."""
 
@@ -334,6 +387,8 @@ class VisionRules:
         if found is None:
             found = self._weighed_scan(lane, track, tokens)
         if found is None:
+            found = self._look_alike_scan(lane, track, tokens, earliest, latest)
+        if found is None:
             return False
         found.used = True
         track.covered = True
@@ -476,6 +531,41 @@ class VisionRules:
                 return token
         return None
 
+    def _look_alike_scan(
+        self, lane: Lane, track: Track, tokens, earliest: int, latest: int
+    ) -> ScanToken | None:
+        """The scan of an item the camera followed to the scanner and lost there, for a
+        track first seen in the bag that the camera surely names as it named the lost
+        one: the tracker dropped the item as it was handed on (its way out of the scan
+        zone lost with it) and picked it up in the bag under a new id. Where no scale
+        says which item went down (a staffed lane), what it looks like is what ties the
+        two ids; a hand or a second item does not look like the scanned item's track."""
+        best = track.best
+        if track.first_zone is not LaneZone.BAGGING or best is None:
+            return None
+        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
+            return None
+        for token in tokens:
+            line = token.line
+            if token.used or line is None or line.voided or line.skip_bagging:
+                continue
+            if not (earliest <= token.at_ms + token.slack_ms and token.at_ms <= latest):
+                continue
+            owner_id = token.holder or line.seen.track_id
+            owner = lane.tracks.get(owner_id) if owner_id else None
+            if owner is None or owner is track or owner.continued_by:
+                continue
+            if not self._gone_quiet(lane, owner_id, track):
+                continue
+            seen = owner.best
+            if seen is None or seen.label.lower() != best.label.lower():
+                continue
+            if seen.score < (_SURE_SCORE if owner.recognitions > 1 else _SURE_SINGLE_SCORE):
+                continue
+            owner.continued_by = track.track_id
+            return token
+        return None
+
     @staticmethod
     def _claim_own(txn: Transaction, track: Track) -> bool:
         """Use the unused scan made while the camera saw this track at the scanner."""
@@ -616,9 +706,21 @@ class VisionRules:
         held = lane.tracks.get(own) if own else None
         if held is not None:
             held.scan_held = True
-        for _, _, pending in sorted(lane.pending, key=lambda p: (p[0], p[1])):
-            if pending.kind != "crossing" or pending.done:
-                continue
+        jitter = self.jitter_ms
+
+        def at_scanner(track: Track) -> bool:
+            # In the scan zone as the scan was made, and into the bag only after it.
+            entered = track.scan_entered_ms
+            return 0 < entered - jitter <= token.at_ms <= track.entered_bagging_ms + jitter
+
+        # The oldest crossing still waiting, but first one of an item that was at the
+        # scanner as this scan was made: what went into the bag seconds before it (a
+        # second id of an earlier item, something moved) is not what was scanned.
+        waiting = sorted(
+            (p for p in lane.pending if p[2].kind == "crossing" and not p[2].done),
+            key=lambda p: (not at_scanner(p[2].data), p[0], p[1]),  # type: ignore[arg-type]
+        )
+        for _, _, pending in waiting:
             # A "crossing" timer's data is its Track (lane.pending holds every kind).
             track: Track = pending.data  # type: ignore[assignment]
             if own and track.track_id != own:
@@ -831,6 +933,7 @@ class VisionRules:
                 # are in vision's count of it (not among the unscanned tracks there).
                 count -= sum(line.unbagged_units for line in lane.txn.order if line.skip_bagging)
         else:
+            in_cart = _left_unseen(lane, in_cart)
             count = len(in_cart)
             confidence = 0.75
             if lane.ledger.seen:
