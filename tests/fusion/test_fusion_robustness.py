@@ -1349,3 +1349,24 @@ async def test_an_item_lifted_out_of_the_cart_unseen_is_not_left_there(
     alerts = await _run(fusion_server, s.events())
     cart = "item_left_in_cart" in _types(_live(alerts))
     assert cart is left_behind, [a.reason for a in alerts.values()]
+
+
+async def test_an_item_between_the_scanner_and_the_bag_has_not_vanished(fusion_server, demo):
+    # A staffed lane. A hand reaches into the packing area and out again as the juice is
+    # scanned. The juice leaves the scan zone just as the hand's crossing is judged, and
+    # its arrival in the bag is reported 400 ms later: in between it is on its way, not
+    # gone, so its scan is not free for the hand (before: the hand took it, and the
+    # juice went down as a missed scan).
+    s = Script(self_checkout=False, transaction_id="ONITSWAY")
+    juice = demo["Bravo-Apple-Juice"]
+    item, hand = s.track(), s.track()
+    unseen = ev.LaneZone.UNSPECIFIED
+    s.cross(item, "Bravo-Apple-Juice", CART, SCAN, score=0.95)
+    s.add_line(juice)
+    s.at(100, ItemCrossesZones(hand, "", unseen, BAGGING))
+    s.at(600, ItemCrossesZones(hand, "", BAGGING, unseen))
+    s.at(2_000, ItemCrossesZones(item, "", SCAN, unseen))
+    s.at(400, ItemCrossesZones(item, "", unseen, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

@@ -658,13 +658,16 @@ class VisionRules:
     def _vanished(lane: Lane, track_id: str) -> bool:
         """True when the track the camera took for what was scanned is gone without ever
         reaching the bag: a hand or a reflection taken for an item, or an item it lost
-        and picked up again under another id. The scan it held is free again."""
+        and picked up again under another id. The scan it held is free again. One that
+        left the scan zone a moment ago is on its way to the bag (its arrival there is
+        reported a few hundred milliseconds later, or later still from a slow camera)."""
         other = lane.tracks.get(track_id)
         return (
             other is not None
             and other.zone is LaneZone.UNSPECIFIED
             and other.left_ms > 0
             and not other.entered_bagging_ms
+            and lane.clock_ms - other.left_ms > _CONTINUE_MS
         )
 
     @staticmethod
