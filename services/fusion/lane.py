@@ -181,6 +181,8 @@ class Track:
     # When it entered and left the scan zone (0 until it did).
     scan_entered_ms: int = 0
     scan_left_ms: int = 0
+    # When it last entered the scan zone (a flickering zone edge reports it again).
+    scan_reentered_ms: int = 0
     entered_bagging_ms: int = 0
     labels: tuple[LabelScore, ...] = ()
     event_ids: list[str] = field(default_factory=list)

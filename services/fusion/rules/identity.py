@@ -253,8 +253,12 @@ class IdentityRules:
 
     def _in_scan_zone_at(self, track: Track, at_ms: int) -> bool:
         """True when the track was in the scan zone at at_ms: entered by then (give or
-        take the jitter between sources) and not yet left (what left just before is gone)."""
+        take the jitter between sources) and not yet left (what left just before is gone).
+        A track that went into the bag since left the scan zone then, its way out
+        reported or not."""
         entered, left = track.scan_entered_ms, track.scan_left_ms
+        if left < entered < track.entered_bagging_ms:
+            left = track.entered_bagging_ms
         return (
             entered > 0 and entered - self.jitter_ms <= at_ms and (left < entered or left >= at_ms)
         )

@@ -223,6 +223,7 @@ class VisionRules:
         if zone is LaneZone.SCAN:
             track.visited_scan = True
             track.scan_entered_ms = track.scan_entered_ms or at
+            track.scan_reentered_ms = at
         if zone is LaneZone.BAGGING:
             self._entered_bag(lane, track, at)
 
@@ -585,16 +586,27 @@ class VisionRules:
         return self._holder(lane)
 
     @staticmethod
-    def _holder(lane: Lane) -> str:
+    def _holder(lane: Lane, line: Line | None = None) -> str:
         """The one track at the scanner right now, if exactly one is: what is scanned now.
 
         A track already linked to an earlier line, or whose scan an earlier line already
         was, is not what a new line scanned (its crossing out of the scan zone may have
-        been lost, or it waits there while the next item is scanned)."""
+        been lost, or it waits there while the next item is scanned). Nor is one the
+        camera has reported nothing of since the line before (``line``: the new line, if
+        registered): an id whose way out was lost, or an item that waits there unseen."""
+        txn = lane.txn
+        since = 0
+        for other in reversed(txn.order if txn is not None else ()):
+            if other is not line:
+                since = other.added_ms
+                break
         held = [
             t.track_id
             for t in lane.tracks.values()
-            if t.zone is LaneZone.SCAN and t.line is None and not t.scan_held
+            if t.zone is LaneZone.SCAN
+            and t.line is None
+            and not t.scan_held
+            and t.last_seen_ms > since
         ]
         return held[0] if len(held) == 1 else ""
 
@@ -704,7 +716,7 @@ class VisionRules:
         own = ""
         if line is not None and first_unit:
             # (``holder``: the one track at the scanner as its barcode was read.)
-            own = line.seen.track_id or (self._holder(lane) if holder is None else holder)
+            own = line.seen.track_id or (self._holder(lane, line) if holder is None else holder)
         token.holder = own
         held = lane.tracks.get(own) if own else None
         if held is not None:
@@ -838,8 +850,11 @@ class VisionRules:
                 continue
             if abs(other.entered_bagging_ms - track.entered_bagging_ms) > _TWIN_MS:
                 continue
-            if not new_in_bag and abs(other.scan_entered_ms - track.scan_entered_ms) > _TWIN_MS:
-                continue
+            if not new_in_bag and not any(
+                abs(entered - track.scan_entered_ms) <= _TWIN_MS
+                for entered in (other.scan_entered_ms, other.scan_reentered_ms)
+            ):
+                continue  # (into the scan zone with it, as it first went in or went back in)
             if sure and not supports(other.labels, (best.label,)):
                 continue  # surely something else: two items carried together
             return True
@@ -863,6 +878,7 @@ class VisionRules:
                 track.zone = LaneZone.SCAN
             track.visited_scan = True
             track.scan_entered_ms = track.scan_entered_ms or at
+            track.scan_reentered_ms = at
         if rec.labels:
             track.add_recognition(rec.labels)
             if track.claim_deferred:
