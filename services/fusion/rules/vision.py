@@ -99,14 +99,28 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
     ]
 
 
+def _together(one: Track, other: Track) -> bool:
+    """True when two tracks went into the scan zone, or into the bag, within moments of
+    each other: one item followed twice, as far as the cart is concerned."""
+    entered = other.scan_entered_ms or other.first_seen_ms
+    return any(
+        at and abs(at - entered) <= _TWIN_MS for at in (one.scan_entered_ms, one.scan_reentered_ms)
+    ) or bool(
+        one.entered_bagging_ms
+        and other.entered_bagging_ms
+        and abs(one.entered_bagging_ms - other.entered_bagging_ms) <= _TWIN_MS
+    )
+
+
 def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
     """The cart's tracks less those that evidently left it unseen: an item first seen at
     the scanner came out of the cart, so unless a track the camera saw leave the cart
     (and never saw again) was that item, one of the cart's tracks last seen before it
     showed up was (the tracker lost it as it was lifted out and picked it up at the
     scanner under a new id). Only an item that went on is one (it was scanned or went
-    into the bag): a hand that reached into the scan zone and left again is none. A
-    track the camera names as the newcomer is it, first."""
+    into the bag): a hand that reached into the scan zone and left again is none, and a
+    second id of an item that moved with it is that item. A track the camera names as
+    the newcomer is it, first."""
     tracks = list(lane.tracks.values())
     born = sorted(
         (
@@ -114,12 +128,7 @@ def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
             for t in tracks
             if t.first_zone is LaneZone.SCAN
             and (t.entered_bagging_ms or t.line is not None)
-            and not any(
-                other is not t
-                and other.scan_entered_ms
-                and abs(other.scan_entered_ms - t.scan_entered_ms) <= _TWIN_MS
-                for other in tracks
-            )
+            and not any(other is not t and _together(other, t) for other in tracks)
         ),
         key=lambda t: t.first_seen_ms,
     )
@@ -135,7 +144,8 @@ def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
     ]
     left = list(in_cart)
     for new in born:
-        before = [t for t in gone if t.left_ms <= new.first_seen_ms]
+        # (A tracker ends a lost id a few frames after starting the new one.)
+        before = [t for t in gone if t.left_ms <= new.first_seen_ms + _CONTINUE_MS]
         if before:
             gone.remove(before[0])
             continue
