@@ -10,12 +10,13 @@ import grpc
 from lanesight.common.app import ServiceApp
 from lanesight.common.config import LanesightConfig
 from lanesight.reporting import metrics
+from lanesight.reporting.ingest_checks import IngestChecker, resolve_workers
 from lanesight.reporting.localtime import now_ms
 from lanesight.reporting.reports import Reports
 from lanesight.reporting.retention import apply_retention
-from lanesight.reporting.servicer import ReportingServicer
+from lanesight.reporting.servicer import ReportingServicer, add_servicer
 from lanesight.reporting.store import ReportStore
-from lanesight.v1 import reporting_pb2, reporting_pb2_grpc
+from lanesight.v1 import reporting_pb2
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,15 @@ class ReportingApp(ServiceApp):
         self.reports: Reports | None = None
         self.shutting_down = asyncio.Event()
         self._retention_task: asyncio.Task | None = None
+        # IngestRecords' checks: in worker processes started with the first ingest stream
+        # (reporting.ingest_workers), else in the event loop.
+        self.ingest_checker = IngestChecker(resolve_workers(config.reporting.ingest_workers))
 
     def service_names(self) -> list[str]:
         return [reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name]
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(
-            metrics.timed_reports(ReportingServicer(self)), server
-        )
+        add_servicer(metrics.timed_reports(ReportingServicer(self)), server)
 
     async def start(self) -> None:
         metrics.watch(self)
@@ -84,8 +86,11 @@ class ReportingApp(ServiceApp):
                     raise
         store, self.store = self.store, None
         self.reports = None
-        if store is not None:
-            await store.close()
+        try:
+            await self.ingest_checker.close()
+        finally:
+            if store is not None:
+                await store.close()
 
 
 def create_app(config: LanesightConfig) -> ReportingApp:

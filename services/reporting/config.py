@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,6 +47,11 @@ class ReportingConfig(BaseModel):
     pool_size: int = Field(default=4, ge=1, le=100)
     # Store id -> name, time zone and region (for chain reports and local time per store).
     stores: dict[str, StoreInfo] = Field(default_factory=dict)
+    # Worker processes that check IngestRecords requests (parse, validate, make the rows
+    # to store) off the event loop's thread, started with the first ingest stream; 0
+    # checks them in the event loop. "auto": one per CPU beyond the first (affinity and
+    # cgroup CPU limit), at most 2, so none on a single-CPU pod.
+    ingest_workers: Literal["auto"] | Annotated[int, Field(ge=0, le=32)] = "auto"
     # The most records written in one database transaction.
     batch_size: int = Field(default=500, ge=1, le=100_000)
     # Ingest acknowledges records once the raw events are stored; a background projector

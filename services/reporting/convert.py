@@ -250,6 +250,24 @@ def event_from_proto(event: events_pb2.LaneEvent, with_data: bool = True) -> mod
     )
 
 
+def event_row(event: events_pb2.LaneEvent) -> tuple:
+    """``model.event_row(event_from_proto(event, with_data=False))`` without the record
+    between: what IngestRecords stores of an accepted event."""
+    lane_time = event.lane_time
+    return (
+        event.event_id,
+        event.store_id,
+        event.lane_id,
+        event.sequence,
+        lane_time.seconds * 1000 + lane_time.nanos // 1_000_000,
+        event.transaction_id,
+        event.WhichOneof("payload") or "unspecified",
+        event.source_device_id,
+        event.SerializeToString(),
+        None,
+    )
+
+
 # --- alerts --------------------------------------------------------------------------------
 
 

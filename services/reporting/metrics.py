@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lanesight.common.telemetry import duration_histogram, service_meter
-from lanesight.reporting.model import IngestRecord
+from lanesight.reporting.model import FedRecord
 from opentelemetry.metrics import CallbackOptions, Observation
 
 if TYPE_CHECKING:
@@ -57,17 +57,17 @@ query_duration = duration_histogram(
 )
 
 
-def record_ingest(records: Sequence[IngestRecord], previous_ack: int, duration_s: float) -> None:
+def record_ingest(records: Sequence[FedRecord], previous_ack: int, duration_s: float) -> None:
     """Count a stored batch: records after the sender's previous ack are new."""
     ingest_duration.record(duration_s)
     now_ms = time.time() * 1000
     counts = {("event", True): 0, ("event", False): 0, ("alert", True): 0, ("alert", False): 0}
-    for record in records:
-        kind = "event" if record.event is not None else "alert"
-        new = record.record_sequence > previous_ack
+    for sequence, row, _ in records:
+        kind = "event" if row is not None else "alert"
+        new = sequence > previous_ack
         counts[kind, new] += 1
-        if new and record.event is not None:
-            ingest_lag.record(max(0.0, (now_ms - record.event.time_ms) / 1000))
+        if new and row is not None:
+            ingest_lag.record(max(0.0, (now_ms - row[4]) / 1000))
     for (kind, new), count in counts.items():
         if count:
             counter = records_ingested if new else records_duplicates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,3 +290,47 @@ class StoreComparisonRow:
     timezone: str
     current: StorePeriod
     previous: StorePeriod | None
+
+
+# An event as the events table stores it: these columns in this order (the store adds
+# ingest_seq when it stores the row). ``raw`` is the serialized event; ``data`` (JSON)
+# holds the payload of an event kept without its serialized form (a data-quality record).
+EVENT_ROW_COLUMNS = (
+    "event_id",
+    "store_id",
+    "lane_id",
+    "sequence",
+    "time_ms",
+    "transaction_id",
+    "kind",
+    "source_device_id",
+    "raw",
+    "data",
+)
+
+# A fed record as ingest stores it: (record sequence, event row or None, alert or None).
+# IngestRecords' checks build these directly (in worker processes: tuples pickle cheaply).
+FedRecord = tuple[int, tuple | None, AlertRecord | None]
+
+
+def event_row(e: LaneEventRecord) -> tuple:
+    """The event's row in EVENT_ROW_COLUMNS order."""
+    return (
+        e.event_id,
+        e.store_id,
+        e.lane_id,
+        e.sequence,
+        e.time_ms,
+        e.transaction_id,
+        e.kind,
+        e.source_device_id,
+        e.raw,
+        # Without its serialized form (a data-quality record) the payload is kept.
+        None if e.raw is not None else json.dumps(e.data),
+    )
+
+
+def fed_record(record: IngestRecord) -> FedRecord:
+    """A record as ingest stores it."""
+    event = record.event
+    return (record.record_sequence, None if event is None else event_row(event), record.alert)

@@ -14,8 +14,8 @@ import grpc
 from lanesight.common.auth import authorize_stores, caller_may_access_store
 from lanesight.reporting import convert, metrics, model
 from lanesight.reporting.exports import export_report
-from lanesight.reporting.facts import REJECTED_KIND
 from lanesight.reporting.importer import StoreNotAllowed, import_poslog
+from lanesight.reporting.ingest_checks import CheckedRequest, IngestChecker, Refused
 from lanesight.reporting.localtime import now_ms
 from lanesight.reporting.model import InvalidArgument
 from lanesight.reporting.poslog import PosLogError
@@ -29,83 +29,94 @@ log = logging.getLogger(__name__)
 EXPORT_CHUNK_BYTES = 64 * 1024
 # IngestRecords requests read and checked while an earlier one is stored (each up to the
 # sender's batch, 500 records from fusion): enough to keep the database busy, and a
-# bound, so a sender faster than the database is held back by gRPC flow control.
+# bound, so a sender faster than the database is held back by gRPC flow control. With
+# check workers, one more than there are workers, so each has a request while the
+# database stores another.
 INGEST_READ_AHEAD = 2
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Refused:
-    """A request that ends the stream: the status and details to abort with."""
-
-    code: grpc.StatusCode
-    details: str
+# What the reader hands over: a checked request, a refusal, a worker's check under way,
+# the exception that ended reading, or None at the end of the stream.
+_Checked = CheckedRequest | Refused | asyncio.Future | BaseException | None
 
 
-# What the reader hands over: a checked request (sender id, records), a refusal, the
-# exception that ended reading, or None at the end of the stream.
-_Checked = tuple[str, list[model.IngestRecord]] | _Refused | BaseException | None
-
-
-async def _read_ingest(context: grpc.aio.ServicerContext, checked: asyncio.Queue) -> None:
-    """Read IngestRecords requests and queue each checked, until the end of the stream or
-    the first refusal."""
+async def _read_ingest(
+    context: grpc.aio.ServicerContext, checker: IngestChecker, checked: asyncio.Queue
+) -> None:
+    """Read IngestRecords requests (serialized: ``ingest_checks`` parses them) and queue
+    each checked, or its check under way in a worker, until the end of the stream or the
+    first refusal."""
     while True:
         try:
             request = await context.read()
+            if request is grpc.aio.EOF:
+                await checked.put(None)
+                return
+            if checker.in_workers:
+                await checked.put(asyncio.ensure_future(checker.check(request)))
+                continue
+            result = await checker.check(request)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # the handler raises it in its own task
             await checked.put(exc)
             return
-        if request is grpc.aio.EOF:
-            await checked.put(None)
-            return
-        result = _check_ingest(request)
         await checked.put(result)
-        if isinstance(result, _Refused):
+        if isinstance(result, Refused):
             return
 
 
-def _check_ingest(
-    request: reporting_pb2.IngestRecordsRequest,
-) -> tuple[str, list[model.IngestRecord]] | _Refused:
-    """A request's records, validated (a refused event becomes a data-quality record), or
-    why the stream ends: a missing sender, sequences out of order, a store out of scope."""
-    sender_id = request.sender_id
-    if not sender_id:
-        return _Refused(grpc.StatusCode.INVALID_ARGUMENT, "sender_id: required")
-    fed = request.records
-    sequences = [r.record_sequence for r in fed]
-    if any(b <= a for a, b in zip(sequences, sequences[1:], strict=False)):
-        return _Refused(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "records: record_sequence must increase within a request",
+def _scope_refusal(sender_id: str, checked: CheckedRequest) -> Refused | None:
+    """Log the events the validator refused, and refuse the request when a record names
+    a store out of the caller's scope (at the first such record)."""
+    refused_at = None
+    for store_id, first in checked.stores:  # in record order
+        if not caller_may_access_store(store_id):
+            refused_at = (store_id, first)
+            break
+    for sequence, field, message in checked.refused:
+        if refused_at is not None and sequence >= refused_at[1]:
+            break
+        log.warning(
+            "data-quality: record %d from %s refused: %s: %s", sequence, sender_id, field, message
         )
-    now = time.time_ns() // 1_000_000  # one clock for the request's validation
-    # The payload fields are the projector's to extract, behind the ack.
-    records = [convert.record_from_proto(r, now, with_data=False) for r in fed]
-    allowed: dict[str, bool] = {}  # a request's records come from a store or a few
-    for record in records:
-        item = record.event or record.alert
-        if item is None:
-            continue
-        may = allowed.get(item.store_id)
-        if may is None:
-            may = allowed[item.store_id] = caller_may_access_store(item.store_id)
-        if not may:
-            return _Refused(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"record {record.record_sequence}: store {item.store_id!r} is out of this"
-                " caller's scope",
-            )
-        if record.event is not None and record.event.kind == REJECTED_KIND:
-            # Stored as a data-quality incident and acked: never resent forever.
-            log.warning(
-                "data-quality: record %d from %s refused: %s: %s",
-                record.record_sequence,
-                sender_id,
-                record.event.data["field"],
-                record.event.data["message"],
-            )
-    return sender_id, records
+    if refused_at is None:
+        return None
+    store_id, first = refused_at
+    return Refused(
+        "PERMISSION_DENIED",
+        f"record {first}: store {store_id!r} is out of this caller's scope",
+    )
+
+
+def add_servicer(servicer: ReportingServicer, server: grpc.aio.Server) -> None:
+    """Register the servicer as the generated code does, but with IngestRecords taking its
+    requests serialized: ``ingest_checks`` parses them where it checks them (in a worker
+    process when there are any), so the event loop never parses them."""
+
+    class _Capture:
+        service = ""
+        handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+        def add_generic_rpc_handlers(self, _handlers) -> None:
+            pass
+
+        def add_registered_method_handlers(self, service, handlers) -> None:
+            self.service, self.handlers = service, handlers
+
+    capture = _Capture()
+    reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, capture)
+    handlers = dict(capture.handlers)
+    ingest = handlers["IngestRecords"]
+    handlers["IngestRecords"] = grpc.stream_stream_rpc_method_handler(
+        ingest.stream_stream,
+        request_deserializer=None,
+        response_serializer=ingest.response_serializer,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(capture.service, handlers),)
+    )
+    server.add_registered_method_handlers(capture.service, handlers)
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
@@ -129,36 +140,44 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
 
     async def IngestRecords(self, request_iterator, context: grpc.aio.ServicerContext):
         store, _ = await self._ready(context)
+        checker = self.app.ingest_checker
+        checker.start()
         # A task reads and checks requests ahead of the one being stored (a bounded few):
-        # fusion's forwarder keeps several in flight, and the next one's checks can run
-        # while the database stores this one (only its commit overlaps much while the
-        # checks hold the GIL on this thread: docs/reporting.md, "Metrics").
-        checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=INGEST_READ_AHEAD)
-        reader = asyncio.create_task(_read_ingest(context, checked))
+        # fusion's forwarder keeps several in flight. Checked in worker processes, they
+        # overlap the database's work; checked here, only its commit overlaps much while
+        # the checks hold the GIL (docs/reporting.md, "Metrics").
+        ahead = max(INGEST_READ_AHEAD, checker.workers + 1)
+        checked: asyncio.Queue[_Checked] = asyncio.Queue(maxsize=ahead)
+        reader = asyncio.create_task(_read_ingest(context, checker, checked))
         shutdown = asyncio.ensure_future(self.app.shutting_down.wait())
         take: asyncio.Future | None = None
         try:
             while True:
                 take = asyncio.ensure_future(checked.get())
-                await asyncio.wait({take, shutdown}, return_when=asyncio.FIRST_COMPLETED)
-                if not take.done():
-                    take.cancel()
-                    await context.abort(
-                        grpc.StatusCode.UNAVAILABLE,
-                        "reporting is shutting down; reconnect and resend unacknowledged records",
-                    )
-                request = take.result()
+                request = await self._unless_shutdown(take, shutdown, context)
+                if isinstance(request, asyncio.Future):  # checked in a worker
+                    try:
+                        request = await self._unless_shutdown(request, shutdown, context)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        request = exc
                 if request is None:
                     return
-                if isinstance(request, _Refused):
-                    await context.abort(request.code, request.details)
+                if isinstance(request, CheckedRequest):
+                    sender_id = request.sender_id
+                    refusal = _scope_refusal(sender_id, request)
+                    if refusal is not None:
+                        request = refusal
+                if isinstance(request, Refused):
+                    await context.abort(grpc.StatusCode[request.code], request.details)
                 elif isinstance(request, BaseException):
                     raise request
                 else:
-                    sender_id, records = request
+                    records = request.records
                     previous = await store.acked_sequence(sender_id)
                     started = time.perf_counter()
-                    acked = await store.ingest(sender_id, records)
+                    acked = await store.ingest_fed(sender_id, records)
                     stored_s = time.perf_counter() - started
                     await context.write(
                         reporting_pb2.IngestRecordsResponse(acked_record_sequence=acked)
@@ -171,6 +190,26 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 take.cancel()
             reader.cancel()
             await asyncio.wait({reader})
+            # Checks queued and not taken: cancelled (a worker's result is not wanted).
+            while not checked.empty():
+                left = checked.get_nowait()
+                if isinstance(left, asyncio.Future):
+                    left.cancel()
+
+    @staticmethod
+    async def _unless_shutdown(
+        future: asyncio.Future, shutdown: asyncio.Future, context: grpc.aio.ServicerContext
+    ):
+        """The future's result, or the stream ended with UNAVAILABLE when the service starts
+        shutting down first."""
+        await asyncio.wait({future, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            future.cancel()
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "reporting is shutting down; reconnect and resend unacknowledged records",
+            )
+        return future.result()
 
     async def ListAlerts(self, request, context):
         _, reports = await self._ready(context)

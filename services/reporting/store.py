@@ -32,7 +32,14 @@ from lanesight.reporting.db import (
 )
 from lanesight.reporting.facts import TRANSACTION_COLUMNS, FactBatch, FactBuilder, LaneState
 from lanesight.reporting.localtime import StoreZones, now_ms
-from lanesight.reporting.model import AlertRecord, IngestRecord, LaneEventRecord
+from lanesight.reporting.model import (
+    EVENT_ROW_COLUMNS,
+    AlertRecord,
+    FedRecord,
+    IngestRecord,
+    LaneEventRecord,
+    fed_record,
+)
 from lanesight.reporting.projector import Projector
 from lanesight.reporting.rollups import RollupDelta, rebuild_rollups
 from lanesight.reporting.schema import current_version, migrate, migrate_postgres
@@ -43,19 +50,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-_EVENT_COLUMNS = (
-    "event_id",
-    "store_id",
-    "lane_id",
-    "sequence",
-    "time_ms",
-    "transaction_id",
-    "kind",
-    "source_device_id",
-    "raw",
-    "data",
-    "ingest_seq",
-)
+_EVENT_COLUMNS = (*EVENT_ROW_COLUMNS, "ingest_seq")
 _ITEM_COLUMNS = (
     "event_id",
     "store_id",
@@ -307,6 +302,11 @@ class ReportStore:
         skipped. Raw events are stored and acknowledged here; their facts and rollups are
         derived by the projector behind the ack (reports wait for it).
         """
+        return await self.ingest_fed(sender_id, [fed_record(r) for r in records])
+
+    async def ingest_fed(self, sender_id: str, records: Sequence[FedRecord]) -> int:
+        """``ingest`` of records already in their stored form (``model.FedRecord``: what
+        IngestRecords' checks make, in worker processes or not)."""
         if not records:
             return await self.acked_sequence(sender_id)
         previous = await self.acked_sequence(sender_id)
@@ -314,10 +314,10 @@ class ReportStore:
         with self.projector.ingesting():
             for start in range(0, len(records), size):
                 chunk = records[start : start + size]
-                gaps = _gaps(previous, [r.record_sequence for r in chunk])
+                gaps = _gaps(previous, [r[0] for r in chunk])
                 await self.projector.room()
                 await self._store_chunk(sender_id, chunk, gaps)
-                previous = chunk[-1].record_sequence
+                previous = chunk[-1][0]
         return previous
 
     async def _write(
@@ -348,11 +348,11 @@ class ReportStore:
             return result
 
     async def _store_chunk(
-        self, sender_id: str, chunk: Sequence[IngestRecord], gaps: list[tuple[int, int]]
+        self, sender_id: str, chunk: Sequence[FedRecord], gaps: list[tuple[int, int]]
     ) -> None:
-        events = [r.event for r in chunk if r.event is not None]
-        alerts = [r.alert for r in chunk if r.alert is not None]
-        acked = chunk[-1].record_sequence
+        events = [r[1] for r in chunk if r[1] is not None]
+        alerts = [r[2] for r in chunk if r[2] is not None]
+        acked = chunk[-1][0]
         # Numbers for the chunk's events, taken now: one a duplicate or a failed batch
         # leaves unused is a harmless gap, and none is ever given twice.
         first_seq = self._last_seq + 1
@@ -362,16 +362,16 @@ class ReportStore:
             months: set[int] = set()
             if self.dialect.name == "postgresql":
                 fresh = await self._new_events(db, events)
-                months = await self._ensure_partitions(db, [e.time_ms for e in fresh])
+                months = await self._ensure_partitions(db, [e[4] for e in fresh])
                 if fresh:
-                    await db.insert_new("events", _EVENT_COLUMNS, _event_rows(fresh, first_seq))
+                    await db.insert_new("events", _EVENT_COLUMNS, _numbered(fresh, first_seq))
                 stored = len(fresh)
             elif events:
                 marks = ", ".join("?" * len(_EVENT_COLUMNS))
                 stored = await db.executemany_count(
                     f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "
                     "ON CONFLICT DO NOTHING",
-                    _event_rows(events, first_seq),
+                    _numbered(events, first_seq),
                 )
             else:
                 stored = 0
@@ -405,14 +405,12 @@ class ReportStore:
 
         await self._write(store, acknowledged)
 
-    async def _new_events(
-        self, db: Connection, events: list[LaneEventRecord]
-    ) -> list[LaneEventRecord]:
-        """PostgreSQL: the events not stored yet (looked up under the write lock)."""
+    async def _new_events(self, db: Connection, events: list[tuple]) -> list[tuple]:
+        """PostgreSQL: the event rows not stored yet (looked up under the write lock)."""
         # An event is known by its lane and id: two lanes may reuse an id (POS-supplied).
-        unique: dict[tuple[str, str, str], LaneEventRecord] = {}
-        for event in events:
-            unique.setdefault((event.store_id, event.lane_id, event.event_id), event)
+        unique: dict[tuple[str, str, str], tuple] = {}
+        for row in events:
+            unique.setdefault((row[1], row[2], row[0]), row)
         for key in await find_by_lane(db, "events", "event_id", list(unique)):
             unique.pop(tuple(key), None)
         return list(unique.values())
@@ -704,25 +702,9 @@ def _stored_event(row: tuple) -> LaneEventRecord:
     )
 
 
-def _event_rows(events: list[LaneEventRecord], first_seq: int) -> list[tuple]:
-    """Event rows numbered from ``first_seq`` in storing order."""
-    return [
-        (
-            e.event_id,
-            e.store_id,
-            e.lane_id,
-            e.sequence,
-            e.time_ms,
-            e.transaction_id,
-            e.kind,
-            e.source_device_id,
-            e.raw,
-            # Without its serialized form (a data-quality record) the payload is kept.
-            None if e.raw is not None else json.dumps(e.data),
-            first_seq + i,
-        )
-        for i, e in enumerate(events)
-    ]
+def _numbered(rows: list[tuple], first_seq: int) -> list[tuple]:
+    """Event rows with their ingest_seq, numbered from ``first_seq`` in storing order."""
+    return [row + (seq,) for seq, row in enumerate(rows, first_seq)]
 
 
 def _month(time_ms: int) -> int:
