@@ -1483,3 +1483,25 @@ async def test_an_id_ended_just_after_its_item_showed_up_at_the_scanner_left_the
     alerts = await _run(fusion_server, s.events())
     cart = "item_left_in_cart" in _types(_live(alerts))
     assert cart is left_behind, [a.reason for a in alerts.values()]
+
+
+async def test_a_hand_that_passed_through_the_scan_zone_is_not_the_lines_item(fusion_server, demo):
+    # The pears are named at the scanner; a hand reaches into the scan zone (surely
+    # "asparagus", a dearer item), and is gone within a second, never going into the
+    # bag. The pears go into the bag and their code is registered just after (no weight
+    # reached us from the produce scale). The code is the pears', not the hand's
+    # (before: the hand's view was the latest, so the code was judged against it: a
+    # wrong code, "looks like asparagus").
+    s = Script(transaction_id="PASSING")
+    pear = demo["Conference"]
+    pears, hand = s.track(), s.track()
+    unseen = ev.LaneZone.UNSPECIFIED
+    s.cross(pears, "Conference", CART, SCAN, score=0.95)
+    s.at(800, ItemCrossesZones(hand, "", unseen, SCAN, (("Asparagus", 0.97),)))
+    s.at(900, ItemCrossesZones(hand, "", SCAN, unseen))
+    s.at(800, ItemCrossesZones(pears, "", SCAN, BAGGING))
+    s.place(900_000)
+    _plu_line(s, pear, 900_000, 300)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

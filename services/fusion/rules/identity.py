@@ -21,6 +21,8 @@ from lanesight.fusion.signals import Signal, clamp
 
 # A weaker signal about a line is superseded only by one this much stronger.
 _REJUDGE_CHANGE = 0.1
+# A track first seen at the scanner that left it for nowhere this soon passed through.
+_PASSING_MS = 2_000
 _MISMATCH_TYPES = frozenset({AlertType.ITEM_MISMATCH, AlertType.WRONG_PRODUCE_PLU})
 _PRODUCE_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED, EntryMethod.VISION_SUGGESTION)
 
@@ -80,6 +82,19 @@ def kind_of(label: LabelScore | str) -> str:
             return label.coarse_label.lower()
         label = label.label
     return _model_kinds().get(label.lower(), "").lower()
+
+
+def _passed_through(track: Track | None) -> bool:
+    """True when the track was first seen at the scanner and left it for nowhere within
+    moments, never going into the bag: a hand or a sleeve reaching in, not an item (an
+    item comes from the cart and goes on into the bag, whatever ids the tracker gives)."""
+    return (
+        track is not None
+        and track.first_zone in (LaneZone.SCAN, LaneZone.UNSPECIFIED)
+        and track.zone is LaneZone.UNSPECIFIED
+        and not track.entered_bagging_ms
+        and 0 < track.scan_left_ms - track.first_seen_ms <= _PASSING_MS
+    )
 
 
 def _weighs_like(line: Line, seen: CatalogItem) -> bool:
@@ -192,6 +207,8 @@ class IdentityRules:
             track = tracks.get(rec.track_id)
             if track is not None and track.linked:
                 continue  # an earlier view of a track already linked to another line
+            if _passed_through(track):
+                continue
             # The item scanned is at the scanner as it is scanned, and was there first:
             # a hand or a second thing passing through the zone came after it (and may
             # be gone). Of one track, its latest view.
@@ -303,6 +320,8 @@ class IdentityRules:
         line.seen.judge_pending = False
         if line.item is None or line.voided:
             return
+        if _passed_through(lane.tracks.get(rec.track_id)):
+            return  # what the camera saw at the scanner then was a hand passing through
         self._judge(lane, line, rec)
 
     # ---- judging --------------------------------------------------------------------
