@@ -244,6 +244,10 @@ class VisionRules:
         if track.entered_bagging_ms or txn is None or not txn.selling:
             return
         track.entered_bagging_ms = at
+        if not track.visited_scan and self._carries_on_from_scanner(lane, track, at):
+            # The item came from the scanner under an id the tracker lost as it arrived:
+            # its scan may come as late as that of an item followed all the way.
+            track.visited_scan = True
         # The scan the camera saw being made of this very item covers it, named or not.
         if self._claim_own(txn, track):
             return
@@ -253,6 +257,22 @@ class VisionRules:
         if track.claim_deferred or not self._claim_token(lane, txn, at, track):
             deadline = at + self._after_ms(track) + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
+
+    @staticmethod
+    def _carries_on_from_scanner(lane: Lane, track: Track, at: int) -> bool:
+        """True when a track first seen as it reached the bag showed up just as another
+        left the scan zone for nowhere: one item, its id lost on the way."""
+        if track.first_zone is not LaneZone.BAGGING:
+            return False
+        return any(
+            other is not track
+            and other.zone is LaneZone.UNSPECIFIED
+            and not other.entered_bagging_ms
+            and not other.continued_by
+            and other.scan_left_ms
+            and abs(at - other.scan_left_ms) <= _CONTINUE_MS
+            for other in lane.tracks.values()
+        )
 
     def _compatible(self, track: Track, line: Line | None, linked: bool = True) -> bool:
         """False when the camera is sure the item is not the scanned one (a scan of another
