@@ -105,6 +105,13 @@ _WRITER_PRAGMAS = (
     "PRAGMA wal_autocheckpoint = 10000",
 )
 
+# The page size of a new database. Ingest inserts each event into the index on (store,
+# lane, event id) at a random place: with 16 KiB pages a batch dirties fewer pages of it
+# to write to the WAL and sync, and the events table and its other indexes, which grow at
+# their end, take fewer pages. Storing events costs about 0.9 of what it costs with
+# SQLite's default 4 KiB pages (docs/reporting.md, "Metrics").
+_PAGE_SIZE = 16384
+
 _ALERT_COLUMNS = (
     "alert_id, revision, store_id, lane_id, transaction_id, type, pos_exception_kind, severity, "
     "confidence, at_risk_minor, at_risk_currency, recovered_minor, recovered_currency, reason, "
@@ -164,6 +171,8 @@ class ReportStore:
         db_path = Path(path or config.db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         async with aiosqlite.connect(db_path, isolation_level=None) as migrating:
+            # Only a new database takes it (one in WAL mode keeps its page size).
+            await migrating.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
             await migrating.execute("PRAGMA journal_mode = WAL")
             await migrating.execute("PRAGMA busy_timeout = 10000")
             before = await current_version(migrating)
