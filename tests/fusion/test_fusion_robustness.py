@@ -1530,3 +1530,33 @@ async def test_an_id_lost_on_the_way_to_the_bag_waits_as_long_as_its_item(
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
     assert missed is not registered, [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("at_scanner", [True, False])
+async def test_an_item_at_the_scanner_as_its_code_was_entered_is_covered_however_it_looks(
+    fusion_server, demo, at_scanner
+):
+    # A staffed lane. The pears reach the scanner unnamed, with the cashier's hand
+    # tracked beside them (so no one track held the code), are weighed and keyed, and
+    # are named only in the bag, surely as something else (the model's error). The
+    # camera followed them at the scanner as their code was entered: that code covers
+    # them, and what they look like is their line's question (before: the view ruled
+    # the code out, and they went down as a missed scan). Control: an item that never
+    # came past the scanner, seen the same way in the bag, is asked about.
+    s = Script(self_checkout=False, transaction_id=f"KEYEDUNSEEN{int(at_scanner)}")
+    pear = demo["Conference"]
+    pears, hand = s.track(), s.track()
+    unseen = ev.LaneZone.UNSPECIFIED
+    if at_scanner:
+        s.at(100, ItemCrossesZones(pears, "", CART, SCAN))
+        s.at(100, ItemCrossesZones(hand, "", unseen, SCAN))
+    s.at(300, PlaceOnProduceScale(900_000))
+    s.at(2_000, ClearProduceScale())
+    _plu_line(s, pear, 900_000, 300)
+    s.at(300, ItemCrossesZones(pears, "", SCAN if at_scanner else unseen, BAGGING))
+    s.at(200, ItemRecognizedOnly(pears, BAGGING, (("Mango", 0.97),)))
+    s.at(200, ItemRecognizedOnly(pears, BAGGING, (("Mango", 0.96),)))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    missed = "missed_scan" in _types(_live(alerts))
+    assert missed is not at_scanner, [a.reason for a in alerts.values()]

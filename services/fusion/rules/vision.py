@@ -7,6 +7,7 @@ from lanesight.fusion.events import (
     BarcodeSeen,
     CameraHealth,
     CameraHealthChanged,
+    EntryMethod,
     ItemRecognized,
     LaneEvent,
     LaneZone,
@@ -72,6 +73,8 @@ _PLU_WAIT_STEP_MS = 2_000
 _PLU_WAIT_CAP_MS = 20_000
 # A produce code may reach fusion this long after the item left the produce scale.
 _PLU_LINE_LAG_MS = 3_000
+# Lines whose item is weighed and looked up at the scanner (no barcode read times them).
+_WEIGHED_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
 
 
 def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
@@ -257,6 +260,19 @@ class VisionRules:
         if track.claim_deferred or not self._claim_token(lane, txn, at, track):
             deadline = at + self._after_ms(track) + self.jitter_ms
             lane.schedule(deadline, "crossing", track)
+
+    def _at_scanner_for_its_line(self, track: Track) -> bool:
+        """True when the track was in the scan zone as its linked line was scanned (a
+        produce code may be registered up to a few seconds after the item left)."""
+        line = track.line
+        entered = track.scan_entered_ms
+        if line is None or not entered or entered - self.jitter_ms > line.added_ms:
+            return False
+        left = track.scan_left_ms if track.scan_left_ms >= entered else track.entered_bagging_ms
+        if not left:
+            return True  # still there
+        lag = _PLU_LINE_LAG_MS if line.entry_method in _WEIGHED_ENTRY else 0
+        return line.added_ms <= left + lag + self.jitter_ms
 
     @staticmethod
     def _carries_on_from_scanner(lane: Lane, track: Track, at: int) -> bool:
@@ -788,10 +804,11 @@ class VisionRules:
             return
         # A surer view since the crossing may show the item is what a scan was for after
         # all (its first view ruled that scan out). A link made only as the item reached
-        # the bag is no such evidence: a passed-around item links to any unlinked line.
-        if self._claim_token(
-            lane, txn, track.entered_bagging_ms, track, linked=track.claim_deferred
-        ):
+        # the bag is no such evidence: a passed-around item links to any unlinked line;
+        # one made to a track the camera followed at the scanner as the line was scanned
+        # is (an item seen only on its way into the bag).
+        linked = track.claim_deferred or self._at_scanner_for_its_line(track)
+        if self._claim_token(lane, txn, track.entered_bagging_ms, track, linked=linked):
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
             return
