@@ -210,8 +210,9 @@ class Track:
     left_ms: int = 0
     bag_left_ms: int = 0
     continued_by: str = ""
-    # A scan covered its way into the bag.
+    # A scan covered its way into the bag (``cover``: that scan, when one token did).
     covered: bool = False
+    cover: ScanToken | None = None
 
     @property
     def best(self) -> LabelScore | None:

@@ -17,7 +17,7 @@ from lanesight.fusion.events import (
 )
 from lanesight.fusion.lane import Lane, Line, ScanToken, Track, Transaction, supports
 from lanesight.fusion.rules import RuleHost, item_ref_of
-from lanesight.fusion.rules.identity import confused_with
+from lanesight.fusion.rules.identity import confused_with, kind_of
 from lanesight.fusion.signals import Correction, Signal, clamp
 
 _TAMPER_CONFIDENCE = {
@@ -305,6 +305,11 @@ class VisionRules:
             return True
         if supports(track.labels, line.item.vision_labels):
             return True
+        # Sure, but of the scanned item's kind (another brand of milk): it was scanned,
+        # whether as itself is its line's question (an item mismatch), not a missed scan.
+        kind = kind_of(best)
+        if kind and kind in {kind_of(label) for label in line.item.vision_labels}:
+            return True
         # Sure, but of an item the model is known to see the scanned one as.
         return confused_with(self.settings, line.item.vision_labels, best.label)
 
@@ -439,6 +444,7 @@ class VisionRules:
             return False
         found.used = True
         track.covered = True
+        track.cover = found
         return True
 
     @staticmethod
@@ -624,6 +630,7 @@ class VisionRules:
             ):
                 token.used = True
                 track.covered = True
+                track.cover = token
                 return True
         return False
 
@@ -757,7 +764,6 @@ class VisionRules:
         The first unit of a new line is the item the camera saw at the scanner as it was
         scanned (one handful, whatever the quantity keyed); further units, and units
         added by a quantity change, are whichever items reach the bag with them."""
-        latest = token.at_ms + token.slack_ms + self.settings.missed_scan_before_ms
         line = token.line
         own = ""
         if line is not None and first_unit:
@@ -767,6 +773,23 @@ class VisionRules:
         held = lane.tracks.get(own) if own else None
         if held is not None:
             held.scan_held = True
+            spent = held.cover
+            if held.covered and spent is not None and spent is not token and not spent.holder:
+                # The item went into the bag before its own line came (a slow POS) and
+                # took a scan nobody was seen holding: it has its own now, and that one
+                # is free again for the item it was made of.
+                token.used = True
+                held.cover = token
+                spent.used = False
+                if not self._cover_waiting(lane, spent, "") and spent not in txn.scan_tokens:
+                    txn.scan_tokens.append(spent)
+                return
+        if not self._cover_waiting(lane, token, own):
+            txn.scan_tokens.append(token)
+
+    def _cover_waiting(self, lane: Lane, token: ScanToken, own: str) -> bool:
+        """Cover a crossing still waiting for a scan with this one; False if none fits."""
+        latest = token.at_ms + token.slack_ms + self.settings.missed_scan_before_ms
         jitter = self.jitter_ms
 
         def at_scanner(track: Track) -> bool:
@@ -793,9 +816,11 @@ class VisionRules:
                 own or self._compatible(track, token.line)
             ):
                 pending.done = True
+                token.used = True
                 track.covered = True
-                return
-        txn.scan_tokens.append(token)
+                track.cover = token
+                return True
+        return False
 
     def on_crossing_due(self, lane: Lane, track: Track) -> None:
         """No scan covered a crossing into the bagging area."""
