@@ -53,7 +53,12 @@ async def _read_ingest(
                 await checked.put(None)
                 return
             if checker.in_workers:
-                await checked.put(asyncio.ensure_future(checker.check(request)))
+                check = asyncio.ensure_future(checker.check(request))
+                try:
+                    await checked.put(check)
+                except BaseException:
+                    check.cancel()  # the stream ends: its result is not wanted
+                    raise
                 continue
             result = await checker.check(request)
         except asyncio.CancelledError:

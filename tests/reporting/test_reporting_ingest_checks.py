@@ -173,3 +173,27 @@ async def test_workers_stop_with_the_service_and_a_dead_one_is_replaced(tmp_path
         await running.stop()
     assert not alive(second)
     assert await count(config.reporting, "events") == 30
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_a_request_that_does_not_parse_fails_as_grpc_fails_it(tmp_path, workers):
+    config = service_config(tmp_path, ingest_workers=workers)
+    app = create_app(config)
+    running = await start_server(app, config, port=0)
+    try:
+        await app.ingest_checker.ready()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            method = channel.stream_stream(
+                "/lanesight.v1.ReportingService/IngestRecords",
+                request_serializer=None,
+                response_deserializer=R.IngestRecordsResponse.FromString,
+            )
+            call = method(timeout=30)
+            await call.write(b"\x0a\xff\xff")
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await call.read()
+    finally:
+        await running.stop()
+    # What grpc answered when it parsed the request itself (before the workers).
+    assert failure.value.code() == grpc.StatusCode.UNKNOWN
+    assert "DecodeError" in failure.value.details()
