@@ -1606,3 +1606,34 @@ async def test_a_sure_view_of_another_brand_of_the_scanned_kind_is_no_missed_sca
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("seen_leaving", [False, True])
+async def test_the_last_shoppers_bags_lifted_late_are_no_removal_unless_seen_leaving(
+    fusion_server, demo, seen_leaving
+):
+    # The previous shopper left a litre of juice on the bagging scale; this shopper bags
+    # the same juice, and over a minute into the transaction the scale drops by exactly
+    # one juice. The camera, watching, saw nothing of this transaction's leave the
+    # packing area: the previous shopper's bags (before: late in a transaction a drop
+    # that is exactly one of its items was taken for that item). Control: the camera saw
+    # this shopper's juice lifted out as the weight dropped, and it is asked about.
+    juice = demo["Bravo-Apple-Juice"]
+    first = Script(transaction_id=f"LATELIFT-A{int(seen_leaving)}")
+    first.scan(juice)
+    first.pay().finish()
+    carry = first.bag_total
+    second = Script(transaction_id=f"LATELIFT-B{int(seen_leaving)}")
+    second.bag_total = carry
+    second.scan(juice)
+    mine = f"trk-{second.tracks}"
+    second.t += 65_000
+    if seen_leaving:
+        second.at(0, ItemCrossesZones(mine, "", BAGGING, CART))
+    second.lift(carry, dt_ms=800)
+    second.pay().finish()
+    events = _two_transactions(first, second, carry, "never")
+    events = [dataclasses.replace(e, lane_id=f"lane-latelift-{int(seen_leaving)}") for e in events]
+    alerts = await _run(fusion_server, events)
+    removed = "item_removed_from_bagging" in _types(_live(alerts))
+    assert removed is seen_leaving, [a.reason for a in alerts.values()]

@@ -18,6 +18,10 @@ _POS_LATENCY_MS = 1_500
 # A drop due while the scale is in motion waits this long for it to settle, this often.
 _SETTLE_WAIT_MS = 1_000
 _SETTLE_WAITS = 3
+# An item lifted out of the packing area leaves the camera's view of it this long before
+# the scale settles on its absence (or, with the camera's clock, a moment after).
+_LEAVE_BEFORE_MS = 5_000
+_LEAVE_AFTER_MS = 1_000
 # A catalog weight gone wrong is off by less than this factor either way.
 _CATALOG_ERROR_FACTOR = 2
 
@@ -37,6 +41,17 @@ def _plausible_catalog_error(line: Line, unit_mg: int) -> bool:
         return False
     middle = (item.min_weight_mg + item.max_weight_mg) // 2
     return middle // _CATALOG_ERROR_FACTOR <= unit_mg <= middle * _CATALOG_ERROR_FACTOR
+
+
+def _seen_leaving_bag(lane: Lane, change: WeightChange) -> bool:
+    """True when the camera saw something leave the packing area as the weight dropped,
+    or cannot tell (no camera on the lane, or one not working now)."""
+    if not lane.vision_seen or not lane.vision_available:
+        return True
+    return any(
+        change.at_ms - _LEAVE_BEFORE_MS <= track.bag_left_ms <= change.at_ms + _LEAVE_AFTER_MS
+        for track in lane.tracks.values()
+    )
 
 
 def _weight_confidence(weight_mg: int, floor_mg: int) -> float:
@@ -651,6 +666,10 @@ class BaggingRules:
                 or ledger.best_match(drop_mg, bagged) is None
             )
         if change.at_ms - txn.started_ms <= self.settings.carry_lift_window_ms:
+            return True
+        if ledger.fits(drop_mg, bag.carry_mg, bag.carry_mg) and not _seen_leaving_bag(lane, change):
+            # Exactly the carried weight, and the camera, watching, saw nothing of this
+            # transaction's come out of the packing area: the previous shopper's bags.
             return True
         return not bagged or ledger.best_match(drop_mg, bagged) is None
 
