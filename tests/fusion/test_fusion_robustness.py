@@ -1318,27 +1318,33 @@ async def test_a_code_covers_the_item_at_the_scanner_not_an_earlier_second_id(fu
 
 
 @pytest.mark.parametrize("left_behind", [False, True])
+@pytest.mark.parametrize("old_id_ends", ["never", "after_the_new_one"])
 async def test_an_item_lifted_out_of_the_cart_unseen_is_not_left_there(
-    fusion_server, demo, left_behind
+    fusion_server, demo, left_behind, old_id_ends
 ):
     # The next shopper's goods are in the cart zone, so the camera's count of it says
-    # nothing of this shopper's. The soy drink left the cart in view; the juice's way out
-    # was lost: it showed up at the scanner under a new id and was scanned and bagged.
-    # It is not still in the cart. Control: a third item of this shopper's stays there,
-    # and is asked about.
-    s = Script(transaction_id=f"CARTLOST{int(left_behind)}")
+    # nothing of this shopper's. The soy drink left the cart in view; the juice was lost
+    # as it was lifted out and showed up at the scanner under a new id, was scanned and
+    # bagged. Its old id's way out of the cart is never reported, or reported a moment
+    # after the new id began (a tracker ends a lost id a few frames late). Either way it
+    # is not still in the cart (before: the old id was left in the cart, or its late end
+    # not taken for this item so the new id explained away another). Control: a third
+    # item of this shopper's stays in the cart, and is asked about.
+    s = Script(transaction_id=f"CARTLOST{int(left_behind)}{old_id_ends[0]}")
     juice, soy = demo["Bravo-Apple-Juice"], demo["Alpro-Fresh-Soy-Milk"]
     first, in_cart, at_scanner, other = s.track(), s.track(), s.track(), s.track()
     unseen = ev.LaneZone.UNSPECIFIED
     s.at(0, ItemCrossesZones(first, "", unseen, CART))
     s.at(20, ItemCrossesZones(in_cart, "", unseen, CART, (("Bravo-Apple-Juice", 0.9),)))
     if left_behind:
-        s.at(20, ItemCrossesZones(other, "", unseen, CART, (("Mango", 0.9),)))
+        s.at(20, ItemCrossesZones(other, "", unseen, CART, (("Banana", 0.95),)))
     s.cross(first, "", CART, SCAN)
     s.add_line(soy)
     s.at(600, ItemCrossesZones(first, "", SCAN, BAGGING))
     s.place((soy.min_weight_mg + soy.max_weight_mg) // 2)
     s.at(2_000, ItemCrossesZones(at_scanner, "", unseen, SCAN, (("Bravo-Apple-Juice", 0.95),)))
+    if old_id_ends == "after_the_new_one":
+        s.at(300, ItemCrossesZones(in_cart, "", CART, unseen))
     s.add_line(juice)
     s.at(600, ItemCrossesZones(at_scanner, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
     s.place((juice.min_weight_mg + juice.max_weight_mg) // 2)
@@ -1447,42 +1453,6 @@ async def test_an_id_left_at_the_scanner_unseen_since_the_last_line_holds_no_sca
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
-
-
-@pytest.mark.parametrize("left_behind", [False, True])
-async def test_an_id_ended_just_after_its_item_showed_up_at_the_scanner_left_the_cart(
-    fusion_server, demo, left_behind
-):
-    # The next shopper's goods are in the cart zone. The juice is lifted out of the cart;
-    # the tracker starts a new id for it at the scanner a moment before it reports the
-    # old id leaving the cart. That is one item that left the cart, so the banana still
-    # there is left behind, and asked about; without the banana, nothing is (before: the
-    # old id's exit, reported after the new id began, was not taken for this item, and
-    # the new id then explained away the banana).
-    s = Script(transaction_id=f"CARTLATE{int(left_behind)}")
-    juice, soy = demo["Bravo-Apple-Juice"], demo["Alpro-Fresh-Soy-Milk"]
-    first, old, new, banana = s.track(), s.track(), s.track(), s.track()
-    unseen = ev.LaneZone.UNSPECIFIED
-    s.at(0, ItemCrossesZones(first, "", unseen, CART))
-    s.at(20, ItemCrossesZones(old, "", unseen, CART, (("Bravo-Apple-Juice", 0.9),)))
-    if left_behind:
-        s.at(20, ItemCrossesZones(banana, "", unseen, CART, (("Banana", 0.95),)))
-    s.cross(first, "", CART, SCAN)
-    s.add_line(soy)
-    s.at(600, ItemCrossesZones(first, "", SCAN, BAGGING))
-    s.place((soy.min_weight_mg + soy.max_weight_mg) // 2)
-    s.at(2_000, ItemCrossesZones(new, "", unseen, SCAN, (("Bravo-Apple-Juice", 0.95),)))
-    s.at(300, ItemCrossesZones(old, "", CART, unseen))
-    s.add_line(juice)
-    s.at(300, ItemCrossesZones(new, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
-    s.place((juice.min_weight_mg + juice.max_weight_mg) // 2)
-    for _ in range(3):  # the next shopper's basket, put down together
-        s.at(20, ItemCrossesZones(s.track(), "", unseen, CART))
-    s.at(100, CartItemCount(4 if left_behind else 3))
-    s.pay(wait_ms=10_000).finish()
-    alerts = await _run(fusion_server, s.events())
-    cart = "item_left_in_cart" in _types(_live(alerts))
-    assert cart is left_behind, [a.reason for a in alerts.values()]
 
 
 async def test_a_hand_that_passed_through_the_scan_zone_is_not_the_lines_item(fusion_server, demo):
