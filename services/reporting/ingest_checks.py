@@ -174,8 +174,8 @@ class IngestChecker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # E.g. a program that starts the service from a script without the
-            # ``if __name__ == "__main__":`` guard that spawned processes need.
+            # E.g. a worker started from a process that is itself a spawned worker of a
+            # script without the ``if __name__ == "__main__":`` guard.
             log.exception("ingest check workers failed to start; checking in process")
             self._gave_up = True
             if self._pool is pool:
