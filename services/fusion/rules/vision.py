@@ -118,12 +118,13 @@ def _together(one: Track, other: Track) -> bool:
 def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
     """The cart's tracks less those that evidently left it unseen: an item first seen at
     the scanner came out of the cart, so unless a track the camera saw leave the cart
-    (and never saw again) was that item, one of the cart's tracks last seen before it
+    (and never saw reach the bag) was that item, one of the cart's tracks last seen before it
     showed up was (the tracker lost it as it was lifted out and picked it up at the
     scanner under a new id). Only an item that went on is one (it was scanned or went
     into the bag): a hand that reached into the scan zone and left again is none, and a
     second id of an item that moved with it is that item. A track the camera names as
-    the newcomer is it, first."""
+    the newcomer is it, first. All this only where the camera follows most of the
+    shopper's goods out of the cart."""
     tracks = list(lane.tracks.values())
     born = sorted(
         (
@@ -135,14 +136,24 @@ def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
         ),
         key=lambda t: t.first_seen_ms,
     )
-    if not born:
+    # Only where the camera follows this shopper's goods out of the cart is a track first
+    # seen at the scanner one that was lost on the way: where most items show up at the
+    # scanner first (a basket it cannot see into, a cart zone it barely covers), that is
+    # how items come, and says nothing of what is left in the cart.
+    followed = sum(
+        1
+        for t in tracks
+        if t.first_zone is LaneZone.CART and (t.scan_entered_ms or t.entered_bagging_ms)
+    )
+    if not born or 2 * len(born) > followed:
         return in_cart
+    # Tracks that came out of the cart and never reached the bag: an id lost on the way
+    # out, or at the scanner, whose item carries on under a newer one.
     gone = [
         t
         for t in tracks
         if t.first_zone is LaneZone.CART
-        and t.zone is LaneZone.UNSPECIFIED
-        and not t.scan_entered_ms
+        and t.zone is not LaneZone.CART
         and not t.entered_bagging_ms
     ]
     left = list(in_cart)
@@ -802,7 +813,7 @@ class VisionRules:
         # second id of an earlier item, something moved) is not what was scanned.
         waiting = sorted(
             (p for p in lane.pending if p[2].kind == "crossing" and not p[2].done),
-            key=lambda p: (not at_scanner(p[2].data), p[0], p[1]),  # type: ignore[arg-type]
+            key=lambda p: (not at_scanner(p[2].data), p[0], p[1]),
         )
         for _, _, pending in waiting:
             # A "crossing" timer's data is its Track (lane.pending holds every kind).
