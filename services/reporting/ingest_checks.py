@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +32,9 @@ from pathlib import Path
 from lanesight.common.validation import validate_lane_event
 from lanesight.reporting import convert, model
 from lanesight.v1 import reporting_pb2
+
+# How often a worker looks whether its service is still there.
+_PARENT_POLL_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +107,23 @@ def check_request(data: bytes) -> CheckedRequest | Refused:
     return CheckedRequest(sender_id, records, list(stores.items()), refused)
 
 
-def _ignore_sigint() -> None:
-    """Ctrl-C reaches the whole process group in a terminal: the service stops its
-    workers itself."""
+def _ignore_sigint(parent_pid: int = 0) -> None:
+    """Set up a worker. Ctrl-C reaches the whole process group in a terminal: the service
+    stops its workers itself. A worker whose service is gone (killed with SIGKILL, so it
+    could not stop them) exits within a second: an orphan would hold the service's
+    output open for whoever waits on it, and its memory."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid:
+        if os.getppid() != parent_pid:
+            os._exit(0)
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(_PARENT_POLL_S)
+        if os.getppid() != parent_pid:
+            os._exit(0)
 
 
 def _worker_started() -> int:
@@ -159,6 +176,7 @@ class IngestChecker:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_ignore_sigint,
+            initargs=(os.getpid(),),
         )
         self._ready.clear()
         self._warmed.clear()
