@@ -35,7 +35,7 @@ from lanesight.reporting.app import create_app
 from lanesight.reporting.config import ReportingConfig
 from lanesight.reporting.exports import export_report
 from lanesight.reporting.localtime import LocalTime
-from lanesight.reporting.model import PageRequest, ReportFilter
+from lanesight.reporting.model import EVENT_ROW_COLUMNS, PageRequest, ReportFilter
 from lanesight.reporting.reports import Reports
 from lanesight.reporting.rollups import rebuild_rollups
 from lanesight.reporting.store import ReportStore
@@ -459,19 +459,7 @@ _COLUMNS = {
 
 # Tables whose generated rows fill only some columns: the raw events come with their facts
 # already made (no ingest_seq: nothing for the projector).
-_NAMED = {
-    "events": [
-        "event_id",
-        "store_id",
-        "lane_id",
-        "sequence",
-        "time_ms",
-        "transaction_id",
-        "kind",
-        "source_device_id",
-        "raw",
-    ]
-}
+_NAMED = {"events": [column for column in EVENT_ROW_COLUMNS if column != "data"]}
 
 
 async def load(store: ReportStore, events: int, first_txn: int) -> dict[str, int]:

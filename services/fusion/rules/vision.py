@@ -15,7 +15,7 @@ from lanesight.fusion.events import (
     ZoneDirection,
     ZoneItemCount,
 )
-from lanesight.fusion.lane import Lane, Line, ScanToken, Track, Transaction, supports
+from lanesight.fusion.lane import LabelScore, Lane, Line, ScanToken, Track, Transaction, supports
 from lanesight.fusion.rules import RuleHost, item_ref_of
 from lanesight.fusion.rules.identity import confused_with, kind_of
 from lanesight.fusion.signals import Correction, Signal, clamp
@@ -100,6 +100,13 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
         )
         or not any(0 <= t.first_seen_ms - at <= _UNCOVERED_MS for at in unloads)
     ]
+
+
+def _sure_best(track: Track) -> LabelScore | None:
+    """The track's first label if the camera is sure of it (a single view needs more)."""
+    best = track.best
+    least = _SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE
+    return best if best is not None and best.score >= least else None
 
 
 def _together(one: Track, other: Track) -> bool:
@@ -309,10 +316,8 @@ class VisionRules:
         missed scan."""
         if linked and line is not None and line.seen.track_id == track.track_id:
             return True
-        best = track.best
+        best = _sure_best(track)
         if line is None or line.item is None or not line.item.vision_labels or best is None:
-            return True
-        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
             return True
         if supports(track.labels, line.item.vision_labels):
             return True
@@ -366,10 +371,8 @@ class VisionRules:
         earliest = max(change.at_ms - _BAG_LOOKBACK_MS, change.previous_ms + 1)
         latest = change.at_ms + self.jitter_ms
         for track in lane.tracks.values():
-            best = track.best
+            best = _sure_best(track)
             if best is None or not earliest <= track.entered_bagging_ms <= latest:
-                continue
-            if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
                 continue
             if own and (
                 supports(track.labels, own) or confused_with(self.settings, own, best.label)
@@ -397,10 +400,8 @@ class VisionRules:
         if len(went_down) != 1:
             return False  # nothing seen, or several things: the weight is not one item's
         track = went_down[0]
-        best = track.best
+        best = _sure_best(track)
         if best is None:
-            return False
-        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
             return False
         if best.label.lower() not in {label.lower() for label in line.item.vision_labels}:
             return False
@@ -482,7 +483,7 @@ class VisionRules:
         if best is None or best.score < _ITEM_SCORE:
             return None
         name = best.label.lower()
-        sure = best.score >= (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE)
+        sure = _sure_best(track) is not None
         for token in tokens:
             line = token.line
             if token.used or line is None or line.item is None or line.voided:
@@ -604,10 +605,8 @@ class VisionRules:
         zone lost with it) and picked it up in the bag under a new id. Where no scale
         says which item went down (a staffed lane), what it looks like is what ties the
         two ids; a hand or a second item does not look like the scanned item's track."""
-        best = track.best
+        best = _sure_best(track)
         if track.first_zone is not LaneZone.BAGGING or best is None:
-            return None
-        if best.score < (_SURE_SCORE if track.recognitions > 1 else _SURE_SINGLE_SCORE):
             return None
         for token in tokens:
             line = token.line
@@ -621,10 +620,8 @@ class VisionRules:
                 continue
             if not self._gone_quiet(lane, owner_id, track):
                 continue
-            seen = owner.best
+            seen = _sure_best(owner)
             if seen is None or seen.label.lower() != best.label.lower():
-                continue
-            if seen.score < (_SURE_SCORE if owner.recognitions > 1 else _SURE_SINGLE_SCORE):
                 continue
             owner.continued_by = track.track_id
             return token
