@@ -35,6 +35,8 @@ from lanesight.v1 import reporting_pb2
 
 # How often a worker looks whether its service is still there.
 _PARENT_POLL_S = 1.0
+# How long the service's stop waits for its workers before killing them.
+_CLOSE_WAIT_S = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -248,8 +250,25 @@ class IngestChecker:
         return pool
 
     async def close(self) -> None:
-        """Stop the workers (each ends its request first) and wait for them; idempotent."""
+        """Stop the workers (each ends its request first) and wait for them, a bounded
+        time: one that has not stopped by then (still starting on a loaded machine, or
+        stuck) is killed, so the service's stop never hangs on it; idempotent."""
         self._closed = True
         pool = self._discard()
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(_reap, processes, _CLOSE_WAIT_S)
+
+
+def _reap(processes: list, timeout_s: float) -> None:
+    """Wait for the worker processes to end, up to timeout_s in all; kill the rest."""
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            log.warning("ingest check worker %s did not stop; killing it", process.pid)
+            process.kill()
+            process.join(1.0)
