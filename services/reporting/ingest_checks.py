@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -263,12 +264,20 @@ class IngestChecker:
 
 
 def _reap(processes: list, timeout_s: float) -> None:
-    """Wait for the worker processes to end, up to timeout_s in all; kill the rest."""
+    """Wait for the worker processes to end, up to timeout_s in all; kill the rest.
+
+    An end is read from each process's sentinel, not from ``is_alive()``: the pool's own
+    thread may reap a worker first, and ``is_alive()`` of a process reaped by another
+    thread stays True."""
     deadline = time.monotonic() + timeout_s
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            log.warning("ingest check worker %s did not stop; killing it", process.pid)
-            process.kill()
-            process.join(1.0)
+    waiting = {process.sentinel: process for process in processes}
+    while waiting:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for sentinel in multiprocessing.connection.wait(list(waiting), left):
+            waiting.pop(sentinel)
+    for process in waiting.values():
+        log.warning("ingest check worker %s did not stop; killing it", process.pid)
+        process.kill()
+        process.join(1.0)

@@ -379,7 +379,8 @@ class ReportStore:
                 marks = ", ".join("?" * len(_EVENT_COLUMNS))
                 stored = await db.executemany_count(
                     f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "
-                    "ON CONFLICT DO NOTHING",
+                    # A resent event is skipped; a number given twice (never) would fail.
+                    "ON CONFLICT (store_id, lane_id, event_id) DO NOTHING",
                     _numbered(events, first_seq),
                 )
             else:

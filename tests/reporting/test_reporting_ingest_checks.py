@@ -4,6 +4,7 @@ is replaced without losing a request."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
@@ -143,7 +144,7 @@ async def test_ingest_stores_the_same_checked_in_workers_or_in_process(tmp_path,
     ) == [("4",)]
 
 
-async def test_workers_stop_with_the_service_and_a_dead_one_is_replaced(tmp_path):
+async def test_workers_stop_with_the_service_and_a_dead_one_is_replaced(tmp_path, caplog):
     config = service_config(tmp_path, ingest_workers=1)
     app = create_app(config)
     running = await start_server(app, config, port=0)
@@ -173,6 +174,27 @@ async def test_workers_stop_with_the_service_and_a_dead_one_is_replaced(tmp_path
         await running.stop()
     assert not alive(second)
     assert await count(config.reporting, "events") == 30
+    # The worker ended on its own when asked: nothing was killed (its end was once
+    # misread: the pool's own thread had reaped it).
+    assert "did not stop" not in caplog.text
+
+
+def _sleep_forever() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(3600)
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_the_wait(caplog):
+    context = multiprocessing.get_context("spawn")
+    stuck = context.Process(target=_sleep_forever)
+    quick = context.Process(target=time.sleep, args=(0,))
+    stuck.start()
+    quick.start()
+    quick.join()  # reaped before: another thread's join, as the pool's own thread does
+    ingest_checks._reap([quick, stuck], timeout_s=0.5)
+    assert not stuck.is_alive() and stuck.exitcode == -signal.SIGKILL
+    assert f"worker {stuck.pid} did not stop" in caplog.text
+    assert f"worker {quick.pid} did not stop" not in caplog.text
 
 
 @pytest.mark.parametrize("workers", [0, 1])

@@ -14,6 +14,7 @@ from lanesight.reporting.store import ReportStore
 from lanesight.v1 import alerts_pb2, events_pb2
 
 from tests.reporting.reporting_builders import (
+    G1,
     T0_MS,
     Lane,
     alert,
@@ -63,6 +64,60 @@ async def test_old_database_is_upgraded_keeping_its_data(tmp_path):
         await store.close()
     config = reporting_config(tmp_path, db_path=path)
     assert await scalar(config, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
+
+
+@pytest.mark.sqlite_only
+async def test_events_stored_before_version_9_keep_their_numbers_and_projection(tmp_path):
+    """Version 9 makes ingest_seq the events table's key. Events stored before numbering
+    (NULL) stay projected; numbered ones the projector had not reached are projected after
+    the upgrade, and new events are numbered after every earlier one."""
+    path = tmp_path / "r.db"
+    lane = Lane("s1", "1")
+    events = [
+        lane.event(T0_MS + n * 1000, "t1", item_added=item(str(n), gtin=G1)) for n in range(5)
+    ]
+    rows = [convert.event_row(e) for e in events]
+    columns = "event_id, store_id, lane_id, sequence, time_ms, transaction_id, kind, "
+    columns += "source_device_id, raw, data, ingest_seq"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, up_to=8) == 8
+        # Two stored before numbering (projected then), three numbered: the cursor at 3.
+        for row, number in zip(rows, [None, None, 3, 7, 8], strict=True):
+            await conn.execute(
+                f"INSERT INTO events ({columns}) VALUES ({', '.join('?' * 11)})", (*row, number)
+            )
+        await conn.execute("UPDATE projection_cursor SET position = 3")
+    config = reporting_config(tmp_path, db_path=path)
+    store = await ReportStore.open(config)
+    try:
+        assert store.projector.pending == 2  # numbers 7 and 8
+        await store.projected()
+        later = lane.event(T0_MS + 9000, "t1", item_added=item("9", gtin=G1))
+        await store.ingest("fusion", domain(as_records([later])))
+        await store.projected()
+    finally:
+        await store.close()
+    numbers = await query(
+        config, "SELECT line_id, ingest_seq FROM events JOIN items USING (event_id) ORDER BY 2"
+    )
+    # Items derived: of the two the projector had not reached (the event numbered 3 it
+    # had reached before the upgrade: not derived again) and of the new one, numbered
+    # after every earlier event.
+    assert numbers == [("3", 7), ("4", 8), ("9", 9)]
+    assert [n for (n,) in await query(config, "SELECT ingest_seq FROM events ORDER BY 1")] == [
+        -2,
+        -1,
+        3,
+        7,
+        8,
+        9,
+    ]
+    with sqlite3.connect(path) as conn:
+        assert (
+            conn.execute("SELECT COUNT(*) FROM events WHERE rowid != ingest_seq").fetchone()[0] == 0
+        )
+        indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "events_ingest_seq" not in indexes and "events_time" in indexes
 
 
 @pytest.mark.sqlite_only
