@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,66 @@ from lanesight.fusion.events import Money, UnitOfMeasure
 from stdnum import ean
 
 DEMO_CATALOG = Path(__file__).parent / "data" / "catalog_demo.csv"
+
+# A pack's net quantity as item masters write it in the description: "Spaghetti 500 g",
+# "MILK 2% 1GAL", "Cola 6 x 330 ml", "KETCHUP 20OZ". The last one written counts.
+_NET_QUANTITY = re.compile(
+    r"(?<![\w.,])(?:(\d+)\s*[x\u00d7]\s*)?(\d+(?:[.,]\d+)?)\s*"
+    r"(kg|g|lbs?|oz|fl\.?\s?oz|l|ltr|litres?|liters?|dl|cl|ml|gal)(?![a-z])",
+    re.IGNORECASE,
+)
+# Milligrams per unit; a volume counts as water's mass (and says it is a volume).
+_MG_PER_UNIT: dict[str, tuple[float, bool]] = {
+    "kg": (1_000_000, False),
+    "g": (1_000, False),
+    "lb": (453_592, False),
+    "lbs": (453_592, False),
+    "oz": (28_350, False),
+    "floz": (29_574, True),
+    "l": (1_000_000, True),
+    "ltr": (1_000_000, True),
+    "litre": (1_000_000, True),
+    "litres": (1_000_000, True),
+    "liter": (1_000_000, True),
+    "liters": (1_000_000, True),
+    "dl": (100_000, True),
+    "cl": (10_000, True),
+    "ml": (1_000, True),
+    "gal": (3_785_412, True),
+}
+
+
+@functools.lru_cache(maxsize=65_536)
+def stated_net(description: str) -> tuple[int, bool] | None:
+    """The net quantity a description states, in milligrams (a volume as that much water),
+    and whether it is a volume; None when it states none."""
+    found = _NET_QUANTITY.findall(description)
+    if not found:
+        return None
+    count, amount, unit = found[-1]
+    unit = unit.lower().replace(".", "").replace(" ", "")
+    per_unit, volume = _MG_PER_UNIT[unit]
+    net = float(amount.replace(",", ".")) * per_unit * (int(count) if count else 1)
+    return (int(net), volume) if net > 0 else None
+
+
+# A pack in light packaging weighs this share of the net quantity its description states:
+# of a mass, and of a volume taken as water (drinks are a little lighter or heavier).
+# Glass and other heavy packaging weigh more; nothing weighs less than its contents.
+LABEL_MASS_SHARE = (0.97, 1.12)
+LABEL_VOLUME_SHARE = (0.9, 1.15)
+
+
+def label_weight_range(description: str) -> tuple[int, int] | None:
+    """What one pack weighs in light packaging, by the net quantity its description states
+    ("Spaghetti 500 g": 485 to 560 g; "Oat drink 1 l": 0.9 to 1.15 kg); None when it
+    states none."""
+    stated = stated_net(description)
+    if stated is None:
+        return None
+    net, volume = stated
+    low, high = LABEL_VOLUME_SHARE if volume else LABEL_MASS_SHARE
+    return int(net * low), int(net * high)
 
 
 @dataclass(slots=True, frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lanesight.fusion import events as ev
-from lanesight.fusion.catalog import CatalogBook
+from lanesight.fusion.catalog import CatalogBook, label_weight_range
 from lanesight.fusion.config import BaggingSettings
 from lanesight.fusion.lane import Line
 from lanesight.fusion.profiles import WeightProfiles
@@ -63,7 +63,8 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
     """What one unit of the line should weigh on the bagging scale, when it is known: the
     weighed amount (plus a produce-bag allowance), the weight a price label implies, the
     catalog range (or, once the camera has confirmed enough weights of the item outside
-    it, the measured range: the catalog is wrong), or the learned profile."""
+    it, the measured range: the catalog is wrong; or the weight the description's net
+    quantity gives, where the catalog's is less than that), or the learned profile."""
     item = line.item
     if line.sold_by_weight and line.weight_mg > 0 and not line.label_price_minor:
         line.unit_low_mg = line.unit_high_mg = line.weight_mg
@@ -92,6 +93,12 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
             line.unit_low_mg, line.unit_high_mg = low, high
         else:
             line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
+            labelled = label_weight_range(item.description)
+            if labelled is not None and item.max_weight_mg < labelled[0]:
+                # The catalog says the pack weighs less than the contents its description
+                # states ("1 l" at 700 g): it cannot, so the catalog's weight is wrong and
+                # the description's is used.
+                line.unit_low_mg, line.unit_high_mg = labelled
     else:
         learned = profiles.expected_range(line.sku)
         if learned is None:

@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 # A settled measured range is kept beside the clean profiles, under this prefix of the SKU
 # (rows of the same table; earlier versions' "measured:" rows are read the same way).
 MEASURED_PREFIX = "measured:"
-# Weights off the catalog agree when within this share of their median; the range used is
-# at least this share either side of their mean.
+# Weights off the catalog agree when within this share of their median, or this many
+# milligrams for small packs (a bagging scale reads to a few grams); the range used is at
+# least this share either side of their mean.
 _MEASURED_AGREE = 0.06
+_MEASURED_AGREE_FLOOR_MG = 5_000
 _MEASURED_MIN_SPREAD = 0.03
 # Agreeing weights of this many transactions settle a range when the camera confirmed one
 # of them; this many when it confirmed none.
@@ -38,7 +40,8 @@ def _agreeing(samples) -> list[tuple[int, bool, str]]:
     ordered = sorted(samples)
     best: list[tuple[int, bool, str]] = []
     for centre, _, _ in ordered:
-        group = [s for s in ordered if abs(s[0] - centre) <= _MEASURED_AGREE * centre]
+        near = max(_MEASURED_AGREE * centre, _MEASURED_AGREE_FLOOR_MG)
+        group = [s for s in ordered if abs(s[0] - centre) <= near]
         if len(group) > len(best):
             best = group
     return best
@@ -135,13 +138,17 @@ class WeightProfiles:
     def measured_range(self, sku: str) -> tuple[int, int] | None:
         """The (min, max) one unit weighs as measured, once enough weights off the catalog
         agree: the catalog's weight for it is wrong. Enough is three transactions' weights
-        within 6 % of one of them, one of them a unit the camera surely saw was this SKU,
+        within 6 % (5 g for small packs) of one of them, one of them a unit the camera surely saw was this SKU,
         or four without the camera (a wrong catalog weight is off the same way for every
         shopper; losses are rare, and their weights scatter over what was really taken)."""
         profile = self.profiles.get(MEASURED_PREFIX + sku)
         if profile is None or profile.count < _MEASURED_LEAST:
             return None
-        spread = max(self.range_sigma * profile.std_mg, _MEASURED_MIN_SPREAD * profile.mean_mg)
+        spread = max(
+            self.range_sigma * profile.std_mg,
+            _MEASURED_MIN_SPREAD * profile.mean_mg,
+            _MEASURED_AGREE_FLOOR_MG,
+        )
         return (max(0, int(profile.mean_mg - spread)), int(profile.mean_mg + spread))
 
     def _observe(self, key: str, weight_mg: float) -> bool:

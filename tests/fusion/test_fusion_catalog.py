@@ -12,7 +12,9 @@ from lanesight.fusion.catalog import (
     CatalogBook,
     CatalogError,
     CatalogItem,
+    label_weight_range,
     load_catalog_file,
+    stated_net,
     write_catalog_csv,
 )
 from lanesight.fusion.events import Money, UnitOfMeasure
@@ -191,6 +193,52 @@ def test_weights_off_the_catalog_that_agree_become_the_measured_range():
     loaded.load(profiles.take_dirty())
     assert loaded.measured_range("juice") == (low, high)
     assert loaded.expected_range("juice") is None
+
+
+def test_small_packs_weights_agree_within_what_a_scale_reads():
+    # Razor blades weigh 65 g where the catalog says 87 g; a bagging scale reads them at
+    # 60 to 66 g. 6 % of 65 g is under 4 g: within 5 g they still agree.
+    profiles = WeightProfiles(min_samples=5)
+    for n, weight in enumerate((65_000, 65_000, 61_000)):
+        assert not profiles.observe_measured("blades", weight, confirmed=False, source=f"b{n}")
+    assert profiles.observe_measured("blades", 66_000, confirmed=False, source="b9")
+    low, high = profiles.measured_range("blades")
+    assert low <= 60_000 and 66_000 <= high < 72_000
+    # Not beyond: weights 10 g apart are not one pack's.
+    for n, weight in enumerate((65_000, 75_000, 55_000, 85_000)):
+        profiles.observe_measured("gum", weight, confirmed=False, source=f"g{n}")
+    assert profiles.measured_range("gum") is None
+
+
+@pytest.mark.parametrize(
+    ("description", "net"),
+    [
+        ("Spaghetti 500 g", (500_000, False)),
+        ("BARILLA SPAGHETTI 500G", (500_000, False)),
+        ("Arla Whole Milk 1 L", (1_000_000, True)),
+        ("Pepsi 1,5l", (1_500_000, True)),
+        ("Red wine 0.75 l", (750_000, True)),
+        ("Sparkling Water 6 x 500 ml", (3_000_000, True)),
+        ("HEINZ KETCHUP 20OZ", (567_000, False)),
+        ("ORANGE JUICE 64 FL OZ", (1_892_736, True)),
+        ("MILK 2% 1GAL", (3_785_412, True)),
+        ("Cat litter 10 kg", (10_000_000, False)),
+        ("Razor blades 4 pack", None),
+        ("Apple Golden Delicious", None),
+        ("Gum 12g", (12_000, False)),
+        ("Model 500GT", None),  # letters go on: no unit
+    ],
+)
+def test_the_net_quantity_a_description_states(description, net):
+    assert stated_net(description) == net
+
+
+def test_a_packs_weight_by_its_label_allows_light_packaging_only():
+    low, high = label_weight_range("Spaghetti 500 g")
+    assert low <= 500_000 < 510_000 < high < 600_000
+    low, high = label_weight_range("Oat drink 1 l")  # a volume: a drink's density varies
+    assert low <= 950_000 and 1_080_000 <= high < 1_300_000  # a glass litre weighs ~1.5 kg
+    assert label_weight_range("Razor blades 4 pack") is None
 
 
 def test_a_catalog_weight_that_is_wrong_is_learned_and_stops_alerting(demo_items, demo):

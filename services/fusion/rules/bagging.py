@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lanesight.fusion.alerts import AlertType, ItemRef
+from lanesight.fusion.catalog import label_weight_range
 from lanesight.fusion.events import LaneEvent, ScaleReading
 from lanesight.fusion.lane import Lane, Line, Track, Transaction
 from lanesight.fusion.ledger import Candidate, Match, WeightChange
@@ -41,6 +42,16 @@ def _plausible_catalog_error(line: Line, unit_mg: int) -> bool:
         return False
     middle = (item.min_weight_mg + item.max_weight_mg) // 2
     return middle // _CATALOG_ERROR_FACTOR <= unit_mg <= middle * _CATALOG_ERROR_FACTOR
+
+
+def _weighs_its_label(line: Line, unit_mg: int) -> bool:
+    """True when one unit weighing unit_mg weighs what its description says it holds, in
+    light packaging (catalog.label_weight_range). Such a pack is what was scanned; where
+    the catalog's weight disagrees, the catalog is what is wrong. Glass and other heavy
+    packaging fall outside and prove nothing."""
+    item = line.item
+    labelled = label_weight_range(item.description) if item is not None else None
+    return labelled is not None and labelled[0] <= unit_mg <= labelled[1]
 
 
 def _seen_leaving_bag(lane: Lane, change: WeightChange) -> bool:
@@ -515,8 +526,10 @@ class BaggingRules:
             # the camera surely saw as another item): a wrong catalog weight shows as the
             # same weight again and again, one transaction after another (see
             # WeightProfiles.measured_range).
-            confirmed = units == 1 and self.host.vision_confirms_item(lane, line, change)
             per_unit = change.delta_mg // units
+            confirmed = (
+                units == 1 and self.host.vision_confirms_item(lane, line, change)
+            ) or _weighs_its_label(line, per_unit)
             settled = (confirmed or _plausible_catalog_error(line, per_unit)) and (
                 self.host.measured_weight(
                     line.sku,
@@ -527,8 +540,9 @@ class BaggingRules:
             )
             if confirmed or settled:
                 # The camera surely saw the scanned item go down, and nothing else of its
-                # kind weighs this; or this weight completes the evidence that units of
-                # it weigh this here: the catalog's weight is what disagrees.
+                # kind weighs this; or each unit weighs what its label says it holds; or
+                # this weight completes the evidence that units of it weigh this here:
+                # the catalog's weight is what disagrees.
                 return
         seen_minor = self.host.amount_for_weight(lane, change.delta_mg)
         self.host.emit(
