@@ -17,10 +17,11 @@ from stdnum import ean
 DEMO_CATALOG = Path(__file__).parent / "data" / "catalog_demo.csv"
 
 # A pack's net quantity as item masters write it in the description: "Spaghetti 500 g",
-# "MILK 2% 1GAL", "Cola 6 x 330 ml", "KETCHUP 20OZ". The last one written counts.
+# "MILK 2% 1GAL", "Cola 6 x 330 ml", "KETCHUP 20OZ". The last one written counts; the end
+# of a range ("nappies 9-14 kg") or a ratio ("5 kg/m2") is no quantity.
 _NET_QUANTITY = re.compile(
-    r"(?<![\w.,])(?:(\d+)\s*[x\u00d7]\s*)?(\d+(?:[.,]\d+)?)\s*"
-    r"(kg|g|lbs?|oz|fl\.?\s?oz|l|ltr|litres?|liters?|dl|cl|ml|gal)(?![a-z])",
+    r"(?<![\w.,\-\u2013/])(?:(\d+)\s*[x\u00d7]\s*)?(\d+(?:[.,]\d+)?)\s*"
+    r"(kg|g|lbs?|oz|fl\.?\s?oz|l|ltr|litres?|liters?|dl|cl|ml|gal)(?![a-z/])",
     re.IGNORECASE,
 )
 # Milligrams per unit; a volume counts as water's mass (and says it is a volume).

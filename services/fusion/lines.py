@@ -13,6 +13,8 @@ _WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
 # A catalog that gives one weight for an item (min = max) gives its net content: a pack
 # weighs up to this much more (carton, tray, can), and a little less (filling tolerance).
 PACKAGING_PCT = 15
+# A catalog weight gone wrong is off by less than this factor (as bagging's rules judge).
+_CATALOG_ERROR_FACTOR = 2
 NET_UNDER_PCT = 3
 
 
@@ -94,10 +96,14 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
         else:
             line.unit_low_mg, line.unit_high_mg = item.min_weight_mg, item.max_weight_mg
             labelled = label_weight_range(item.description)
-            if labelled is not None and item.max_weight_mg < labelled[0]:
+            if (
+                labelled is not None
+                and labelled[0] // _CATALOG_ERROR_FACTOR <= item.max_weight_mg < labelled[0]
+            ):
                 # The catalog says the pack weighs less than the contents its description
                 # states ("1 l" at 700 g): it cannot, so the catalog's weight is wrong and
-                # the description's is used.
+                # the description's is used. Not when it is a fraction of it: a size in
+                # the description that is not the pack's ("for dogs up to 30 kg").
                 line.unit_low_mg, line.unit_high_mg = labelled
     else:
         learned = profiles.expected_range(line.sku)

@@ -227,6 +227,8 @@ def test_small_packs_weights_agree_within_what_a_scale_reads():
         ("Apple Golden Delicious", None),
         ("Gum 12g", (12_000, False)),
         ("Model 500GT", None),  # letters go on: no unit
+        ("Nappies size 4 (9-14 kg) 44 pack", None),  # a range, not the contents
+        ("Tile adhesive 25 kg, 5 kg/m2", (25_000_000, False)),
     ],
 )
 def test_the_net_quantity_a_description_states(description, net):
@@ -278,3 +280,48 @@ def test_the_same_swap_again_and_again_does_not_teach_a_weight(demo_items, demo)
         raised.append([a.type for a in feed(engine, s.events()).alerts])
     assert raised == [[AlertType.WEIGHT_MISMATCH]] * 8
     assert engine.profiles.measured_range(gum.sku) is None
+
+
+@pytest.mark.parametrize(
+    ("description", "catalog_mg", "label"),
+    [
+        ("Arla semi-skimmed 1 l", 730_000, True),  # under its contents: the label's
+        ("Arla semi-skimmed 1 l", 1_050_000, False),  # agrees: the catalog's
+        ("Red wine 0.75 l", 1_310_000, False),  # glass: heavier is no error
+        ("Dog food for dogs up to 30 kg", 2_000_000, False),  # a size, not its contents
+        ("Arla semi-skimmed milk", 730_000, False),  # states nothing
+    ],
+)
+def test_a_catalog_weight_under_the_stated_contents_is_replaced(description, catalog_mg, label):
+    from lanesight.fusion.config import BaggingSettings
+    from lanesight.fusion.events import EntryMethod
+    from lanesight.fusion.lane import Line
+    from lanesight.fusion.lines import set_expected_weight
+
+    item = CatalogItem(
+        sku="x",
+        description=description,
+        unit_of_measure=UnitOfMeasure.EACH,
+        unit_price=Money(100, "EUR"),
+        min_weight_mg=catalog_mg,
+        max_weight_mg=catalog_mg + 20_000,
+    )
+    line = Line(
+        line_id="1",
+        event_id="e",
+        added_ms=0,
+        item=item,
+        gtin="",
+        plu="",
+        description=description,
+        quantity=1,
+        unit_price_minor=100,
+        extended_minor=100,
+        currency="EUR",
+        weight_mg=0,
+        entry_method=EntryMethod.SCANNED,
+        sold_by_weight=False,
+    )
+    set_expected_weight(line, BaggingSettings(), WeightProfiles())
+    expected = (900_000, 1_150_000) if label else (catalog_mg, catalog_mg + 20_000)
+    assert (line.unit_low_mg, line.unit_high_mg) == expected and line.weight_known
