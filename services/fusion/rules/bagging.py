@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from lanesight.fusion.alerts import AlertType, ItemRef
 from lanesight.fusion.catalog import label_weight_range
 from lanesight.fusion.events import LaneEvent, ScaleReading
@@ -52,6 +54,24 @@ def _weighs_its_label(line: Line, unit_mg: int) -> bool:
     item = line.item
     labelled = label_weight_range(item.description) if item is not None else None
     return labelled is not None and labelled[0] <= unit_mg <= labelled[1]
+
+
+def _by_label(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates with the label's weight (catalog.label_weight_range) for each line
+    whose catalog weight it disagrees with; none when it agrees for all of them."""
+    changed = False
+    out = []
+    for candidate in candidates:
+        line = candidate.key
+        item = line.item if isinstance(line, Line) else None
+        labelled = label_weight_range(item.description) if item is not None else None
+        if labelled is not None and (
+            labelled[1] < candidate.low_mg or candidate.high_mg < labelled[0]
+        ):
+            candidate = dataclasses.replace(candidate, low_mg=labelled[0], high_mg=labelled[1])
+            changed = True
+        out.append(candidate)
+    return out if changed else []
 
 
 def _seen_leaving_bag(lane: Lane, change: WeightChange) -> bool:
@@ -191,6 +211,19 @@ class BaggingRules:
                 drop.matched = True  # lifted and put back
                 return
         match = ledger.best_match(delta, candidates) if candidates else None
+        if match is None and candidates:
+            # Not by the catalog's weights; by what the packs' labels say they hold, where
+            # the catalog's weight disagrees (a wrong catalog weight, bagged together with
+            # another item, is no unscanned item and no mismatch).
+            labelled = _by_label(candidates)
+            match = ledger.best_match(delta, labelled) if labelled else None
+            if match is not None:
+                # The label was right about these packs: their weight from now on (a
+                # later void or removal is judged against it).
+                ranges = {id(c.key): (c.low_mg, c.high_mg) for c in labelled}
+                for picked, _ in match.picks:
+                    if isinstance(picked, Line):
+                        picked.unit_low_mg, picked.unit_high_mg = ranges[id(picked)]
         if match is not None:
             self._bag(txn, match, delta, change.at_ms)
             return
