@@ -209,3 +209,21 @@ def test_corrupted_events_are_named_never_a_crash(kind, data):
     assert record.event is not None
     assert (record.event.kind == REJECTED_KIND) == bool(problems)
     pos_event_problems(event)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=6, max_size=15),
+        st.text(alphabet="0123456789 -a\u0663", min_size=8, max_size=14),
+    )
+)
+def test_the_validators_gtin_verdict_is_python_stdnums(code):
+    # The validator checks length and digits itself and asks stdnum only for the check
+    # digit; for every code it must agree with stdnum's own ean.is_valid on a bare code
+    # (stdnum would accept separators, which a GTIN field must not hold).
+    from lanesight.common.validation import _is_gtin
+    from stdnum import ean
+
+    bare = code.isascii() and code.isdigit() and len(code) in (8, 12, 13, 14)
+    assert _is_gtin(code) == (bare and ean.is_valid(code))
