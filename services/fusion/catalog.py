@@ -59,6 +59,10 @@ def stated_net(description: str) -> tuple[int, bool] | None:
     return (int(net), volume) if net > 0 else None
 
 
+# A catalog weight gone wrong (a new size or supplier, a typo) is off by less than this
+# factor either way: a pack of gum does not become a litre of milk.
+CATALOG_ERROR_FACTOR = 2
+
 # A pack in light packaging weighs this share of the net quantity its description states:
 # of a mass, and of a volume taken as water (drinks are a little lighter or heavier).
 # Glass and other heavy packaging weigh more; nothing weighs less than its contents.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lanesight.fusion import events as ev
-from lanesight.fusion.catalog import CatalogBook, label_weight_range
+from lanesight.fusion.catalog import CATALOG_ERROR_FACTOR, CatalogBook, label_weight_range
 from lanesight.fusion.config import BaggingSettings
 from lanesight.fusion.lane import Line
 from lanesight.fusion.profiles import WeightProfiles
@@ -13,8 +13,6 @@ _WEIGHED = (ev.UnitOfMeasure.KILOGRAM,)
 # A catalog that gives one weight for an item (min = max) gives its net content: a pack
 # weighs up to this much more (carton, tray, can), and a little less (filling tolerance).
 PACKAGING_PCT = 15
-# A catalog weight gone wrong is off by less than this factor (as bagging's rules judge).
-_CATALOG_ERROR_FACTOR = 2
 NET_UNDER_PCT = 3
 
 
@@ -98,7 +96,7 @@ def set_expected_weight(line: Line, bagging: BaggingSettings, profiles: WeightPr
             labelled = label_weight_range(item.description)
             if (
                 labelled is not None
-                and labelled[0] // _CATALOG_ERROR_FACTOR <= item.max_weight_mg < labelled[0]
+                and labelled[0] // CATALOG_ERROR_FACTOR <= item.max_weight_mg < labelled[0]
             ):
                 # The catalog says the pack weighs less than the contents its description
                 # states ("1 l" at 700 g): it cannot, so the catalog's weight is wrong and

@@ -1651,6 +1651,26 @@ def _milk_told(demo, factor: float, description: str = ""):
     )
 
 
+def _bagged_with_a_yoghurt(s: Script, demo, milk, milk_first: bool) -> str:
+    """The milk (its carton weighing 1.06 kg) and a yoghurt scanned one after the other,
+    both seen unsurely, and bagged together; the milk's line id."""
+    yoghurt = demo["Yoggi-Strawberry-Yoghurt"]
+    pair = [(milk, "Arla-Standard-Milk"), (yoghurt, "Yoggi-Strawberry-Yoghurt")]
+    if not milk_first:
+        pair.reverse()
+    (a, a_label), (b, b_label) = pair
+    first, second = s.track(), s.track()
+    s.cross(first, a_label, CART, SCAN, score=0.3)
+    line_a = s.add_line(a)
+    s.at(500, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
+    s.cross(second, b_label, CART, SCAN, score=0.3)
+    line_b = s.add_line(b)
+    s.at(600, ItemCrossesZones(second, "", SCAN, BAGGING))
+    s.at(50, ItemCrossesZones(first, "", ev.LaneZone.UNSPECIFIED, BAGGING))
+    s.place(1_060_000 + (yoghurt.min_weight_mg + yoghurt.max_weight_mg) // 2, dt_ms=300)
+    return line_a if milk_first else line_b
+
+
 @pytest.mark.parametrize("weighs_mg", [1_060_000, 600_000])
 async def test_a_pack_that_weighs_what_its_label_states_shows_the_catalog_is_wrong(
     fusion_server, demo, weighs_mg
@@ -1678,17 +1698,8 @@ async def test_a_catalog_weight_under_the_stated_contents_gives_way_to_the_label
     # the two, by the label's weight for the milk. Control: with no size in the
     # description, nothing says the catalog is wrong, and the pair's weight is asked about.
     milk = _milk_told(demo, 0.7, "" if stated else "Arla semi-skimmed milk")
-    yoghurt = demo["Yoggi-Strawberry-Yoghurt"]
     s = Script(transaction_id=f"UNDER{int(stated)}")
-    first, second = s.track(), s.track()
-    s.cross(first, "Arla-Standard-Milk", CART, SCAN, score=0.3)
-    s.add_line(milk)
-    s.at(500, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
-    s.cross(second, "Yoggi-Strawberry-Yoghurt", CART, SCAN, score=0.3)
-    s.add_line(yoghurt)
-    s.at(600, ItemCrossesZones(second, "", SCAN, BAGGING))
-    s.at(50, ItemCrossesZones(first, "", ev.LaneZone.UNSPECIFIED, BAGGING))
-    s.place(1_060_000 + (yoghurt.min_weight_mg + yoghurt.max_weight_mg) // 2, dt_ms=300)
+    _bagged_with_a_yoghurt(s, demo, milk, milk_first=True)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events(), items=[milk])
     live = _live(alerts)
@@ -1704,17 +1715,8 @@ async def test_a_pack_heavier_by_the_catalog_bagged_with_another_is_weighed_by_i
     # label it fits the two: no unscanned item, no mismatch. Control: with no size in
     # the description nothing says the catalog is wrong, and the weight is asked about.
     milk = _milk_told(demo, 1.4, "" if stated else "Arla semi-skimmed milk")
-    yoghurt = demo["Yoggi-Strawberry-Yoghurt"]
     s = Script(transaction_id=f"OVER{int(stated)}")
-    first, second = s.track(), s.track()
-    s.cross(first, "Yoggi-Strawberry-Yoghurt", CART, SCAN, score=0.3)
-    s.add_line(yoghurt)
-    s.at(500, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
-    s.cross(second, "Arla-Standard-Milk", CART, SCAN, score=0.3)
-    s.add_line(milk)
-    s.at(600, ItemCrossesZones(second, "", SCAN, BAGGING))
-    s.at(50, ItemCrossesZones(first, "", ev.LaneZone.UNSPECIFIED, BAGGING))
-    s.place(1_060_000 + (yoghurt.min_weight_mg + yoghurt.max_weight_mg) // 2, dt_ms=300)
+    _bagged_with_a_yoghurt(s, demo, milk, milk_first=False)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events(), items=[milk])
     live = _live(alerts)
@@ -1727,17 +1729,8 @@ async def test_a_pack_weighed_by_its_label_and_voided_is_lifted_out_by_that_weig
     # As above, then the carton is voided and lifted out: the drop is the carton by its
     # label's weight (the catalog's 1.5 kg would make it no voided item, and a removal).
     milk = _milk_told(demo, 1.4)
-    yoghurt = demo["Yoggi-Strawberry-Yoghurt"]
     s = Script(transaction_id="OVERVOID")
-    first, second = s.track(), s.track()
-    s.cross(first, "Yoggi-Strawberry-Yoghurt", CART, SCAN, score=0.3)
-    s.add_line(yoghurt)
-    s.at(500, ItemCrossesZones(first, "", SCAN, ev.LaneZone.UNSPECIFIED))
-    s.cross(second, "Arla-Standard-Milk", CART, SCAN, score=0.3)
-    line = s.add_line(milk)
-    s.at(600, ItemCrossesZones(second, "", SCAN, BAGGING))
-    s.at(50, ItemCrossesZones(first, "", ev.LaneZone.UNSPECIFIED, BAGGING))
-    s.place(1_060_000 + (yoghurt.min_weight_mg + yoghurt.max_weight_mg) // 2, dt_ms=300)
+    line = _bagged_with_a_yoghurt(s, demo, milk, milk_first=False)
     s.at(2_000, VoidItem(line, milk.unit_price.amount_minor))
     s.lift(1_058_000, dt_ms=600)
     s.total -= milk.unit_price.amount_minor

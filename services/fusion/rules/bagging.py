@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from lanesight.fusion.alerts import AlertType, ItemRef
-from lanesight.fusion.catalog import label_weight_range
+from lanesight.fusion.catalog import CATALOG_ERROR_FACTOR, label_weight_range
 from lanesight.fusion.events import LaneEvent, ScaleReading
 from lanesight.fusion.lane import Lane, Line, Track, Transaction
 from lanesight.fusion.ledger import Candidate, Match, WeightChange
@@ -25,8 +25,6 @@ _SETTLE_WAITS = 3
 # the scale settles on its absence (or, with the camera's clock, a moment after).
 _LEAVE_BEFORE_MS = 5_000
 _LEAVE_AFTER_MS = 1_000
-# A catalog weight gone wrong is off by less than this factor either way.
-_CATALOG_ERROR_FACTOR = 2
 
 
 def _another_items(change: WeightChange, line: Line) -> bool:
@@ -43,7 +41,7 @@ def _plausible_catalog_error(line: Line, unit_mg: int) -> bool:
     if item is None or not item.has_weight_range:
         return False
     middle = (item.min_weight_mg + item.max_weight_mg) // 2
-    return middle // _CATALOG_ERROR_FACTOR <= unit_mg <= middle * _CATALOG_ERROR_FACTOR
+    return middle // CATALOG_ERROR_FACTOR <= unit_mg <= middle * CATALOG_ERROR_FACTOR
 
 
 def _weighs_its_label(line: Line, unit_mg: int) -> bool:
