@@ -55,6 +55,9 @@ _SURE_SINGLE_SCORE = 0.7
 _BAG_LOOKBACK_MS = 8_000
 # A track first seen this close to another one's end may be that item, picked up again.
 _CONTINUE_MS = 1_500
+# An item at the scanner the camera reported nothing of for up to this long before a new
+# track showed up in the bag may be that track (a lost id; a produce code keyed meanwhile).
+_STALLED_MS = 12_000
 # Two tracks entering the scan zone and the bag this close together moved as one.
 _TWIN_MS = 400
 # Goods first seen in the cart zone this close together arrived together; an item first
@@ -449,6 +452,8 @@ class VisionRules:
         if found is None:
             found = self._lost_track_scan(lane, track, tokens)
         if found is None:
+            found = self._stalled_holder_scan(lane, track, tokens)
+        if found is None:
             found = self._weighed_scan(lane, track, tokens)
         if found is None:
             found = self._look_alike_scan(lane, track, tokens, earliest, latest)
@@ -566,6 +571,47 @@ class VisionRules:
                 continue
             # What its new views make of it is the line's identity question (an item
             # mismatch), as it would have been under its old id.
+            owner.continued_by = track.track_id
+            return token
+        return None
+
+    def _stalled_holder_scan(self, lane: Lane, track: Track, tokens) -> ScanToken | None:
+        """The scan of an item the camera followed into the scan zone and then reported
+        nothing more of, for a track first seen in the bag after that, where no bagging
+        scale says which item went down (a staffed lane): a tracker that loses an item at
+        the scanner need not report it gone, so the old id stays "in the scan zone" while
+        the item, scanned or keyed meanwhile, is picked up in the bag under a new id. The
+        old id never reaching the bag by the time this one is judged, a track that stayed
+        in the bag (not a hand passing through) and views that do not surely name another
+        item tie the two; were the old item still at the scanner and to go down later, its
+        scan would be spent and it would be asked about then."""
+        if lane.ledger.seen and not lane.ledger.fault:
+            return None  # the bagging scale says which item went down (_weighed_scan)
+        if track.first_zone is not LaneZone.BAGGING or track.visited_scan:
+            return None
+        if lane.clock_ms - track.entered_bagging_ms < _PASSING_MS:
+            return None  # judged when it has stayed (a hand is in and out within moments)
+        if track.zone is not LaneZone.BAGGING and track.bag_left_ms - track.entered_bagging_ms <= (
+            _PASSING_MS
+        ):
+            return None  # in and out of the bag: a hand, a sleeve
+        first = track.first_seen_ms
+        for token in tokens:
+            line = token.line
+            if token.used or line is None or line.voided or line.skip_bagging:
+                continue
+            owner_id = token.holder or line.seen.track_id
+            owner = lane.tracks.get(owner_id) if owner_id else None
+            if owner is None or owner is track or owner.continued_by:
+                continue
+            if owner.zone is not LaneZone.SCAN or owner.entered_bagging_ms:
+                continue
+            if not owner.scan_entered_ms or owner.last_seen_ms >= first:
+                continue  # the camera still followed it when this one showed up
+            if first - owner.last_seen_ms > _STALLED_MS:
+                continue
+            if not self._compatible(track, line, linked=False):
+                continue
             owner.continued_by = track.track_id
             return token
         return None
@@ -935,10 +981,20 @@ class VisionRules:
                 for entered in (other.scan_entered_ms, other.scan_reentered_ms)
             ):
                 continue  # (into the scan zone with it, as it first went in or went back in)
-            if sure and not supports(other.labels, (best.label,)):
+            if sure and not VisionRules._names_the_same(other, best.label):
                 continue  # surely something else: two items carried together
             return True
         return False
+
+    @staticmethod
+    def _names_the_same(other: Track, label: str) -> bool:
+        """True when ``label`` is what the covered track ``other`` is: its own views, or,
+        where they do not name it (no view, or a confused one), the item its scan was of."""
+        if supports(other.labels, (label,)):
+            return True
+        line = other.cover.line if other.cover is not None else other.line
+        item = line.item if line is not None else None
+        return item is not None and label.lower() in (name.lower() for name in item.vision_labels)
 
     # ---- what vision reports of tracks ----------------------------------------------
 
