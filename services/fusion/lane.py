@@ -98,6 +98,10 @@ class LineIdentity:
         return bool(self.track_id)
 
 
+# Two tracks entering the scan zone and the bag this close together moved as one.
+TWIN_MS = 400
+
+
 def supports(
     labels: tuple[LabelScore, ...], item_labels, floor: float = 0.1, share: float = 0.15
 ) -> bool:
@@ -371,3 +375,16 @@ class Lane:
         self.recent_id_order.append(event_id)
         if len(self.recent_id_order) > limit:
             self.recent_ids.discard(self.recent_id_order.popleft())
+
+
+def moved_together(one: Track, other: Track) -> bool:
+    """True when two tracks went into the scan zone, or into the bag, within moments of
+    each other: one item followed twice, as far as the cart is concerned."""
+    entered = other.scan_entered_ms or other.first_seen_ms
+    return any(
+        at and abs(at - entered) <= TWIN_MS for at in (one.scan_entered_ms, one.scan_reentered_ms)
+    ) or bool(
+        one.entered_bagging_ms
+        and other.entered_bagging_ms
+        and abs(one.entered_bagging_ms - other.entered_bagging_ms) <= TWIN_MS
+    )

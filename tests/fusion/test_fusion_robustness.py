@@ -1800,3 +1800,100 @@ async def test_a_second_id_in_the_bag_beside_an_unnamed_scanned_item_is_that_ite
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
     assert missed is (twin_seen != "Bravo-Apple-Juice"), [a.reason for a in alerts.values()]
+
+
+async def test_a_line_for_an_item_already_in_the_bag_is_that_item_not_the_next_one(
+    fusion_server, demo
+):
+    # A leek (sold by the piece) goes into the bag before its code is registered (a slow
+    # lookup, finished as the shopper brings a yoghurt to the scanner). The leek line is
+    # the leek the camera surely saw go into the bag, not the yoghurt at the scanner
+    # (which would make it a wrong produce code: the yoghurt costs more).
+    s = Script(transaction_id="BAGGEDFIRST")
+    leek, yoghurt = demo["Leek"], demo["Alpro-Vanilla-Soyghurt"]
+    first, then = s.track(), s.track()
+    s.cross(first, "Leek", CART, SCAN, score=0.95)
+    s.at(1_500, ItemCrossesZones(first, "", SCAN, BAGGING, (("Leek", 0.97),)))
+    s.place(300_000)
+    s.at(3_300, ItemCrossesZones(then, "", CART, SCAN, (("Alpro-Vanilla-Soyghurt", 0.9),)))
+    s.lines += 1
+    price = leek.unit_price.amount_minor
+    s.at(
+        200,
+        AddItem(
+            str(s.lines),
+            leek.description,
+            price,
+            price,
+            plu=leek.plu,
+            entry_method=ev.EntryMethod.PLU_LOOKUP,
+        ),
+    )
+    s.total += price
+    s.add_line(yoghurt)
+    s.at(800, ItemCrossesZones(then, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.9),)))
+    s.place(527_000)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_the_item_that_held_a_scan_is_not_the_next_lines_item(fusion_server, demo):
+    # A yoghurt waits at the scanner, unnamed, as it is scanned; the beetroot comes beside
+    # it, unnamed, and is weighed and keyed; only then does the yoghurt go into the bag,
+    # seen clearly as the yoghurt, more than the usual few seconds after its scan. Its
+    # view is its own line's, not the beetroot's (a yoghurt for a beetroot code would be
+    # a wrong produce code).
+    s = Script(transaction_id="HELDSCAN")
+    yoghurt, beet = demo["Alpro-Vanilla-Soyghurt"], demo["Red-Beet"]
+    held, beets = s.track(), s.track()
+    s.cross(held, "", CART, SCAN)
+    s.add_line(yoghurt)
+    s.at(1_500, ItemCrossesZones(beets, "", CART, SCAN))
+    s.at(300, PlaceOnProduceScale(300_000))
+    _plu_line(s, beet, 300_000, 4_000)
+    s.at(300, ClearProduceScale())
+    s.at(600, ItemCrossesZones(held, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.94),)))
+    s.place(527_000)
+    s.at(500, ItemCrossesZones(beets, "", SCAN, BAGGING, (("Red-Beet", 0.85),)))
+    s.place(300_000)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_a_second_id_of_the_last_item_is_not_the_next_lines_item(fusion_server, demo):
+    # The tracker follows a yoghurt at the scanner as two tracks (both named); the first
+    # is the yoghurt line's. The leek comes beside them unnamed and its code is keyed
+    # while the yoghurt's two ids still wait there. The second id, not seen since the
+    # yoghurt line, is not the leek (which would make the leek code a wrong produce code:
+    # the yoghurt costs more); the leek line waits for a view of its own.
+    s = Script(transaction_id="STALETWIN")
+    yoghurt, leek = demo["Alpro-Vanilla-Soyghurt"], demo["Leek"]
+    item, twin, then = s.track(), s.track(), s.track()
+    s.cross(item, "Alpro-Vanilla-Soyghurt", CART, SCAN, score=0.95)
+    s.at(80, ItemCrossesZones(twin, "", CART, SCAN, (("Alpro-Vanilla-Soyghurt", 0.95),)))
+    s.add_line(yoghurt)
+    s.at(2_000, ItemCrossesZones(then, "", CART, SCAN))
+    s.lines += 1
+    price = leek.unit_price.amount_minor
+    s.at(
+        1_500,
+        AddItem(
+            str(s.lines),
+            leek.description,
+            price,
+            price,
+            plu=leek.plu,
+            entry_method=ev.EntryMethod.PLU_LOOKUP,
+        ),
+    )
+    s.total += price
+    s.at(600, ItemCrossesZones(item, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.95),)))
+    s.at(80, ItemCrossesZones(twin, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.95),)))
+    s.place(527_000)
+    s.at(1_500, ItemCrossesZones(then, "", SCAN, BAGGING))
+    s.place(300_000)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]

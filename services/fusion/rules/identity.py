@@ -15,7 +15,15 @@ from importlib import resources
 from lanesight.fusion.alerts import AlertType
 from lanesight.fusion.catalog import CatalogItem
 from lanesight.fusion.events import BarcodeSeen, EntryMethod, ItemRecognized, LaneEvent, LaneZone
-from lanesight.fusion.lane import LabelScore, Lane, Line, Recognition, Track, supports
+from lanesight.fusion.lane import (
+    LabelScore,
+    Lane,
+    Line,
+    Recognition,
+    Track,
+    moved_together,
+    supports,
+)
 from lanesight.fusion.rules import RuleHost, item_ref_of_line
 from lanesight.fusion.signals import Signal, clamp
 
@@ -23,6 +31,8 @@ from lanesight.fusion.signals import Signal, clamp
 _REJUDGE_CHANGE = 0.1
 # A track first seen at the scanner that left it for nowhere this soon passed through.
 _PASSING_MS = 2_000
+# Views this sure of the scanned item name an item that went into the bag before its line.
+_SURE_SCORE = 0.6
 _MISMATCH_TYPES = frozenset({AlertType.ITEM_MISMATCH, AlertType.WRONG_PRODUCE_PLU})
 _PRODUCE_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED, EntryMethod.VISION_SUGGESTION)
 
@@ -97,6 +107,34 @@ def _passed_through(track: Track | None) -> bool:
     )
 
 
+def _scanned_as(track: Track) -> Line | None:
+    """The line of one unit whose scan covered the track (the camera saw it at the
+    scanner as that line was scanned, or it went into the bag before its line came and
+    the line's scan was the one it waited for): that line is the item's."""
+    cover = track.cover
+    line = cover.line if cover is not None else None
+    return line if line is not None and line.quantity == 1 and not line.voided else None
+
+
+def _lines_of_others(lane: Lane, track: Track) -> set[int]:
+    """The lines (by id()) of one unit whose scans cover tracks other than ``track``."""
+    return {
+        id(line)
+        for other in lane.tracks.values()
+        if other is not track and (line := _scanned_as(other)) is not None
+    }
+
+
+def _second_id(lane: Lane, track: Track) -> bool:
+    """True when the track moved with another one that a line's scan covered or that is
+    linked to a line, into the scan zone or into the bag within moments of it: the tracker
+    following that item twice (an item and the hand holding it), not a second item."""
+    return any(
+        other is not track and (other.covered or other.linked) and moved_together(track, other)
+        for other in lane.tracks.values()
+    )
+
+
 def _weighs_like(line: Line, seen: CatalogItem) -> bool:
     """False when what the scales weighed cannot be the item the camera named (a lemon's
     120 g is not a watermelon): the camera is wrong, whatever its score."""
@@ -150,9 +188,20 @@ class IdentityRules:
         while waiting and waiting[0].added_ms < at - 60_000:
             waiting.popleft()
         best_line = None
+        own = _scanned_as(track)
+        if own is None and _second_id(lane, track):
+            return False  # a second id of an item that has its own line
+        taken = _lines_of_others(lane, track)
         for line in waiting:
             if line.seen.linked:
                 continue
+            if own is not None:
+                if line is own:
+                    best_line = line  # the scan that covered it says which line it is
+                    break
+                continue
+            if id(line) in taken:
+                continue  # another item took this line's scan: that item is the line's
             if bagging:
                 # The track must have been in view when the line was scanned: a later
                 # item's first view on its way to the bag is not the earlier line's item.
@@ -194,6 +243,18 @@ class IdentityRules:
     def on_line_added(self, lane: Lane, line: Line) -> None:
         """Link a new line to a recognition at the scanner that can be its item: of the
         track still in the scan zone that entered it first, else the latest."""
+        waiting = self._waiting_in_bag_as(lane, line)
+        if waiting is not None:
+            # It went into the bag before its line came (a slow lookup, bagged first):
+            # the camera surely saw it as the line's item, so it is, not whatever reaches
+            # the scanner next.
+            event_id = waiting.event_ids[-1] if waiting.event_ids else ""
+            self._link(
+                lane,
+                line,
+                Recognition(waiting.last_seen_ms, waiting.track_id, waiting.labels, event_id),
+            )
+            return
         best = None
         best_key: tuple[bool, bool, int, int] | None = None
         tracks = lane.tracks
@@ -207,6 +268,8 @@ class IdentityRules:
             track = tracks.get(rec.track_id)
             if track is not None and track.linked:
                 continue  # an earlier view of a track already linked to another line
+            if track is not None and _scanned_as(track) not in (None, line):
+                continue  # the item of an earlier line, whose scan covered it
             if _passed_through(track):
                 continue
             # The item scanned is at the scanner as it is scanned, and was there first:
@@ -224,14 +287,41 @@ class IdentityRules:
                 best, best_key = rec, key
         if (
             best is not None
-            and not (best_key and best_key[0])
+            and not (best_key and best_key[0] and best_key[1])
             and self._unseen_in_hand(lane, previous_ms, moment)
         ):
-            best = None  # what the camera named has gone; the item in hand is not named yet
+            # What the camera named has gone, or has not been seen since the previous
+            # line (a second id of that line's item, its way out lost): the item in hand
+            # is not named yet.
+            best = None
         if best is not None:
             self._link(lane, line, best)
         else:
             lane.lines_awaiting_vision.append(line)
+
+    def _waiting_in_bag_as(self, lane: Lane, line: Line) -> Track | None:
+        """The earliest track that went into the bag shortly before the line came, with no
+        scan to cover it yet, whose views surely name the line's item."""
+        item = line.item
+        if item is None or not item.vision_labels or line.quantity != 1:
+            return None
+        own = {label.lower() for label in item.vision_labels}
+        earliest = line.added_ms - self.settings.missed_scan_before_ms
+        found = None
+        for track in lane.tracks.values():
+            entered = track.entered_bagging_ms
+            if not earliest <= entered <= line.added_ms + self.jitter_ms:
+                continue
+            if track.zone is not LaneZone.BAGGING or track.covered or track.linked:
+                continue
+            best = track.best
+            if best is None or best.score < _SURE_SCORE or best.label.lower() not in own:
+                continue
+            if _second_id(lane, track):
+                continue  # a second id of an item that had its own scan
+            if found is None or entered < found.entered_bagging_ms:
+                found = track
+        return found
 
     def _scan_moment(self, lane: Lane, line: Line) -> int:
         """When the line's item was at the scanner: its read (the line's time), or for a

@@ -15,7 +15,17 @@ from lanesight.fusion.events import (
     ZoneDirection,
     ZoneItemCount,
 )
-from lanesight.fusion.lane import LabelScore, Lane, Line, ScanToken, Track, Transaction, supports
+from lanesight.fusion.lane import (
+    TWIN_MS,
+    LabelScore,
+    Lane,
+    Line,
+    ScanToken,
+    Track,
+    Transaction,
+    moved_together,
+    supports,
+)
 from lanesight.fusion.rules import RuleHost, item_ref_of
 from lanesight.fusion.rules.identity import confused_with, kind_of
 from lanesight.fusion.signals import Correction, Signal, clamp
@@ -58,8 +68,6 @@ _CONTINUE_MS = 1_500
 # An item at the scanner the camera reported nothing of for up to this long before a new
 # track showed up in the bag may be that track (a lost id; a produce code keyed meanwhile).
 _STALLED_MS = 12_000
-# Two tracks entering the scan zone and the bag this close together moved as one.
-_TWIN_MS = 400
 # Goods first seen in the cart zone this close together arrived together; an item first
 # seen there this soon after another was taken out was under it.
 _ARRIVAL_MS = 1_000
@@ -112,19 +120,6 @@ def _sure_best(track: Track) -> LabelScore | None:
     return best if best is not None and best.score >= least else None
 
 
-def _together(one: Track, other: Track) -> bool:
-    """True when two tracks went into the scan zone, or into the bag, within moments of
-    each other: one item followed twice, as far as the cart is concerned."""
-    entered = other.scan_entered_ms or other.first_seen_ms
-    return any(
-        at and abs(at - entered) <= _TWIN_MS for at in (one.scan_entered_ms, one.scan_reentered_ms)
-    ) or bool(
-        one.entered_bagging_ms
-        and other.entered_bagging_ms
-        and abs(one.entered_bagging_ms - other.entered_bagging_ms) <= _TWIN_MS
-    )
-
-
 def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
     """The cart's tracks less those that evidently left it unseen: an item first seen at
     the scanner came out of the cart, so unless a track the camera saw leave the cart
@@ -142,7 +137,7 @@ def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
             for t in tracks
             if t.first_zone is LaneZone.SCAN
             and (t.entered_bagging_ms or t.line is not None)
-            and not any(other is not t and _together(other, t) for other in tracks)
+            and not any(other is not t and moved_together(other, t) for other in tracks)
         ),
         key=lambda t: t.first_seen_ms,
     )
@@ -974,10 +969,10 @@ class VisionRules:
         for other in lane.tracks.values():
             if other is track or not other.covered or not other.scan_entered_ms:
                 continue
-            if abs(other.entered_bagging_ms - track.entered_bagging_ms) > _TWIN_MS:
+            if abs(other.entered_bagging_ms - track.entered_bagging_ms) > TWIN_MS:
                 continue
             if not new_in_bag and not any(
-                abs(entered - track.scan_entered_ms) <= _TWIN_MS
+                abs(entered - track.scan_entered_ms) <= TWIN_MS
                 for entered in (other.scan_entered_ms, other.scan_reentered_ms)
             ):
                 continue  # (into the scan zone with it, as it first went in or went back in)
