@@ -1897,3 +1897,38 @@ async def test_a_second_id_of_the_last_item_is_not_the_next_lines_item(fusion_se
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("keyed_after_ms", [700, 12_000])
+async def test_a_produce_code_keyed_as_its_item_reaches_the_bag_covers_it(
+    fusion_server, demo, keyed_after_ms
+):
+    # A staffed lane: the cashier takes a pineapple over the scanner (no view of it
+    # there) into the packing area, where the camera names it, wrongly and surely, as a
+    # garlic bulb; the code is registered a moment later (a slow POS). The code is the
+    # pineapple's: what the camera makes of it is the line's question, not a missed scan.
+    # Control: a code that comes long after the item went on covers nothing it was seen
+    # with, and the item was never seen at the scanner as any line was scanned.
+    s = Script(self_checkout=False, transaction_id=f"KEYEDLATE{keyed_after_ms}")
+    pineapple = demo["Pineapple"]
+    item = s.track()
+    s.cross(item, "", CART, SCAN)
+    s.at(3_000, ItemCrossesZones(item, "", SCAN, BAGGING, (("Garlic", 0.9),)))
+    s.lines += 1
+    price = pineapple.unit_price.amount_minor
+    s.at(
+        keyed_after_ms,
+        AddItem(
+            str(s.lines),
+            pineapple.description,
+            price,
+            price,
+            plu=pineapple.plu,
+            entry_method=ev.EntryMethod.KEYED,
+        ),
+    )
+    s.total += price
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    missed = "missed_scan" in _types(_live(alerts))
+    assert missed is (keyed_after_ms > 3_000), [a.reason for a in alerts.values()]

@@ -31,6 +31,8 @@ from lanesight.fusion.signals import Signal, clamp
 _REJUDGE_CHANGE = 0.1
 # A track first seen at the scanner that left it for nowhere this soon passed through.
 _PASSING_MS = 2_000
+# A produce code may reach fusion this long after its item left the scanner.
+_PLU_LINE_LAG_MS = 3_000
 # Views this sure of the scanned item name an item that went into the bag before its line.
 _SURE_SCORE = 0.6
 _MISMATCH_TYPES = frozenset({AlertType.ITEM_MISMATCH, AlertType.WRONG_PRODUCE_PLU})
@@ -294,10 +296,39 @@ class IdentityRules:
             # line (a second id of that line's item, its way out lost): the item in hand
             # is not named yet.
             best = None
+        if best is None and not self._unseen_in_hand(lane, previous_ms, moment):
+            gone_on = self._gone_on_to_the_bag(lane, line)
+            if gone_on is not None:
+                event_id = gone_on.event_ids[-1] if gone_on.event_ids else ""
+                best = Recognition(gone_on.last_seen_ms, gone_on.track_id, gone_on.labels, event_id)
         if best is not None:
             self._link(lane, line, best)
         else:
             lane.lines_awaiting_vision.append(line)
+
+    def _gone_on_to_the_bag(self, lane: Lane, line: Line) -> Track | None:
+        """For a produce code registered just after its item left the scanner (a slow
+        lookup; its views all came in the bag, before the line): the named track, not yet
+        any line's, that was at the scanner and left it for the bag within moments before
+        the line came. Of several (an item and a second id of it), the first there."""
+        if line.entry_method not in (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED):
+            return None
+        added, jitter = line.added_ms, self.jitter_ms
+        found = None
+        for track in lane.tracks.values():
+            if track.linked or not track.labels or track.zone is not LaneZone.BAGGING:
+                continue
+            entered = track.scan_entered_ms
+            if not entered or entered - jitter > added:
+                continue
+            left = track.scan_left_ms if track.scan_left_ms >= entered else track.entered_bagging_ms
+            if not left or not added - _PLU_LINE_LAG_MS - jitter <= left <= added + jitter:
+                continue
+            if _scanned_as(track) is not None or _second_id(lane, track):
+                continue
+            if found is None or entered < found.scan_entered_ms:
+                found = track
+        return found
 
     def _waiting_in_bag_as(self, lane: Lane, line: Line) -> Track | None:
         """The earliest track that went into the bag shortly before the line came, with no
