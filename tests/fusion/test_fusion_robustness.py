@@ -1932,3 +1932,81 @@ async def test_a_produce_code_keyed_as_its_item_reaches_the_bag_covers_it(
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
     assert missed is (keyed_after_ms > 3_000), [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("scanned", [True, False])
+async def test_an_item_scanned_in_the_bag_waits_for_its_slow_line(fusion_server, demo, scanned):
+    # The shopper puts a juice straight into the bag and scans it there a moment later;
+    # the POS registers the line two seconds after the read (a slow lookup), past the
+    # usual wait for a scan. The read says a line is on its way: the crossing waits for
+    # it and is covered. Control: no read, no line: the juice went in unscanned.
+    s = Script(transaction_id=f"INBAG{scanned:d}")
+    juice = demo["Bravo-Apple-Juice"]
+    item = s.track()
+    s.cross(item, "Bravo-Apple-Juice", CART, BAGGING, score=0.9)
+    s.place(1_060_000)
+    if scanned:
+        gtin = juice.gtins[0]
+        s.at(1_200, ScanBarcode(ean13_scan(gtin)))
+        s.lines += 1
+        price = juice.unit_price.amount_minor
+        s.at(
+            2_000,
+            AddItem(
+                str(s.lines),
+                juice.description,
+                price,
+                price,
+                gtin=gtin,
+                entry_method=ev.EntryMethod.SCANNED,
+                barcode_data=ean13_scan(gtin)[3:],
+            ),
+        )
+        s.total += price
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    raised = _types(_live(alerts)) & {"missed_scan", "unscanned_item_in_bagging"}
+    assert bool(raised) is not scanned, [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("second", ["hand", "item"])
+async def test_a_hand_in_the_bag_after_an_item_bagged_before_its_scan_weighs_nothing(
+    fusion_server, demo, second
+):
+    # The shopper takes a juice past the scanner into the bag without a read (it is
+    # scanned there a few seconds later); a moment after it went down, a hand reaches
+    # into the packing area, named as a mango from the view it passes, and out again.
+    # The scale's increase is the juice's, whose scan is still to come: the hand put
+    # nothing down. Control: a second thing that stays and weighs is an item, unscanned.
+    s = Script(transaction_id=f"HANDAFTER{second}")
+    juice, mango = demo["Bravo-Apple-Juice"], demo["Mango"]
+    item, other = s.track(), s.track()
+    s.cross(item, "Bravo-Apple-Juice", CART, SCAN, score=0.9)
+    s.at(500, ItemCrossesZones(item, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.9),)))
+    s.place(1_060_000)
+    s.at(800, ItemCrossesZones(other, "", ev.LaneZone.UNSPECIFIED, BAGGING, (("Mango", 0.9),)))
+    if second == "hand":
+        s.at(600, ItemCrossesZones(other, "", BAGGING, ev.LaneZone.UNSPECIFIED))
+    else:
+        s.place((mango.min_weight_mg + mango.max_weight_mg) // 2)
+    gtin = juice.gtins[0]
+    s.at(2_600, ScanBarcode(ean13_scan(gtin)))
+    s.lines += 1
+    price = juice.unit_price.amount_minor
+    s.at(
+        300,
+        AddItem(
+            str(s.lines),
+            juice.description,
+            price,
+            price,
+            gtin=gtin,
+            entry_method=ev.EntryMethod.SCANNED,
+            barcode_data=ean13_scan(gtin)[3:],
+        ),
+    )
+    s.total += price
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    raised = _types(_live(alerts)) & {"missed_scan", "unscanned_item_in_bagging"}
+    assert bool(raised) is (second == "item"), [a.reason for a in alerts.values()]

@@ -82,6 +82,9 @@ _RISE_AFTER_MS = 5_000
 # A track whose produce code is visibly being looked up waits in steps, up to a cap.
 _PLU_WAIT_STEP_MS = 2_000
 _PLU_WAIT_CAP_MS = 20_000
+# A read's line may reach fusion this long after it (a slow POS); waited for in steps.
+_READ_TO_LINE_MS = 5_000
+_READ_WAIT_STEP_MS = 1_000
 # A produce code may reach fusion this long after the item left the produce scale.
 _PLU_LINE_LAG_MS = 3_000
 # Lines whose item is weighed and looked up at the scanner (no barcode read times them).
@@ -761,6 +764,23 @@ class VisionRules:
         lane.schedule(lane.clock_ms + _PLU_WAIT_STEP_MS, kind, data)
         return True
 
+    def _defer_for_read(self, lane: Lane, txn: Transaction, track: Track) -> bool:
+        """While a barcode read about the time the track went into the bag waits for its
+        line (a slow POS; an item scanned in the bag), look again in a moment: that line's
+        scan may cover it. A read no line followed within seconds went nowhere."""
+        read_ms = lane.last_read_ms
+        if lane.last_read is None or not read_ms or track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
+            return False
+        if read_ms < track.entered_bagging_ms - self.settings.missed_scan_before_ms:
+            return False
+        if lane.clock_ms - read_ms > _READ_TO_LINE_MS:
+            return False
+        if any(line.added_ms >= read_ms - self.jitter_ms for line in txn.order[-3:]):
+            return False  # its line came
+        track.extra_wait_ms += _READ_WAIT_STEP_MS
+        lane.schedule(lane.clock_ms + _READ_WAIT_STEP_MS, "crossing", track)
+        return True
+
     def _scanned_in_hand(self, track: Track, token: ScanToken) -> bool:
         """True when the scan happened while the track was in the scan zone."""
         if not track.scan_entered_ms:
@@ -886,6 +906,8 @@ class VisionRules:
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
             return
+        if self._defer_for_read(lane, txn, track):
+            return
         if self._put_nothing_down(lane, txn, track) or self._twin(lane, track):
             return
         best = track.best
@@ -934,12 +956,22 @@ class VisionRules:
             high = track.entered_bagging_ms + _RISE_AFTER_MS
             span = _RISE_BEFORE_MS + _RISE_AFTER_MS
             rises = [at for at in txn.bagging.rises_ms if low - span <= at <= high + span]
+            # (An item that went in before this one without a scan yet, its own crossing
+            # still to be judged, takes its own weight too; a second id of a covered
+            # item weighs nothing of its own.)
+            covered = [t for t in lane.tracks.values() if t.covered]
             others = sorted(
                 t.entered_bagging_ms
                 for t in lane.tracks.values()
                 if t is not track
-                and t.covered
                 and low - span <= t.entered_bagging_ms <= high + span
+                and (
+                    t.covered
+                    or (
+                        t.entered_bagging_ms < track.entered_bagging_ms
+                        and not any(moved_together(t, c) for c in covered if c is not t)
+                    )
+                )
             )
             for entered in others:
                 for i, at in enumerate(rises):
