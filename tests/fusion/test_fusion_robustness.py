@@ -2010,3 +2010,42 @@ async def test_a_hand_in_the_bag_after_an_item_bagged_before_its_scan_weighs_not
     alerts = await _run(fusion_server, s.events())
     raised = _types(_live(alerts)) & {"missed_scan", "unscanned_item_in_bagging"}
     assert bool(raised) is (second == "item"), [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("goods_came", ["after", "before"])
+async def test_the_next_shoppers_goods_are_known_though_this_shoppers_unloading_was_unseen(
+    fusion_server, demo, goods_came
+):
+    # The camera saw the juice in this shopper's basket, but not its way out of the cart
+    # (that crossing lost); it is seen at the scanner, scanned and bagged. Then four of the next shopper's
+    # goods appear in the cart zone at once, before this shopper pays. The scan says
+    # unloading began; the four came after it, together: they are the next shopper's.
+    # Control: four goods that were in the cart zone before anything was scanned are
+    # this shopper's, and still there.
+    s = Script(transaction_id=f"UNSEENOUT{goods_came}")
+    juice = demo["Bravo-Apple-Juice"]
+    item = s.track()
+    goods = [s.track() for _ in range(4)]
+
+    def arrive() -> None:
+        for i, track in enumerate(goods):
+            s.at(0 if i else 500, ItemCrossesZones(track, "", ev.LaneZone.UNSPECIFIED, CART))
+
+    s.at(
+        0, ItemCrossesZones(item, "", ev.LaneZone.UNSPECIFIED, CART, (("Bravo-Apple-Juice", 0.9),))
+    )
+    if goods_came == "before":
+        arrive()
+    seen = (("Bravo-Apple-Juice", 0.9),)
+    s.at(2_000, ItemCrossesZones(item, "", ev.LaneZone.UNSPECIFIED, SCAN, seen))
+    s.add_line(juice)
+    s.at(800, ItemCrossesZones(item, "", SCAN, BAGGING, seen))
+    s.place(1_060_000)
+    if goods_came == "after":
+        s.at(3_000, CartItemCount(1))
+        arrive()
+    s.at(1_000, CartItemCount(5))
+    s.pay(wait_ms=1_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    left = "item_left_in_cart" in _types(_live(alerts))
+    assert left is (goods_came == "before"), [a.reason for a in alerts.values()]

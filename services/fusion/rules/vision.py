@@ -97,7 +97,8 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
     (a basket put down) or one that showed up with nothing taken out just before. An item
     first seen right after the goods above it were taken out is this shopper's, uncovered;
     an item put back is an old track."""
-    unloads = txn.unloads_ms
+    # (With every crossing out of the cart lost, the first line says unloading began.)
+    unloads = txn.unloads_ms or [line.added_ms for line in txn.order[:1]]
     if not unloads:
         return []
     late = sorted(
