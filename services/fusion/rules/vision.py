@@ -907,9 +907,9 @@ class VisionRules:
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
             return
-        if self._defer_for_read(lane, txn, track):
-            return
         if self._put_nothing_down(lane, txn, track) or self._twin(lane, track):
+            return
+        if self._defer_for_read(lane, txn, track):
             return
         best = track.best
         # An object vision cannot name (a bag, a hand, a coat) is weak evidence alone; a
