@@ -539,7 +539,9 @@ class FusionEngine:
         self.identity.on_line_added(lane, line)
         for unit in range(line.quantity):
             # Each further unit of a line may take the shopper a moment longer to bag.
-            token = ScanToken(line.added_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS)
+            token = ScanToken(
+                line.added_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS, further=unit > 0
+            )
             self.vision.on_scan(
                 lane,
                 txn,
@@ -587,7 +589,7 @@ class FusionEngine:
             line.extended_minor = p.new_extended_price.amount_minor
         for unit in range(max(p.new_quantity - old, 0)):
             token = ScanToken(
-                event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS
+                event.lane_time_ms, event.event_id, line, slack_ms=unit * _PER_UNIT_MS, further=True
             )
             self.vision.on_scan(lane, txn, token)
         self.bagging.on_quantity_changed(lane, txn, line)

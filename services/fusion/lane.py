@@ -171,6 +171,9 @@ class ScanToken:
     slack_ms: int = 0
     # The track the camera saw at the scanner when the scan was made, if one.
     holder: str = ""
+    # A further unit of its line (past the first, or added by a quantity change): not
+    # the item the camera saw at the scanner as the line was scanned.
+    further: bool = False
 
 
 @dataclass(slots=True)

@@ -331,6 +331,27 @@ class VisionRules:
         # Sure, but of an item the model is known to see the scanned one as.
         return confused_with(self.settings, line.item.vision_labels, best.label)
 
+    def _unit_fits(self, lane: Lane, track: Track, token: ScanToken) -> bool:
+        """False for a further unit of a line (a quantity keyed, units past the first) and
+        a named track that does not look like the line's item, where no bagging scale
+        weighs what went down: "whichever items reach the bag with the line" are more of
+        that item, and nothing else tells a passion fruit carried past the scanner from a
+        fourth yoghurt. An unnamed track, or one named as the item, its kind, or what the
+        model is known to take it for, fits."""
+        if not token.further or (lane.ledger.seen and not lane.ledger.fault):
+            return True
+        best = track.best
+        line = token.line
+        if best is None or best.score < _ITEM_SCORE or line is None or line.item is None:
+            return True
+        own = line.item.vision_labels
+        if not own or supports(track.labels, own):
+            return True
+        kind = kind_of(best)
+        if kind and kind in {kind_of(label) for label in own}:
+            return True
+        return confused_with(self.settings, own, best.label)
+
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms (or since
         since_ms, up to at_ms), if any."""
@@ -437,6 +458,8 @@ class VisionRules:
                 continue  # the camera saw which item this scan was: another one
             if self._weighed_in(lane, line):
                 continue
+            if not self._unit_fits(lane, track, token):
+                continue
             if self._scanned_in_hand(track, token) and self._compatible(track, line, linked):
                 found = token  # scanned while this item was at the scanner, however long ago
                 break
@@ -537,7 +560,7 @@ class VisionRules:
                 lane, line.seen.track_id
             ):
                 continue
-            if self._compatible(track, line, linked):
+            if self._compatible(track, line, linked) and self._unit_fits(lane, track, token):
                 return token
         return None
 
@@ -883,7 +906,7 @@ class VisionRules:
             # The scan the camera saw being made of this very item covers it, named or
             # not (as _claim_own does): what it looks like is its line's question.
             if earliest <= track.entered_bagging_ms <= latest and (
-                own or self._compatible(track, token.line)
+                own or (self._compatible(track, token.line) and self._unit_fits(lane, track, token))
             ):
                 pending.done = True
                 token.used = True
