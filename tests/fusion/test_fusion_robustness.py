@@ -2073,3 +2073,29 @@ async def test_units_keyed_later_cover_only_what_looks_like_more_of_the_item(
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
     assert missed is (seen == "Passion-Fruit"), [a.reason for a in alerts.values()]
+
+
+@pytest.mark.parametrize("path", ["cart-scan-bag", "scan-bag", "cart-scan-bag-out"])
+async def test_an_unnamed_thing_carried_from_the_cart_into_the_bag_unscanned_is_asked_about(
+    fusion_server, demo, path
+):
+    # A staffed lane (no bagging scale); the camera cannot name the object. One that came
+    # out of the cart, went through the scan zone and stays in the packing area is an
+    # item, carried past the scanner unscanned: the cashier is asked. One first seen at
+    # the scanner, or one that leaves the packing area again at once, may be a hand: no
+    # alert for what cannot be named.
+    s = Script(self_checkout=False, transaction_id=f"UNNAMED{path}")
+    s.scan(demo["Bravo-Apple-Juice"])
+    thing = s.track()
+    if path.startswith("cart"):
+        s.at(2_000, ItemCrossesZones(thing, "", ev.LaneZone.UNSPECIFIED, CART))
+        s.at(1_000, ItemCrossesZones(thing, "", CART, SCAN))
+    else:
+        s.at(3_000, ItemCrossesZones(thing, "", ev.LaneZone.UNSPECIFIED, SCAN))
+    s.at(1_200, ItemCrossesZones(thing, "", SCAN, BAGGING))
+    if path.endswith("out"):
+        s.at(900, ItemCrossesZones(thing, "", BAGGING, ev.LaneZone.UNSPECIFIED))
+    s.pay(wait_ms=12_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    missed = "missed_scan" in _types(_live(alerts))
+    assert missed is (path == "cart-scan-bag"), [a.reason for a in alerts.values()]

@@ -942,6 +942,8 @@ class VisionRules:
             best.score >= _ITEM_SCORE or track.max_view_score >= _SEEN_PRODUCT_SCORE
         )
         confidence = 0.8 if recognized else 0.35
+        if not recognized and self._carried_through(lane, track):
+            confidence = 0.6
         if not track.visited_scan:
             confidence += 0.1  # went around the scanner
         item = self.host.catalog.by_label(lane.store_id, best.label) if best else None
@@ -959,6 +961,18 @@ class VisionRules:
                 # Only a scan of what the camera saw corrects it (nothing, if unnamed).
                 correction=Correction("scan_item", labels=track.labels) if recognized else None,
             ),
+        )
+
+    @staticmethod
+    def _carried_through(lane: Lane, track: Track) -> bool:
+        """True when an object the camera could not name came out of the cart, went
+        through the scan zone and stays in the bag, where no bagging scale weighs it: the
+        way an item goes, not a hand or a sleeve (which reach in and leave again)."""
+        return (
+            not (lane.ledger.seen and not lane.ledger.fault)
+            and track.first_zone is LaneZone.CART
+            and track.visited_scan
+            and track.zone is LaneZone.BAGGING
         )
 
     @staticmethod
