@@ -2055,19 +2055,20 @@ async def test_the_next_shoppers_goods_are_known_though_this_shoppers_unloading_
 async def test_units_keyed_later_cover_only_what_looks_like_more_of_the_item(
     fusion_server, demo, seen
 ):
-    # A staffed lane: a yoghurt is scanned and put in the bag; then something is carried
-    # past the scanner into the bag unscanned, and the cashier keys the yoghurt's
-    # quantity up to 4. The three units keyed are more yoghurts: they cover a track that
-    # looks like a yoghurt, or that the camera could not name, but not one it names (if
-    # unsurely) as a passion fruit: that went through unscanned.
+    # A staffed lane: something is carried past the scanner into the bag unscanned; then
+    # a yoghurt is scanned and bagged, and the cashier keys its quantity up to 4. The
+    # three units keyed are more yoghurts: they cover a track that looks like a yoghurt,
+    # or that the camera could not name, but not one that went into the bag before the
+    # yoghurt was scanned that it names (if unsurely) as a passion fruit: that went
+    # through unscanned.
     s = Script(self_checkout=False, transaction_id=f"QTYKEY{seen[:4]}")
     yoghurt = demo["Alpro-Vanilla-Soyghurt"]
-    s.scan(yoghurt)
     other = s.track()
     views = ((seen, 0.55), ("Avocado", 0.2)) if seen else ()
-    s.at(2_000, ItemCrossesZones(other, "", CART, SCAN, views))
+    s.at(1_000, ItemCrossesZones(other, "", CART, SCAN, views))
     s.at(1_500, ItemCrossesZones(other, "", SCAN, BAGGING, views))
-    s.at(6_000, ChangeQuantity("1", 1, 4, yoghurt.unit_price.amount_minor * 4))
+    s.scan(yoghurt)
+    s.at(3_000, ChangeQuantity("1", 1, 4, yoghurt.unit_price.amount_minor * 4))
     s.total += yoghurt.unit_price.amount_minor * 3
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())

@@ -333,17 +333,20 @@ class VisionRules:
 
     def _unit_fits(self, lane: Lane, track: Track, token: ScanToken) -> bool:
         """False for a further unit of a line (a quantity keyed, units past the first) and
-        a named track that does not look like the line's item, where no bagging scale
-        weighs what went down: "whichever items reach the bag with the line" are more of
-        that item, and nothing else tells a passion fruit carried past the scanner from a
-        fourth yoghurt. An unnamed track, or one named as the item, its kind, or what the
-        model is known to take it for, fits."""
+        a named track that went into the bag before the line was scanned and does not
+        look like the line's item, where no bagging scale weighs what went down: the units
+        are whichever items reach the bag with the line, and nothing else tells a passion
+        fruit carried past the scanner earlier from a fourth yoghurt keyed later. An
+        unnamed track, or one named as the item, its kind, or what the model is known to
+        take it for, fits."""
         if not token.further or (lane.ledger.seen and not lane.ledger.fault):
             return True
         best = track.best
         line = token.line
         if best is None or best.score < _ITEM_SCORE or line is None or line.item is None:
             return True
+        if track.entered_bagging_ms >= line.added_ms - self.jitter_ms:
+            return True  # into the bag with the line or after it, as its units go
         own = line.item.vision_labels
         if not own or supports(track.labels, own):
             return True
