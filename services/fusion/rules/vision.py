@@ -54,6 +54,8 @@ _SURE_SCORE = 0.6
 # A top label this sure says the track is a product (not a hand, a bag, a coat), though
 # maybe not which: enough to ask about a missed scan, not to name the item.
 _ITEM_SCORE = 0.35
+# A calibrated top label this sure is more likely than every other label together.
+_LIKELY_SCORE = 0.5
 # One view this sure of its top label saw a product, whichever it was.
 _SEEN_PRODUCT_SCORE = 0.6
 # A recognition this sure shows its camera can see.
@@ -333,18 +335,19 @@ class VisionRules:
 
     def _unit_fits(self, lane: Lane, track: Track, token: ScanToken) -> bool:
         """False for a further unit of a line (a quantity keyed, units past the first) and
-        a named track that went into the bag before the line was scanned and does not
-        look like the line's item, where no bagging scale weighs what went down: the units
-        are whichever items reach the bag with the line, and nothing else tells a passion
-        fruit carried past the scanner earlier from a fourth yoghurt keyed later. An
-        unnamed track, or one named as the item, its kind, or what the model is known to
-        take it for, fits."""
+        a track that went into the bag before the line was scanned, named by the camera,
+        more likely than not, as something that does not look like the line's item, where
+        no bagging scale weighs what went down: the units are whichever items reach the
+        bag with the line, and nothing else tells a passion fruit carried past the scanner
+        earlier from a fourth yoghurt keyed later. A track bagged with the line or after
+        it, one not named so, or one named as the item, its kind, or what the model is
+        known to take it for, fits."""
         if not token.further or (lane.ledger.seen and not lane.ledger.fault):
             return True
         best = track.best
         line = token.line
-        if best is None or best.score < _ITEM_SCORE or line is None or line.item is None:
-            return True
+        if best is None or best.score < _LIKELY_SCORE or line is None or line.item is None:
+            return True  # not named, or not more likely this than anything else
         if track.entered_bagging_ms >= line.added_ms - self.jitter_ms:
             return True  # into the bag with the line or after it, as its units go
         own = line.item.vision_labels
