@@ -1101,6 +1101,17 @@ def _plu_line(s: Script, item, weight_mg: int, dt_ms: int) -> None:
     s.total += per_kg * weight_mg // 1_000_000
 
 
+def _piece_code(s: Script, item, dt_ms: int, entry=ev.EntryMethod.PLU_LOOKUP) -> None:
+    """The POS registers a code for one piece of produce sold by the piece, dt_ms from now."""
+    s.lines += 1
+    price = item.unit_price.amount_minor
+    s.at(
+        dt_ms,
+        AddItem(str(s.lines), item.description, price, price, plu=item.plu, entry_method=entry),
+    )
+    s.total += price
+
+
 async def test_a_produce_code_goes_with_what_was_at_the_scale_when_it_settled(fusion_server, demo):
     # The pears settle on the produce scale while the camera names them at the scanner;
     # they are on their way to the bag when a hand (surely "asparagus") passes through
@@ -1816,20 +1827,7 @@ async def test_a_line_for_an_item_already_in_the_bag_is_that_item_not_the_next_o
     s.at(1_500, ItemCrossesZones(first, "", SCAN, BAGGING, (("Leek", 0.97),)))
     s.place(300_000)
     s.at(3_300, ItemCrossesZones(then, "", CART, SCAN, (("Alpro-Vanilla-Soyghurt", 0.9),)))
-    s.lines += 1
-    price = leek.unit_price.amount_minor
-    s.at(
-        200,
-        AddItem(
-            str(s.lines),
-            leek.description,
-            price,
-            price,
-            plu=leek.plu,
-            entry_method=ev.EntryMethod.PLU_LOOKUP,
-        ),
-    )
-    s.total += price
+    _piece_code(s, leek, 200)
     s.add_line(yoghurt)
     s.at(800, ItemCrossesZones(then, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.9),)))
     s.place(527_000)
@@ -1875,20 +1873,7 @@ async def test_a_second_id_of_the_last_item_is_not_the_next_lines_item(fusion_se
     s.at(80, ItemCrossesZones(twin, "", CART, SCAN, (("Alpro-Vanilla-Soyghurt", 0.95),)))
     s.add_line(yoghurt)
     s.at(2_000, ItemCrossesZones(then, "", CART, SCAN))
-    s.lines += 1
-    price = leek.unit_price.amount_minor
-    s.at(
-        1_500,
-        AddItem(
-            str(s.lines),
-            leek.description,
-            price,
-            price,
-            plu=leek.plu,
-            entry_method=ev.EntryMethod.PLU_LOOKUP,
-        ),
-    )
-    s.total += price
+    _piece_code(s, leek, 1_500)
     s.at(600, ItemCrossesZones(item, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.95),)))
     s.at(80, ItemCrossesZones(twin, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.95),)))
     s.place(527_000)
@@ -1914,20 +1899,7 @@ async def test_a_produce_code_keyed_as_its_item_reaches_the_bag_covers_it(
     item = s.track()
     s.cross(item, "", CART, SCAN)
     s.at(3_000, ItemCrossesZones(item, "", SCAN, BAGGING, (("Garlic", 0.9),)))
-    s.lines += 1
-    price = pineapple.unit_price.amount_minor
-    s.at(
-        keyed_after_ms,
-        AddItem(
-            str(s.lines),
-            pineapple.description,
-            price,
-            price,
-            plu=pineapple.plu,
-            entry_method=ev.EntryMethod.KEYED,
-        ),
-    )
-    s.total += price
+    _piece_code(s, pineapple, keyed_after_ms, ev.EntryMethod.KEYED)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
@@ -1946,23 +1918,8 @@ async def test_an_item_scanned_in_the_bag_waits_for_its_slow_line(fusion_server,
     s.cross(item, "Bravo-Apple-Juice", CART, BAGGING, score=0.9)
     s.place(1_060_000)
     if scanned:
-        gtin = juice.gtins[0]
-        s.at(1_200, ScanBarcode(ean13_scan(gtin)))
-        s.lines += 1
-        price = juice.unit_price.amount_minor
-        s.at(
-            2_000,
-            AddItem(
-                str(s.lines),
-                juice.description,
-                price,
-                price,
-                gtin=gtin,
-                entry_method=ev.EntryMethod.SCANNED,
-                barcode_data=ean13_scan(gtin)[3:],
-            ),
-        )
-        s.total += price
+        s.t += 900
+        _slow_line(s, juice, 2_000, lambda: None)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     raised = _types(_live(alerts)) & {"missed_scan", "unscanned_item_in_bagging"}
@@ -1989,23 +1946,8 @@ async def test_a_hand_in_the_bag_after_an_item_bagged_before_its_scan_weighs_not
         s.at(600, ItemCrossesZones(other, "", BAGGING, ev.LaneZone.UNSPECIFIED))
     else:
         s.place((mango.min_weight_mg + mango.max_weight_mg) // 2)
-    gtin = juice.gtins[0]
-    s.at(2_600, ScanBarcode(ean13_scan(gtin)))
-    s.lines += 1
-    price = juice.unit_price.amount_minor
-    s.at(
-        300,
-        AddItem(
-            str(s.lines),
-            juice.description,
-            price,
-            price,
-            gtin=gtin,
-            entry_method=ev.EntryMethod.SCANNED,
-            barcode_data=ean13_scan(gtin)[3:],
-        ),
-    )
-    s.total += price
+    s.t += 2_300
+    _slow_line(s, juice, 300, lambda: None)
     s.pay(wait_ms=10_000).finish()
     alerts = await _run(fusion_server, s.events())
     raised = _types(_live(alerts)) & {"missed_scan", "unscanned_item_in_bagging"}

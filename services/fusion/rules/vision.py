@@ -126,6 +126,21 @@ def _sure_best(track: Track) -> LabelScore | None:
     return best if best is not None and best.score >= least else None
 
 
+def _held_scans(lane: Lane, track: Track, tokens):
+    """The unused scans of lines still to be bagged, each with the track the camera saw
+    as that line's item (its holder at the scan, or the line's linked track), where that
+    is another track not yet taken to carry on under a new id."""
+    for token in tokens:
+        line = token.line
+        if token.used or line is None or line.voided or line.skip_bagging:
+            continue
+        owner_id = token.holder or line.seen.track_id
+        owner = lane.tracks.get(owner_id) if owner_id else None
+        if owner is None or owner is track or owner.continued_by:
+            continue
+        yield token, owner
+
+
 def _left_unseen(lane: Lane, in_cart: list[Track]) -> list[Track]:
     """The cart's tracks less those that evidently left it unseen: an item first seen at
     the scanner came out of the cart, so unless a track the camera saw leave the cart
@@ -579,14 +594,7 @@ class VisionRules:
         if track.first_zone not in (LaneZone.SCAN, LaneZone.BAGGING):
             return None  # a track first seen in the cart is an item of its own
         first = track.first_seen_ms
-        for token in tokens:
-            line = token.line
-            if token.used or line is None or line.voided or line.skip_bagging:
-                continue
-            owner_id = token.holder or line.seen.track_id
-            owner = lane.tracks.get(owner_id) if owner_id else None
-            if owner is None or owner is track or owner.continued_by:
-                continue
+        for token, owner in _held_scans(lane, track, tokens):
             if owner.entered_bagging_ms or owner.zone is not LaneZone.UNSPECIFIED:
                 continue  # it reached the bag itself, or the camera still sees it
             if owner.first_seen_ms > first or not owner.left_ms:
@@ -624,21 +632,14 @@ class VisionRules:
         ):
             return None  # in and out of the bag: a hand, a sleeve
         first = track.first_seen_ms
-        for token in tokens:
-            line = token.line
-            if token.used or line is None or line.voided or line.skip_bagging:
-                continue
-            owner_id = token.holder or line.seen.track_id
-            owner = lane.tracks.get(owner_id) if owner_id else None
-            if owner is None or owner is track or owner.continued_by:
-                continue
+        for token, owner in _held_scans(lane, track, tokens):
             if owner.zone is not LaneZone.SCAN or owner.entered_bagging_ms:
                 continue
             if not owner.scan_entered_ms or owner.last_seen_ms >= first:
                 continue  # the camera still followed it when this one showed up
             if first - owner.last_seen_ms > _STALLED_MS:
                 continue
-            if not self._compatible(track, line, linked=False):
+            if not self._compatible(track, token.line, linked=False):
                 continue
             owner.continued_by = track.track_id
             return token
