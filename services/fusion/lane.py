@@ -100,6 +100,10 @@ class LineIdentity:
 
 # Two tracks entering the scan zone and the bag this close together moved as one.
 TWIN_MS = 400
+# A recognition this sure of its top label is the camera being sure of what it sees.
+SURE_SCORE = 0.6
+# A produce code may reach fusion this long after its item left the scanner or the scale.
+PLU_LINE_LAG_MS = 3_000
 
 
 def supports(
@@ -391,3 +395,9 @@ def moved_together(one: Track, other: Track) -> bool:
         and other.entered_bagging_ms
         and abs(one.entered_bagging_ms - other.entered_bagging_ms) <= TWIN_MS
     )
+
+
+def latest_view(track: Track) -> Recognition:
+    """The track's views so far as one recognition, dated when it was last seen."""
+    event_id = track.event_ids[-1] if track.event_ids else ""
+    return Recognition(track.last_seen_ms, track.track_id, track.labels, event_id)

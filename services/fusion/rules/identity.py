@@ -16,11 +16,14 @@ from lanesight.fusion.alerts import AlertType
 from lanesight.fusion.catalog import CatalogItem
 from lanesight.fusion.events import BarcodeSeen, EntryMethod, ItemRecognized, LaneEvent, LaneZone
 from lanesight.fusion.lane import (
+    PLU_LINE_LAG_MS,
+    SURE_SCORE,
     LabelScore,
     Lane,
     Line,
     Recognition,
     Track,
+    latest_view,
     moved_together,
     supports,
 )
@@ -31,10 +34,6 @@ from lanesight.fusion.signals import Signal, clamp
 _REJUDGE_CHANGE = 0.1
 # A track first seen at the scanner that left it for nowhere this soon passed through.
 _PASSING_MS = 2_000
-# A produce code may reach fusion this long after its item left the scanner.
-_PLU_LINE_LAG_MS = 3_000
-# Views this sure of the scanned item name an item that went into the bag before its line.
-_SURE_SCORE = 0.6
 _MISMATCH_TYPES = frozenset({AlertType.ITEM_MISMATCH, AlertType.WRONG_PRODUCE_PLU})
 _PRODUCE_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED, EntryMethod.VISION_SUGGESTION)
 
@@ -193,7 +192,7 @@ class IdentityRules:
         own = _scanned_as(track)
         if own is None and _second_id(lane, track):
             return False  # a second id of an item that has its own line
-        taken = _lines_of_others(lane, track)
+        taken = _lines_of_others(lane, track) if own is None else set()
         for line in waiting:
             if line.seen.linked:
                 continue
@@ -250,12 +249,7 @@ class IdentityRules:
             # It went into the bag before its line came (a slow lookup, bagged first):
             # the camera surely saw it as the line's item, so it is, not whatever reaches
             # the scanner next.
-            event_id = waiting.event_ids[-1] if waiting.event_ids else ""
-            self._link(
-                lane,
-                line,
-                Recognition(waiting.last_seen_ms, waiting.track_id, waiting.labels, event_id),
-            )
+            self._link(lane, line, latest_view(waiting))
             return
         best = None
         best_key: tuple[bool, bool, int, int] | None = None
@@ -287,20 +281,16 @@ class IdentityRules:
             key = (here, fresh, -entered, rec.at_ms)
             if best_key is None or key > best_key:
                 best, best_key = rec, key
-        if (
-            best is not None
-            and not (best_key and best_key[0] and best_key[1])
-            and self._unseen_in_hand(lane, previous_ms, moment)
-        ):
+        unseen_in_hand = self._unseen_in_hand(lane, previous_ms, moment)
+        if best is not None and not (best_key and best_key[0] and best_key[1]) and unseen_in_hand:
             # What the camera named has gone, or has not been seen since the previous
             # line (a second id of that line's item, its way out lost): the item in hand
             # is not named yet.
             best = None
-        if best is None and not self._unseen_in_hand(lane, previous_ms, moment):
+        if best is None and not unseen_in_hand:
             gone_on = self._gone_on_to_the_bag(lane, line)
             if gone_on is not None:
-                event_id = gone_on.event_ids[-1] if gone_on.event_ids else ""
-                best = Recognition(gone_on.last_seen_ms, gone_on.track_id, gone_on.labels, event_id)
+                best = latest_view(gone_on)
         if best is not None:
             self._link(lane, line, best)
         else:
@@ -322,7 +312,7 @@ class IdentityRules:
             if not entered or entered - jitter > added:
                 continue
             left = track.scan_left_ms if track.scan_left_ms >= entered else track.entered_bagging_ms
-            if not left or not added - _PLU_LINE_LAG_MS - jitter <= left <= added + jitter:
+            if not left or not added - PLU_LINE_LAG_MS - jitter <= left <= added + jitter:
                 continue
             if _scanned_as(track) is not None or _second_id(lane, track):
                 continue
@@ -346,7 +336,7 @@ class IdentityRules:
             if track.zone is not LaneZone.BAGGING or track.covered or track.linked:
                 continue
             best = track.best
-            if best is None or best.score < _SURE_SCORE or best.label.lower() not in own:
+            if best is None or best.score < SURE_SCORE or best.label.lower() not in own:
                 continue
             if _second_id(lane, track):
                 continue  # a second id of an item that had its own scan

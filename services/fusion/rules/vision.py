@@ -16,6 +16,8 @@ from lanesight.fusion.events import (
     ZoneItemCount,
 )
 from lanesight.fusion.lane import (
+    PLU_LINE_LAG_MS,
+    SURE_SCORE,
     TWIN_MS,
     LabelScore,
     Lane,
@@ -50,7 +52,7 @@ _HEALTH_WORDS = {
 }
 _MAX_TRACK_EVENTS = 8
 # A recognition this sure rules out that a scan of a different item covers the track.
-_SURE_SCORE = 0.6
+_SURE_SCORE = SURE_SCORE
 # A top label this sure says the track is a product (not a hand, a bag, a coat), though
 # maybe not which: enough to ask about a missed scan, not to name the item.
 _ITEM_SCORE = 0.35
@@ -87,8 +89,6 @@ _PLU_WAIT_CAP_MS = 20_000
 # A read's line may reach fusion this long after it (a slow POS); waited for in steps.
 _READ_TO_LINE_MS = 5_000
 _READ_WAIT_STEP_MS = 1_000
-# A produce code may reach fusion this long after the item left the produce scale.
-_PLU_LINE_LAG_MS = 3_000
 # Lines whose item is weighed and looked up at the scanner (no barcode read times them).
 _WEIGHED_ENTRY = (EntryMethod.PLU_LOOKUP, EntryMethod.KEYED)
 
@@ -308,7 +308,7 @@ class VisionRules:
         left = track.scan_left_ms if track.scan_left_ms >= entered else track.entered_bagging_ms
         if not left:
             return True  # still there
-        lag = _PLU_LINE_LAG_MS if line.entry_method in _WEIGHED_ENTRY else 0
+        lag = PLU_LINE_LAG_MS if line.entry_method in _WEIGHED_ENTRY else 0
         return line.added_ms <= left + lag + self.jitter_ms
 
     @staticmethod
@@ -338,15 +338,18 @@ class VisionRules:
         best = _sure_best(track)
         if line is None or line.item is None or not line.item.vision_labels or best is None:
             return True
-        if supports(track.labels, line.item.vision_labels):
+        return self._resembles(track, best, line.item.vision_labels)
+
+    def _resembles(self, track: Track, best: LabelScore, item_labels) -> bool:
+        """True when the track's views support one of the item's labels, or its top label
+        is of the item's kind (another brand of milk: which one is the line's question, an
+        item mismatch), or one the model is known to see the item as."""
+        if supports(track.labels, item_labels):
             return True
-        # Sure, but of the scanned item's kind (another brand of milk): it was scanned,
-        # whether as itself is its line's question (an item mismatch), not a missed scan.
         kind = kind_of(best)
-        if kind and kind in {kind_of(label) for label in line.item.vision_labels}:
+        if kind and kind in {kind_of(label) for label in item_labels}:
             return True
-        # Sure, but of an item the model is known to see the scanned one as.
-        return confused_with(self.settings, line.item.vision_labels, best.label)
+        return confused_with(self.settings, item_labels, best.label)
 
     def _unit_fits(self, lane: Lane, track: Track, token: ScanToken) -> bool:
         """False for a further unit of a line (a quantity keyed, units past the first) and
@@ -366,12 +369,7 @@ class VisionRules:
         if track.entered_bagging_ms >= line.added_ms - self.jitter_ms:
             return True  # into the bag with the line or after it, as its units go
         own = line.item.vision_labels
-        if not own or supports(track.labels, own):
-            return True
-        kind = kind_of(best)
-        if kind and kind in {kind_of(label) for label in own}:
-            return True
-        return confused_with(self.settings, own, best.label)
+        return not own or self._resembles(track, best, own)
 
     def labels_near(self, lane: Lane, at_ms: int, since_ms: int | None = None) -> tuple:
         """The labels of the named item that reached the bag around at_ms (or since
@@ -763,7 +761,7 @@ class VisionRules:
         if track is None or txn is None or not track.visited_scan:
             return False
         weight, weighed = lane.produce_weight_mg, lane.produce_weight_ms
-        if weight <= 0 and 0 <= lane.clock_ms - lane.produce_cleared_ms <= _PLU_LINE_LAG_MS:
+        if weight <= 0 and 0 <= lane.clock_ms - lane.produce_cleared_ms <= PLU_LINE_LAG_MS:
             weight, weighed = lane.produce_last_mg, lane.produce_last_ms
         if weight <= 0:
             return False
