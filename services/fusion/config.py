@@ -36,6 +36,10 @@ class BaggingSettings(_Section):
     unmatched_increase_window_ms: int = Field(default=3_000, ge=0)
     # Long enough for a shopper rearranging the bag to put a lifted item back.
     unmatched_decrease_window_ms: int = Field(default=7_000, ge=0)
+    # A drop the camera, watching, saw nothing leave the packing area with is an item held
+    # over the bag (bags being rearranged): it may come back for this long, or until
+    # payment starts, whichever is first.
+    unseen_decrease_window_ms: int = Field(default=20_000, ge=0)
     # A drop this soon after a transaction starts is first taken as the previous shopper
     # lifting their bags off (weight that was on the scale when the transaction started).
     carry_lift_window_ms: int = Field(default=60_000, ge=0, le=3_600_000)

@@ -500,6 +500,7 @@ class FusionEngine:
         txn = self._txn(lane, event)
         txn.tender_started_ms = event.lane_time_ms
         self.vision.on_tender_started(lane, event)
+        self.bagging.on_tender_started(lane)
         self.alerts.on_tender_started(lane, txn.self_checkout)
 
     def _on_tender_completed(self, lane: Lane, event: ev.LaneEvent, p) -> None:

@@ -34,6 +34,9 @@ class WeightChange:
     # For a drop that may be the carried bags or an item lifted: decided once its window
     # showed which (an item lifted comes back).
     carry_judged: bool = False
+    # For a drop the camera saw nothing leave the packing area with: given until payment
+    # starts (or the longer window) to come back.
+    held_over_bag: bool = False
 
 
 @dataclass(slots=True)
@@ -76,8 +79,8 @@ class TransactionBagging:
     rises_ms: list[int] = field(default_factory=list)
 
     def not_an_item(self, at_ms: int) -> None:
-        """The increase settled at at_ms was a bag (the shopper's own, or one carried over),
-        not an item put down."""
+        """The increase settled at at_ms was a bag (the shopper's own, or one carried over)
+        or an item lifted out and put back, not a new item put down."""
         if at_ms in self.rises_ms:
             self.rises_ms.remove(at_ms)
 

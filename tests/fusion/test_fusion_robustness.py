@@ -2042,3 +2042,150 @@ async def test_an_unnamed_thing_carried_from_the_cart_into_the_bag_unscanned_is_
     alerts = await _run(fusion_server, s.events())
     missed = "missed_scan" in _types(_live(alerts))
     assert missed is (path == "cart-scan-bag"), [a.reason for a in alerts.values()]
+
+
+# ---- ninth round: past the tuned ranges (slower shoppers, more lost events, more ids) ----
+
+
+@pytest.mark.parametrize("then", ["put_back", "taken_out_seen", "kept_out"])
+async def test_an_item_held_over_the_bag_has_until_payment_to_come_back(fusion_server, demo, then):
+    # A slow shopper lifts the juice out of the bag to rearrange it and holds it for 12 s;
+    # the camera saw nothing leave the packing area. Put back, it is no removal. Controls:
+    # one the camera saw go back to the cart is a removal after the usual 7 s; one held
+    # out until the shopper starts paying is a removal when payment starts, not after it.
+    s = Script(transaction_id=f"HELD{then[:6]}")
+    juice = demo["Bravo-Apple-Juice"]
+    s.scan(juice, weight_mg=1_060_000)
+    s.scan(demo["Alpro-Vanilla-Soyghurt"], weight_mg=527_000)
+    s.lift(1_060_000, dt_ms=3_000)
+    if then == "taken_out_seen":
+        s.at(300, ItemCrossesZones("trk-1", "", BAGGING, CART))
+    if then == "put_back":
+        s.place(1_060_000, dt_ms=12_000)
+    else:
+        s.t += 12_000
+    s.pay(wait_ms=1_000)
+    tender_at = s.t
+    s.finish()
+    alerts = await _run(fusion_server, s.events())
+    removed = [a for a in _live(alerts) if a.type == _TYPE.ALERT_TYPE_ITEM_REMOVED_FROM_BAGGING]
+    assert bool(removed) is (then != "put_back"), [a.reason for a in alerts.values()]
+    for alert in removed:
+        assert alert.raised_at.ToMilliseconds() - START_MS <= tender_at + 1_000
+
+
+async def test_an_item_scanned_while_its_way_into_the_scan_zone_was_lost_is_covered(
+    fusion_server, demo
+):
+    # A staffed lane (no bagging scale). The camera sees the juice leave the cart, loses
+    # its crossing into the scan zone (and never names it), the cashier scans it and holds
+    # it at the scanner for 7 s, and it goes into the bag: it was at the scanner since it
+    # left the cart, so the scan made then was its own, however long ago.
+    s = Script(self_checkout=False, transaction_id="LOSTENTRY")
+    item = s.track()
+    s.at(500, ItemCrossesZones(item, "", CART, ev.LaneZone.UNSPECIFIED))
+    s.t += 1_500
+    s.add_line(demo["Bravo-Apple-Juice"])
+    s.at(7_000, ItemCrossesZones(item, "", SCAN, BAGGING))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]
+
+
+async def test_an_unnamed_item_waiting_in_the_bag_keeps_to_its_own_scan(fusion_server, demo):
+    # A staffed lane: a leek leaves the cart (its way into the scan zone lost), its code
+    # is keyed and it goes into the bag unnamed (no view came through); while it waits
+    # for a view, the next item, a juice whose way into the scan zone the camera lost
+    # too, is scanned and goes into the bag, surely juice. The leek's scan is the code
+    # keyed before it went down; the juice's is its own.
+    s = Script(self_checkout=False, transaction_id="KEEPOWN")
+    leek, juice = s.track(), s.track()
+    s.at(100, ItemCrossesZones(leek, "", CART, ev.LaneZone.UNSPECIFIED))
+    _piece_code(s, demo["Leek"], 1_000)
+    s.at(700, ItemCrossesZones(leek, "", SCAN, BAGGING))
+    s.t += 1_200
+    s.add_line(demo["Bravo-Apple-Juice"])
+    s.at(800, ItemCrossesZones(juice, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]
+
+
+async def test_a_second_id_of_a_covered_item_does_not_take_the_next_items_scan(fusion_server, demo):
+    # A staffed lane: the tracker follows the juice twice (two ids moving together) to the
+    # scanner and into the bag; its scan covers one of them. The next item, razor blades
+    # (nothing the model was taught) also followed twice and never named, is scanned a
+    # second later (two ids at the scanner: the camera cannot say whose scan it is). The
+    # juice's second id needs no scan: the blades' is the blades'.
+    s = Script(self_checkout=False, transaction_id="TWINTAKES")
+    a, a2, b, b2 = s.track(), s.track(), s.track(), s.track()
+    s.cross(a, "Bravo-Apple-Juice", CART, SCAN, score=0.95)
+    s.at(150, ItemCrossesZones(a2, "", CART, SCAN, (("Bravo-Apple-Juice", 0.95),)))
+    s.add_line(demo["Bravo-Apple-Juice"])
+    s.at(700, ItemCrossesZones(a, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.at(150, ItemCrossesZones(a2, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.at(300, ItemCrossesZones(b, "", CART, SCAN))
+    s.at(150, ItemCrossesZones(b2, "", CART, SCAN))
+    s.add_line(demo["GEN-RAZOR"])
+    s.at(1_200, ItemCrossesZones(b, "", SCAN, BAGGING))
+    s.at(60, ItemCrossesZones(b2, "", SCAN, BAGGING))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]
+
+
+async def test_an_item_lifted_out_and_put_back_with_the_next_one_is_both(fusion_server, demo):
+    # The shopper lifts the peppers out of the bag (the camera saw nothing leave), scans a
+    # juice, and puts the peppers back together with the juice: one increase, both items.
+    s = Script(transaction_id="BACKWITH")
+    s.scan(demo["Bravo-Apple-Juice"], weight_mg=1_060_000)
+    s.scan(demo["Alpro-Vanilla-Soyghurt"], weight_mg=527_000)
+    s.lift(527_000, dt_ms=2_000)
+    juice = s.track()
+    s.cross(juice, "Bravo-Apple-Juice", CART, SCAN, score=0.95)
+    s.add_line(demo["Bravo-Apple-Juice"])
+    s.at(800, ItemCrossesZones(juice, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.95),)))
+    s.place(527_000 + 1_060_000)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_a_hand_in_the_bag_as_a_lifted_item_goes_back_weighs_nothing(fusion_server, demo):
+    # The shopper lifts the juice out of the bag and puts it back; as it goes back, a hand
+    # (named from the view it passes) reaches into the packing area and out again. The
+    # increase is the juice put back: the hand put nothing down.
+    s = Script(transaction_id="HANDBACK")
+    s.scan(demo["Bravo-Apple-Juice"], weight_mg=1_060_000)
+    s.lift(1_060_000, dt_ms=2_000)
+    hand = s.track()
+    s.at(500, ItemCrossesZones(hand, "", ev.LaneZone.UNSPECIFIED, BAGGING, (("Mango", 0.9),)))
+    s.at(600, ItemCrossesZones(hand, "", BAGGING, ev.LaneZone.UNSPECIFIED))
+    s.place(1_060_000, dt_ms=700)
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert _live(alerts) == [], [a.reason for a in alerts.values()]
+
+
+async def test_the_item_seen_scanned_takes_its_scan_back_from_a_hand_that_looked_like_it(
+    fusion_server, demo
+):
+    # A staffed lane: the yoghurt is scanned at the scanner; before it moves on, a hand
+    # reaches into the packing area, named from the yoghurt's own view, and out again
+    # (taken for the yoghurt under a new id, it took the yoghurt's scan). Then the
+    # yoghurt itself goes into the bag: the scan is its own, and the hand was nothing.
+    s = Script(self_checkout=False, transaction_id="RECLAIM")
+    item, hand = s.track(), s.track()
+    s.cross(item, "Alpro-Vanilla-Soyghurt", CART, SCAN, score=0.82)
+    s.add_line(demo["Alpro-Vanilla-Soyghurt"])
+    s.at(
+        600,
+        ItemCrossesZones(
+            hand, "", ev.LaneZone.UNSPECIFIED, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.82),)
+        ),
+    )
+    s.at(500, ItemCrossesZones(hand, "", BAGGING, ev.LaneZone.UNSPECIFIED))
+    s.at(400, ItemCrossesZones(item, "", SCAN, BAGGING, (("Alpro-Vanilla-Soyghurt", 0.82),)))
+    s.pay(wait_ms=10_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    assert "missed_scan" not in _types(_live(alerts)), [a.reason for a in alerts.values()]

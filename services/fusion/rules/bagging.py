@@ -190,6 +190,23 @@ class BaggingRules:
         else:
             self._decrease(lane, txn, change)
 
+    def _put_back_with(
+        self, lane: Lane, txn: Transaction, change: WeightChange, candidates: list
+    ) -> bool:
+        """True when an increase is an item lifted out (a drop still waiting) put back
+        together with scanned items still waiting for their weight."""
+        ledger = lane.ledger
+        for drop in lane.pending_decreases:
+            rest = change.delta_mg + drop.delta_mg  # (a drop's delta is negative)
+            if drop.matched or rest <= ledger.change_threshold_mg:
+                continue
+            match = ledger.best_match(rest, candidates)
+            if match is not None:
+                drop.matched = True
+                self._bag(txn, match, rest, change.at_ms)
+                return True
+        return False
+
     def _bags_scanned(self, lane: Lane, txn: Transaction, change: WeightChange) -> bool:
         """True when the change is scanned items still waiting for their weight."""
         candidates = self.unbagged(txn)
@@ -206,7 +223,8 @@ class BaggingRules:
                 scanned_since = [c for c in candidates if c.key.added_ms > drop.at_ms]
                 if scanned_since and ledger.best_match(delta, scanned_since) is not None:
                     break  # an item scanned since the drop, going down: not the lifted one
-                drop.matched = True  # lifted and put back
+                drop.matched = True  # lifted and put back: no new item went down
+                txn.bagging.not_an_item(change.at_ms)
                 return
         match = ledger.best_match(delta, candidates) if candidates else None
         if match is None and candidates:
@@ -224,6 +242,8 @@ class BaggingRules:
                         picked.unit_low_mg, picked.unit_high_mg = ranges[id(picked)]
         if match is not None:
             self._bag(txn, match, delta, change.at_ms)
+            return
+        if candidates and self._put_back_with(lane, txn, change, candidates):
             return
         voided = [
             self._candidate(line, line.quantity - line.bagged_units)
@@ -743,6 +763,15 @@ class BaggingRules:
             change.waited += 1
             lane.schedule(lane.clock_ms + _SETTLE_WAIT_MS, "decrease", change)
             return
+        txn = lane.txn
+        if not change.held_over_bag and not txn.tendering and not _seen_leaving_bag(lane, change):
+            # Nothing left the packing area in the camera's view: the item is most likely
+            # held over the bag while the shopper rearranges it. It has longer to come back,
+            # until payment starts.
+            change.held_over_bag = True
+            window = max(self.settings.unseen_decrease_window_ms, lane.clock_ms - change.at_ms)
+            lane.schedule(change.at_ms + window + self.jitter_ms, "decrease", change)
+            return
         change.matched = True
         drop = -change.delta_mg
         amount = 0
@@ -777,6 +806,14 @@ class BaggingRules:
                 correction=Correction("weight_back", low_mg=drop - tol, high_mg=drop + tol),
             ),
         )
+
+    def on_tender_started(self, lane: Lane) -> None:
+        """Payment started: a drop given longer to come back is judged now (once the usual
+        window for a put-back has passed)."""
+        for change in lane.pending_decreases:
+            if change.held_over_bag and not change.matched:
+                usual = change.at_ms + self.settings.unmatched_decrease_window_ms
+                lane.schedule(max(lane.clock_ms, usual + self.jitter_ms), "decrease", change)
 
     # ---- POS lines ------------------------------------------------------------------
 

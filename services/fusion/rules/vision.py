@@ -69,6 +69,9 @@ _SURE_SINGLE_SCORE = 0.7
 _BAG_LOOKBACK_MS = 8_000
 # A track first seen this close to another one's end may be that item, picked up again.
 _CONTINUE_MS = 1_500
+# A track that left the scan zone with its crossing in lost was at the scanner since it
+# left the zone before, when that was at most this long ago (a cashier weighing, keying).
+_INFERRED_STAY_MS = 30_000
 # An item at the scanner the camera reported nothing of for up to this long before a new
 # track showed up in the bag may be that track (a lost id; a produce code keyed meanwhile).
 _STALLED_MS = 12_000
@@ -258,12 +261,16 @@ class VisionRules:
                 lane.txn.unloads_ms.append(at)
             if track.zone is zone:
                 track.zone = LaneZone.UNSPECIFIED
-            track.left_ms = at
+            came_from_ms, track.left_ms = track.left_ms, at
             if zone is LaneZone.BAGGING:
                 track.bag_left_ms = at
             if zone is LaneZone.SCAN:
                 track.scan_left_ms = at
                 track.visited_scan = True  # (its crossing into the zone may be lost)
+                if not track.scan_entered_ms and 0 < at - came_from_ms <= _INFERRED_STAY_MS:
+                    # Its crossing in was lost: it was at the scanner from when it left
+                    # the zone it came from (what was scanned meanwhile was in its hand).
+                    track.scan_entered_ms = came_from_ms
             return
         if crossing.direction is not ZoneDirection.ENTERED:
             return
@@ -289,7 +296,7 @@ class VisionRules:
             # its scan may come as late as that of an item followed all the way.
             track.visited_scan = True
         # The scan the camera saw being made of this very item covers it, named or not.
-        if self._claim_own(txn, track):
+        if self._claim_own(txn, track) or self._reclaim_own(lane, track):
             return
         # A track not yet named waits for its recognition (vision reports the crossing
         # first) before a scan may cover it: a scan of another item must not.
@@ -715,6 +722,21 @@ class VisionRules:
                 return True
         return False
 
+    def _reclaim_own(self, lane: Lane, track: Track) -> bool:
+        """The item the camera saw being scanned reached the bag after all: its scan, which
+        a track that showed up as it went quiet took (for that item under a new id), is
+        its own again, and that other track is judged anew."""
+        for other in lane.tracks.values():
+            token = other.cover
+            if other is track or token is None or token.holder != track.track_id:
+                continue
+            other.covered, other.cover = False, None
+            track.covered, track.cover = True, token
+            if other.entered_bagging_ms:
+                lane.schedule(lane.clock_ms + self.jitter_ms, "crossing", other)
+            return True
+        return False
+
     def holder(self, lane: Lane) -> str:
         """The one track at the scanner right now, if exactly one is (see _holder)."""
         return self._holder(lane)
@@ -907,6 +929,13 @@ class VisionRules:
             track: Track = pending.data  # type: ignore[assignment]
             if own and track.track_id != own:
                 continue  # the camera saw which item this scan was: not this one
+            if not own and (
+                (track.claim_deferred and self._earlier_scan_waits(lane, track))
+                or self._twin(lane, track)
+            ):
+                # It waits to be named with a scan made before it went down still there,
+                # or it is a second id of an item already covered: the scan is another's.
+                continue
             earliest = token.at_ms - self._after_ms(track)
             # The scan the camera saw being made of this very item covers it, named or
             # not (as _claim_own does): what it looks like is its line's question.
@@ -920,6 +949,35 @@ class VisionRules:
                 return True
         return False
 
+    @staticmethod
+    def _holds_scan(txn: Transaction, track: Track) -> bool:
+        """True when an unused scan is the one the camera saw being made of this track."""
+        return any(
+            not t.used
+            and (
+                t.holder == track.track_id
+                or (t.line is not None and t.line.seen.track_id == track.track_id)
+            )
+            for t in txn.scan_tokens
+        )
+
+    def _earlier_scan_waits(self, lane: Lane, track: Track) -> bool:
+        """True when an unused scan made in the seconds before the track went into the bag,
+        of no other item the camera saw, is still there for it."""
+        txn = lane.txn
+        if txn is None:
+            return False
+        earliest = track.entered_bagging_ms - self.settings.missed_scan_before_ms
+        return any(
+            not t.used
+            and t.line is not None
+            and not t.line.voided
+            and t.holder in ("", track.track_id)
+            and earliest <= t.at_ms + t.slack_ms
+            and t.at_ms <= track.entered_bagging_ms + self.jitter_ms
+            for t in txn.scan_tokens
+        )
+
     def on_crossing_due(self, lane: Lane, track: Track) -> None:
         """No scan covered a crossing into the bagging area."""
         txn = lane.txn
@@ -931,6 +989,8 @@ class VisionRules:
         # one made to a track the camera followed at the scanner as the line was scanned
         # is (an item seen only on its way into the bag).
         linked = track.claim_deferred or self._at_scanner_for_its_line(track)
+        if self._twin(lane, track) and not self._holds_scan(txn, track):
+            return  # a second id of an item a scan covered: the scans left are others'
         if self._claim_token(lane, txn, track.entered_bagging_ms, track, linked=linked):
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
