@@ -212,6 +212,8 @@ class Track:
     scan_held: bool = False
     # How much longer than usual its scan may come (a produce code still being looked up).
     extra_wait_ms: int = 0
+    # How long it waited, in the bag, for the code of the produce the camera names.
+    code_wait_ms: int = 0
     # It reached the bag before vision named it: a scan covers it once it is named.
     claim_deferred: bool = False
     # The zone it was first seen in (UNSPECIFIED: its first events said none), when it

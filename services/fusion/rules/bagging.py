@@ -28,9 +28,26 @@ _LEAVE_AFTER_MS = 1_000
 
 
 def _another_items(change: WeightChange, line: Line) -> bool:
-    """True when the camera saw the item that made this change scanned as another line."""
+    """True when the camera saw the item that made this change scanned as another line,
+    or the item waits for a code of its own (see _awaited_other)."""
     track = change.track
-    return track is not None and track.line is not None and track.line is not line
+    if track is not None and track.line is not None and track.line is not line:
+        return True
+    return _awaited_other(change, line)
+
+
+def _awaited_other(change: WeightChange, line: Line) -> bool:
+    """True when the item that made this change waited for the code of the produce the
+    camera names, and the line is of something else (the shopper moved on without it)."""
+    track = change.track
+    best = track.best if track is not None else None
+    return bool(
+        track is not None
+        and track.code_wait_ms
+        and best is not None
+        and line.item is not None
+        and best.label.lower() not in (label.lower() for label in line.item.vision_labels)
+    )
 
 
 def _plausible_catalog_error(line: Line, unit_mg: int) -> bool:
@@ -464,6 +481,8 @@ class BaggingRules:
                 return
         change.matched = True
         blamed = self._recent_unbagged(txn, change) or self._line_seen_going_down(change)
+        if blamed is not None and _awaited_other(change, blamed):
+            blamed = None  # what went down waited for a code of its own: not this line's
         if blamed is not None and change.delta_mg < min(
             2 * lane.ledger.tolerance_floor_mg, blamed.unit_low_mg // 4
         ):

@@ -258,6 +258,7 @@ class IdentityRules:
         before = [other for other in (txn.order if txn else ()) if other is not line]
         previous_ms = before[-1].added_ms if before else 0
         moment = self._scan_moment(lane, line)
+        weighed_after = moment if moment != line.added_ms else None
         for rec in lane.scan_recognitions:
             if rec.linked or not self._linkable(line, rec.at_ms):
                 continue
@@ -268,6 +269,9 @@ class IdentityRules:
                 continue  # the item of an earlier line, whose scan covered it
             if _passed_through(track):
                 continue
+            if weighed_after is not None and track is not None and track.entered_bagging_ms:
+                if track.entered_bagging_ms + self.jitter_ms < weighed_after:
+                    continue  # in the bag before the produce scale weighed this line's item
             # The item scanned is at the scanner as it is scanned, and was there first:
             # a hand or a second thing passing through the zone came after it (and may
             # be gone). Of one track, its latest view.

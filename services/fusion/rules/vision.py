@@ -259,6 +259,10 @@ class VisionRules:
         if crossing.direction is ZoneDirection.LEFT:
             if zone is LaneZone.CART and lane.txn is not None:
                 lane.txn.unloads_ms.append(at)
+            if zone is not LaneZone.CART and track.zone is LaneZone.CART:
+                # Leaving another zone, it left the cart unseen: its last count is stale.
+                track.zone = LaneZone.UNSPECIFIED
+                lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
             if track.zone is zone:
                 track.zone = LaneZone.UNSPECIFIED
             came_from_ms, track.left_ms = track.left_ms, at
@@ -505,6 +509,8 @@ class VisionRules:
             found = self._weighed_scan(lane, track, tokens)
         if found is None:
             found = self._look_alike_scan(lane, track, tokens, earliest, latest)
+        if found is None and track.code_wait_ms:
+            found = self._awaited_code(track, tokens)
         if found is None:
             return False
         found.used = True
@@ -782,12 +788,12 @@ class VisionRules:
         txn = lane.txn
         if track is None or txn is None or not track.visited_scan:
             return False
+        if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
+            return False
         weight, weighed = lane.produce_weight_mg, lane.produce_weight_ms
         if weight <= 0 and 0 <= lane.clock_ms - lane.produce_cleared_ms <= PLU_LINE_LAG_MS:
             weight, weighed = lane.produce_last_mg, lane.produce_last_ms
         if weight <= 0:
-            return False
-        if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
             return False
         if weighed < (track.scan_entered_ms or track.first_seen_ms) - self.jitter_ms:
             return False
@@ -806,12 +812,57 @@ class VisionRules:
                 return False
         return True
 
+    def _awaited_code(self, track: Track, tokens) -> ScanToken | None:
+        """The code of the produce the camera named, keyed while the track waited for it
+        after going into the bag (a later line of anything else is another item's)."""
+        best = track.best
+        if best is None:
+            return None
+        name = best.label.lower()
+        for token in tokens:
+            line = token.line
+            if (
+                not token.used
+                and line is not None
+                and line.item is not None
+                and not line.voided
+                and token.at_ms >= track.entered_bagging_ms - self.jitter_ms
+                and name in (label.lower() for label in line.item.vision_labels)
+            ):
+                return token
+        return None
+
+    def _piece_code_pending(self, lane: Lane, txn: Transaction, track: Track) -> bool:
+        """True while the code of produce sold by the piece may still be keyed for what
+        went from the scanner into the bag: the camera names it, more likely than not, as
+        produce that has a code and no barcode (nothing to weigh, so the lookup leaves no
+        trace on a scale), nothing has been registered since it went down (the shopper is
+        not on to the next item), and payment has not started."""
+        best = track.best
+        if track.code_wait_ms >= _PLU_WAIT_CAP_MS or txn.tendering:
+            return False
+        if best is None or best.score < _LIKELY_SCORE or not track.entered_bagging_ms:
+            return False
+        if not track.visited_scan:
+            return False  # a code is looked up for what was brought to the scanner
+        item = self.host.catalog.by_label(lane.store_id, best.label)
+        if item is None or not item.plu or item.gtins or item.sold_by_weight:
+            return False
+        since = (track.entered_bagging_ms or track.first_seen_ms) - self.jitter_ms
+        return not any(line.added_ms >= since for line in txn.order[-3:])
+
     def defer_for_plu(self, lane: Lane, track: Track | None, kind: str, data: object) -> bool:
         """While the track's produce code is being entered, look again in a moment (the
         ``kind`` window reopens); False when there is nothing to wait for."""
-        if track is None or not self.plu_pending(lane, track):
+        if track is None or lane.txn is None:
             return False
-        track.extra_wait_ms += _PLU_WAIT_STEP_MS
+        if self.plu_pending(lane, track):
+            track.extra_wait_ms += _PLU_WAIT_STEP_MS
+        elif self._piece_code_pending(lane, lane.txn, track):
+            # (Only the code of what the camera names may come this late: see _claim_token.)
+            track.code_wait_ms += _PLU_WAIT_STEP_MS
+        else:
+            return False
         lane.schedule(lane.clock_ms + _PLU_WAIT_STEP_MS, kind, data)
         return True
 
