@@ -238,6 +238,33 @@ def test_long_pauses_stretch_transactions_without_reordering_them(lanes):
     )
 
 
+def test_long_pauses_never_leave_a_flickering_camera_dark_for_minutes(lanes):
+    # A pause comes between two acts: never between a flicker's "dark" and its "ok".
+    flickers = 0
+    for visit in (v for lane in lanes for v in lane.visits):
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        calm = set(perturb._calm_points(events))
+        for i, e in enumerate(events):
+            p = e.payload
+            if isinstance(p, ev.CameraHealthChanged) and p.health is ev.CameraHealth.OK:
+                flickers += 1
+                assert i not in calm, visit.transaction_id
+    assert flickers
+
+
+def test_a_flickering_zone_edge_is_stamped_by_the_camera_clock_of_the_crossing(lanes):
+    # A late camera's crossings carry when they happened; the flicker that repeats one is
+    # stamped the same way, moments after it, not when it reached the lane.
+    lane = _sco(lanes)
+    late = perturb._resplit(lane, perturb.late_readings(lane, random.Random(4), 1_500))
+    stamped = [e for e in late.stream() if isinstance(e.payload, ev.ZoneCrossing)]
+    assert stamped and all(e.stamp_ms is not None for e in stamped)
+    after = perturb.zone_flicker(late, random.Random(4), share=1.0)
+    crossings = [e for e in after if isinstance(e.payload, ev.ZoneCrossing)]
+    assert len(crossings) > len(stamped)
+    assert all(e.stamp_ms is not None and e.stamp_ms <= e.at_ms for e in crossings)
+
+
 def _camera_tracks(stream) -> set[str]:
     return {
         e.payload.track_id
@@ -372,7 +399,7 @@ def test_next_shopper_early_brings_their_goods_into_the_cart_before_this_payment
 
 
 def test_every_perturbation_keeps_the_scale_source_and_numbers_events(lanes):
-    for name, step in perturb.PERTURBATIONS.items():
+    for name, step in {**perturb.PERTURBATIONS, **perturb.BEYOND}.items():
         for lane in lanes:
             stream = step(lane, random.Random(name))
             events = to_lane_events(stream, lane.store_id, lane.lane_id)
@@ -563,6 +590,16 @@ def test_eval_fusion_robustness_only_runs_the_named_rows(capsys):
     assert "\nnone " in out and "\nall at once " in out and "scale drift" not in out
     assert main([*argv, "--only", "nothing-like-this"]) == 2
     assert "matches none of" in capsys.readouterr().err
+
+
+def test_eval_fusion_robustness_beyond_runs_the_rows_past_the_tuned_ranges(capsys):
+    from lanesight.common.cli import main
+
+    argv = ["eval", "fusion", "--robustness", "--seeds", "1", "--transactions", "2"]
+    assert main([*argv, "--stress", "0", "--beyond", "--only", "none,30%,0.4-3x"]) == 0
+    out = capsys.readouterr().out
+    assert "\nlost readings 30% " in out and "\nshopper pace 0.4-3x " in out
+    assert "all at once" not in out
 
 
 def test_self_closed_and_wrong_currency_alerts_are_counted(lanes):

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--markdown", action="store_true", help="with --robustness: print Markdown tables"
     )
     parser.add_argument(
+        "--beyond",
+        action="store_true",
+        help="with --robustness: the rows past the tuned ranges instead (twice the losses, "
+        "longer delays, slower shoppers, more tracker faults)",
+    )
+    parser.add_argument(
         "--stress",
         type=_share,
         default=0.1,
@@ -74,14 +80,15 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from lanesight.simulation.robustness.perturb import PERTURBATIONS
+    from lanesight.simulation.robustness.perturb import BEYOND, PERTURBATIONS
 
-    rows = PERTURBATIONS
+    table = BEYOND if args.beyond else PERTURBATIONS
+    rows = table
     if args.only:
         words = [w.strip() for w in args.only.split(",") if w.strip()]
-        rows = {name: f for name, f in PERTURBATIONS.items() if any(w in name for w in words)}
+        rows = {name: f for name, f in table.items() if any(w in name for w in words)}
         if not rows:
-            names = ", ".join(PERTURBATIONS)
+            names = ", ".join(table)
             print(f"--only {args.only!r} matches none of: {names}", file=sys.stderr)
             return 2
     runner = run_over_grpc if args.grpc else run_in_process

@@ -168,15 +168,19 @@ def clock_jitter(lane: Lane, rng: random.Random, bound_ms: int = 300) -> list[Em
 
 def _calm_points(events: list[Emitted]) -> list[int]:
     """Indexes of the events a pause may come before: the scale is settled, nothing
-    lifted out of the bag is on its way back, and no barcode read is waiting for the POS
-    to register its line (a read and its line are one act)."""
+    lifted out of the bag is on its way back, no barcode read is waiting for the POS
+    to register its line (a read and its line are one act), and the camera is not in
+    the middle of a flicker (a picture dark for a moment, not for minutes)."""
     calm: list[int] = []
     moving = False
     registering = False
+    blind = False
     lifted: set[str] = set()
     for index, e in enumerate(events):
-        if not moving and not lifted and not registering:
+        if not moving and not lifted and not registering and not blind:
             calm.append(index)
+        if isinstance(e.payload, ev.CameraHealthChanged):
+            blind = e.payload.health is not ev.CameraHealth.OK
         if e.tag == "scan":
             registering = True
         elif e.tag.startswith("add:"):
@@ -769,10 +773,11 @@ def zone_flicker(lane: Lane, rng: random.Random, share: float = 0.15) -> list[Em
             and p.zone is not Z.UNSPECIFIED
             and rng.random() < share
         ):
+            # (Stamped by the camera's clock as the crossing it repeats was, a late one too.)
             gap = rng.randint(60, 250)
             left = replace(p, direction=ev.ZoneDirection.LEFT)
-            out.append(replace(e, at_ms=e.at_ms + gap, payload=left, stamp_ms=None))
-            out.append(replace(e, at_ms=e.at_ms + 2 * gap, stamp_ms=None))
+            out.append(replace(e.moved(gap), payload=left))
+            out.append(e.moved(2 * gap))
     return sorted(out, key=lambda e: e.at_ms)
 
 
@@ -840,4 +845,41 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "no catalog weight for 30% of packs": catalog_weights_missing,
     "catalog gives net weights": catalog_weights_net,
     "all at once": everything,
+}
+
+
+def _steps(*steps: Perturbation) -> Perturbation:
+    """Several perturbations, one after the other, each on what the last one left."""
+
+    def stacked(lane: Lane, rng: random.Random) -> list[Emitted]:
+        lane = _copy(lane)
+        for step in steps:
+            lane = _resplit(lane, step(lane, rng))
+        return lane.stream()
+
+    return stacked
+
+
+# Past the ranges the rows above were tuned on (`--beyond`): how gracefully fusion degrades
+# when a lane is worse than anything it was fitted to (twice the losses, longer delays,
+# slower shoppers, more tracker faults), not targets it meets.
+BEYOND: dict[str, Perturbation] = {
+    "none": none,
+    "lost readings 30%": lambda ln, r: lost_readings(ln, r, 0.30),
+    "late readings <=3 s": lambda ln, r: late_readings(ln, r, 3_000),
+    "clock jitter +-800 ms": lambda ln, r: clock_jitter(ln, r, 800),
+    "shopper pace 0.4-3x": lambda ln, r: shopper_pace(ln, r, 0.4, 3.0),
+    "long pauses in 70%": lambda ln, r: long_pauses(ln, r, 0.7),
+    "duplicates 20%": lambda ln, r: duplicates(ln, r, 0.2),
+    "tracker id switches 35%": lambda ln, r: tracker_switches(ln, r, 0.35),
+    "up to 5 ghost tracks": lambda ln, r: ghost_tracks(ln, r, 5),
+    "zone flicker 35%": lambda ln, r: zone_flicker(ln, r, 0.35),
+    "twin tracks 25%": lambda ln, r: twin_tracks(ln, r, 0.25),
+    "several bagged at once 70%": lambda ln, r: bag_later(ln, r, 0.7),
+    "vision late and POS slow": _steps(vision_lag, pos_slow),
+    "lost 15%, late 1.5 s, jitter": _steps(
+        lambda ln, r: lost_readings(ln, r, 0.15),
+        lambda ln, r: late_readings(ln, r, 1_500),
+        clock_jitter,
+    ),
 }
