@@ -736,6 +736,8 @@ class VisionRules:
             token = other.cover
             if other is track or token is None or token.holder != track.track_id:
                 continue
+            if not self._compatible(track, token.line, linked=False):
+                return False  # surely not what was scanned: the line came late (a slow POS)
             other.covered, other.cover = False, None
             track.covered, track.cover = True, token
             if other.entered_bagging_ms:
