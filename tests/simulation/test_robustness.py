@@ -265,6 +265,22 @@ def test_a_flickering_zone_edge_is_stamped_by_the_camera_clock_of_the_crossing(l
     assert all(e.stamp_ms is not None and e.stamp_ms <= e.at_ms for e in crossings)
 
 
+def test_produce_sold_by_weight_is_never_bagged_before_it_is_weighed(lanes):
+    # It must lie on the produce scale to be weighed: it cannot be in the bag by then.
+    weighed = 0
+    for visit in (v for lane in lanes for v in lane.visits):
+        events = sorted(visit.events, key=lambda e: e.at_ms)
+        for i, e in enumerate(events):
+            p = e.payload
+            if isinstance(p, ev.ItemAdded) and p.unit_of_measure is ev.UnitOfMeasure.KILOGRAM:
+                if p.entry_method is not ev.EntryMethod.PLU_LOOKUP:
+                    continue
+                weighed += 1
+                earlier = [x.tag for x in events[:i] if x.is_bagging_weight]
+                assert f"bag:{p.line_id}" not in earlier, visit.transaction_id
+    assert weighed
+
+
 def _camera_tracks(stream) -> set[str]:
     return {
         e.payload.track_id

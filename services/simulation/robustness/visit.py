@@ -319,8 +319,9 @@ class Shopper:
         self.take_from_cart(unit)
         self.wait(200, 1_500)
         roll = rng.random()
-        if self.has_scale and self.held is None and roll < 0.03:
-            # Into the bag first, then scanned there with the hand scanner.
+        if self.has_scale and self.held is None and roll < 0.03 and unit.si.kind != "kg":
+            # Into the bag first, then scanned there with the hand scanner (or its code
+            # keyed; produce sold by weight must go on the produce scale, not in the bag).
             self.visit.quirks.append("bag_before_scan")
             line = str(self.lines + 1)
             self.t += rng.randint(200, 900)
