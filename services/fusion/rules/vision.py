@@ -122,6 +122,18 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
     ]
 
 
+def _names_item(track: Track, line: Line | None) -> bool:
+    """True when the track's views, more likely than not, name the line's item."""
+    best = track.best
+    item = line.item if line is not None else None
+    return (
+        best is not None
+        and best.score >= _LIKELY_SCORE
+        and item is not None
+        and best.label.lower() in (label.lower() for label in item.vision_labels)
+    )
+
+
 def _sure_best(track: Track) -> LabelScore | None:
     """The track's first label if the camera is sure of it (a single view needs more)."""
     best = track.best
@@ -736,8 +748,12 @@ class VisionRules:
             token = other.cover
             if other is track or token is None or token.holder != track.track_id:
                 continue
-            if not self._compatible(track, token.line, linked=False):
-                return False  # surely not what was scanned: the line came late (a slow POS)
+            if not self._compatible(track, token.line, linked=False) or (
+                _names_item(other, token.line) and not _names_item(track, token.line)
+            ):
+                # Not what was scanned, or less like it than the one that took the scan:
+                # the line came late, as the next item waited at the scanner (a slow POS).
+                return False
             other.covered, other.cover = False, None
             track.covered, track.cover = True, token
             if other.entered_bagging_ms:
