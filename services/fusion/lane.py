@@ -75,6 +75,11 @@ class Line:
         """The catalog SKU, or the code the POS used when the item is unknown."""
         return self.item.sku if self.item else (self.gtin or self.plu or self.line_id)
 
+    def seen_as(self, label: str) -> bool:
+        """True when the vision label ``label`` names this line's catalog item."""
+        name = label.lower()
+        return self.item is not None and any(name == v.lower() for v in self.item.vision_labels)
+
 
 @dataclass(slots=True)
 class LineIdentity:

@@ -46,7 +46,7 @@ def _awaited_other(change: WeightChange, line: Line) -> bool:
         and track.code_wait_ms
         and best is not None
         and line.item is not None
-        and best.label.lower() not in (label.lower() for label in line.item.vision_labels)
+        and not line.seen_as(best.label)
     )
 
 

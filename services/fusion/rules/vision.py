@@ -125,12 +125,11 @@ def _arrivals(txn: Transaction, in_cart: list[Track]) -> list[Track]:
 def _names_item(track: Track, line: Line | None) -> bool:
     """True when the track's views, more likely than not, name the line's item."""
     best = track.best
-    item = line.item if line is not None else None
     return (
         best is not None
         and best.score >= _LIKELY_SCORE
-        and item is not None
-        and best.label.lower() in (label.lower() for label in item.vision_labels)
+        and line is not None
+        and line.seen_as(best.label)
     )
 
 
@@ -806,12 +805,12 @@ class VisionRules:
         txn = lane.txn
         if track is None or txn is None or not track.visited_scan:
             return False
-        if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
-            return False
         weight, weighed = lane.produce_weight_mg, lane.produce_weight_ms
         if weight <= 0 and 0 <= lane.clock_ms - lane.produce_cleared_ms <= PLU_LINE_LAG_MS:
             weight, weighed = lane.produce_last_mg, lane.produce_last_ms
         if weight <= 0:
+            return False
+        if track.extra_wait_ms >= _PLU_WAIT_CAP_MS:
             return False
         if weighed < (track.scan_entered_ms or track.first_seen_ms) - self.jitter_ms:
             return False
@@ -836,16 +835,14 @@ class VisionRules:
         best = track.best
         if best is None:
             return None
-        name = best.label.lower()
         for token in tokens:
             line = token.line
             if (
                 not token.used
                 and line is not None
-                and line.item is not None
                 and not line.voided
                 and token.at_ms >= track.entered_bagging_ms - self.jitter_ms
-                and name in (label.lower() for label in line.item.vision_labels)
+                and line.seen_as(best.label)
             ):
                 return token
         return None
