@@ -215,8 +215,8 @@ class BaggingRules:
         ledger = lane.ledger
         for drop in lane.pending_decreases:
             rest = change.delta_mg + drop.delta_mg  # (a drop's delta is negative)
-            if drop.matched or rest <= ledger.change_threshold_mg:
-                continue
+            if drop.matched or drop.carry_judged or rest <= ledger.change_threshold_mg:
+                continue  # (the last shopper's bags are not put back with new items)
             match = ledger.best_match(rest, candidates)
             if match is not None:
                 drop.matched = True
