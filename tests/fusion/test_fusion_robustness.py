@@ -2336,3 +2336,46 @@ async def test_the_last_shoppers_bags_are_not_put_back_with_the_next_item(fusion
     assert raised & {"quantity_mismatch", "weight_mismatch", "unscanned_item_in_bagging"}, [
         a.reason for a in alerts.values()
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _ViewOnly:
+    """The camera names a track in a zone, its crossing into the zone lost."""
+
+    track_id: str
+    zone: ev.LaneZone
+    label: str
+    score: float = 0.95
+
+    def payloads(self):
+        labels = (ev.LabelScore(self.label, self.score),)
+        return [(0, ev.ItemRecognized("camera-1", self.track_id, self.zone, labels), "camera-1")]
+
+
+@pytest.mark.parametrize("other_came", ["after", "before"])
+async def test_goods_first_seen_by_a_view_in_the_cart_are_where_they_were_seen(
+    fusion_server, demo, other_came
+):
+    # The shopper's one juice goes from the cart to the scanner and into the bag. Six
+    # seconds later the camera names a milk in the cart zone, its way in lost: the next
+    # shopper's, put down after this shopper finished unloading, and counted in the cart.
+    # Control: a milk named in the cart before unloading began is this shopper's, left.
+    s = Script(transaction_id=f"VIEWCART{other_came}")
+    juice, milk = s.track(), s.track()
+    s.at(
+        0, ItemCrossesZones(juice, "", ev.LaneZone.UNSPECIFIED, CART, (("Bravo-Apple-Juice", 0.9),))
+    )
+    if other_came == "before":
+        s.at(300, _ViewOnly(milk, CART, "Arla-Standard-Milk"))
+        s.at(200, CartItemCount(2))
+    s.cross(juice, "Bravo-Apple-Juice", CART, SCAN)
+    s.add_line(demo["Bravo-Apple-Juice"])
+    s.at(800, ItemCrossesZones(juice, "", SCAN, BAGGING, (("Bravo-Apple-Juice", 0.9),)))
+    s.place(1_060_000)
+    if other_came == "after":
+        s.at(6_000, _ViewOnly(milk, CART, "Arla-Standard-Milk"))
+    s.at(1_000, CartItemCount(1))
+    s.pay(wait_ms=1_000).finish()
+    alerts = await _run(fusion_server, s.events())
+    left = "item_left_in_cart" in _types(_live(alerts))
+    assert left is (other_came == "before"), [a.reason for a in alerts.values()]

@@ -1204,6 +1204,9 @@ class VisionRules:
         if rec.zone in (LaneZone.SCAN, LaneZone.BAGGING) and self._left_cart_unseen(track, at):
             track.zone = rec.zone
             lane.cart_crossing_ms = max(lane.cart_crossing_ms, at)
+        if rec.zone is LaneZone.CART and track.first_seen_ms == at and not track.left_ms:
+            # First seen by a view in the cart, its crossing in lost: it is in the cart.
+            track.zone = LaneZone.CART
         if rec.zone is LaneZone.SCAN and not track.entered_bagging_ms:
             # Seen at the scanner though its crossing into the zone was lost: it was there.
             if track.zone in (LaneZone.UNSPECIFIED, LaneZone.CART):
