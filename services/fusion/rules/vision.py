@@ -725,19 +725,27 @@ class VisionRules:
         return None
 
     @staticmethod
-    def _claim_own(txn: Transaction, track: Track) -> bool:
-        """Use the unused scan made while the camera saw this track at the scanner."""
+    def _own_token(txn: Transaction, track: Track) -> ScanToken | None:
+        """The unused scan made while the camera saw this track at the scanner, if any."""
         track_id = track.track_id
         for token in txn.scan_tokens:
             line = token.line
             if not token.used and (
                 token.holder == track_id or (line is not None and line.seen.track_id == track_id)
             ):
-                token.used = True
-                track.covered = True
-                track.cover = token
-                return True
-        return False
+                return token
+        return None
+
+    @classmethod
+    def _claim_own(cls, txn: Transaction, track: Track) -> bool:
+        """Use the unused scan made while the camera saw this track at the scanner."""
+        token = cls._own_token(txn, track)
+        if token is None:
+            return False
+        token.used = True
+        track.covered = True
+        track.cover = token
+        return True
 
     def _reclaim_own(self, lane: Lane, track: Track) -> bool:
         """The item the camera saw being scanned reached the bag after all: its scan, which
@@ -1015,18 +1023,6 @@ class VisionRules:
                 return True
         return False
 
-    @staticmethod
-    def _holds_scan(txn: Transaction, track: Track) -> bool:
-        """True when an unused scan is the one the camera saw being made of this track."""
-        return any(
-            not t.used
-            and (
-                t.holder == track.track_id
-                or (t.line is not None and t.line.seen.track_id == track.track_id)
-            )
-            for t in txn.scan_tokens
-        )
-
     def _earlier_scan_waits(self, lane: Lane, track: Track) -> bool:
         """True when an unused scan made in the seconds before the track went into the bag,
         of no other item the camera saw, is still there for it."""
@@ -1055,13 +1051,14 @@ class VisionRules:
         # one made to a track the camera followed at the scanner as the line was scanned
         # is (an item seen only on its way into the bag).
         linked = track.claim_deferred or self._at_scanner_for_its_line(track)
-        if self._twin(lane, track) and not self._holds_scan(txn, track):
+        twin = self._twin(lane, track)
+        if twin and self._own_token(txn, track) is None:
             return  # a second id of an item a scan covered: the scans left are others'
         if self._claim_token(lane, txn, track.entered_bagging_ms, track, linked=linked):
             return  # (still unnamed: it is claimed as at its crossing)
         if self.defer_for_plu(lane, track, "crossing", track):
             return
-        if self._put_nothing_down(lane, txn, track) or self._twin(lane, track):
+        if self._put_nothing_down(lane, txn, track) or twin:
             return
         if self._defer_for_read(lane, txn, track):
             return
@@ -1189,8 +1186,7 @@ class VisionRules:
         if supports(other.labels, (label,)):
             return True
         line = other.cover.line if other.cover is not None else other.line
-        item = line.item if line is not None else None
-        return item is not None and label.lower() in (name.lower() for name in item.vision_labels)
+        return line is not None and line.seen_as(label)
 
     # ---- what vision reports of tracks ----------------------------------------------
 

@@ -781,33 +781,39 @@ def zone_flicker(lane: Lane, rng: random.Random, share: float = 0.15) -> list[Em
     return sorted(out, key=lambda e: e.at_ms)
 
 
-def everything(lane: Lane, rng: random.Random) -> list[Emitted]:
-    """Every perturbation at once (bags lifted after the next start), at lower rates."""
-    lane = _copy(lane)
-    # What is on the scale changes first (own bags, items left in the cart), then the
-    # bags, as they then are, leave after the next start.
-    steps: list[Perturbation] = [
-        own_bags,
-        skip_bagging,
-        lambda ln, r: bags_lifted_after_start(ln, r),
-        scale_drift,
-        negative_readings,
-        lambda ln, r: lost_readings(ln, r, 0.05),
-        lambda ln, r: late_readings(ln, r, 800),
-        pos_slow,
-        clock_jitter,
-        lambda ln, r: duplicates(ln, r, 0.02),
-        lambda ln, r: long_pauses(ln, r, 0.15),
-        lambda ln, r: tracker_switches(ln, r, 0.05),
-        lambda ln, r: ghost_tracks(ln, r, 1),
-        lambda ln, r: zone_flicker(ln, r, 0.05),
-        lambda ln, r: twin_tracks(ln, r, 0.05),
-        lambda ln, r: next_shopper_early(ln, r, 0.2),
-    ]
-    for step in steps:
-        stream = step(lane, rng)
-        lane = _resplit(lane, stream)
-    return lane.stream()
+def _steps(*steps: Perturbation) -> Perturbation:
+    """Several perturbations, one after the other, each on what the last one left."""
+
+    def stacked(lane: Lane, rng: random.Random) -> list[Emitted]:
+        lane = _copy(lane)
+        for step in steps:
+            lane = _resplit(lane, step(lane, rng))
+        return lane.stream()
+
+    return stacked
+
+
+# Every perturbation at once (bags lifted after the next start), at lower rates. What is on
+# the scale changes first (own bags, items left in the cart), then the bags, as they then
+# are, leave after the next start.
+everything: Perturbation = _steps(
+    own_bags,
+    skip_bagging,
+    lambda ln, r: bags_lifted_after_start(ln, r),
+    scale_drift,
+    negative_readings,
+    lambda ln, r: lost_readings(ln, r, 0.05),
+    lambda ln, r: late_readings(ln, r, 800),
+    pos_slow,
+    clock_jitter,
+    lambda ln, r: duplicates(ln, r, 0.02),
+    lambda ln, r: long_pauses(ln, r, 0.15),
+    lambda ln, r: tracker_switches(ln, r, 0.05),
+    lambda ln, r: ghost_tracks(ln, r, 1),
+    lambda ln, r: zone_flicker(ln, r, 0.05),
+    lambda ln, r: twin_tracks(ln, r, 0.05),
+    lambda ln, r: next_shopper_early(ln, r, 0.2),
+)
 
 
 def _resplit(lane: Lane, stream: list[Emitted]) -> Lane:
@@ -846,18 +852,6 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "catalog gives net weights": catalog_weights_net,
     "all at once": everything,
 }
-
-
-def _steps(*steps: Perturbation) -> Perturbation:
-    """Several perturbations, one after the other, each on what the last one left."""
-
-    def stacked(lane: Lane, rng: random.Random) -> list[Emitted]:
-        lane = _copy(lane)
-        for step in steps:
-            lane = _resplit(lane, step(lane, rng))
-        return lane.stream()
-
-    return stacked
 
 
 # Past the ranges the rows above were tuned on (`--beyond`): how gracefully fusion degrades
